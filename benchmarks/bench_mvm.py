@@ -1,0 +1,71 @@
+"""MVM speed: noisy crossbar reads against the float32 BLAS bound, in one process.
+
+Prints, for 784x256 and 1024x1024 weight matrices and a batch of 1000, the
+median time of
+  - the bound: float32 BLAS ``x @ W`` (torch.matmul, the BLAS the arrays use),
+  - ``mvm`` with output-referred noise only (profile gaussian-mult),
+  - ``mvm`` with exact per-cell read noise (PCM profile, 256x256 tiles),
+  - the brute-force per-cell Monte-Carlo reference,
+and each one's ratio to the bound. Targets: exact noisy mvm <= 2.5x, output
+noise <= 1.3x. Run: ``python benchmarks/bench_mvm.py [--repeats N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+import torch
+
+from crossbar import CrossbarArray, devices
+
+
+def median_time(fn, repeats: int) -> float:
+    fn()  # warm-up (Numba compilation, caches)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--batch", type=int, default=1000)
+    args = parser.parse_args()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"torch threads {torch.get_num_threads()}")
+    pcm = devices.load("pcm", tile_rows=256, tile_cols=256)
+    mult = devices.load("gaussian-mult")
+    rng = np.random.default_rng(0)
+    print(f"{'shape':>10} {'case':<30} {'median ms':>10} {'x bound':>8}")
+    for n_in, n_out in ((784, 256), (1024, 1024)):
+        bench_shape(n_in, n_out, args.batch, args.repeats, pcm, mult, rng)
+
+
+def bench_shape(n_in: int, n_out: int, batch: int, repeats: int, pcm, mult, rng) -> None:
+    W = rng.normal(0, 0.1, size=(n_in, n_out)).astype(np.float32)
+    x = rng.random((batch, n_in)).astype(np.float32)
+    xt, Wt = torch.from_numpy(x), torch.from_numpy(W)
+    exact = CrossbarArray.program(W, pcm, seed=1)
+    output = CrossbarArray.program(W, mult, seed=1)
+    mc_rng = np.random.default_rng(2)
+    cases = {
+        "bound: float32 BLAS x @ W": (lambda: torch.matmul(xt, Wt), repeats),
+        "mvm, output noise only": (lambda: output.mvm(x), repeats),
+        "mvm, exact per-cell noise": (lambda: exact.mvm(x), repeats),
+        "per-cell Monte-Carlo (oracle)": (lambda: exact.mvm_per_cell(x, mc_rng), 3),
+    }
+    bound = None
+    for name, (fn, n) in cases.items():
+        t = median_time(fn, n)
+        bound = bound or t
+        print(f"{n_in}x{n_out:<5} {name:<30} {t * 1e3:10.2f} {t / bound:8.2f}")
+
+if __name__ == "__main__":
+    main()

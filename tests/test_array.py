@@ -1,0 +1,241 @@
+"""CrossbarArray: mapping, tiling, converters and noise statistics against their equations."""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import pytest
+import torch
+from crossbar.devices.noise import NoiseFunction
+from scipy import stats
+
+from crossbar import CrossbarArray, devices
+
+ALPHA = 1e-3
+Z = stats.norm.ppf(1 - ALPHA / 2)
+G_MAX = 25e-6
+
+
+def law(form: str, **params) -> NoiseFunction:
+    return NoiseFunction.from_spec({"form": form, **params}, g_max=G_MAX)
+
+
+def physical(**overrides):
+    """An ideal tile profile with the requested non-idealities switched on."""
+    base = dict(g_min=1e-6, g_max=G_MAX, tile_rows=64, tile_cols=48, adc_range=1.0)
+    base.update(overrides)
+    return devices.load("ideal", **base)
+
+
+def test_noise_free_mvm_matches_product_within_quantisation_bound():
+    rng = np.random.default_rng(0)
+    W = rng.normal(0, 0.1, size=(150, 70))
+    x = rng.normal(size=(40, 150)).astype(np.float32)
+    dac_bits, adc_bits, levels = 8, 10, 64
+    p = physical(dac_bits=dac_bits, adc_bits=adc_bits, levels=levels)
+    y = CrossbarArray.program(W, p, seed=0).mvm(x)
+    # Error bound, per output, from the three quantisers (first order plus cross term):
+    # |du| <= 1/(2 Ld) per input, |dw| <= w_max/(2 (levels-1)) per weight,
+    # ADC <= full_scale/(2 La) per tile column, full_scale = sum_i |w_ij|/w_max (adc_range 1).
+    Ld, La = 2 ** (dac_bits - 1) - 1, 2 ** (adc_bits - 1) - 1
+    s = np.abs(x).max(axis=1, keepdims=True)
+    bound = np.zeros_like(y, dtype=np.float64)
+    for r0 in range(0, 150, p.tile_rows):
+        for c0 in range(0, 70, p.tile_cols):
+            blk = W[r0:r0 + p.tile_rows, c0:c0 + p.tile_cols]
+            w_max = np.abs(blk).max(axis=0)
+            du = 1 / (2 * Ld)
+            dw = w_max / (2 * (levels - 1))
+            adc = (np.abs(blk).sum(axis=0) / w_max) / (2 * La) * w_max
+            rows = np.abs(x[:, r0:r0 + p.tile_rows]) / s
+            term = (du * np.abs(blk).sum(axis=0) + (rows.sum(axis=1, keepdims=True) + du * blk.shape[0]) * dw
+                    + adc)
+            bound[:, c0:c0 + p.tile_cols] += s * term
+    err = np.abs(y - x.astype(np.float64) @ W)
+    assert np.all(err <= bound * 1.0001 + 1e-5)
+    assert err.max() > 0  # the quantisers did act
+
+
+def test_ideal_profile_reproduces_product_and_tiling_is_transparent():
+    rng = np.random.default_rng(1)
+    W = rng.normal(size=(300, 130)).astype(np.float32)
+    x = rng.normal(size=(17, 300)).astype(np.float32)
+    ideal = devices.load("ideal")
+    y_big = CrossbarArray.program(W, ideal.with_overrides(tile_rows=512, tile_cols=512)).mvm(x)
+    y_small = CrossbarArray.program(W, ideal.with_overrides(tile_rows=32, tile_cols=16)).mvm(x)
+    ref = x.astype(np.float64) @ W
+    scale = np.abs(ref).max()
+    np.testing.assert_allclose(y_big, ref, atol=2e-5 * scale)
+    np.testing.assert_allclose(y_small, ref, atol=2e-5 * scale)
+    np.testing.assert_allclose(y_small, y_big, atol=2e-5 * scale)
+
+
+def test_torch_in_torch_out_and_single_vector():
+    W = np.eye(5, 3)
+    arr = CrossbarArray.program(W, devices.load("ideal"))
+    out = arr.mvm(torch.ones(2, 5))
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.float32 and out.shape == (2, 3)
+    single = arr.mvm(np.ones(5, dtype=np.float32))
+    assert single.shape == (3,)
+    np.testing.assert_allclose(single, [1, 1, 1], rtol=1e-6)
+
+
+def test_bad_inputs_raise_clear_errors():
+    arr = CrossbarArray.program(np.ones((4, 2)), devices.load("ideal"))
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        arr.mvm(np.array([[1.0, np.nan, 0, 0]]))
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        CrossbarArray.program(np.array([[np.inf, 1.0]]), devices.load("ideal"))
+    with pytest.raises(ValueError, match="4 inputs"):
+        arr.mvm(np.ones((3, 5)))
+    with pytest.raises(ValueError, match="dimensions"):
+        CrossbarArray.program(np.ones(4), devices.load("ideal"))
+    with pytest.raises(ValueError, match="bias"):
+        arr.mvm(np.ones((1, 4)), bias=np.ones(3))
+
+
+def test_programming_noise_statistics_follow_the_profile_law():
+    frac = 0.05
+    p = physical(programming_noise=law("relative", fraction=frac))
+    W = np.full((64, 48), 0.5)
+    W[::2, :] = 1.0  # every column scales to w_max = 1: targets g_min + 0.5 range and g_max
+    arr = CrossbarArray.program(W, p, seed=3)
+    g = arr.tiles[0].g_plus
+    for target_w in (0.5, 1.0):
+        cells = g[W == target_w]
+        target = p.g_min + (p.g_max - p.g_min) * target_w
+        sigma = frac * target
+        n = cells.size
+        assert abs(cells.mean() - target) < Z * sigma / math.sqrt(n)
+        assert abs(cells.var(ddof=1) / sigma**2 - 1) < Z * math.sqrt(2 / (n - 1))
+    # G- of positive weights sits at g_min with noise frac * g_min.
+    gm = arr.tiles[0].g_minus.ravel()
+    assert abs(gm.std(ddof=1) / (frac * p.g_min) - 1) < Z * math.sqrt(2 / (gm.size - 1))
+
+
+def test_fault_rates_within_binomial_bounds():
+    p_on, p_off = 0.02, 0.05
+    p = physical(stuck_on_rate=p_on, stuck_off_rate=p_off, tile_rows=200, tile_cols=200)
+    W = np.full((200, 200), 0.5)
+    W[0] = 1.0  # w_max = 1: G+ targets mid-range (rows 1:), every G- targets g_min
+    tile = CrossbarArray.program(W, p, seed=4).tiles[0]
+    on = tile.g_minus.ravel() == p.g_max  # only a stuck-on cell reaches g_max from g_min
+    off = tile.g_plus[1:].ravel() == p.g_min  # only a stuck-off cell lands exactly on g_min
+    for hits, rate in ((on, p_on), (off, p_off)):
+        assert abs(hits.mean() - rate) < Z * math.sqrt(rate * (1 - rate) / hits.size)
+
+
+def test_levels_are_exact():
+    p = physical(levels=5)
+    W = np.random.default_rng(0).uniform(-1, 1, size=(64, 48))
+    tile = CrossbarArray.program(W, p).tiles[0]
+    allowed = p.g_min + np.arange(5) * (p.g_max - p.g_min) / 4
+    for g in (tile.g_plus, tile.g_minus):
+        assert np.all(np.min(np.abs(g[..., None] - allowed), axis=-1) == 0)
+
+
+def _read_noise_array(rows=64, cols=8):
+    p = physical(read_noise=law("relative", fraction=0.1), tile_rows=rows, tile_cols=cols,
+                 programming_noise=law("relative", fraction=0.02))
+    W = np.random.default_rng(5).uniform(-1, 1, size=(rows, cols))
+    return CrossbarArray.program(W, p, seed=6)
+
+
+def test_read_noise_mean_and_variance_match_the_cell_law():
+    arr = _read_noise_array()
+    p = arr.profile
+    x = np.random.default_rng(7).uniform(-1, 1, size=(1, 64)).astype(np.float32)
+    reads = 20_000
+    y = arr.mvm(np.repeat(x, reads, axis=0)).astype(np.float64)
+    tile = arr.tiles[0]
+    s = np.abs(x).max()
+    u = x[0] / s
+    w_scale = arr._col_scales[0]
+    g_range = p.g_max - p.g_min
+    mean = (u @ ((tile.g_plus - tile.g_minus) / g_range)) * w_scale * s
+    var_cell = (0.1 * tile.g_plus) ** 2 + (0.1 * tile.g_minus) ** 2
+    var = (u**2 @ var_cell) / g_range**2 * (w_scale * s) ** 2
+    sample_mean, sample_var = y.mean(axis=0), y.var(axis=0, ddof=1)
+    assert np.all(np.abs(sample_mean - mean) < Z * np.sqrt(var / reads))
+    assert np.all(np.abs(sample_var / var - 1) < Z * math.sqrt(2 / (reads - 1)))
+
+
+def test_exact_read_noise_agrees_with_per_cell_monte_carlo():
+    arr = _read_noise_array(rows=32, cols=4)
+    x = np.random.default_rng(8).uniform(-1, 1, size=(1, 32)).astype(np.float32)
+    n = 4000
+    batch = np.repeat(x, n, axis=0)
+    fast = arr.mvm(batch).astype(np.float64)
+    slow = arr.mvm_per_cell(batch, np.random.default_rng(9)).astype(np.float64)
+    for j in range(fast.shape[1]):
+        a, b = fast[:, j], slow[:, j]
+        pooled = math.sqrt((a.var() + b.var()) / 2)
+        assert abs(a.mean() - b.mean()) < Z * pooled * math.sqrt(2 / n)
+        # F-test on the variances.
+        f = a.var(ddof=1) / b.var(ddof=1)
+        assert stats.f.ppf(ALPHA / 2, n - 1, n - 1) < f < stats.f.ppf(1 - ALPHA / 2, n - 1, n - 1)
+        assert stats.ks_2samp(a, b).pvalue > ALPHA
+
+
+def test_same_seed_same_bits_any_thread_count():
+    arr = _read_noise_array()
+    x = np.random.default_rng(1).normal(size=(256, 64)).astype(np.float32)
+    outs = []
+    for threads in (1, 2):
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        torch_threads = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        fresh = CrossbarArray.program(arr.weights, arr.profile, seed=6)
+        outs.append((fresh.mvm(x), fresh.mvm(x)))
+        torch.set_num_threads(torch_threads)
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    assert np.array_equal(outs[0][0], outs[1][0]) and np.array_equal(outs[0][1], outs[1][1])
+    assert not np.array_equal(outs[0][0], outs[0][1])  # fresh read noise on every read
+    arr.reseed(11)
+    first = arr.mvm(x)
+    arr.reseed(11)
+    assert np.array_equal(first, arr.mvm(x))
+
+
+def test_output_noise_profiles_follow_qin_equations():
+    W = np.random.default_rng(0).normal(size=(20, 6)).astype(np.float32)
+    x = np.random.default_rng(1).normal(size=(1, 20)).astype(np.float32)
+    bias = np.linspace(-1, 1, 6).astype(np.float32)
+    clean = (x @ W + bias)[0].astype(np.float64)
+    n = 20_000
+    for kind in ("mult", "add"):
+        p = devices.load(f"gaussian-{kind}")
+        sigma = p.output_noise.sigma
+        y = CrossbarArray.program(W, p, seed=2).mvm(np.repeat(x, n, axis=0), bias=bias).astype(np.float64)
+        std = sigma * np.abs(clean) if kind == "mult" else np.full(6, sigma)
+        assert np.all(np.abs(y.mean(axis=0) - clean) < Z * std / math.sqrt(n) + 1e-6)
+        assert np.all(np.abs(y.std(axis=0, ddof=1) / std - 1) < Z * math.sqrt(1 / (2 * (n - 1))) + 1e-3)
+
+
+def test_drift_follows_power_law_and_compensation_restores_scale():
+    pcm = devices.load("pcm", tile_rows=64, tile_cols=32)
+    W = np.random.default_rng(0).uniform(-1, 1, size=(64, 32))
+    arr = CrossbarArray.program(W, pcm, seed=1)
+    tile = arr.tiles[0]
+    g0 = tile.g_plus.copy()
+    t = 1e4
+    arr.drift(t)
+    np.testing.assert_allclose(tile.g_plus, g0 * (t / pcm.drift.t0) ** -tile.nu_plus, rtol=1e-10)
+    assert np.all(tile.g_plus <= g0)
+    ideal_sum = np.abs(arr.effective_weights()).sum()
+    arr.drift(t, compensate=True)
+    compensated = np.abs(arr.effective_weights()).sum()
+    assert abs(compensated - np.abs(W).sum()) < abs(ideal_sum - np.abs(W).sum())
+    with pytest.raises(ValueError, match="drift"):
+        CrossbarArray.program(W, devices.load("ideal")).drift(10.0)
+
+
+def test_verify_iterations_are_recorded():
+    p = physical(programming_noise=law("relative", fraction=0.1),
+                 verify={"tolerance": 0.001, "max_iterations": 5, "pulse_time_s": 1e-7,
+                         "pulse_energy_J": 1e-12})
+    arr = CrossbarArray.program(np.full((64, 48), 0.7), p, seed=0)
+    it = arr.tiles[0].verify_iterations
+    assert it.shape == (2, 64, 48) and it.min() >= 1 and it.max() == 5

@@ -1,0 +1,139 @@
+"""The Numba kernels against their definitions, with statistical bounds computed from n."""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import pytest
+from scipy import stats
+
+from crossbar import kernels
+
+ALPHA = 1e-3  # false-alarm rate of each statistical check (fixed seeds make them deterministic)
+Z = stats.norm.ppf(1 - ALPHA / 2)
+
+
+def ks_critical(n: int, alpha: float = ALPHA) -> float:
+    """Asymptotic one-sample Kolmogorov-Smirnov critical value for n samples."""
+    return math.sqrt(-math.log(alpha / 2) / (2 * n))
+
+
+def test_standard_normal_distribution():
+    n = 400_000
+    z = kernels.standard_normal(kernels.derive_key(11), n)
+    assert abs(z.mean()) < Z / math.sqrt(n)
+    # Var of the sample variance of N(0,1) is 2/(n-1).
+    assert abs(z.var(ddof=1) - 1) < Z * math.sqrt(2 / (n - 1))
+    assert stats.kstest(z, "norm").statistic < ks_critical(n)
+    # The tails come from the ziggurat's slow path: check their mass too.
+    p_tail = 2 * stats.norm.sf(3.0)
+    tail = np.mean(np.abs(z) > 3.0)
+    assert abs(tail - p_tail) < Z * math.sqrt(p_tail * (1 - p_tail) / n)
+
+
+def test_streams_differ_and_repeat():
+    a = kernels.standard_normal(kernels.derive_key(1, 2), 1000)
+    b = kernels.standard_normal(kernels.derive_key(1, 3), 1000)
+    assert np.array_equal(a, kernels.standard_normal(kernels.derive_key(1, 2), 1000))
+    assert abs(np.corrcoef(a, b)[0, 1]) < Z / math.sqrt(1000)
+
+
+def test_thread_count_does_not_change_numbers():
+    key = kernels.derive_key(5)
+    target = np.linspace(1e-6, 2e-5, 5000).reshape(50, 100)
+    std = 0.05 * target
+    results = []
+    for threads in (1, 2):
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        z = kernels.standard_normal(key, 10_001)
+        g, it = kernels.program_cells(target, std, key, 1e-7, 5, 0.01, 0.01, 2e-5, 1e-6)
+        results.append((z, g, it))
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    for first, second in zip(results[0], results[1], strict=True):
+        assert np.array_equal(first, second)
+
+
+def test_quantise_levels_takes_only_allowed_levels():
+    g_min, g_max, levels = 1e-6, 2e-5, 8
+    g = np.random.default_rng(0).uniform(0, 3e-5, size=(40, 30))
+    q = kernels.quantise_levels(g, g_min, g_max, levels)
+    allowed = g_min + np.arange(levels) * (g_max - g_min) / (levels - 1)
+    assert np.all(np.min(np.abs(q[..., None] - allowed), axis=-1) < 1e-18)
+    inside = (g >= g_min) & (g <= g_max)
+    assert np.all(np.abs(q - g)[inside] <= (g_max - g_min) / (levels - 1) / 2 + 1e-18)
+
+
+def test_program_cells_noise_faults_and_verify():
+    n_cells = 200_000
+    target = np.full((400, 500), 1e-5)
+    sigma = 1e-6
+    std = np.full_like(target, sigma)
+    p_on, p_off = 0.01, 0.02
+    g, it = kernels.program_cells(target, std, kernels.derive_key(3), np.inf, 1, p_on, p_off, 2e-5, 1e-6)
+    on, off = g == 2e-5, g == 1e-6
+    for observed, p in ((on.mean(), p_on), (off.mean(), p_off)):
+        assert abs(observed - p) < Z * math.sqrt(p * (1 - p) / n_cells)
+    healthy = g[~(on | off)]
+    n = healthy.size
+    assert abs(healthy.mean() - 1e-5) < Z * sigma / math.sqrt(n)
+    assert abs(healthy.var(ddof=1) / sigma**2 - 1) < Z * math.sqrt(2 / (n - 1))
+    assert np.all(it == 1)
+
+    # Program-and-verify: a write is within tolerance with probability p, so the
+    # write count is min(Geometric(p), M), mean (1 - (1-p)^M) / p.
+    tol, cap = 0.5 * sigma, 6
+    g, it = kernels.program_cells(target, std, kernels.derive_key(4), tol, cap, 0.0, 0.0, 2e-5, 1e-6)
+    p = 2 * stats.norm.cdf(0.5) - 1
+    expected = (1 - (1 - p) ** cap) / p
+    var_it = np.var(np.minimum(np.random.default_rng(0).geometric(p, 10**6), cap))
+    assert abs(it.mean() - expected) < Z * math.sqrt(var_it / n_cells)
+    done = it < cap
+    assert np.all(np.abs(g[done] - 1e-5) <= tol)
+    assert np.all(it >= 1) and np.all(it <= cap)
+
+
+def test_stuck_cell_exhausts_verify_cap():
+    target = np.full((10, 10), 1e-5)
+    g, it = kernels.program_cells(target, target * 0.01, kernels.derive_key(1), 1e-8, 7, 1.0, 0.0, 2e-5, 1e-6)
+    assert np.all(g == 2e-5) and np.all(it == 7)
+
+
+def test_drift_power_law():
+    g0 = np.array([[1e-5, 2e-5]])
+    nu = np.array([[0.05, 0.1]])
+    g = kernels.drift_conductance(g0, nu, 2000.0, 20.0)
+    np.testing.assert_allclose(g, g0 * 100.0 ** -nu, rtol=1e-12)
+    np.testing.assert_array_equal(kernels.drift_conductance(g0, nu, 10.0, 20.0), g0)
+
+
+def test_dac_scales_and_quantises():
+    x = np.array([[0.5, -2.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0]], dtype=np.float32)
+    u, u2, s = kernels.dac(x, 3)  # grid k/3
+    np.testing.assert_array_equal(s, [2.0, 1.0])
+    np.testing.assert_allclose(u[0], [1 / 3, -1.0, 2 / 3, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(u2, u**2, rtol=1e-6)
+    u_ideal, _, _ = kernels.dac(x, 0)
+    np.testing.assert_allclose(u_ideal[0], x[0] / 2.0)
+
+
+def test_read_columns_clips_quantises_and_accumulates():
+    current = np.array([[0.30, -2.0, 0.74]], dtype=np.float32)
+    out = np.ones((1, 4), dtype=np.float32)
+    full_scale = np.array([1.0, 1.0, 1.0])
+    kernels.read_columns(current, np.empty((0, 0), np.float32), kernels.derive_key(0), full_scale, 3,
+                         np.array([2.0, 2.0, 2.0]), np.array([0.5], np.float32), out, 1)
+    # 3 bits: step 1/3. 0.30 -> 1/3, -2 -> clipped -1, 0.74 -> 2/3; times 2 * 0.5, added to 1.
+    np.testing.assert_allclose(out[0], [1.0, 1 + 1 / 3, 0.0, 1 + 2 / 3], rtol=1e-6)
+
+
+@pytest.mark.parametrize("multiplicative", [True, False])
+def test_output_noise_moments(multiplicative):
+    sigma = 0.3
+    y = np.full((500, 400), 2.0, dtype=np.float32)
+    kernels.output_noise(y, kernels.derive_key(9), sigma, multiplicative)
+    n = y.size
+    mean, std = (2.0, 2.0 * sigma) if multiplicative else (2.0, sigma)
+    assert abs(y.mean() - mean) < Z * std / math.sqrt(n)
+    assert abs(y.var(ddof=1) / std**2 - 1) < Z * math.sqrt(2 / (n - 1))
