@@ -1,13 +1,12 @@
 """One physical crossbar tile: programme target conductances, read column currents.
 
-A tile holds ``rows x cols`` differential pairs (G+, G-). Reading applies the
-normalised input voltages u (V = u * v_read) to the rows; by Ohm's and
-Kirchhoff's laws column j carries I_j = v_read * sum_i u_i (G+_ij - G-_ij),
-sensed differentially and digitised by the tile's ADC.
-
-Internally currents are kept in units of ``v_read * (g_max - g_min)`` so that
-float32 arithmetic stays well scaled; the physical current is that unit times
-the normalised value.
+A tile holds ``rows x cols`` differential pairs (G+, G-). Programming turns
+target conductances into programmed ones (levels, write noise, faults,
+verify, drift exponents); calibration derives what a read needs: the
+normalised conductance difference (G+ - G-) / (g_max - g_min), the per-cell
+read-noise variance in the same unit, and the ADC full scale of each column.
+The read itself is in :mod:`crossbar.array`, which reads all tiles of a row
+block with one dense product.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from crossbar import kernels
 
@@ -130,68 +128,9 @@ class Tile:
         s_minus = np.asarray(p.read_std(self.g_minus), dtype=np.float64)
         var = (s_plus**2 + s_minus**2) / g_range**2
         self.read_variance = var.astype(np.float32) if np.any(var > 0) else None
-        # Largest |I_j| any input with |u_i| <= 1 can produce, times the ADC range fraction.
-        self.full_scale = p.adc_range * np.abs(self.g_diff).sum(axis=0, dtype=np.float64)
-
-    def read(
-        self,
-        u: np.ndarray,
-        u2: np.ndarray,
-        key: np.uint64,
-        row_scale: np.ndarray,
-        col_scale: np.ndarray,
-        out: np.ndarray,
-        col0: int,
-    ) -> None:
-        """Add this tile's digitised, rescaled column outputs into ``out[:, col0:]``.
-
-        Read noise is exact for independent per-cell noise: given cell stds
-        s_ij, column j's noise is Gaussian with variance sum_i u_i^2 s_ij^2,
-        one product of squared inputs and squared stds.
-        """
-        current = dense_product(u, self.g_diff)
-        if self.read_variance is not None:
-            variance = dense_product(u2, self.read_variance)
-        else:
-            variance = np.empty((0, 0), dtype=np.float32)
-        self._digitise(current, variance, key, row_scale, col_scale, out, col0)
-
-    def read_per_cell(
-        self,
-        u: np.ndarray,
-        rng: np.random.Generator,
-        row_scale: np.ndarray,
-        col_scale: np.ndarray,
-        out: np.ndarray,
-        col0: int,
-    ) -> None:
-        """Brute-force reference: an independent noisy conductance for every cell and read.
-
-        Draws batch x rows x cols normals; kept only as a test oracle for :meth:`read`.
-        """
-        current = np.empty((u.shape[0], self.cols), dtype=np.float64)
-        std = np.sqrt(self.read_variance if self.read_variance is not None else np.zeros_like(self.g_diff))
-        for b in range(u.shape[0]):
-            g = self.g_diff + std * rng.standard_normal(self.g_diff.shape)
-            current[b] = u[b] @ g
-        self._digitise(current, np.empty((0, 0)), np.uint64(0), row_scale, col_scale, out, col0)
-
-    def _digitise(self, current, variance, key, row_scale, col_scale, out, col0) -> None:
-        bits = self.profile.adc_bits or 0
-        kernels.read_columns(
-            current, variance, key, self.full_scale, bits,
-            col_scale * self.drift_gain, row_scale, out, col0,
-        )
-
-
-def dense_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` in float32 through torch's BLAS.
-
-    torch and the Numba kernels share one OpenMP thread pool; NumPy's OpenBLAS
-    keeps its own spinning threads, which on a small machine stall the next
-    parallel kernel by a scheduler time slice (measured: 8 ms on 2 cores).
-    """
-    return torch.matmul(torch.from_numpy(a), torch.from_numpy(b)).numpy()
+        # ADC full scale: adc_range times the largest current a column of this tile could
+        # carry (every row at full input, every cell at full weight), in normalised units.
+        self.full_scale = np.full(self.cols, p.adc_range * self.rows, dtype=np.float64)
 
 
 def _drift_exponents(drift, g: np.ndarray, seed: int, stream: int, index: int) -> np.ndarray:

@@ -38,7 +38,7 @@ def test_noise_free_mvm_matches_product_within_quantisation_bound():
     y = CrossbarArray.program(W, p, seed=0).mvm(x)
     # Error bound, per output, from the three quantisers (first order plus cross term):
     # |du| <= 1/(2 Ld) per input, |dw| <= w_max/(2 (levels-1)) per weight,
-    # ADC <= full_scale/(2 La) per tile column, full_scale = sum_i |w_ij|/w_max (adc_range 1).
+    # ADC <= full_scale/(2 La) per tile column, full_scale = rows in the tile (adc_range 1).
     Ld, La = 2 ** (dac_bits - 1) - 1, 2 ** (adc_bits - 1) - 1
     s = np.abs(x).max(axis=1, keepdims=True)
     bound = np.zeros_like(y, dtype=np.float64)
@@ -48,7 +48,7 @@ def test_noise_free_mvm_matches_product_within_quantisation_bound():
             w_max = np.abs(blk).max(axis=0)
             du = 1 / (2 * Ld)
             dw = w_max / (2 * (levels - 1))
-            adc = (np.abs(blk).sum(axis=0) / w_max) / (2 * La) * w_max
+            adc = blk.shape[0] / (2 * La) * w_max
             rows = np.abs(x[:, r0:r0 + p.tile_rows]) / s
             term = (du * np.abs(blk).sum(axis=0) + (rows.sum(axis=1, keepdims=True) + du * blk.shape[0]) * dw
                     + adc)

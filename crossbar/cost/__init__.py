@@ -1,0 +1,72 @@
+"""Latency, energy and area of crossbar inference, voting, and the V-noise trade-off.
+
+Equations, assumptions and the validation against ISAAC are in ``docs/cost.md``.
+
+    usages = [tile_usage(t) for t in array.tiles]
+    layer = layer_cost(profile, usages, passes=positions, replication=R, activity=a)
+    net = network_cost([layer, ...])
+    voting_cost(net, K)          # sequential / pipelined / parallel
+"""
+
+from crossbar.cost.model import (
+    CELLS_PER_PAIR,
+    CircuitParameters,
+    LayerCost,
+    NetworkCost,
+    TileCost,
+    TileUsage,
+    format_si,
+    input_activity,
+    layer_cost,
+    network_cost,
+    sequential_conversions,
+    tile_cost,
+    tile_usage,
+)
+from crossbar.cost.search import ThresholdResult, find_threshold
+from crossbar.cost.voltage import (
+    energy_at_sigma,
+    read_energy_at_voltage,
+    sigma_at_voltage,
+    voltage_for_sigma,
+)
+from crossbar.cost.voting import (
+    VOTING_MODES,
+    parallel_latency,
+    pipelined_latency,
+    pipelined_latency_paper,
+    sequential_latency,
+    sequential_latency_paper,
+    voting_cost,
+    voting_markdown,
+)
+
+__all__ = [
+    "CELLS_PER_PAIR",
+    "VOTING_MODES",
+    "CircuitParameters",
+    "LayerCost",
+    "NetworkCost",
+    "ThresholdResult",
+    "TileCost",
+    "TileUsage",
+    "energy_at_sigma",
+    "find_threshold",
+    "format_si",
+    "input_activity",
+    "layer_cost",
+    "network_cost",
+    "parallel_latency",
+    "pipelined_latency",
+    "pipelined_latency_paper",
+    "read_energy_at_voltage",
+    "sequential_conversions",
+    "sequential_latency",
+    "sequential_latency_paper",
+    "sigma_at_voltage",
+    "tile_cost",
+    "tile_usage",
+    "voltage_for_sigma",
+    "voting_cost",
+    "voting_markdown",
+]

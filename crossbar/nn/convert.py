@@ -1,0 +1,178 @@
+"""Map a trained torch model onto crossbar arrays, and report what was mapped."""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+from dataclasses import dataclass
+
+import numpy as np
+from torch import nn
+
+from crossbar import kernels
+from crossbar.nn.analog import AnalogConv2d, AnalogLayer, AnalogLinear, AnalogLSTM
+
+# Layers with matrix products that convert() cannot map: an explicit error, never silently digital.
+_UNMAPPABLE = (
+    nn.Conv1d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
+    nn.RNN, nn.GRU, nn.RNNCell, nn.LSTMCell, nn.GRUCell, nn.MultiheadAttention,
+    nn.Bilinear, nn.Transformer, nn.TransformerEncoderLayer, nn.TransformerDecoderLayer,
+)
+SUPPORTED = ("Linear", "Conv2d (groups=1)", "LSTM (unidirectional)")
+
+
+class UnsupportedLayerError(ValueError):
+    """A layer holds matrix products that crossbar-sim cannot map onto arrays."""
+
+
+def _layer_seed(seed: int, index: int) -> int:
+    return int(kernels.derive_key(seed, 0xC0, index)) & 0x7FFFFFFFFFFFFFFF
+
+
+def _profile_for(name: str, profile, overrides: dict | None):
+    """The profile for one layer: the first override pattern (fnmatch) that matches its name."""
+    for pattern, p in (overrides or {}).items():
+        if fnmatch.fnmatchcase(name, pattern):
+            return p
+    return profile
+
+
+def convert(model: nn.Module, profile, seed: int = 0, overrides: dict | None = None,
+            inplace: bool = False) -> nn.Module:
+    """Return ``model`` with its Linear, Conv2d and LSTM layers running on crossbar arrays.
+
+    Everything else (BatchNorm, pooling, activations, noise layers) stays
+    digital. ``overrides`` maps layer-name patterns (``fnmatch`` style, e.g.
+    ``"features.0"`` or ``"classifier.*"``) to other profiles. Each layer gets
+    its own programming seed derived from ``seed``. Raises
+    :class:`UnsupportedLayerError` naming any layer it cannot map.
+    """
+    _check_mappable(model)
+    target = model if inplace else copy.deepcopy(model)
+    counter = 0
+    for name, module in list(target.named_modules()):
+        for child_name, child in list(module.named_children()):
+            full = f"{name}.{child_name}" if name else child_name
+            p = _profile_for(full, profile, overrides)
+            if isinstance(child, nn.Linear):
+                new = AnalogLinear.from_float(child, p, _layer_seed(seed, counter))
+            elif isinstance(child, nn.Conv2d):
+                new = AnalogConv2d.from_float(child, p, _layer_seed(seed, counter))
+            elif isinstance(child, nn.LSTM):
+                seeds = [_layer_seed(seed, counter + k) for k in range(child.num_layers)]
+                new = AnalogLSTM(child, p, seeds[0], seeds)
+                counter += child.num_layers - 1
+            else:
+                continue
+            counter += 1
+            setattr(module, child_name, new)
+    if counter == 0:
+        raise UnsupportedLayerError(
+            f"{type(model).__name__} has no layer that can be mapped; supported: {', '.join(SUPPORTED)}"
+        )
+    return target.eval()
+
+
+def _check_mappable(model: nn.Module) -> None:
+    mapped = (nn.Linear, nn.Conv2d, nn.LSTM)
+    for name, module in model.named_modules():
+        where = f"layer {name!r} ({type(module).__name__})" if name else type(module).__name__
+        if isinstance(module, nn.Conv2d) and module.groups != 1:
+            raise UnsupportedLayerError(f"{where}: groups={module.groups}; only groups=1 can be mapped")
+        if isinstance(module, nn.LSTM) and (module.bidirectional or module.proj_size):
+            raise UnsupportedLayerError(f"{where}: bidirectional or projected LSTMs cannot be mapped")
+        if isinstance(module, _UNMAPPABLE):
+            raise UnsupportedLayerError(
+                f"{where} cannot be mapped onto crossbar arrays; supported: {', '.join(SUPPORTED)}. "
+                "Replace it or keep that part of the model outside convert()."
+            )
+        if isinstance(module, mapped) or any(isinstance(a, mapped) for a in _ancestors(model, name)):
+            continue
+        matrices = [n for n, p in module.named_parameters(recurse=False) if p.dim() >= 2]
+        if matrices:
+            raise UnsupportedLayerError(
+                f"{where} holds weight matrices {matrices} in a layer type crossbar-sim does not know; "
+                f"supported: {', '.join(SUPPORTED)}"
+            )
+
+
+def _ancestors(model: nn.Module, name: str):
+    parts = name.split(".") if name else []
+    module = model
+    for part in parts[:-1]:
+        module = getattr(module, part)
+        yield module
+
+
+def analog_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """(name, layer) of every array-backed layer, LSTM gate arrays included."""
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, AnalogLayer)]
+
+
+def reseed(model: nn.Module, seed: int) -> None:
+    """Restart every array's read-noise stream from ``seed`` (programmed conductances kept)."""
+    for i, (_, layer) in enumerate(analog_layers(model)):
+        layer.reseed(_layer_seed(seed, 0x10000 + i))
+
+
+def reprogram(model: nn.Module, seed: int) -> None:
+    """Programme every array again with seed ``seed``: an independent set of replicated arrays."""
+    for i, (_, layer) in enumerate(analog_layers(model)):
+        layer.program(_layer_seed(seed, i))
+
+
+@dataclass(frozen=True)
+class LayerSummary:
+    name: str
+    kind: str
+    profile: str
+    inputs: int
+    outputs: int
+    tiles: int
+    utilisation: float
+    conductances: int
+
+
+@dataclass(frozen=True)
+class Summary:
+    layers: tuple[LayerSummary, ...]
+
+    @property
+    def total_tiles(self) -> int:
+        return sum(s.tiles for s in self.layers)
+
+    @property
+    def total_conductances(self) -> int:
+        return sum(s.conductances for s in self.layers)
+
+    def to_markdown(self) -> str:
+        head = "| layer | type | profile | inputs x outputs | tiles | utilisation | conductances |\n"
+        head += "| --- | --- | --- | --- | ---: | ---: | ---: |\n"
+        rows = "".join(
+            f"| {s.name} | {s.kind} | {s.profile} | {s.inputs} x {s.outputs} | {s.tiles} "
+            f"| {s.utilisation:.1%} | {s.conductances:,} |\n"
+            for s in self.layers
+        )
+        total = f"| total | | | | {self.total_tiles} | | {self.total_conductances:,} |\n"
+        return head + rows + total
+
+    def __str__(self) -> str:
+        return self.to_markdown()
+
+
+def summary(model: nn.Module) -> Summary:
+    """Per array-backed layer: tiles used, utilisation and conductances programmed."""
+    rows = []
+    for name, layer in analog_layers(model):
+        p = layer.profile
+        n_in, n_out = layer.array.shape
+        tiles = len(layer.array.tiles)
+        rows.append(LayerSummary(
+            name=name, kind=type(layer).__name__.lstrip("_"), profile=p.name,
+            inputs=n_in, outputs=n_out, tiles=tiles,
+            utilisation=float(np.float64(n_in * n_out) / (tiles * p.tile_rows * p.tile_cols)),
+            conductances=2 * n_in * n_out,
+        ))
+    if not rows:
+        raise ValueError("model has no crossbar layers; call crossbar.convert(model, profile) first")
+    return Summary(tuple(rows))

@@ -1,0 +1,32 @@
+"""Device profiles: YAML files with sourced numbers, validated into frozen ``DeviceProfile``s.
+
+>>> from crossbar import devices
+>>> devices.available()
+['gaussian-add', 'gaussian-mult', 'ideal', 'nand', 'pcm', 'reram']
+>>> pcm = devices.load("pcm", adc_bits=8)
+>>> pcm.g_max
+2.5e-05
+
+Nothing else in the project parses device YAML. Every invalid input raises
+:class:`ProfileError` (a ``ValueError``) naming the file, key, value and what
+is allowed. See docs/devices.md for the numbers and their sources.
+"""
+
+from ._checks import ProfileError
+from .loader import available, load
+from .noise import NOISE_FORMS, ClippedLog, Drift, NoiseFunction
+from .profile import PROFILE_KEYS, DeviceProfile, OutputNoise, Verify
+
+__all__ = [
+    "NOISE_FORMS",
+    "PROFILE_KEYS",
+    "ClippedLog",
+    "DeviceProfile",
+    "Drift",
+    "NoiseFunction",
+    "OutputNoise",
+    "ProfileError",
+    "Verify",
+    "available",
+    "load",
+]
