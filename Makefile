@@ -37,6 +37,7 @@ wheel-check: $(STAMP)
 	/tmp/crossbar-wheel-venv/bin/pip install --quiet $(TORCH)
 	/tmp/crossbar-wheel-venv/bin/pip install --quiet dist/crossbar_sim-*.whl
 	cd /tmp && /tmp/crossbar-wheel-venv/bin/python -m crossbar.smoke
+	cd /tmp && /tmp/crossbar-wheel-venv/bin/crossbar-sim devices
 
 clean:
 	rm -rf $(VENV) dist build *.egg-info demo-report

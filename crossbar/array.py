@@ -217,13 +217,14 @@ class CrossbarArray:
         out = np.zeros((x.shape[0], self.shape[1]), dtype=np.float32)
         bits = self.profile.adc_bits or 0
         for index, block in enumerate(self._blocks):
-            rows = block.rows
+            # Contiguous copies: torch's BLAS is several times slower on strided slices.
+            ub = np.ascontiguousarray(u[:, block.rows])
             if rng is not None:
-                current, variance = _per_cell_currents(u[:, rows], block, rng), _NO_VARIANCE
+                current, variance = _per_cell_currents(ub, block, rng), _NO_VARIANCE
             else:
-                current = dense_product(u[:, rows], block.g_diff)
+                current = dense_product(ub, block.g_diff)
                 variance = (_NO_VARIANCE if block.variance is None
-                            else dense_product(u2[:, rows], block.variance))
+                            else dense_product(np.ascontiguousarray(u2[:, block.rows]), block.variance))
             block_key = kernels.derive_key(int(key), index)
             kernels.read_columns(current, variance, block_key, block.full_scale, bits,
                                  block.col_scale, row_scale, out, 0)
