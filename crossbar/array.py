@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from crossbar import kernels
+from crossbar.threads import torch_threads
 from crossbar.tile import STREAM_READ, Tile
 
 _NO_VARIANCE = np.empty((0, 0), dtype=np.float32)
@@ -117,7 +118,7 @@ class CrossbarArray:
     @classmethod
     def program(cls, W, profile, seed: int = 0) -> CrossbarArray:
         """Map ``W`` (inputs x outputs) onto differential pairs and programme every tile once."""
-        W = _as_float_matrix("W", W, (2,)).astype(np.float64)
+        W = np.ascontiguousarray(_as_float_matrix("W", W, (2,)), dtype=np.float64)
         if W.shape[0] == 0 or W.shape[1] == 0:
             raise ValueError(f"W must have at least one row and column, got shape {W.shape}")
         p = profile
@@ -134,7 +135,8 @@ class CrossbarArray:
                 w_max[w_max == 0] = 1.0
                 target_plus = p.g_min + g_range * np.maximum(block, 0.0) / w_max
                 target_minus = p.g_min + g_range * np.maximum(-block, 0.0) / w_max
-                tiles.append(Tile.program(len(tiles), rows, cols, target_plus, target_minus, p, seed))
+                with torch_threads():
+                    tiles.append(Tile.program(len(tiles), rows, cols, target_plus, target_minus, p, seed))
                 scales.append(w_max.astype(np.float64))
         return cls(W.astype(np.float32), p, int(seed), tiles, scales)
 
@@ -147,8 +149,9 @@ class CrossbarArray:
         """Apply conductance drift to time ``t`` (s) after programming (profiles with drift only)."""
         if not (isinstance(t, (int, float)) and math.isfinite(t) and t > 0):
             raise ValueError(f"drift time must be a finite number of seconds > 0, got {t!r}")
-        for tile in self.tiles:
-            tile.drift(float(t), compensate)
+        with torch_threads():
+            for tile in self.tiles:
+                tile.drift(float(t), compensate)
         self._assemble()
 
     def mvm(self, x, bias=None):
@@ -193,7 +196,8 @@ class CrossbarArray:
                 raise ValueError(f"bias has {b.shape[0]} entries, expected {self.shape[1]} (outputs)")
         key = kernels.derive_key(self._read_seed, STREAM_READ, self.reads)
         self.reads += 1
-        y = self._abstract(xa, b, key) if self.is_abstract else self._physical(xa, b, key, per_cell_rng)
+        with torch_threads():
+            y = self._abstract(xa, b, key) if self.is_abstract else self._physical(xa, b, key, per_cell_rng)
         if single:
             y = y[0]
         if torch_like:

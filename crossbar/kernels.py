@@ -161,6 +161,23 @@ def standard_normal(key: np.uint64, n: int) -> np.ndarray:
     return out
 
 
+@njit(cache=True)
+def normal_float32(key: np.uint64, n: int, mean: float, std: float) -> np.ndarray:
+    """``n`` draws of N(mean, std^2) of stream ``key`` as float32 (noise-injection layers).
+
+    Serial on purpose: it runs between torch operations, where a second
+    thread pool would only compete with torch's for the cores.
+    """
+    out = np.empty(n, dtype=np.float32)
+    npairs = (n + 1) // 2
+    for p in range(npairs):
+        z0, z1 = _normal_pair(key, np.uint64(p))
+        out[2 * p] = mean + std * z0
+        if 2 * p + 1 < n:
+            out[2 * p + 1] = mean + std * z1
+    return out
+
+
 @njit(parallel=True, cache=True)
 def uniform(key: np.uint64, n: int) -> np.ndarray:
     """``n`` uniforms in (0, 1] of stream ``key`` (float64)."""
@@ -173,15 +190,14 @@ def uniform(key: np.uint64, n: int) -> np.ndarray:
 @njit(parallel=True, cache=True)
 def quantise_levels(g: np.ndarray, g_min: float, g_max: float, levels: int) -> np.ndarray:
     """Round conductances to the nearest of ``levels`` equally spaced values in [g_min, g_max]."""
-    out = np.empty_like(g)
-    flat_in = g.ravel()
-    flat_out = out.ravel()
+    flat_in = np.ascontiguousarray(g).ravel()
+    flat_out = np.empty(flat_in.size)
     step = (g_max - g_min) / (levels - 1)
     for i in prange(flat_in.size):
         k = np.rint((flat_in[i] - g_min) / step)
         k = min(max(k, 0.0), levels - 1.0)
         flat_out[i] = g_min + k * step
-    return out
+    return flat_out.reshape(g.shape)
 
 
 @njit(parallel=True, cache=True)
@@ -206,8 +222,8 @@ def program_cells(
     clipped at 0. Returns the programmed conductances and the write count.
     """
     n = target.size
-    t = target.ravel()
-    s = std.ravel()
+    t = np.ascontiguousarray(target).ravel()
+    s = np.ascontiguousarray(std).ravel()
     g = np.empty(n)
     iters = np.empty(n, dtype=np.int32)
     for i in prange(n):
@@ -236,15 +252,14 @@ def program_cells(
 @njit(parallel=True, cache=True)
 def drift_conductance(g0: np.ndarray, nu: np.ndarray, t: float, t0: float) -> np.ndarray:
     """Power-law drift G(t) = G0 (t / t0)^-nu, no change for t <= t0."""
-    out = np.empty_like(g0)
-    a = g0.ravel()
-    b = nu.ravel()
-    o = out.ravel()
+    a = np.ascontiguousarray(g0).ravel()
+    b = np.ascontiguousarray(nu).ravel()
+    o = np.empty(a.size)
     ratio = max(t / t0, 1.0)
     lr = np.log(ratio)
     for i in prange(a.size):
         o[i] = a[i] * np.exp(-b[i] * lr)
-    return out
+    return o.reshape(g0.shape)
 
 
 @njit(parallel=True, cache=True)

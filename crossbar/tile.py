@@ -128,9 +128,10 @@ class Tile:
         s_minus = np.asarray(p.read_std(self.g_minus), dtype=np.float64)
         var = (s_plus**2 + s_minus**2) / g_range**2
         self.read_variance = var.astype(np.float32) if np.any(var > 0) else None
-        # ADC full scale: adc_range times the largest current a column of this tile could
-        # carry (every row at full input, every cell at full weight), in normalised units.
-        self.full_scale = np.full(self.cols, p.adc_range * self.rows, dtype=np.float64)
+        # ADC full scale: adc_range times the largest current a column of a full tile could
+        # carry (every one of tile_rows rows at full input and full weight), in normalised
+        # units. The ADC is designed for the tile, whatever part of it a layer uses.
+        self.full_scale = np.full(self.cols, p.adc_range * p.tile_rows, dtype=np.float64)
 
 
 def _drift_exponents(drift, g: np.ndarray, seed: int, stream: int, index: int) -> np.ndarray:

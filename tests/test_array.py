@@ -38,7 +38,7 @@ def test_noise_free_mvm_matches_product_within_quantisation_bound():
     y = CrossbarArray.program(W, p, seed=0).mvm(x)
     # Error bound, per output, from the three quantisers (first order plus cross term):
     # |du| <= 1/(2 Ld) per input, |dw| <= w_max/(2 (levels-1)) per weight,
-    # ADC <= full_scale/(2 La) per tile column, full_scale = rows in the tile (adc_range 1).
+    # ADC <= full_scale/(2 La) per tile column, full_scale = tile_rows (adc_range 1).
     Ld, La = 2 ** (dac_bits - 1) - 1, 2 ** (adc_bits - 1) - 1
     s = np.abs(x).max(axis=1, keepdims=True)
     bound = np.zeros_like(y, dtype=np.float64)
@@ -48,7 +48,7 @@ def test_noise_free_mvm_matches_product_within_quantisation_bound():
             w_max = np.abs(blk).max(axis=0)
             du = 1 / (2 * Ld)
             dw = w_max / (2 * (levels - 1))
-            adc = blk.shape[0] / (2 * La) * w_max
+            adc = p.tile_rows / (2 * La) * w_max
             rows = np.abs(x[:, r0:r0 + p.tile_rows]) / s
             term = (du * np.abs(blk).sum(axis=0) + (rows.sum(axis=1, keepdims=True) + du * blk.shape[0]) * dw
                     + adc)
@@ -70,6 +70,20 @@ def test_ideal_profile_reproduces_product_and_tiling_is_transparent():
     np.testing.assert_allclose(y_big, ref, atol=2e-5 * scale)
     np.testing.assert_allclose(y_small, ref, atol=2e-5 * scale)
     np.testing.assert_allclose(y_small, y_big, atol=2e-5 * scale)
+
+
+def test_fortran_ordered_weights_program_like_c_ordered():
+    """Transposed torch weights arrive Fortran-ordered; every kernel must read them right."""
+    W = np.random.default_rng(2).uniform(-1, 1, size=(40, 30))
+    pcm = devices.load("pcm", levels=16, tile_rows=32, tile_cols=16)
+    a = CrossbarArray.program(W, pcm, seed=3)
+    b = CrossbarArray.program(np.asfortranarray(W), pcm, seed=3)
+    for ta, tb in zip(a.tiles, b.tiles, strict=True):
+        assert np.array_equal(ta.g_plus, tb.g_plus) and np.array_equal(ta.g_minus, tb.g_minus)
+    a.drift(1e5)
+    b.drift(1e5)
+    assert np.array_equal(a.effective_weights(), b.effective_weights())
+    assert np.all(np.isfinite(a.effective_weights()))
 
 
 def test_torch_in_torch_out_and_single_vector():

@@ -12,6 +12,8 @@ COMMANDS = {
     "devices": "List the bundled device profiles or show one.",
     "train": "Train one of the papers' networks (noise-injected or not).",
     "sweep": "Run a sigma_train x sigma_val sweep with voting from a YAML config.",
+    "budget": "Largest tolerable device noise with and without voting, its latency/energy, optimal (V, K).",
+    "demo": "Train a small CNN on real digits, map it onto ReRAM/PCM/NAND and write a report.",
 }
 
 

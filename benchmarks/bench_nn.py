@@ -1,0 +1,174 @@
+"""Benchmarks of crossbar.nn.
+
+Section ``noise``: wall time of one training step (forward, backward, Adam
+update) of the Table 1 CNN with multiplicative / additive noise injection
+versus the same network without noise; median over N steps, batch 32, one
+process, steps of the variants interleaved so that machine load hits them
+alike. Target: noise-injected step <= 1.2x the noiseless one.
+
+Add a section by writing ``section_<name>(args) -> Table`` and listing it in
+``SECTIONS``.
+
+    .venv/bin/python benchmarks/bench_nn.py [--steps 50] [--batch 32] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from crossbar import models
+from crossbar.nn import NoiseConfig, NoiseSource, noise_layers
+
+TARGET_RATIO = 1.2
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def render(self) -> str:
+        widths = [
+            max(len(c), *(len(r[i]) for r in self.rows)) if self.rows else len(c)
+            for i, c in enumerate(self.columns)
+        ]
+        line = "  ".join(c.ljust(w) for c, w in zip(self.columns, widths, strict=True))
+        out = [self.title, "=" * len(self.title), line, "-" * len(line)]
+        out += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in self.rows]
+        return "\n".join(out + self.notes)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _make_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    model.train()
+
+    def step() -> None:
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def time_interleaved(
+    steps: dict[str, Callable[[], None]], n: int, warmup: int, device: torch.device
+) -> dict[str, list[float]]:
+    """Run each step function ``warmup`` times, then ``n`` times round-robin;
+    returns the wall times (s) of the timed calls per name."""
+    for fn in steps.values():
+        for _ in range(warmup):
+            fn()
+    _sync(device)
+    times: dict[str, list[float]] = {k: [] for k in steps}
+    for _ in range(n):
+        for name, fn in steps.items():
+            t0 = time.perf_counter()
+            fn()
+            _sync(device)
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def section_noise(args: argparse.Namespace) -> Table:
+    device = torch.device(args.device)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(args.batch, 1, 28, 28, generator=gen).to(device)
+    y = torch.randint(0, 10, (args.batch,), generator=gen).to(device)
+    variants = {
+        "none": NoiseConfig(),
+        "mult 0.5": NoiseConfig("mult", 0.5, 0.5),
+        "add 0.5": NoiseConfig("add", 0.5, 0.5),
+    }
+    steps = {name: _make_step(models.cnn6(cfg, seed=0).to(device), x, y) for name, cfg in variants.items()}
+    times = time_interleaved(steps, args.steps, args.warmup, device)
+    base = statistics.median(times["none"])
+    table = Table(
+        f"cnn6 training step, batch {args.batch}, {args.steps} steps, device {device}, "
+        f"{torch.get_num_threads()} threads",
+        ["noise", "median ms", "p10 ms", "p90 ms", "ratio", "target"],
+    )
+    worst = 0.0
+    for name, ts in times.items():
+        q = statistics.quantiles(ts, n=10)
+        med = statistics.median(ts)
+        ratio = med / base
+        if name != "none":
+            worst = max(worst, ratio)
+        table.rows.append(
+            [
+                name,
+                f"{1e3 * med:.2f}",
+                f"{1e3 * q[0]:.2f}",
+                f"{1e3 * q[-1]:.2f}",
+                f"{ratio:.3f}x",
+                "-" if name == "none" else f"<= {TARGET_RATIO}x",
+            ]
+        )
+    verdict = "met" if worst <= TARGET_RATIO else "MISSED"
+    table.notes.append(f"worst noise/none ratio {worst:.3f}x: target {verdict}")
+    # where the extra time goes: drawing the noise values alone
+    shapes = _noise_shapes(models.cnn6(variants["mult 0.5"], seed=0).to(device), x)
+    source = NoiseSource(0)
+
+    def draw() -> None:
+        for like in shapes:
+            source.normal(like, 1.0, 0.5)
+
+    rng = statistics.median(time_interleaved({"rng": draw}, args.steps, args.warmup, device)["rng"])
+    n = sum(t.numel() for t in shapes)
+    table.notes.append(
+        f"drawing the {n:,} noise values of one step alone: {1e3 * rng:.2f} ms "
+        f"({rng / base:.1%} of the noiseless step, {1e9 * rng / n:.2f} ns per value)"
+    )
+    return table
+
+
+def _noise_shapes(model: torch.nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    """One empty tensor per noise-layer output of a forward pass on ``x``."""
+    seen: list[torch.Tensor] = []
+    hooks = [
+        layer.register_forward_hook(lambda _m, inp, _out: seen.append(torch.empty_like(inp[0])))
+        for layer in noise_layers(model)
+    ]
+    with torch.no_grad():
+        model.train()(x)
+    for h in hooks:
+        h.remove()
+    return seen
+
+
+SECTIONS: dict[str, Callable[[argparse.Namespace], Table]] = {"noise": section_noise}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=50, help="timed steps per variant")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--sections", nargs="+", choices=list(SECTIONS), default=list(SECTIONS))
+    args = parser.parse_args(argv)
+    for name in args.sections:
+        print(SECTIONS[name](args).render())
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""`crossbar-sim budget CONFIG.yaml`: the largest tolerable device noise, with and without voting."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="budget configuration (YAML; docs/budget.md, examples/budget.yaml)")
+    parser.add_argument("--out", help="output folder (default: the config's 'out')")
+    parser.add_argument("--profile", help="device profile (default: the config's 'profile')")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--no-plots", action="store_true", help="report and JSON only, no figures")
+
+
+def run(args: argparse.Namespace) -> int:
+    from crossbar.cost import format_si
+    from crossbar.experiments.budget import load_budget_config, run_budget
+
+    config = load_budget_config(args.config)
+    changes = {}
+    if args.out:
+        changes["out"] = args.out
+    if args.profile:
+        changes["profile"] = args.profile
+    if args.no_plots:
+        changes["plots"] = False
+    if changes:
+        config = config.replace(**changes)
+    r = run_budget(config, progress=not args.no_progress)
+    print(f"{r.profile}: digital accuracy {100 * r.digital_accuracy:.2f} %, mapped without "
+          f"{'read' if config.scale == 'read' else 'device'} noise {100 * r.noiseless_accuracy:.2f} %, "
+          f"target {100 * r.target:.2f} %")
+    for k, th in r.thresholds.items():
+        shown = "none" if th.status == "none" else f"{'>= ' if th.status == 'all' else ''}{th.scale:.3g}"
+        print(f"  K = {k:>3}: tolerable noise scale {shown}")
+    best = r.optimum.get("fixed_periphery")
+    if best is not None:
+        print(f"energy-optimal: K = {best.k} at V = {best.voltage:.3g} V, "
+              f"{format_si(best.energy, 'J')} per inference")
+    print(f"report: {config.out}/report.md")
+    return 0

@@ -1,0 +1,275 @@
+"""Sweep configuration: a frozen, strictly validated dataclass and its YAML loader.
+
+Every field is checked once, when the object is built; a wrong key, type or
+range raises :class:`ConfigError` naming the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MODEL_NAMES = ("cnn6", "densenet40", "densenet100", "lstm_strokes", "madry_cnn4")
+DATA_NAMES = (
+    "mnist",
+    "fashion-mnist",
+    "mnist5k",
+    "cifar10",
+    "mnist-strokes",
+    "mnist-strokes-generated",
+)
+NOISE_KINDS = ("mult", "add")
+VOTE_RULES = ("hard", "soft")
+
+# Fields that decide where and how fast a sweep runs, never what it computes;
+# they are left out of the configuration hash.
+RUN_ONLY_FIELDS = ("out", "workers")
+
+
+class ConfigError(ValueError):
+    """An invalid sweep configuration (the message names the key)."""
+
+
+def _fail(key: str, allowed: str, got: Any) -> None:
+    raise ConfigError(f"config key '{key}': expected {allowed}, got {got!r}")
+
+
+def _check_int(key: str, value: Any, minimum: int, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        extra = " or null" if optional else ""
+        _fail(key, f"an integer >= {minimum}{extra}", value)
+
+
+def _check_str(key: str, value: Any, choices: tuple[str, ...] | None = None,
+               optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str) or not value:
+        _fail(key, "a non-empty string" + (" or null" if optional else ""), value)
+    if choices is not None and value not in choices:
+        _fail(key, "one of " + ", ".join(choices), value)
+
+
+def _as_sigmas(key: str, value: Any) -> tuple[float, ...]:
+    """A non-empty list of distinct finite numbers >= 0, returned sorted."""
+    if not isinstance(value, (list, tuple)) or not value:
+        _fail(key, "a non-empty list of numbers >= 0", value)
+    out = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            _fail(key, "a non-empty list of finite numbers >= 0", value)
+        out.append(float(v))
+    if len(set(out)) != len(out):
+        _fail(key, "distinct values", value)
+    return tuple(sorted(out))
+
+
+@dataclass(frozen=True)
+class SoftmaxSpec:
+    """Softmax output distribution of one test image (Figs. 4/5).
+
+    ``image`` indexes the test set; ``runs`` noisy inferences are drawn for
+    every sigma_val, for each model trained with a sigma_train in
+    ``sigma_train`` (empty: the smallest and the largest of the grid).
+    """
+
+    image: int = 0
+    runs: int = 1000
+    sigma_train: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_int("softmax.image", self.image, 0)
+        _check_int("softmax.runs", self.runs, 1)
+        if self.sigma_train:
+            object.__setattr__(
+                self, "sigma_train", _as_sigmas("softmax.sigma_train", self.sigma_train)
+            )
+        else:
+            object.__setattr__(self, "sigma_train", ())
+
+    @classmethod
+    def from_dict(cls, d: Any) -> SoftmaxSpec:
+        if not isinstance(d, dict):
+            _fail("softmax", "a mapping with keys image, runs, sigma_train (or null)", d)
+        allowed = {f.name for f in dataclasses.fields(cls)}
+        for k in d:
+            if k not in allowed:
+                _fail(f"softmax.{k}", "no such key; allowed: " + ", ".join(sorted(allowed)), k)
+        kw = dict(d)
+        if "sigma_train" in kw:
+            st = kw["sigma_train"]
+            kw["sigma_train"] = () if not st else _as_sigmas("softmax.sigma_train", st)
+        return cls(**kw)
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A sigma_train x sigma_val sweep (see docs/experiments.md for every key)."""
+
+    model: str = "cnn6"
+    data: str = "mnist5k"
+    sigma_train: tuple[float, ...] = (0.0,)
+    sigma_val: tuple[float, ...] = (0.0,)
+    noise: str = "mult"
+    profile: str | None = None
+    data_root: str | None = None
+    limit_train: int | None = None
+    limit_test: int | None = None
+    epochs: int = 1
+    batch_size: int | None = None
+    lr: float | None = None
+    model_kwargs: dict = field(default_factory=dict, hash=False)
+    runs: int = 50
+    votes: int = 20
+    vote_sigma_val: tuple[float, ...] = ()
+    vote_rule: str = "hard"
+    softmax: SoftmaxSpec | None = None
+    eval_batch_size: int = 25
+    draws_per_pass: int = 10
+    torch_device: str = "cpu"
+    seed: int = 0
+    out: str = "runs/sweep"
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
+        _check_str("model", self.model, MODEL_NAMES)
+        _check_str("data", self.data, DATA_NAMES)
+        _check_str("noise", self.noise, NOISE_KINDS)
+        _check_str("profile", self.profile, optional=True)
+        _check_str("data_root", self.data_root, optional=True)
+        _check_int("limit_train", self.limit_train, 1, optional=True)
+        _check_int("limit_test", self.limit_test, 1, optional=True)
+        _check_int("epochs", self.epochs, 1)
+        _check_int("batch_size", self.batch_size, 1, optional=True)
+        if self.lr is not None:
+            lr = self.lr
+            if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (
+                math.isfinite(lr) and lr > 0
+            ):
+                _fail("lr", "a number > 0 or null", lr)
+            set_("lr", float(lr))
+        if not isinstance(self.model_kwargs, dict) or not all(
+            isinstance(k, str) for k in self.model_kwargs
+        ):
+            _fail("model_kwargs", "a mapping with string keys", self.model_kwargs)
+        set_("sigma_train", _as_sigmas("sigma_train", self.sigma_train))
+        set_("sigma_val", _as_sigmas("sigma_val", self.sigma_val))
+        _check_int("runs", self.runs, 1)
+        _check_int("votes", self.votes, 0)
+        if self.vote_sigma_val:
+            vs = _as_sigmas("vote_sigma_val", self.vote_sigma_val)
+            missing = [v for v in vs if v not in self.sigma_val]
+            if missing:
+                _fail("vote_sigma_val", f"values from sigma_val {list(self.sigma_val)}", missing)
+            set_("vote_sigma_val", vs)
+        else:
+            set_("vote_sigma_val", ())  # every sigma_val: see vote_curves_at
+        _check_str("vote_rule", self.vote_rule, VOTE_RULES)
+        if self.softmax is not None:
+            if not isinstance(self.softmax, SoftmaxSpec):
+                _fail("softmax", "a SoftmaxSpec or null", self.softmax)
+            missing = [v for v in self.softmax.sigma_train if v not in self.sigma_train]
+            if missing:
+                _fail("softmax.sigma_train",
+                      f"values from sigma_train {list(self.sigma_train)}", missing)
+            if self.limit_test is not None and self.softmax.image >= self.limit_test:
+                _fail("softmax.image", f"an index < limit_test ({self.limit_test})",
+                      self.softmax.image)
+        _check_int("eval_batch_size", self.eval_batch_size, 1)
+        _check_int("draws_per_pass", self.draws_per_pass, 1)
+        _check_str("torch_device", self.torch_device)
+        _check_int("seed", self.seed, 0)
+        _check_str("out", self.out)
+        _check_int("workers", self.workers, 1)
+
+    # -- derived -------------------------------------------------------------
+    @property
+    def draws(self) -> int:
+        """Noisy inferences per test input in one cell: max(runs, votes)."""
+        return max(self.runs, self.votes)
+
+    @property
+    def vote_curves_at(self) -> tuple[float, ...]:
+        """The sigma_vals whose accuracy-vs-votes curves are plotted."""
+        return self.vote_sigma_val or self.sigma_val
+
+    @property
+    def softmax_sigma_train(self) -> tuple[float, ...]:
+        if self.softmax is None:
+            return ()
+        if self.softmax.sigma_train:
+            return self.softmax.sigma_train
+        return tuple(sorted({self.sigma_train[0], self.sigma_train[-1]}))
+
+    @property
+    def source(self) -> str:
+        """The inference noise source: 'mult', 'add' or 'device:<profile>'."""
+        return f"device:{self.profile}" if self.profile else self.noise
+
+    # -- (de)serialisation ---------------------------------------------------
+    @classmethod
+    def from_dict(cls, d: Any) -> SweepConfig:
+        if not isinstance(d, dict):
+            raise ConfigError(f"a sweep config must be a mapping of keys, got {type(d).__name__}")
+        allowed = {f.name for f in dataclasses.fields(cls)}
+        for k in d:
+            if k not in allowed:
+                _fail(str(k), "no such key; allowed: " + ", ".join(sorted(allowed)), k)
+        kw = dict(d)
+        if "vote_sigma_val" in kw and not kw["vote_sigma_val"]:
+            kw["vote_sigma_val"] = ()  # null or []: every sigma_val
+        for key in ("sigma_train", "sigma_val", "vote_sigma_val"):
+            if key in kw and kw[key] != ():
+                kw[key] = _as_sigmas(key, kw[key])
+        if "softmax" in kw and kw["softmax"] is not None:
+            kw["softmax"] = SoftmaxSpec.from_dict(kw["softmax"])
+        if "model_kwargs" in kw and kw["model_kwargs"] is None:
+            kw["model_kwargs"] = {}
+        return cls(**kw)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        for key in ("sigma_train", "sigma_val", "vote_sigma_val"):
+            d[key] = list(d[key])
+        if d["softmax"] is not None:
+            d["softmax"]["sigma_train"] = list(d["softmax"]["sigma_train"])
+        return d
+
+    def replace(self, **changes: Any) -> SweepConfig:
+        return dataclasses.replace(self, **changes)
+
+    def hash(self) -> str:
+        """SHA-256 of everything that decides the results (not out/workers)."""
+        d = self.to_dict()
+        for k in RUN_ONLY_FIELDS:
+            d.pop(k)
+        text = json.dumps(d, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def load_config(path: str | Path) -> SweepConfig:
+    """Read and validate a sweep config from a YAML file."""
+    path = Path(path)
+    with path.open() as fh:
+        try:
+            data = yaml.safe_load(fh)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML ({err})") from err
+    if data is None:
+        raise ConfigError(f"{path}: empty config")
+    try:
+        return SweepConfig.from_dict(data)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+    except TypeError as err:  # defensive: should be caught by from_dict already
+        raise ConfigError(f"{path}: {err}") from None

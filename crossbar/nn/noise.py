@@ -1,0 +1,282 @@
+"""Gaussian noise on matrix-vector-product outputs (Qin & Vucinic, Eq. 2 and Eq. 3).
+
+``NoiseInjection`` sits right after a matrix-vector product (and its batch
+norm, where the network has one) and perturbs every output element:
+
+* ``kind="mult"`` (Eq. 3): ``y * z`` with ``z ~ N(1, s^2)``
+* ``kind="add"``  (Eq. 2): ``y + z`` with ``z ~ N(0, s^2)``
+* ``kind="none"``: identity
+
+``s`` is ``sigma_train`` while the module is in training mode and ``sigma_val``
+in eval mode. Gradients flow through the noisy product (noise-injected
+training); the noise itself is a constant of the backward pass, so for the
+multiplicative model ``dL/dy = z * dL/d(out)``.
+
+Random numbers never come from torch's global generator. Every layer draws
+from a ``NoiseSource``: a seed and a draw counter. On the CPU a draw is the
+project's counter-based Numba generator keyed by (seed, counter), faster
+than torch's and independent of the thread count; on other devices it is a
+``torch.Generator`` per device, created lazily on the device of the first
+input it sees. ``seed_noise(model,
+seed)`` gives all layers of a model one shared source; a layer nobody seeded
+has a private source seeded 0 (deterministic). Models built by
+``crossbar.models`` are seeded at construction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from crossbar import kernels
+
+__all__ = [
+    "NOISE_KINDS",
+    "NO_NOISE",
+    "NoiseConfig",
+    "NoiseInjection",
+    "NoiseSource",
+    "noise_layers",
+    "noise_rng_state",
+    "seed_noise",
+    "set_noise",
+    "set_noise_rng_state",
+]
+
+NOISE_KINDS = ("none", "mult", "add")
+
+
+def _check_sigma(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"NoiseConfig.{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0.0:
+        raise ValueError(f"NoiseConfig.{name} must be finite and >= 0, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class NoiseConfig:
+    """Which noise model and how strong, during training and during inference.
+
+    ``kind``: ``"none"``, ``"mult"`` (Eq. 3, ``z ~ N(1, s^2)`` multiplied) or
+    ``"add"`` (Eq. 2, ``z ~ N(0, s^2)`` added). ``sigma_train`` / ``sigma_val``:
+    the standard deviation ``s`` in training mode / eval mode.
+    """
+
+    kind: str = "none"
+    sigma_train: float = 0.0
+    sigma_val: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in NOISE_KINDS:
+            raise ValueError(f"NoiseConfig.kind must be one of {', '.join(NOISE_KINDS)}; got {self.kind!r}")
+        object.__setattr__(self, "sigma_train", _check_sigma("sigma_train", self.sigma_train))
+        object.__setattr__(self, "sigma_val", _check_sigma("sigma_val", self.sigma_val))
+
+    def sigma(self, training: bool) -> float:
+        """The standard deviation in force in training (True) or eval (False) mode."""
+        return self.sigma_train if training else self.sigma_val
+
+    def replace(self, **changes: Any) -> NoiseConfig:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "sigma_train": self.sigma_train, "sigma_val": self.sigma_val}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> NoiseConfig:
+        unknown = set(data) - {"kind", "sigma_train", "sigma_val"}
+        if unknown:
+            raise ValueError(f"unknown NoiseConfig field(s): {', '.join(sorted(unknown))}")
+        return cls(**dict(data))
+
+
+NO_NOISE = NoiseConfig()  # the default: noise layers are identities
+
+
+class NoiseSource:
+    """A seed, a CPU draw counter and one ``torch.Generator`` per accelerator device.
+
+    Note that torch's CUDA generators use only the low 64 bits of a seed.
+    """
+
+    _CPU_DTYPES = (torch.float32, torch.float64)
+
+    def __init__(self, seed: int = 0) -> None:
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+            raise ValueError(f"noise seed must be an int, got {seed!r}")
+        self.seed = int(seed)
+        self.cpu_draws = 0
+        self._generators: dict[str, torch.Generator] = {}
+
+    def generator(self, device: torch.device | str) -> torch.Generator:
+        device = torch.device(device)
+        if device.type == "cuda" and device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
+        key = str(device)
+        gen = self._generators.get(key)
+        if gen is None:
+            gen = torch.Generator(device=device)
+            gen.manual_seed(self.seed)
+            self._generators[key] = gen
+        return gen
+
+    def normal(self, like: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+        """A new tensor like ``like`` (shape, dtype, device) of N(mean, std^2) draws."""
+        if like.device.type == "cpu" and like.dtype in self._CPU_DTYPES:
+            key = kernels.derive_key(self.seed, self.cpu_draws)
+            self.cpu_draws += 1
+            z = kernels.normal_float32(key, like.numel(), float(mean), float(std))
+            return torch.from_numpy(z).view(like.shape).to(like.dtype)
+        return torch.empty_like(like).normal_(mean, std, generator=self.generator(like.device))
+
+    def state_dict(self) -> dict[str, Any]:
+        """Seed, CPU draw counter and the state of every accelerator generator created so far."""
+        return {
+            "seed": self.seed,
+            "cpu_draws": self.cpu_draws,
+            "states": {k: g.get_state().clone() for k, g in self._generators.items()},
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.seed = int(state["seed"])
+        self.cpu_draws = int(state.get("cpu_draws", 0))
+        self._generators = {}
+        for key, gen_state in state["states"].items():
+            device = torch.device(key)
+            if device.type == "cuda" and not torch.cuda.is_available():
+                continue  # resumed on a machine without that device: drawn afresh if ever used
+            self.generator(device).set_state(gen_state.cpu())
+
+    def __repr__(self) -> str:
+        devices = sorted(self._generators)
+        return f"NoiseSource(seed={self.seed}, cpu_draws={self.cpu_draws}, devices={devices})"
+
+
+class NoiseInjection(nn.Module):
+    """Eq. 2 / Eq. 3 of Qin & Vucinic on the output of one matrix-vector product.
+
+    ``config`` may be replaced at any time (``layer.config = NoiseConfig(...)``);
+    it is not part of the ``state_dict``.
+    """
+
+    def __init__(self, config: NoiseConfig | None = None) -> None:
+        super().__init__()
+        self.config = NoiseConfig() if config is None else config
+        self.source = NoiseSource(0)
+
+    @property
+    def config(self) -> NoiseConfig:
+        return self._config
+
+    @config.setter
+    def config(self, value: NoiseConfig) -> None:
+        if not isinstance(value, NoiseConfig):
+            raise TypeError(f"NoiseInjection.config must be a NoiseConfig, got {type(value)!r}")
+        self._config = value
+
+    @property
+    def source(self) -> NoiseSource:
+        return self._source
+
+    @source.setter
+    def source(self, value: NoiseSource) -> None:
+        if not isinstance(value, NoiseSource):
+            raise TypeError(f"NoiseInjection.source must be a NoiseSource, got {type(value)!r}")
+        self._source = value
+
+    @property
+    def sigma(self) -> float:
+        """The standard deviation in force in the current mode (0 for kind 'none')."""
+        if self._config.kind == "none":
+            return 0.0
+        return self._config.sigma(self.training)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        cfg = self._config
+        if cfg.kind == "none":
+            return x
+        s = cfg.sigma_train if self.training else cfg.sigma_val
+        if s == 0.0:
+            return x
+        if cfg.kind == "mult":
+            return x * self._source.normal(x, 1.0, s)  # d(out)/dx = z
+        return self._source.normal(x, 0.0, s).add_(x)  # x + z in z's memory; d(out)/dx = 1
+
+    def extra_repr(self) -> str:
+        c = self._config
+        return f"kind={c.kind!r}, sigma_train={c.sigma_train:g}, sigma_val={c.sigma_val:g}"
+
+
+def noise_layers(model: nn.Module) -> list[NoiseInjection]:
+    """Every ``NoiseInjection`` in ``model`` (including ``model`` itself), in module order."""
+    return [m for m in model.modules() if isinstance(m, NoiseInjection)]
+
+
+def seed_noise(model: nn.Module, seed: int) -> None:
+    """Give every noise layer of ``model`` one shared, freshly seeded generator per device."""
+    source = NoiseSource(seed)
+    for layer in noise_layers(model):
+        layer.source = source
+
+
+def set_noise(
+    model: nn.Module,
+    *,
+    kind: str | None = None,
+    sigma_train: float | None = None,
+    sigma_val: float | None = None,
+) -> None:
+    """Replace the config of every noise layer, changing only the fields given.
+
+    Architecture-level choices made at construction (e.g. the fixed batch
+    norm of the additive-noise CNN) are not changed.
+    """
+    changes = {
+        k: v
+        for k, v in (("kind", kind), ("sigma_train", sigma_train), ("sigma_val", sigma_val))
+        if v is not None
+    }
+    layers = noise_layers(model)
+    new = [layer.config.replace(**changes) for layer in layers]  # validate before touching any
+    for layer, cfg in zip(layers, new, strict=True):
+        layer.config = cfg
+
+
+def noise_rng_state(model: nn.Module) -> dict[str, Any]:
+    """Snapshot of the noise generators of ``model`` (which layers share a source, and states)."""
+    sources: list[NoiseSource] = []
+    index: dict[int, int] = {}
+    layer_source = []
+    for layer in noise_layers(model):
+        key = id(layer.source)
+        if key not in index:
+            index[key] = len(sources)
+            sources.append(layer.source)
+        layer_source.append(index[key])
+    return {"layer_source": layer_source, "sources": [s.state_dict() for s in sources]}
+
+
+def set_noise_rng_state(model: nn.Module, state: Mapping[str, Any]) -> None:
+    """Restore a ``noise_rng_state`` snapshot onto a model of the same architecture."""
+    layers = noise_layers(model)
+    if len(layers) != len(state["layer_source"]):
+        raise ValueError(
+            f"noise RNG state is for {len(state['layer_source'])} noise layers, the model has {len(layers)}"
+        )
+    sources = []
+    for src_state in state["sources"]:
+        src = NoiseSource(int(src_state["seed"]))
+        src.load_state_dict(src_state)
+        sources.append(src)
+    for layer, i in zip(layers, state["layer_source"], strict=True):
+        layer.source = sources[i]

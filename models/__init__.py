@@ -1,0 +1,218 @@
+"""The papers' networks as plain torch modules taking a ``NoiseConfig``.
+
+``build(name, noise, **kwargs)`` makes one by name; ``available()`` lists the
+names; ``recipe(name)`` is the paper's training recipe; ``input_spec(name,
+**kwargs)`` says what input the network expects, so a dataset that does not
+fit is refused with a clear message. Every factory takes a keyword ``seed``
+(default 0): weights are drawn from a ``torch.Generator`` seeded with it, and
+all noise layers share one noise generator seeded with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from crossbar.nn import NO_NOISE, NoiseConfig
+
+from .cnn6 import CNN6, cnn6
+from .densenet import DenseNet, densenet40, densenet100
+from .lstm import LSTMStrokes, lstm_strokes
+from .madry import MadryCNN4, madry_cnn4
+
+__all__ = [
+    "CNN6",
+    "DenseNet",
+    "InputSpec",
+    "LSTMStrokes",
+    "MadryCNN4",
+    "available",
+    "build",
+    "canonical_name",
+    "cnn6",
+    "densenet40",
+    "densenet100",
+    "input_spec",
+    "kwargs_for_data",
+    "lstm_strokes",
+    "madry_cnn4",
+    "recipe",
+]
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What a network consumes per sample: ``kind`` "image" with ``shape`` (C, H, W)
+    or "sequence" with ``shape`` (steps, features)."""
+
+    kind: str
+    shape: tuple[int, ...]
+
+    def describe(self) -> str:
+        if self.kind == "image":
+            c, h, w = self.shape
+            return f"images of {c} channel(s) x {h} x {w} pixels"
+        steps, dim = self.shape
+        return f"sequences of {steps} steps x {dim} features"
+
+    def check(self, sample_shape: Sequence[int], model: str = "model", data: str = "data") -> None:
+        """Raise ValueError unless one sample of ``data`` has shape ``self.shape``."""
+        sample_shape = tuple(int(s) for s in sample_shape)
+        if sample_shape == self.shape:
+            return
+        got = {3: "images (C x H x W)", 2: "sequences (steps x features)"}.get(len(sample_shape), "samples")
+        raise ValueError(
+            f"model {model!r} expects {self.describe()}, shape {self.shape}; "
+            f"{data!r} has {got} of shape {sample_shape}"
+        )
+
+
+_ADAM = {
+    "optimizer": "adam",
+    "lr": 1e-4,
+    "batch_size": 32,
+    "momentum": None,
+    "nesterov": False,
+    "weight_decay": 0.0,
+    "epochs": 100,
+    "lr_milestones": (),
+    "lr_gamma": 1.0,
+}
+# DenseNet's recipe (Huang et al.): Nesterov momentum 0.9, weight decay 1e-4,
+# lr 0.1 divided by 10 at 50 % and 75 % of the epochs; the paper uses batch 32
+# and 300 epochs.
+_DENSENET = {
+    "optimizer": "sgd",
+    "lr": 0.1,
+    "batch_size": 32,
+    "momentum": 0.9,
+    "nesterov": True,
+    "weight_decay": 1e-4,
+    "epochs": 300,
+    "lr_milestones": (0.5, 0.75),
+    "lr_gamma": 0.1,
+}
+
+
+def _image_kwargs(shape: tuple[int, ...], num_classes: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"num_classes": num_classes}
+    if len(shape) == 3 and shape[1] == shape[2]:
+        out.update(in_channels=shape[0], image_size=shape[1])
+    return out
+
+
+def _seq_kwargs(shape: tuple[int, ...], num_classes: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"num_classes": num_classes}
+    if len(shape) == 2:
+        out.update(steps=shape[0], input_dim=shape[1])
+    return out
+
+
+def _classes_only(shape: tuple[int, ...], num_classes: int) -> dict[str, Any]:
+    return {"num_classes": num_classes}
+
+
+@dataclass(frozen=True)
+class _Entry:
+    factory: Callable[..., nn.Module]
+    recipe: dict[str, Any]
+    spec: Callable[..., InputSpec]
+    adapt: Callable[[tuple[int, ...], int], dict[str, Any]]
+    description: str
+
+
+_MODELS: dict[str, _Entry] = {
+    "cnn6": _Entry(
+        cnn6,
+        _ADAM,
+        lambda in_channels=1, image_size=28, **_: InputSpec("image", (in_channels, image_size, image_size)),
+        _image_kwargs,
+        "6-layer CNN of Qin & Vucinic Table 1 (MNIST)",
+    ),
+    "densenet40": _Entry(
+        densenet40,
+        _DENSENET,
+        lambda **_: InputSpec("image", (3, 32, 32)),
+        _classes_only,
+        "DenseNet depth 40, growth 12 (CIFAR-10)",
+    ),
+    "densenet100": _Entry(
+        densenet100,
+        _DENSENET,
+        lambda **_: InputSpec("image", (3, 32, 32)),
+        _classes_only,
+        "DenseNet depth 100, growth 12 (CIFAR-10, black-box NN_val)",
+    ),
+    "lstm_strokes": _Entry(
+        lstm_strokes,
+        _ADAM,
+        lambda steps=50, input_dim=2, **_: InputSpec("sequence", (steps, input_dim)),
+        _seq_kwargs,
+        "LSTM, 128 hidden, noise after each gate product (MNIST strokes)",
+    ),
+    "madry_cnn4": _Entry(
+        madry_cnn4,
+        _ADAM,
+        lambda **_: InputSpec("image", (1, 28, 28)),
+        _classes_only,
+        "4-layer CNN of Madry et al. (MNIST, black-box NN_adv)",
+    ),
+}
+_ALIASES = {"lstm": "lstm_strokes", "madry": "madry_cnn4", "cnn": "cnn6"}
+
+
+def available() -> list[str]:
+    """Names accepted by ``build`` (aliases: lstm, madry, cnn)."""
+    return list(_MODELS)
+
+
+def canonical_name(name: str) -> str:
+    key = _ALIASES.get(name, name)
+    if key not in _MODELS:
+        raise KeyError(f"unknown model {name!r}; available: {', '.join(available())}")
+    return key
+
+
+def build(name: str, noise: NoiseConfig = NO_NOISE, **kwargs: Any) -> nn.Module:
+    """The network ``name`` with every noise layer set to ``noise``.
+
+    ``kwargs`` go to the factory (e.g. ``num_classes``, ``seed``). The module
+    gets an attribute ``crossbar_model = {"name", "kwargs", "noise"}`` so a checkpoint
+    can rebuild it.
+    """
+    key = canonical_name(name)
+    if not isinstance(noise, NoiseConfig):
+        raise TypeError(f"noise must be a NoiseConfig, got {type(noise)!r}")
+    model = _MODELS[key].factory(noise=noise, **kwargs)
+    model.crossbar_model = {
+        "name": key,
+        "kwargs": {k: v for k, v in kwargs.items() if k != "seed"},
+        "noise": noise.to_dict(),
+    }
+    return model
+
+
+def recipe(name: str) -> dict[str, Any]:
+    """The paper's training recipe: optimizer ("adam" / "sgd"), lr, batch_size,
+    momentum (None for Adam), nesterov, weight_decay, epochs (the paper's),
+    lr_milestones (fractions of the run where lr is multiplied by lr_gamma)."""
+    return dict(_MODELS[canonical_name(name)].recipe)
+
+
+def input_spec(name: str, **kwargs: Any) -> InputSpec:
+    """The per-sample input the network ``name`` built with ``kwargs`` expects."""
+    return _MODELS[canonical_name(name)].spec(**kwargs)
+
+
+def kwargs_for_data(name: str, sample_shape: Sequence[int], num_classes: int) -> dict[str, Any]:
+    """Constructor arguments that fit the network to a dataset where it can adapt
+    (classes for all; channels and image size for cnn6; steps and features for the LSTM)."""
+    shape = tuple(int(s) for s in sample_shape)
+    return _MODELS[canonical_name(name)].adapt(shape, int(num_classes))
+
+
+def describe(name: str) -> str:
+    return _MODELS[canonical_name(name)].description
