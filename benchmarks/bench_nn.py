@@ -6,6 +6,12 @@ versus the same network without noise; median over N steps, batch 32, one
 process, steps of the variants interleaved so that machine load hits them
 alike. Target: noise-injected step <= 1.2x the noiseless one.
 
+Section ``inference``: noisy-inference throughput (images/s) of the same CNN
+converted onto the PCM profile (``crossbar.convert``: programming noise once,
+fresh read noise, DAC/ADC on every product) versus the float model, batch
+``--infer-batch``, interleaved in one process; the ratio is the simulator's
+overhead for hardware-faithful inference.
+
 Add a section by writing ``section_<name>(args) -> Table`` and listing it in
 ``SECTIONS``.
 
@@ -24,8 +30,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from crossbar import models
-from crossbar.nn import NoiseConfig, NoiseSource, noise_layers
+from crossbar import devices, models
+from crossbar.nn import NoiseConfig, NoiseSource, convert, noise_layers
 
 TARGET_RATIO = 1.2
 
@@ -153,7 +159,36 @@ def _noise_shapes(model: torch.nn.Module, x: torch.Tensor) -> list[torch.Tensor]
     return seen
 
 
-SECTIONS: dict[str, Callable[[argparse.Namespace], Table]] = {"noise": section_noise}
+def section_inference(args: argparse.Namespace) -> Table:
+    gen = torch.Generator().manual_seed(1)
+    x = torch.rand(args.infer_batch, 1, 28, 28, generator=gen)
+    float_model = models.cnn6(seed=0).eval()
+    analog = convert(float_model, devices.load("pcm"), seed=0)
+
+    def run(model: torch.nn.Module) -> Callable[[], None]:
+        def infer() -> None:
+            with torch.no_grad():
+                model(x)
+
+        return infer
+
+    n = max(3, args.steps // 10)
+    times = time_interleaved({"float": run(float_model), "pcm": run(analog)}, n, 1, torch.device("cpu"))
+    table = Table(
+        f"cnn6 inference, batch {args.infer_batch}, {n} batches, cpu, {torch.get_num_threads()} threads",
+        ["model", "median ms", "images/s", "ratio"],
+    )
+    base = statistics.median(times["float"])
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        table.rows.append([name, f"{1e3 * med:.1f}", f"{args.infer_batch / med:,.0f}", f"{med / base:.2f}x"])
+    return table
+
+
+SECTIONS: dict[str, Callable[[argparse.Namespace], Table]] = {
+    "noise": section_noise,
+    "inference": section_inference,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=50, help="timed steps per variant")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--infer-batch", type=int, default=256, help="images per inference batch")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--sections", nargs="+", choices=list(SECTIONS), default=list(SECTIONS))
     args = parser.parse_args(argv)
