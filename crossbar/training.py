@@ -43,16 +43,6 @@ __all__ = ["History", "evaluate", "load_checkpoint", "train"]
 
 CHECKPOINT_FORMAT = "crossbar-sim/checkpoint"
 CHECKPOINT_VERSION = 1
-_FALLBACK_RECIPE = {
-    "optimizer": "adam",
-    "lr": 1e-4,
-    "batch_size": 32,
-    "momentum": None,
-    "nesterov": False,
-    "weight_decay": 0.0,
-    "lr_milestones": (),
-    "lr_gamma": 1.0,
-}
 
 
 @dataclass
@@ -364,7 +354,7 @@ def train(
         kwargs = dict(spec["kwargs"]) if spec else {}
         if name is not None:
             zoo.input_spec(name, **kwargs).check(sample_shape, name, data_name)
-        rec = zoo.recipe(name) if name else dict(_FALLBACK_RECIPE)
+        rec = zoo.recipe(name) if name else dict(zoo.DEFAULT_RECIPE)
         if noise != NO_NOISE:
             for layer in noise_layers(net):
                 layer.config = noise

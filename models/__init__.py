@@ -70,7 +70,8 @@ class InputSpec:
         )
 
 
-_ADAM = {
+# The paper's Adam recipe (CNN, LSTM); also the recipe for a user's own module.
+DEFAULT_RECIPE = _ADAM = {
     "optimizer": "adam",
     "lr": 1e-4,
     "batch_size": 32,

@@ -51,7 +51,7 @@ from crossbar.cost import (
     voting_cost,
 )
 
-from .config import ConfigError
+from .config import ConfigError, load_yaml_config
 from .seeds import derive_seed
 from .voting import vote
 
@@ -419,21 +419,7 @@ class BudgetConfig:
 
 def load_budget_config(path: str | os.PathLike) -> BudgetConfig:
     """Read and validate a budget configuration from YAML (errors name the key)."""
-    import yaml
-
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"budget config {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from None
-    if data is None:
-        raise ConfigError(f"{path}: empty config")
-    try:
-        return BudgetConfig.from_dict(data)
-    except ConfigError as err:
-        raise ConfigError(f"{path}: {err}") from None
+    return load_yaml_config(path, BudgetConfig.from_dict, "budget")
 
 
 # =====================================================================================

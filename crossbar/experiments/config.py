@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -259,17 +260,21 @@ class SweepConfig:
 
 def load_config(path: str | Path) -> SweepConfig:
     """Read and validate a sweep config from a YAML file."""
+    return load_yaml_config(path, SweepConfig.from_dict, "sweep")
+
+
+def load_yaml_config(path: str | Path, from_dict: Callable[[Any], Any], what: str):
+    """Read a YAML config file and build it with ``from_dict``; every error names the file."""
     path = Path(path)
-    with path.open() as fh:
-        try:
-            data = yaml.safe_load(fh)
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML ({err})") from err
+    if not path.exists():
+        raise FileNotFoundError(f"{what} config {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
     if data is None:
         raise ConfigError(f"{path}: empty config")
     try:
-        return SweepConfig.from_dict(data)
-    except ConfigError as err:
-        raise ConfigError(f"{path}: {err}") from None
-    except TypeError as err:  # defensive: should be caught by from_dict already
+        return from_dict(data)
+    except (ConfigError, TypeError) as err:
         raise ConfigError(f"{path}: {err}") from None
