@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from crossbar.atomic import atomic_write, atomic_write_text
 from crossbar.cost import VOTING_MODES, format_si
 
 __all__ = [
@@ -35,18 +35,7 @@ _MODE_STYLE = {"sequential": ("#d62728", "-"), "pipelined": ("#1f77b4", "-"), "p
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` atomically (parent folders created)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write_text(path, text)
 
 
 def _clean(obj: Any) -> Any:
@@ -70,16 +59,8 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 
 def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write(path, lambda fh: fig.savefig(fh, format=path.suffix.lstrip("."), dpi=120,
+                                                     bbox_inches="tight"))
 
 
 def _plt():

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from crossbar.atomic import atomic_write
 from crossbar.nn import (
     NO_NOISE,
     NoiseConfig,
@@ -200,17 +201,7 @@ def _resolve_optimizer(
 
 
 def _write_atomic(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
 def _read_checkpoint(path: Path) -> dict[str, Any]:

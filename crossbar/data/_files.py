@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import IO
 
 import numpy as np
+
+from crossbar.atomic import atomic_write
 
 __all__ = [
     "ENV_VAR",
@@ -39,24 +39,6 @@ def dataset_dir(name: str, root: str | os.PathLike | None) -> Path:
     if root is not None:
         return Path(root).expanduser()
     return data_home() / name
-
-
-def atomic_write(path: Path, write: Callable[[IO[bytes]], object], fsync: bool = True) -> Path:
-    """Write ``path`` via ``write(fh)`` into a temp file in the same folder, then os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            if fsync:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def save_npz_atomic(path: Path, best_effort: bool = True, **arrays: np.ndarray) -> Path | None:

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from crossbar.atomic import atomic_write
+
 from .cells import snr_db
 from .config import SweepConfig
 from .report import _grid, vote_meanings, voted_accuracy
@@ -19,6 +21,13 @@ def _plt():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save(fig, path: Path, dpi: int) -> Path:
+    """Write the figure atomically and close it."""
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=dpi))
+    _plt().close(fig)
+    return path
 
 
 def sigma_label(source: str) -> str:
@@ -73,9 +82,7 @@ def fig_error_rate(config: SweepConfig, records, path: Path) -> Path:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path, 120)
 
 
 def fig_heatmap(config: SweepConfig, values: np.ndarray, title: str, path: Path) -> Path:
@@ -100,9 +107,7 @@ def fig_heatmap(config: SweepConfig, values: np.ndarray, title: str, path: Path)
     fig.colorbar(im, ax=ax, label="accuracy (%)")
     ax.set_title(title, fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path, 120)
 
 
 def fig_votes(config: SweepConfig, records, meaning: str, path: Path) -> Path:
@@ -127,9 +132,7 @@ def fig_votes(config: SweepConfig, records, meaning: str, path: Path) -> Path:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path, 120)
 
 
 def fig_softmax(config: SweepConfig, records, sigma_train: float, path: Path) -> Path:
@@ -164,9 +167,7 @@ def fig_softmax(config: SweepConfig, records, sigma_train: float, path: Path) ->
         f"softmax outputs of test image {config.softmax.image} (label {label}) over "
         f"{config.softmax.runs} noisy runs, σ_train = {sigma_train:g}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path, 110)
 
 
 def write_figures(config: SweepConfig, records: list[dict[str, Any]], folder: Path) -> list[Path]:

@@ -20,6 +20,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from crossbar.atomic import atomic_write_text
+
 from .cells import snr_db
 from .config import SweepConfig
 
@@ -227,9 +229,7 @@ def write_report(config: SweepConfig, records, out: str | Path, *, plots: bool =
     }
     files = []
     for name, text in texts.items():
-        path = out / name
-        path.write_text(text)
-        files.append(path)
+        files.append(atomic_write_text(out / name, text))
     if plots:
         from .plots import write_figures
 

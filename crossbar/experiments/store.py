@@ -20,6 +20,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from crossbar.atomic import atomic_write_text
+
 from .config import SweepConfig
 
 CONFIG_FILE = "sweep.json"
@@ -33,15 +35,6 @@ class ConfigChangedError(ValueError):
 
 class SweepLockedError(RuntimeError):
     """Another sweep is writing to the same folder."""
-
-
-def _write_atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def cell_id(sigma_train: float, sigma_val: float) -> tuple[float, float]:
@@ -86,7 +79,7 @@ class ResultsStore:
                 f"{self.out} has {RESULTS_FILE} but no {CONFIG_FILE}: results of unknown "
                 "configuration; use another output folder"
             )
-        _write_atomic_text(
+        atomic_write_text(
             path,
             json.dumps({"config_hash": self.hash, "config": self.config.to_dict()}, indent=2)
             + "\n",
