@@ -71,9 +71,11 @@ def fig_error_rate(config: SweepConfig, records, path: Path) -> Path:
     floor = 0.5 / n  # no error at all: drawn at half a test input
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     svs = list(config.sigma_val)
-    for st in config.sigma_train:
+    sts = list(config.sigma_train)
+    colors = plt.cm.viridis(np.linspace(0.0, 0.9, len(sts)))  # one distinct colour per sigma_train
+    for st, color in zip(sts, colors, strict=True):
         err = [max(1.0 - grid[(st, sv)]["accuracy_mean"], floor) for sv in svs]
-        ax.plot(svs, err, marker="o", ms=3, label=f"σ_train = {st:g}")
+        ax.plot(svs, err, marker="o", ms=3, color=color, label=f"σ_train = {st:g}")
     ax.set_yscale("log")
     ax.set_xlabel(sigma_label(config.source))
     ax.set_ylabel(f"error rate (1 − accuracy), mean of {config.runs} runs")
