@@ -308,7 +308,7 @@ def read_columns(
     """Add read noise, digitise and rescale one tile's column currents.
 
     For element (b, j): noisy = current + sqrt(variance) * z (skipped when
-    ``variance`` has size 0); the ADC clips to +-full_scale[j] and, for
+    ``variance`` has size 0); the ADC clips to +-full_scale[j] (> 0) and, for
     ``bits > 0``, rounds to steps of full_scale[j] / (2^(bits-1) - 1); the
     result times col_scale[j] * row_scale[b] is *added* to out[b, col0 + j]
     (the digital accumulation of partial sums over row tiles).
@@ -316,29 +316,24 @@ def read_columns(
     batch, cols = current.shape
     noisy = variance.size > 0
     half = (cols + 1) // 2
-    levels = float(2 ** (bits - 1) - 1) if bits > 0 else 0.0
+    quantise = bits > 0
+    levels = float(2 ** (bits - 1) - 1) if quantise else 1.0
+    inv_step = levels / full_scale
+    step = full_scale / levels
     for b in prange(batch):
+        z = np.zeros(2 * half)
+        if noisy:
+            for jp in range(half):
+                z[2 * jp], z[2 * jp + 1] = _normal_pair(key, np.uint64(b * half + jp))
         rs = row_scale[b]
-        for jp in range(half):
+        for j in range(cols):
+            v = float(current[b, j])
             if noisy:
-                z0, z1 = _normal_pair(key, np.uint64(b * half + jp))
-            else:
-                z0 = 0.0
-                z1 = 0.0
-            for k in range(2):
-                j = 2 * jp + k
-                if j >= cols:
-                    break
-                v = float(current[b, j])
-                if noisy:
-                    v += np.sqrt(float(variance[b, j])) * (z0 if k == 0 else z1)
-                fs = full_scale[j]
-                if fs > 0.0:
-                    v = min(max(v, -fs), fs)
-                    if levels > 0.0:
-                        step = fs / levels
-                        v = np.rint(v / step) * step
-                out[b, col0 + j] += v * col_scale[j] * rs
+                v += np.sqrt(float(variance[b, j])) * z[j]
+            v = min(max(v, -full_scale[j]), full_scale[j])
+            if quantise:
+                v = np.rint(v * inv_step[j]) * step[j]
+            out[b, col0 + j] += v * col_scale[j] * rs
 
 
 @njit(parallel=True, cache=True)

@@ -1,13 +1,14 @@
 """One place that decides how the Numba kernels share the machine with torch.
 
-Numba's default OpenMP layer loads the system libgomp next to torch's own,
-and two OpenMP runtimes whose idle threads spin stall each other on a small
-machine; a Numba launch also resets torch's libgomp thread count, so torch's
-BLAS silently changes its thread count (and its float rounding). crossbar-sim
-therefore asks Numba for its ``workqueue`` layer (idle threads sleep), runs
-every parallel kernel inside :func:`torch_threads` with torch's thread count,
-and serialises launches, since that layer allows one launch at a time per
-process (Dask workers may be threads of one process).
+Numba's OpenMP threading layer shares the cores with torch's own OpenMP
+runtime, and each parallel Numba launch resets that runtime's thread count
+to Numba's: torch's BLAS then silently runs with a different number of
+threads than ``torch.get_num_threads()`` says, and float results change with
+the thread count. Every parallel kernel in crossbar-sim therefore runs inside
+:func:`torch_threads`, which gives Numba torch's thread count and restores
+torch's setting afterwards, one launch at a time per process (Dask workers
+may be threads of one process). Kernels that run between torch operations in
+training (the noise-injection generator) are serial and need none of this.
 """
 
 from __future__ import annotations
@@ -18,9 +19,6 @@ from contextlib import contextmanager
 
 import numba
 import torch
-
-# Takes effect if no parallel Numba kernel has run in this process yet.
-numba.config.THREADING_LAYER = "workqueue"
 
 _LAUNCH = threading.RLock()
 
