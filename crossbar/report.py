@@ -59,8 +59,13 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 
 def _save(fig, path: Path) -> Path:
-    return atomic_write(path, lambda fh: fig.savefig(fh, format=path.suffix.lstrip("."), dpi=120,
-                                                     bbox_inches="tight"))
+    """Write the figure atomically and close it."""
+    import matplotlib.pyplot as plt
+
+    atomic_write(path, lambda fh: fig.savefig(fh, format=path.suffix.lstrip("."), dpi=120,
+                                              bbox_inches="tight"))
+    plt.close(fig)
+    return path
 
 
 def _plt():
@@ -159,9 +164,7 @@ def plot_pareto(results: Mapping[str, Any], path: str | os.PathLike) -> Path:
     fig.suptitle(f"Accuracy vs energy over read voltage V and votes K (V = {law} for noise scale s)",
                  fontsize=11)
     fig.tight_layout()
-    out = _save(fig, Path(path))
-    plt.close(fig)
-    return out
+    return _save(fig, Path(path))
 
 
 def plot_latency(results: Mapping[str, Any], path: str | os.PathLike, k_max: int = 20) -> Path:
@@ -189,9 +192,7 @@ def plot_latency(results: Mapping[str, Any], path: str | os.PathLike, k_max: int
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
-    out = _save(fig, Path(path))
-    plt.close(fig)
-    return out
+    return _save(fig, Path(path))
 
 
 def plot_accuracy_vs_noise(results: Mapping[str, Any], path: str | os.PathLike) -> Path:
@@ -220,9 +221,7 @@ def plot_accuracy_vs_noise(results: Mapping[str, Any], path: str | os.PathLike) 
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
-    out = _save(fig, Path(path))
-    plt.close(fig)
-    return out
+    return _save(fig, Path(path))
 
 
 # ------------------------------------------------------------------------------ budget report
