@@ -15,7 +15,7 @@ from crossbar.nn.convert import UnsupportedLayerError, convert, reprogram, resee
 IDEAL = devices.load("ideal")
 
 
-def close(a: torch.Tensor, b: torch.Tensor) -> None:
+def assert_matches(a: torch.Tensor, b: torch.Tensor) -> None:
     scale = b.abs().max().item()
     torch.testing.assert_close(a, b, atol=3e-5 * scale, rtol=0)
 
@@ -24,7 +24,7 @@ def test_linear_matches_float():
     gen = torch.Generator().manual_seed(0)
     layer = nn.Linear(300, 130)
     x = torch.randn(7, 300, generator=gen)
-    close(AnalogLinear.from_float(layer, IDEAL, seed=0)(x), layer(x).detach())
+    assert_matches(AnalogLinear.from_float(layer, IDEAL, seed=0)(x), layer(x).detach())
 
 
 @pytest.mark.parametrize(
@@ -42,7 +42,7 @@ def test_conv2d_matches_float(kw):
     x = torch.randn(2, 3, 11, 13, generator=gen)
     analog = AnalogConv2d.from_float(layer, IDEAL, seed=0)
     ref = layer(x).detach()
-    close(analog(x), ref)
+    assert_matches(analog(x), ref)
     assert analog.passes == ref.shape[2] * ref.shape[3]
 
 
@@ -53,9 +53,9 @@ def test_lstm_matches_float(batch_first):
     x = torch.randn(4, 9, 2, generator=gen) if batch_first else torch.randn(9, 4, 2, generator=gen)
     out, (h, c) = layer(x)
     a_out, (a_h, a_c) = AnalogLSTM(layer, IDEAL, 0, [0, 1])(x)
-    close(a_out, out.detach())
-    close(a_h, h.detach())
-    close(a_c, c.detach())
+    assert_matches(a_out, out.detach())
+    assert_matches(a_h, h.detach())
+    assert_matches(a_c, c.detach())
 
 
 def small_net() -> nn.Module:
@@ -71,7 +71,7 @@ def test_convert_keeps_digital_layers_and_matches_float():
     analog = convert(net, IDEAL, seed=0)
     assert isinstance(analog[0], AnalogConv2d) and isinstance(analog[5], AnalogLinear)
     assert isinstance(analog[1], nn.BatchNorm2d) and isinstance(net[0], nn.Conv2d)  # original untouched
-    close(analog(x), net(x).detach())
+    assert_matches(analog(x), net(x).detach())
 
 
 def test_convert_the_papers_cnn():
@@ -79,7 +79,7 @@ def test_convert_the_papers_cnn():
 
     net = build("cnn6").eval()
     x = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(4))
-    close(convert(net, IDEAL)(x), net(x).detach())
+    assert_matches(convert(net, IDEAL)(x), net(x).detach())
 
 
 def test_unsupported_layers_are_named():

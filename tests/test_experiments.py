@@ -279,7 +279,7 @@ def _results(out: Path) -> dict:
     return recs
 
 
-def _same_outputs(a: Path, b: Path) -> None:
+def assert_same_outputs(a: Path, b: Path) -> None:
     assert _results(a) == _results(b)
     for name in ("tables.md", "tables.csv", "tables.json", "grid.csv", "grid.json", "votes.csv"):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
@@ -358,7 +358,7 @@ def test_injected_failure_then_resume_equals_uninterrupted(reference, tmp_path):
     assert len(resumed) == N_CELLS - 2
     for st, t in mtimes.items():  # trained models are reused, not trained again
         assert checkpoint_path(out, st).stat().st_mtime_ns == t
-    _same_outputs(reference, out)
+    assert_same_outputs(reference, out)
 
 
 def test_sigkill_then_resume_on_two_processes_equals_uninterrupted(reference, tmp_path):
@@ -384,7 +384,7 @@ def test_sigkill_then_resume_on_two_processes_equals_uninterrupted(reference, tm
     assert proc.returncode == -signal.SIGKILL
     assert len(_results(out)) == 1
     run_sweep(_cfg(out), workers=2, progress=False)  # spawn-context process pool
-    _same_outputs(reference, out)
+    assert_same_outputs(reference, out)
 
 
 @pytest.mark.parametrize("processes", [False, True])
@@ -396,7 +396,7 @@ def test_dask_cluster_equals_local_run(reference, tmp_path, processes):
                                   dashboard_address=None) as cluster:
         run_sweep(_cfg(out), scheduler=cluster.scheduler_address, progress=False)
     torch.set_num_threads(prev)  # in-process Dask workers set one thread for the process
-    _same_outputs(reference, out)
+    assert_same_outputs(reference, out)
 
 
 def test_cli_runs_a_sweep_and_reports_config_errors(reference, tmp_path, capsys):
