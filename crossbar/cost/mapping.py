@@ -106,6 +106,16 @@ def measure_activity(model: nn.Module, example_input) -> dict[str, float]:
     return {name: sums[name] / counts[name] for name in sums}
 
 
+def _check_layer_names(what: str, per_layer: Mapping, names: list[str]) -> None:
+    """A per-layer mapping may only name analog layers of the model."""
+    unknown = [k for k in per_layer if k not in names]
+    if unknown:
+        raise ValueError(
+            f"{what} names unknown layer(s) {', '.join(map(repr, unknown))}; "
+            f"analog layers: {', '.join(names)}"
+        )
+
+
 def _replication_for(replication, names: list[str]) -> dict[str, int]:
     def check(key: str, value) -> int:
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
@@ -113,12 +123,7 @@ def _replication_for(replication, names: list[str]) -> dict[str, int]:
         return int(value)
 
     if isinstance(replication, Mapping):
-        unknown = [k for k in replication if k not in names]
-        if unknown:
-            raise ValueError(
-                f"replication names unknown layer(s) {', '.join(map(repr, unknown))}; "
-                f"analog layers: {', '.join(names)}"
-            )
+        _check_layer_names("replication", replication, names)
         return {n: check(n, replication.get(n, 1)) for n in names}
     r = check("every layer", replication)
     return dict.fromkeys(names, r)
@@ -156,12 +161,7 @@ def network_cost_of(
     else:
         _forward(model, example_input)
         if isinstance(activity, Mapping):
-            unknown = [k for k in activity if k not in names]
-            if unknown:
-                raise ValueError(
-                    f"activity names unknown layer(s) {', '.join(map(repr, unknown))}; "
-                    f"analog layers: {', '.join(names)}"
-                )
+            _check_layer_names("activity", activity, names)
             missing = [n for n in names if n not in activity]
             if missing:
                 raise ValueError(f"activity mapping lacks layer(s) {', '.join(missing)}")
