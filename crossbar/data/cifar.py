@@ -19,7 +19,7 @@ import numpy as np
 
 from . import download as dl
 from ._files import data_home, dataset_dir, format_dirs
-from .errors import DatasetFormatError, DatasetNotFoundError
+from .errors import DatasetFormatError
 
 __all__ = ["CIFAR_FOLDER", "CIFAR_ARCHIVE", "BATCHES", "read_batch", "load_cifar10"]
 
@@ -121,18 +121,8 @@ def load_cifar10(
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Images (N, 3, 32, 32) float32 in [0, 1], labels int64, and a source string."""
     dirs = _search_dirs(root)
-    folder = _find(dirs, split)
-    if folder is None and download:
-        try:
-            _download(dirs[1])
-        except (dl.DownloadError, OSError) as exc:
-            raise DatasetNotFoundError(
-                _missing_message(split, dirs, " and the download failed")
-                + f"\nDownload error: {exc}"
-            ) from exc
-        folder = _find(dirs, split)
-    if folder is None:
-        raise DatasetNotFoundError(_missing_message(split, dirs))
+    folder = dl.find_or_fetch(lambda: _find(dirs, split), lambda: _download(dirs[1]),
+                              lambda why: _missing_message(split, dirs, why), download)
     xs, ys = [], []
     have = 0
     for name in BATCHES[split]:

@@ -15,10 +15,11 @@ import shutil
 import tarfile
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 
 from ._files import atomic_write
+from .errors import DatasetNotFoundError
 
 __all__ = ["MIRRORS", "MD5", "DownloadError", "fetch", "fetch_all", "extract_members"]
 
@@ -136,3 +137,23 @@ def extract_members(archive: Path, dest_dir: Path, pattern: str) -> int:
             count += 1
     return count
 
+
+def find_or_fetch(find: Callable[[], object], fetch: Callable[[], None],
+                  missing: Callable[[str], str], download: bool):
+    """``find()`` the files; if that finds nothing and ``download`` is set, ``fetch()`` and look again.
+
+    Raises DatasetNotFoundError with ``missing(why)``, the message naming the
+    expected files and where to put them, when they are still not there.
+    """
+    found = find()
+    if found is None and download:
+        try:
+            fetch()
+        except (DownloadError, OSError) as exc:
+            raise DatasetNotFoundError(
+                missing(" and the download failed") + f"\nDownload error: {exc}"
+            ) from exc
+        found = find()
+    if found is None:
+        raise DatasetNotFoundError(missing(""))
+    return found

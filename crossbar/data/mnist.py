@@ -9,7 +9,7 @@ import numpy as np
 
 from . import download as dl
 from ._files import data_home, dataset_dir, format_dirs
-from .errors import DatasetFormatError, DatasetNotFoundError
+from .errors import DatasetFormatError
 from .idx import read_idx
 
 __all__ = ["IDX_FILES", "DEBIAN_FASHION_DIR", "search_dirs", "find_idx_files", "load_idx_dataset"]
@@ -84,19 +84,12 @@ def load_idx_dataset(
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Images (N, 1, H, W) float32 in [0, 1], labels int64, and a source string."""
     dirs = search_dirs(name, root)
-    pair = find_idx_files(dirs, split)
-    if pair is None and download:
-        target = dirs[0]
-        try:
-            dl.fetch_all(name, [f + ".gz" for f in IDX_FILES[split]], target)
-        except dl.DownloadError as exc:
-            raise DatasetNotFoundError(
-                _missing_message(name, split, dirs, " and the download failed")
-                + f"\nDownload error: {exc}"
-            ) from exc
-        pair = find_idx_files([target], split)
-    if pair is None:
-        raise DatasetNotFoundError(_missing_message(name, split, dirs))
+    pair = dl.find_or_fetch(
+        lambda: find_idx_files(dirs, split),
+        lambda: dl.fetch_all(name, [f + ".gz" for f in IDX_FILES[split]], dirs[0]),
+        lambda why: _missing_message(name, split, dirs, why),
+        download,
+    )
     images_path, labels_path = pair
     images = read_idx(images_path)
     labels = read_idx(labels_path)

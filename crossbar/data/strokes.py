@@ -174,18 +174,8 @@ def load_dejong(
     cache is used only while it still matches the number of files.
     """
     dirs = _dejong_dirs(root)
-    folder = _find_dejong(dirs, split)
-    if folder is None and download:
-        try:
-            _download_dejong(dirs[1])
-        except (dl.DownloadError, OSError) as exc:
-            raise DatasetNotFoundError(
-                _dejong_missing(split, dirs, " and the download failed")
-                + f"\nDownload error: {exc}"
-            ) from exc
-        folder = _find_dejong(dirs, split)
-    if folder is None:
-        raise DatasetNotFoundError(_dejong_missing(split, dirs))
+    folder = dl.find_or_fetch(lambda: _find_dejong(dirs, split), lambda: _download_dejong(dirs[1]),
+                              lambda why: _dejong_missing(split, dirs, why), download)
 
     def exists(i: int) -> bool:
         return (folder / _dejong_name(split, i, "inputdata")).is_file()
