@@ -24,8 +24,9 @@ import numpy as np
 import torch
 
 from crossbar import kernels
+from crossbar.seeds import Stream, derive, kernel_key
 from crossbar.threads import torch_threads
-from crossbar.tile import STREAM_READ, Tile
+from crossbar.tile import Tile
 
 _NO_VARIANCE = np.empty((0, 0), dtype=np.float32)
 
@@ -194,7 +195,7 @@ class CrossbarArray:
             b = _as_float_matrix("bias", bias, (1,)).astype(np.float32)
             if b.shape[0] != self.shape[1]:
                 raise ValueError(f"bias has {b.shape[0]} entries, expected {self.shape[1]} (outputs)")
-        key = kernels.derive_key(self._read_seed, STREAM_READ, self.reads)
+        key = derive(self._read_seed, Stream.READ, self.reads)
         self.reads += 1
         with torch_threads():
             y = self._abstract(xa, b, key) if self.is_abstract else self._physical(xa, b, key, per_cell_rng)
@@ -213,7 +214,7 @@ class CrossbarArray:
         noise = self.profile.output_noise
         sigma = noise.sigma * self.profile.noise_scale
         if sigma > 0:
-            kernels.output_noise(y, key, float(sigma), noise.kind == "mult")
+            kernels.output_noise(y, kernel_key(key), float(sigma), noise.kind == "mult")
         return y
 
     def _physical(self, x: np.ndarray, bias, key, rng) -> np.ndarray:
@@ -229,7 +230,7 @@ class CrossbarArray:
                 current = dense_product(ub, block.g_diff)
                 variance = (_NO_VARIANCE if block.variance is None
                             else dense_product(np.ascontiguousarray(u2[:, block.rows]), block.variance))
-            block_key = kernels.derive_key(int(key), index)
+            block_key = kernel_key(key, index)
             kernels.read_columns(current, variance, block_key, block.full_scale, bits,
                                  block.col_scale, row_scale, out, 0)
         if bias is not None:

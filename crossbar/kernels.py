@@ -132,22 +132,6 @@ def _normal_pair(key, pair):
     return z0, z1
 
 
-def derive_key(seed: int, *words: int) -> np.uint64:
-    """A stream key from a seed and any number of non-negative integers (pure Python)."""
-    mask = (1 << 64) - 1
-
-    def mix(z: int) -> int:
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
-        return z ^ (z >> 31)
-
-    golden = 0x9E3779B97F4A7C15
-    k = mix((int(seed) + golden) & mask)
-    for w in words:
-        k = mix(k ^ ((int(w) + golden) & mask))
-    return np.uint64(k)
-
-
 @njit(parallel=True, cache=True)
 def standard_normal(key: np.uint64, n: int) -> np.ndarray:
     """``n`` standard normals of stream ``key`` (float64)."""

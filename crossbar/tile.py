@@ -16,13 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from crossbar import kernels
-
-# Stream identifiers, so that programming, drift and reads never share random numbers.
-STREAM_PROGRAM_PLUS = 1
-STREAM_PROGRAM_MINUS = 2
-STREAM_DRIFT_PLUS = 3
-STREAM_DRIFT_MINUS = 4
-STREAM_READ = 5
+from crossbar.seeds import Stream, kernel_key
 
 
 @dataclass
@@ -72,11 +66,11 @@ class Tile:
         tolerance = np.inf if verify is None else verify.tolerance * (p.g_max - p.g_min)
         max_iterations = 1 if verify is None else int(verify.max_iterations)
         halves = []
-        for target, stream in ((target_plus, STREAM_PROGRAM_PLUS), (target_minus, STREAM_PROGRAM_MINUS)):
+        for target, stream in ((target_plus, Stream.PROGRAM_PLUS), (target_minus, Stream.PROGRAM_MINUS)):
             if p.levels is not None:
                 target = kernels.quantise_levels(target, p.g_min, p.g_max, int(p.levels))
             std = np.asarray(p.programming_std(target), dtype=np.float64)
-            key = kernels.derive_key(seed, stream, index)
+            key = kernel_key(seed, stream, index)
             halves.append(
                 kernels.program_cells(
                     target, std, key, tolerance, max_iterations,
@@ -86,8 +80,8 @@ class Tile:
         (g_plus, it_plus), (g_minus, it_minus) = halves
         nu_plus = nu_minus = None
         if p.drift is not None:
-            nu_plus = _drift_exponents(p.drift, g_plus, seed, STREAM_DRIFT_PLUS, index)
-            nu_minus = _drift_exponents(p.drift, g_minus, seed, STREAM_DRIFT_MINUS, index)
+            nu_plus = _drift_exponents(p.drift, g_plus, seed, Stream.DRIFT_PLUS, index)
+            nu_minus = _drift_exponents(p.drift, g_minus, seed, Stream.DRIFT_MINUS, index)
         return cls(
             index=index,
             row_slice=row_slice,
@@ -136,6 +130,6 @@ class Tile:
 
 def _drift_exponents(drift, g: np.ndarray, seed: int, stream: int, index: int) -> np.ndarray:
     """Per-cell drift exponents nu ~ N(nu_mean(g), nu_std(g)), clipped at 0."""
-    z = kernels.standard_normal(kernels.derive_key(seed, stream, index), g.size).reshape(g.shape)
+    z = kernels.standard_normal(kernel_key(seed, stream, index), g.size).reshape(g.shape)
     nu = np.asarray(drift.nu_mean(g)) + np.asarray(drift.nu_std(g)) * z
     return np.maximum(nu, 0.0)

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -39,6 +38,7 @@ from crossbar.nn import (
     seed_noise,
     set_noise_rng_state,
 )
+from crossbar.seeds import Stream, derive
 
 __all__ = ["History", "evaluate", "load_checkpoint", "train"]
 
@@ -91,11 +91,6 @@ class History:
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _derive_seed(seed: int, stream: int) -> int:
-    state = np.random.SeedSequence([seed, stream]).generate_state(2, dtype=np.uint32)
-    return (int(state[0]) << 31 | int(state[1]) >> 1) & (2**63 - 1)
 
 
 def _resolve_device(device: str | torch.device | None) -> torch.device:
@@ -325,7 +320,8 @@ def train(
     sample_shape = tuple(train_ds.x.shape[1:])
 
     # model
-    init_seed, noise_seed, shuffle_seed = seed, _derive_seed(seed, 1), _derive_seed(seed, 2)
+    init_seed = seed
+    noise_seed, shuffle_seed = derive(seed, Stream.TRAIN_NOISE), derive(seed, Stream.TRAIN_SHUFFLE)
     if isinstance(model, str):
         name = zoo.canonical_name(model)
         kwargs = {

@@ -256,7 +256,7 @@ def test_tiny_budget_end_to_end(tmp_path):
     assert any(f.name.startswith("evaluations-reram-") for f in (out / "cache").iterdir())
     # a rerun reads every accuracy from the cache: no analog forward pass at all
     again = run_budget(cfg.replace(plots=False), progress=False, write=False)
-    assert again.forward_rows == 0 and again.thresholds == r.thresholds
+    assert again.forward_rows == 0 and repr(again.thresholds) == repr(r.thresholds)  # NaN-safe
     # the digital reference changes the target only
     digital = run_budget(cfg.replace(reference="digital"), progress=False, write=False)
     assert digital.noiseless_accuracy == r.noiseless_accuracy

@@ -25,7 +25,6 @@ from crossbar.experiments import (
     SweepConfig,
     SweepLockedError,
     checkpoint_path,
-    derive_seed,
     evaluate_cell,
     load_config,
     load_results,
@@ -141,15 +140,6 @@ def test_voting_beats_a_single_noisy_inference():
     assert one < 0.75
     assert many > one + 0.15
     assert soft > one + 0.15
-
-
-def test_derive_seed():
-    assert derive_seed(0, 1, 2) == derive_seed(0, 1, 2)
-    seen = {derive_seed(s, a, b) for s in range(3) for a in range(5) for b in range(5)}
-    assert len(seen) == 75
-    assert all(0 <= s < 2**63 for s in seen)
-    with pytest.raises(ValueError):
-        derive_seed(0, -1)
 
 
 # ---------------------------------------------------------------- config

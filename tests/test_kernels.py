@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from crossbar import kernels
+from crossbar import kernels, seeds
 
 ALPHA = 1e-3  # false-alarm rate of each statistical check (fixed seeds make them deterministic)
 Z = stats.norm.ppf(1 - ALPHA / 2)
@@ -22,7 +22,7 @@ def ks_critical(n: int, alpha: float = ALPHA) -> float:
 
 def test_standard_normal_distribution():
     n = 400_000
-    z = kernels.standard_normal(kernels.derive_key(11), n)
+    z = kernels.standard_normal(seeds.kernel_key(11), n)
     assert abs(z.mean()) < Z / math.sqrt(n)
     # Var of the sample variance of N(0,1) is 2/(n-1).
     assert abs(z.var(ddof=1) - 1) < Z * math.sqrt(2 / (n - 1))
@@ -34,14 +34,14 @@ def test_standard_normal_distribution():
 
 
 def test_streams_differ_and_repeat():
-    a = kernels.standard_normal(kernels.derive_key(1, 2), 1000)
-    b = kernels.standard_normal(kernels.derive_key(1, 3), 1000)
-    assert np.array_equal(a, kernels.standard_normal(kernels.derive_key(1, 2), 1000))
+    a = kernels.standard_normal(seeds.kernel_key(1, 2), 1000)
+    b = kernels.standard_normal(seeds.kernel_key(1, 3), 1000)
+    assert np.array_equal(a, kernels.standard_normal(seeds.kernel_key(1, 2), 1000))
     assert abs(np.corrcoef(a, b)[0, 1]) < Z / math.sqrt(1000)
 
 
 def test_thread_count_does_not_change_numbers():
-    key = kernels.derive_key(5)
+    key = seeds.kernel_key(5)
     target = np.linspace(1e-6, 2e-5, 5000).reshape(50, 100)
     std = 0.05 * target
     results = []
@@ -71,7 +71,7 @@ def test_program_cells_noise_faults_and_verify():
     sigma = 1e-6
     std = np.full_like(target, sigma)
     p_on, p_off = 0.01, 0.02
-    g, it = kernels.program_cells(target, std, kernels.derive_key(3), np.inf, 1, p_on, p_off, 2e-5, 1e-6)
+    g, it = kernels.program_cells(target, std, seeds.kernel_key(3), np.inf, 1, p_on, p_off, 2e-5, 1e-6)
     on, off = g == 2e-5, g == 1e-6
     for observed, p in ((on.mean(), p_on), (off.mean(), p_off)):
         assert abs(observed - p) < Z * math.sqrt(p * (1 - p) / n_cells)
@@ -84,7 +84,7 @@ def test_program_cells_noise_faults_and_verify():
     # Program-and-verify: a write is within tolerance with probability p, so the
     # write count is min(Geometric(p), M), mean (1 - (1-p)^M) / p.
     tol, cap = 0.5 * sigma, 6
-    g, it = kernels.program_cells(target, std, kernels.derive_key(4), tol, cap, 0.0, 0.0, 2e-5, 1e-6)
+    g, it = kernels.program_cells(target, std, seeds.kernel_key(4), tol, cap, 0.0, 0.0, 2e-5, 1e-6)
     p = 2 * stats.norm.cdf(0.5) - 1
     expected = (1 - (1 - p) ** cap) / p
     var_it = np.var(np.minimum(np.random.default_rng(0).geometric(p, 10**6), cap))
@@ -96,7 +96,7 @@ def test_program_cells_noise_faults_and_verify():
 
 def test_stuck_cell_exhausts_verify_cap():
     target = np.full((10, 10), 1e-5)
-    g, it = kernels.program_cells(target, target * 0.01, kernels.derive_key(1), 1e-8, 7, 1.0, 0.0, 2e-5, 1e-6)
+    g, it = kernels.program_cells(target, target * 0.01, seeds.kernel_key(1), 1e-8, 7, 1.0, 0.0, 2e-5, 1e-6)
     assert np.all(g == 2e-5) and np.all(it == 7)
 
 
@@ -122,7 +122,7 @@ def test_read_columns_clips_quantises_and_accumulates():
     current = np.array([[0.30, -2.0, 0.74]], dtype=np.float32)
     out = np.ones((1, 4), dtype=np.float32)
     full_scale = np.array([1.0, 1.0, 1.0])
-    kernels.read_columns(current, np.empty((0, 0), np.float32), kernels.derive_key(0), full_scale, 3,
+    kernels.read_columns(current, np.empty((0, 0), np.float32), seeds.kernel_key(0), full_scale, 3,
                          np.array([2.0, 2.0, 2.0]), np.array([0.5], np.float32), out, 1)
     # 3 bits: step 1/3. 0.30 -> 1/3, -2 -> clipped -1, 0.74 -> 2/3; times 2 * 0.5, added to 1.
     np.testing.assert_allclose(out[0], [1.0, 1 + 1 / 3, 0.0, 1 + 2 / 3], rtol=1e-6)
@@ -132,7 +132,7 @@ def test_read_columns_clips_quantises_and_accumulates():
 def test_output_noise_moments(multiplicative):
     sigma = 0.3
     y = np.full((500, 400), 2.0, dtype=np.float32)
-    kernels.output_noise(y, kernels.derive_key(9), sigma, multiplicative)
+    kernels.output_noise(y, seeds.kernel_key(9), sigma, multiplicative)
     n = y.size
     mean, std = (2.0, 2.0 * sigma) if multiplicative else (2.0, sigma)
     assert abs(y.mean() - mean) < Z * std / math.sqrt(n)

@@ -11,7 +11,7 @@ import torch
 from scipy import stats
 from torch import nn
 
-from crossbar import kernels
+from crossbar import kernels, seeds
 from crossbar.nn import (
     NoiseConfig,
     NoiseInjection,
@@ -162,9 +162,9 @@ def test_only_the_active_mode_sigma_matters():
 
 
 def _expected_z(shape, mean, sigma, seed, dtype=torch.float32, draw=0):
-    """The first (draw-th) CPU draw of a NoiseSource: the counter-based stream (seed, draw)."""
+    """The first (draw-th) CPU draw of a NoiseSource: the counter-based stream (seed, NOISE_DRAW, draw)."""
     n = int(np.prod(shape))
-    z = kernels.normal_float32(kernels.derive_key(seed, draw), n, mean, sigma)
+    z = kernels.normal_float32(seeds.kernel_key(seed, seeds.Stream.NOISE_DRAW, draw), n, mean, sigma)
     return torch.from_numpy(z).reshape(shape).to(dtype)
 
 

@@ -19,7 +19,6 @@ from .cells import (
 )
 from .config import ConfigError, SoftmaxSpec, SweepConfig, load_config
 from .report import summary, write_report
-from .seeds import derive_seed
 from .store import ConfigChangedError, ResultsStore, SweepLockedError, load_results
 from .sweep import SweepResult, pending_cells, run_sweep
 from .voting import noisy_probs, predict_with_votes, vote, vote_curve
@@ -38,7 +37,6 @@ __all__ = [
     "SweepResult",
     "TrainTask",
     "checkpoint_path",
-    "derive_seed",
     "evaluate_cell",
     "load_config",
     "load_results",

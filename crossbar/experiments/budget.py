@@ -50,9 +50,10 @@ from crossbar.cost import (
     voltage_for_sigma,
     voting_cost,
 )
+from crossbar.seeds import Stream, derive
+from crossbar.threads import limit_threads
 
 from .config import ConfigError, load_yaml_config
-from .seeds import derive_seed
 from .voting import vote
 
 __all__ = [
@@ -82,9 +83,6 @@ REFERENCES = ("mapped", "digital")
 SCALE_MODES = ("read", "all")
 """What a noise scale s multiplies: the read noise only (the part that depends on the
 read voltage; default) or the profile's ``noise_scale`` (programming and read noise)."""
-
-# Seed streams (first key after the config seed).
-_PROGRAM, _READ = 11, 12
 
 # Parameters of each read-noise law that are proportional to its standard deviation.
 _READ_LAW_SCALE = {
@@ -134,31 +132,6 @@ def scale_noise(profile, s: float, mode: str = "read"):
         v = law.params[key]
         params[key] = [c * s for c in v] if isinstance(v, (tuple, list)) else v * s
     return profile.with_overrides(read_noise=params)
-
-
-@contextlib.contextmanager
-def compute_threads(n: int | None):
-    """Run torch and the Numba kernels on ``n`` threads inside the block (None: unchanged).
-
-    Torch's and Numba's OpenMP pools wait for every thread at the end of each
-    parallel region; when other processes share the cores, a descheduled
-    thread stalls both pools. Measured on a shared 2-core machine, one forward
-    of 200 digits through the analog CNN: 7 s with 2 threads, 0.9 s with 1.
-    Results do not depend on the thread count (counter-based random numbers).
-    """
-    if n is None:
-        yield
-        return
-    import numba
-
-    before_torch, before_numba = torch.get_num_threads(), numba.get_num_threads()
-    torch.set_num_threads(n)
-    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before_torch)
-        numba.set_num_threads(before_numba)
 
 
 def _s_key(s: float) -> float:
@@ -511,7 +484,7 @@ class AccuracyEvaluator:
         p = self.profile_at(s)
         layer_profiles = {pat: scale_noise(self.profile.with_overrides(**ov), s, self.scale)
                           for pat, ov in self.layer_overrides.items()}
-        net = convert(self.model, p, seed=derive_seed(self.seed, _PROGRAM, r),
+        net = convert(self.model, p, seed=derive(self.seed, Stream.BUDGET_PROGRAM, r),
                       overrides=layer_profiles or None).eval()
         self._chips[key] = net
         while len(self._chips) > max(self.repeats, 1):
@@ -526,7 +499,7 @@ class AccuracyEvaluator:
         key = (_s_key(s), r)
         have = self._draws.get(key)
         if have is None or have.shape[0] < k:
-            with compute_threads(self.threads):
+            with limit_threads(self.threads):
                 have = self._extend(s, r, k, have)
             self._draws[key] = have
         self._draws.move_to_end(key)
@@ -552,7 +525,7 @@ class AccuracyEvaluator:
             block = []
             for j, i0 in enumerate(range(0, len(self.y), per)):
                 xb = self.x[i0 : i0 + per]
-                reseed(net, derive_seed(self.seed, _READ, r, b, j))
+                reseed(net, derive(self.seed, Stream.BUDGET_READ, r, b, j))
                 out = net(xb.repeat(g, *([1] * (xb.dim() - 1))))
                 self.forward_rows += out.shape[0]
                 block.append(torch.softmax(out.float(), -1).view(g, len(xb), -1).numpy())
@@ -796,7 +769,7 @@ def obtain_model(config: BudgetConfig, progress: bool = True) -> tuple[torch.nn.
             )
         t = config.train
         path.parent.mkdir(parents=True, exist_ok=True)
-        with compute_threads(config.threads):
+        with limit_threads(config.threads):
             train(t.model, t.data or config.data, noise=NoiseConfig(t.noise, t.sigma_train, 0.0),
                   epochs=t.epochs, lr=t.lr, batch_size=t.batch_size, seed=t.seed, checkpoint=path,
                   data_root=config.data_root, limit=t.limit, progress=progress, device="cpu")
@@ -874,7 +847,7 @@ def run_budget(config: BudgetConfig, *, progress: bool = True, write: bool = Tru
 
     with contextlib.ExitStack() as stack:
         stack.callback(lambda: bar is not None and bar.close())
-        stack.enter_context(compute_threads(config.threads))
+        stack.enter_context(limit_threads(config.threads))
         digital = evaluator.digital_accuracy()
         noiseless = evaluator.accuracy(0.0, 1)
         reference = noiseless if config.reference == "mapped" else digital

@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import seeds
+from crossbar.seeds import Stream, cell_key, derive
+
 from .config import SweepConfig
 from .voting import RULES, noisy_probs, vote_curve
 
@@ -126,7 +127,7 @@ def evaluate_cell(task: CellTask) -> dict[str, Any]:
     x, y = _test_set(cfg.data, cfg.data_root, cfg.limit_test)
     model, _ = load_checkpoint(task.checkpoint, device=cfg.torch_device)
     model.eval()
-    key = seeds.cell_key(task.sigma_train, task.sigma_val)
+    key = cell_key(task.sigma_train, task.sigma_val)
     if cfg.profile:
         meaning, draws, extra, softmax = device_draws(model, x, cfg, task.sigma_val, key)
     else:
@@ -167,7 +168,7 @@ def gaussian_draws(model, x, cfg: SweepConfig, sigma_val: float, key):
     set_noise(model, kind=cfg.noise, sigma_val=sigma_val)
     common = dict(seed_fn=seed_noise, device=cfg.torch_device)
     d = cfg.draws
-    seed = seeds.derive_seed(cfg.seed, *key, seeds.DRAWS)
+    seed = derive(cfg.seed, Stream.SWEEP_DRAWS, *key)
     if sigma_val == 0.0:
         one = noisy_probs(model, x, 1, seed=seed, batch_size=cfg.eval_batch_size,
                           draws_per_pass=1, **common)
@@ -178,7 +179,7 @@ def gaussian_draws(model, x, cfg: SweepConfig, sigma_val: float, key):
 
     def softmax(i: int) -> torch.Tensor:
         assert cfg.softmax is not None
-        s = seeds.derive_seed(cfg.seed, *key, seeds.SOFTMAX)
+        s = derive(cfg.seed, Stream.SWEEP_SOFTMAX, *key)
         return noisy_probs(model, x[i : i + 1], cfg.softmax.runs, seed=s, batch_size=1,
                            draws_per_pass=cfg.eval_batch_size * cfg.draws_per_pass,
                            **common)[:, 0]
@@ -216,13 +217,13 @@ def device_draws(model, x, cfg: SweepConfig, sigma_val: float, key):
     chip0 = None
     for c in range(d):
         chip = convert(model, profile,  # convert() copies the model
-                       seed=seeds.derive_seed(cfg.seed, *key, seeds.PROGRAM, c)).eval()
+                       seed=derive(cfg.seed, Stream.SWEEP_PROGRAM, *key, c)).eval()
         replicated.append(noisy_probs(chip, x, 1, draws_per_pass=1,
-                                      seed=seeds.derive_seed(cfg.seed, *key, seeds.READ, c),
+                                      seed=derive(cfg.seed, Stream.SWEEP_READ, *key, c),
                                       **common)[0])
         if c < n_reread:
             reread.append(noisy_probs(chip, x, k, draws_per_pass=cfg.draws_per_pass,
-                                      seed=seeds.derive_seed(cfg.seed, *key, seeds.REREAD, c),
+                                      seed=derive(cfg.seed, Stream.SWEEP_REREAD, *key, c),
                                       **common))
         if c == 0:
             chip0 = chip
@@ -230,7 +231,7 @@ def device_draws(model, x, cfg: SweepConfig, sigma_val: float, key):
     def softmax(i: int) -> torch.Tensor:
         # read noise only: one image re-read `runs` times on chip 0
         assert cfg.softmax is not None
-        s = seeds.derive_seed(cfg.seed, *key, seeds.SOFTMAX)
+        s = derive(cfg.seed, Stream.SWEEP_SOFTMAX, *key)
         return noisy_probs(chip0, x[i : i + 1], cfg.softmax.runs, seed=s, seed_fn=reseed,
                            device="cpu", batch_size=1,
                            draws_per_pass=cfg.eval_batch_size * cfg.draws_per_pass)[:, 0]

@@ -11,14 +11,13 @@ these, any worker count and any order of completion.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextlib
 import multiprocessing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
+from crossbar.threads import limit_threads, set_threads
 
 from .cells import (
     CellTask,
@@ -47,23 +46,13 @@ class SweepResult:
 # ------------------------------------------------------------------ executors
 
 
-@contextlib.contextmanager
-def _single_thread() -> Iterator[None]:
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(prev)
-
-
 def _worker_init() -> None:
-    torch.set_num_threads(1)
+    set_threads(1)
 
 
 def _call_single_threaded(fn: Callable[[Any], Any], task: Any) -> Any:
     """Dask entry point: a Dask worker runs every task with one torch thread."""
-    torch.set_num_threads(1)
+    set_threads(1)
     return fn(task)
 
 
@@ -82,7 +71,7 @@ class _Serial:
         for i, (fut, fn, task) in enumerate(self._queue):
             if fut in pending:
                 del self._queue[i]
-                with _single_thread():
+                with limit_threads(1):
                     try:
                         fut.set_result(fn(task))
                     except BaseException as err:  # noqa: BLE001 - re-raised by .result()

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from .seeds import derive_seed
+from crossbar.seeds import Stream, derive
 
 RULES = ("hard", "soft")
 
@@ -42,7 +42,7 @@ def noisy_probs(
 
     Returns a float32 CPU tensor of shape ``(draws, len(x), classes)``.
     ``x`` is batch-first. Before every forward pass ``seed_fn(model, s)`` seeds
-    the model's noise with ``s = derive_seed(seed, first_draw, batch_index)``,
+    the model's noise with ``s = derive(seed, Stream.VOTE_PASS, first_draw, batch_index)``,
     so the result is a function of the arguments only. The model must already
     be in eval mode with its inference noise set.
     """
@@ -55,7 +55,7 @@ def noisy_probs(
         m = len(xb)
         for d0 in range(0, draws, draws_per_pass):
             g = min(draws_per_pass, draws - d0)
-            seed_fn(model, derive_seed(seed, d0, b))
+            seed_fn(model, derive(seed, Stream.VOTE_PASS, d0, b))
             rep = xb.repeat(g, *([1] * (xb.dim() - 1)))
             p = torch.softmax(model(rep).float(), dim=-1).view(g, m, -1).cpu()
             if out is None:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 from torch import nn
 
-from crossbar import kernels
 from crossbar.nn.analog import AnalogConv2d, AnalogLayer, AnalogLinear, AnalogLSTM
+from crossbar.seeds import Stream, derive
 
 # Layers with matrix products that convert() cannot map: an explicit error, never silently digital.
 _UNMAPPABLE = (
@@ -23,10 +23,6 @@ SUPPORTED = ("Linear", "Conv2d (groups=1)", "LSTM (unidirectional)")
 
 class UnsupportedLayerError(ValueError):
     """A layer holds matrix products that crossbar-sim cannot map onto arrays."""
-
-
-def _layer_seed(seed: int, index: int) -> int:
-    return int(kernels.derive_key(seed, 0xC0, index)) & 0x7FFFFFFFFFFFFFFF
 
 
 def _profile_for(name: str, profile, overrides: dict | None):
@@ -55,11 +51,11 @@ def convert(model: nn.Module, profile, seed: int = 0, overrides: dict | None = N
             full = f"{name}.{child_name}" if name else child_name
             p = _profile_for(full, profile, overrides)
             if isinstance(child, nn.Linear):
-                new = AnalogLinear.from_float(child, p, _layer_seed(seed, counter))
+                new = AnalogLinear.from_float(child, p, derive(seed, Stream.LAYER_PROGRAM, counter))
             elif isinstance(child, nn.Conv2d):
-                new = AnalogConv2d.from_float(child, p, _layer_seed(seed, counter))
+                new = AnalogConv2d.from_float(child, p, derive(seed, Stream.LAYER_PROGRAM, counter))
             elif isinstance(child, nn.LSTM):
-                seeds = [_layer_seed(seed, counter + k) for k in range(child.num_layers)]
+                seeds = [derive(seed, Stream.LAYER_PROGRAM, counter + k) for k in range(child.num_layers)]
                 new = AnalogLSTM(child, p, seeds[0], seeds)
                 counter += child.num_layers - 1
             else:
@@ -112,13 +108,13 @@ def analog_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
 def reseed(model: nn.Module, seed: int) -> None:
     """Restart every array's read-noise stream from ``seed`` (programmed conductances kept)."""
     for i, (_, layer) in enumerate(analog_layers(model)):
-        layer.reseed(_layer_seed(seed, 0x10000 + i))
+        layer.reseed(derive(seed, Stream.LAYER_READ, i))
 
 
 def reprogram(model: nn.Module, seed: int) -> None:
     """Programme every array again with seed ``seed``: an independent set of replicated arrays."""
     for i, (_, layer) in enumerate(analog_layers(model)):
-        layer.program(_layer_seed(seed, i))
+        layer.program(derive(seed, Stream.LAYER_PROGRAM, i))
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from crossbar import kernels
+from crossbar.seeds import Stream, kernel_key
 
 __all__ = [
     "NOISE_KINDS",
@@ -133,7 +134,7 @@ class NoiseSource:
     def normal(self, like: torch.Tensor, mean: float, std: float) -> torch.Tensor:
         """A new tensor like ``like`` (shape, dtype, device) of N(mean, std^2) draws."""
         if like.device.type == "cpu" and like.dtype in self._CPU_DTYPES:
-            key = kernels.derive_key(self.seed, self.cpu_draws)
+            key = kernel_key(self.seed, Stream.NOISE_DRAW, self.cpu_draws)
             self.cpu_draws += 1
             z = kernels.normal_float32(key, like.numel(), float(mean), float(std))
             return torch.from_numpy(z).view(like.shape).to(like.dtype)
