@@ -21,6 +21,7 @@ from torch import nn
 from crossbar.experiments import (
     ConfigChangedError,
     ConfigError,
+    CorruptResultsError,
     ResultsStore,
     SweepConfig,
     SweepLockedError,
@@ -36,6 +37,7 @@ from crossbar.experiments import (
     vote_curve,
 )
 from crossbar.experiments.cells import CellTask
+from crossbar.experiments.store import _digest as store_digest
 from crossbar.nn import NoiseConfig, NoiseInjection, seed_noise
 
 # ---------------------------------------------------------------- voting
@@ -201,24 +203,87 @@ def test_config_errors_name_the_key(tmp_path, text, match):
 # ---------------------------------------------------------------- store, tables
 
 
+def _record(cfg, st=0.0, sv=0.0, **extra):
+    return {"type": "cell", "sigma_train": st, "sigma_val": sv, "config_hash": cfg.hash(),
+            "runs": 1, "n_test": 10, "accuracy": [0.5], "accuracy_mean": 0.5,
+            "accuracy_std": 0.0, "votes": {}, **extra}
+
+
 def test_store_refuses_another_config_and_repairs_a_torn_line(tmp_path):
     cfg = SweepConfig(sigma_val=(0.0,), out=str(tmp_path))
-    store = ResultsStore(tmp_path, cfg)
-    rec = {"sigma_train": 0.0, "sigma_val": 0.0, "config_hash": cfg.hash(), "x": 1}
-    store.append(rec)
+    rec = _record(cfg)
+    with ResultsStore(tmp_path, cfg) as store:
+        store.append(rec)
     with open(tmp_path / "results.jsonl", "a") as fh:
         fh.write('{"sigma_train": 0.0, "sig')  # killed mid-write
-    again = ResultsStore(tmp_path, cfg.replace(workers=3))  # run-only fields may change
-    assert again.records() == {(0.0, 0.0): rec}
-    assert (tmp_path / "results.jsonl").read_text().endswith("}\n")
+    # a reader ignores the torn line and leaves the file alone
+    assert ResultsStore(tmp_path, cfg, write=False).records() == {(0.0, 0.0): rec}
+    assert not (tmp_path / "results.jsonl").read_text().endswith("}\n")
+    with ResultsStore(tmp_path, cfg.replace(workers=3)) as again:  # run-only fields may change
+        assert again.records() == {(0.0, 0.0): rec}
+        assert (tmp_path / "results.jsonl").read_text().endswith("}\n")
+        # a second writer is refused while the first holds the folder
+        with pytest.raises(SweepLockedError, match="another sweep"):
+            ResultsStore(tmp_path, cfg)
     with pytest.raises(ConfigChangedError, match="runs: results have 50, this config has 5"):
         ResultsStore(tmp_path, cfg.replace(runs=5))
-    again.lock()
-    try:
-        with pytest.raises(SweepLockedError, match="another sweep"):
-            ResultsStore(tmp_path, cfg).lock()
-    finally:
-        again.unlock()
+
+
+def test_lock_is_taken_before_the_folder_is_repaired(tmp_path):
+    """A second writer must not cut a line the first one is still writing."""
+    cfg = SweepConfig(sigma_val=(0.0,), out=str(tmp_path))
+    with ResultsStore(tmp_path, cfg):
+        with open(tmp_path / "results.jsonl", "a") as fh:
+            fh.write('{"half": ')  # the lock holder is mid-write
+        with pytest.raises(SweepLockedError):
+            ResultsStore(tmp_path, cfg)
+        assert (tmp_path / "results.jsonl").read_text() == '{"half": '
+
+
+@pytest.mark.parametrize("line, match", [
+    ("[1, 2]", "must be a JSON object"),
+    ('{"a": NaN}', "non-finite"),
+    ("not json", "corrupt record"),
+    ("EDITED", "does not match its digest"),
+    ("MISSING", "lacks sigma_val"),
+    ("OFFGRID", "not in this sweep's grid"),
+])
+def test_corrupt_records_are_refused_naming_file_and_line(tmp_path, line, match):
+    cfg = SweepConfig(sigma_val=(0.0,), out=str(tmp_path))
+    with ResultsStore(tmp_path, cfg) as store:
+        store.append(_record(cfg))
+    good = (tmp_path / "results.jsonl").read_text()
+    rec = json.loads(good)
+    if line == "EDITED":
+        line = json.dumps({**rec, "accuracy_mean": 0.99})
+    elif line == "MISSING":
+        bad = {k: v for k, v in rec.items() if k not in ("sigma_val", "digest")}
+        line = json.dumps({**bad, "digest": store_digest(bad)})
+    elif line == "OFFGRID":
+        bad = {k: v for k, v in rec.items() if k != "digest"}
+        bad["sigma_val"] = 0.5
+        line = json.dumps({**bad, "digest": store_digest(bad)})
+    (tmp_path / "results.jsonl").write_text(good + line + "\n")
+    with pytest.raises(CorruptResultsError, match=match) as err:
+        load_results(tmp_path)
+    assert "results.jsonl:2: " in str(err.value)
+
+
+def test_corrupt_sweep_json_names_the_file(tmp_path):
+    (tmp_path / "sweep.json").write_text("{not json")
+    with pytest.raises(CorruptResultsError, match="sweep.json"):
+        load_results(tmp_path)
+    with pytest.raises(CorruptResultsError, match="sweep.json"):
+        ResultsStore(tmp_path, SweepConfig(out=str(tmp_path)))
+
+
+def test_a_folder_with_other_content_is_not_overwritten(tmp_path):
+    (tmp_path / "tables.md").write_text("someone else's table")
+    with pytest.raises(ConfigChangedError, match="holds other files"):
+        ResultsStore(tmp_path, SweepConfig(out=str(tmp_path)))
+    assert (tmp_path / "tables.md").read_text() == "someone else's table"
+    with pytest.raises(NotADirectoryError):
+        ResultsStore(tmp_path / "tables.md", SweepConfig())
 
 
 def _fake(st, sv, acc, vacc):
@@ -265,6 +330,7 @@ def _results(out: Path) -> dict:
     for line in (out / "results.jsonl").read_text().splitlines():
         r = json.loads(line)
         r.pop("elapsed_s")
+        r.pop("digest")
         recs[(r["sigma_train"], r["sigma_val"])] = r
     return recs
 
@@ -375,6 +441,54 @@ def test_sigkill_then_resume_on_two_processes_equals_uninterrupted(reference, tm
     assert len(_results(out)) == 1
     run_sweep(_cfg(out), workers=2, progress=False)  # spawn-context process pool
     assert_same_outputs(reference, out)
+
+
+def _children(pid: int) -> set[int]:
+    """Live processes whose parent is ``pid`` (Linux /proc)."""
+    kids = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            kids.add(int(stat.parent.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc to list workers")
+def test_workers_die_with_a_killed_sweep(tmp_path):
+    out = tmp_path / "orphans"
+    script = textwrap.dedent(f"""
+        import time
+        from crossbar.experiments import SweepConfig, run_sweep
+        cfg = SweepConfig.from_dict({dict(SMALL, out=str(out), workers=2)!r})
+        if __name__ == "__main__":
+            run_sweep(cfg, progress=False, on_record=lambda rec: time.sleep(600))
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    try:
+        while not ((out / "results.jsonl").exists() and len(_children(proc.pid)) >= 2):
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "no cell finished within 120 s"
+            time.sleep(0.05)
+        workers = _children(proc.pid)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 15
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [w for w in workers if _alive(w)], "worker processes outlived the killed sweep"
 
 
 @pytest.mark.parametrize("processes", [False, True])

@@ -19,7 +19,13 @@ from .cells import (
 )
 from .config import ConfigError, SoftmaxSpec, SweepConfig, load_config
 from .report import summary, write_report
-from .store import ConfigChangedError, ResultsStore, SweepLockedError, load_results
+from .store import (
+    ConfigChangedError,
+    CorruptResultsError,
+    ResultsStore,
+    SweepLockedError,
+    load_results,
+)
 from .sweep import SweepResult, pending_cells, run_sweep
 from .voting import noisy_probs, predict_with_votes, vote, vote_curve
 
@@ -30,6 +36,7 @@ __all__ = [
     "CellTask",
     "ConfigChangedError",
     "ConfigError",
+    "CorruptResultsError",
     "ResultsStore",
     "SoftmaxSpec",
     "SweepConfig",

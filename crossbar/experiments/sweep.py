@@ -10,14 +10,10 @@ these, any worker count and any order of completion.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import multiprocessing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from crossbar.threads import limit_threads, set_threads
 
 from .cells import (
     CellTask,
@@ -29,6 +25,7 @@ from .cells import (
     trained_epochs,
 )
 from .config import SweepConfig
+from .executors import executor
 from .store import ResultsStore
 
 
@@ -41,109 +38,6 @@ class SweepResult:
     config: SweepConfig
     records: tuple[dict[str, Any], ...]
     files: tuple[Path, ...]
-
-
-# ------------------------------------------------------------------ executors
-
-
-def _worker_init() -> None:
-    set_threads(1)
-
-
-def _call_single_threaded(fn: Callable[[Any], Any], task: Any) -> Any:
-    """Dask entry point: a Dask worker runs every task with one torch thread."""
-    set_threads(1)
-    return fn(task)
-
-
-class _Serial:
-    """Runs tasks in this process, one at a time, when they are waited for."""
-
-    def __init__(self) -> None:
-        self._queue: list[tuple[cf.Future, Callable, Any]] = []
-
-    def submit(self, fn: Callable, task: Any) -> cf.Future:
-        fut: cf.Future = cf.Future()
-        self._queue.append((fut, fn, task))
-        return fut
-
-    def wait_any(self, pending: set) -> tuple[set, set]:
-        for i, (fut, fn, task) in enumerate(self._queue):
-            if fut in pending:
-                del self._queue[i]
-                with limit_threads(1):
-                    try:
-                        fut.set_result(fn(task))
-                    except BaseException as err:  # noqa: BLE001 - re-raised by .result()
-                        fut.set_exception(err)
-                return {fut}, pending - {fut}
-        raise RuntimeError("no pending task")
-
-    def result(self, fut: cf.Future) -> Any:
-        return fut.result()
-
-    def close(self) -> None:
-        self._queue.clear()
-
-
-class _Processes:
-    def __init__(self, workers: int) -> None:
-        self._pool = cf.ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_worker_init,
-        )
-
-    def submit(self, fn: Callable, task: Any) -> cf.Future:
-        return self._pool.submit(fn, task)
-
-    def wait_any(self, pending: set) -> tuple[set, set]:
-        done, rest = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-        return set(done), set(rest)
-
-    def result(self, fut: cf.Future) -> Any:
-        return fut.result()
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-class _Dask:
-    def __init__(self, scheduler: Any) -> None:
-        try:
-            from distributed import Client
-        except ImportError as err:  # pragma: no cover - optional dependency
-            raise ImportError(
-                "--scheduler needs dask.distributed: pip install 'crossbar-sim[dask]'"
-            ) from err
-        if isinstance(scheduler, Client):
-            self._client, self._own = scheduler, False
-        else:
-            self._client, self._own = Client(scheduler), True
-
-    def submit(self, fn: Callable, task: Any) -> Any:
-        return self._client.submit(_call_single_threaded, fn, task, pure=False)
-
-    def wait_any(self, pending: set) -> tuple[set, set]:
-        from distributed import wait
-
-        done, rest = wait(list(pending), return_when="FIRST_COMPLETED")
-        return set(done), set(rest)
-
-    def result(self, fut: Any) -> Any:
-        return fut.result()
-
-    def close(self) -> None:
-        if self._own:
-            self._client.close()
-
-
-def _executor(workers: int, scheduler: Any):
-    if scheduler is not None:
-        return _Dask(scheduler)
-    if workers > 1:
-        return _Processes(workers)
-    return _Serial()
 
 
 def _bar(enabled: bool, total: int, desc: str, unit: str):
@@ -193,14 +87,10 @@ def run_sweep(
     cfg = config.replace(**changes) if changes else config
     if cfg.profile:
         check_profile(cfg.profile)
-    store = ResultsStore(cfg.out, cfg)
-    store.lock()
-    try:
+    with ResultsStore(cfg.out, cfg) as store:
         todo = pending_cells(cfg, set(store.records()))
         _run_pending(cfg, store, todo, scheduler, progress, on_record)
         records = store.records()
-    finally:
-        store.unlock()
     ordered = tuple(records[k] for k in sorted(records))
     files: tuple[Path, ...] = ()
     if report:
@@ -217,7 +107,7 @@ def _run_pending(cfg, store, todo, scheduler, progress, on_record) -> None:
     need = sorted({st for st, _ in todo})
     ckpt = {st: str(checkpoint_path(store.out, st)) for st in need}
     untrained = [st for st in need if trained_epochs(ckpt[st]) < cfg.epochs]
-    ex = _executor(cfg.workers, scheduler)
+    ex = executor(cfg.workers, scheduler)
     try:
         pending: dict[Any, tuple[str, float, float | None]] = {}
 
