@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from crossbar.yamlio import YamlFileError, read_yaml
 
 MODEL_NAMES = ("cnn6", "densenet40", "densenet100", "lstm_strokes", "madry_cnn4")
 DATA_NAMES = (
@@ -269,9 +269,9 @@ def load_yaml_config(path: str | Path, from_dict: Callable[[Any], Any], what: st
     if not path.exists():
         raise FileNotFoundError(f"{what} config {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+        data = read_yaml(path)
+    except YamlFileError as err:
+        raise ConfigError(str(err)) from None
     if data is None:
         raise ConfigError(f"{path}: empty config")
     try:
