@@ -12,7 +12,7 @@ from torch import nn
 
 from crossbar import devices
 from crossbar.cost.mapping import measure_activity, network_cost_of
-from crossbar.experiments.budget import (
+from crossbar.experiments import (
     AccuracyEvaluator,
     BudgetConfig,
     ConfigError,
@@ -26,6 +26,7 @@ from crossbar.experiments.budget import (
     scale_noise,
 )
 from crossbar.nn.convert import convert
+from crossbar.report import write_budget_report
 
 # ----------------------------------------------------------------------------- network cost by hand
 
@@ -244,6 +245,8 @@ def test_tiny_budget_end_to_end(tmp_path):
     )
     r = run_budget(cfg, progress=False)
     out = tmp_path / "run"
+    assert not (out / "report.md").exists()  # the search writes its cache only; the report is separate
+    write_budget_report(r)
     for name in ("report.md", "report.json", "pareto.png", "latency.png", "accuracy_vs_noise.png"):
         assert (out / name).stat().st_size > 0
     data = json.loads((out / "report.json").read_text())
@@ -255,10 +258,10 @@ def test_tiny_budget_end_to_end(tmp_path):
     assert "Tolerable noise and cost per K" in (out / "report.md").read_text()
     assert any(f.name.startswith("evaluations-reram-") for f in (out / "cache").iterdir())
     # a rerun reads every accuracy from the cache: no analog forward pass at all
-    again = run_budget(cfg.replace(plots=False), progress=False, write=False)
+    again = run_budget(cfg.replace(plots=False), progress=False)
     assert again.forward_rows == 0 and repr(again.thresholds) == repr(r.thresholds)  # NaN-safe
     # the digital reference changes the target only
-    digital = run_budget(cfg.replace(reference="digital"), progress=False, write=False)
+    digital = run_budget(cfg.replace(reference="digital"), progress=False)
     assert digital.noiseless_accuracy == r.noiseless_accuracy
     assert digital.digital_accuracy == r.digital_accuracy
     assert digital.target == pytest.approx(digital.digital_accuracy - 0.05)

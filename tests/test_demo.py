@@ -7,7 +7,7 @@ import json
 import pytest
 
 from crossbar.cli import main
-from crossbar.experiments.budget import DemoConfig
+from crossbar.experiments import DemoConfig
 
 TINY = ["--quick", "--epochs", "1", "--limit-train", "64", "--test-limit", "12", "--votes", "1,3",
         "--devices", "reram,gaussian-mult", "--no-progress"]

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from crossbar import models as zoo
-from crossbar import training
 from crossbar.nn import NoiseConfig, noise_layers
-from crossbar.training import History, evaluate, load_checkpoint, train
+from crossbar.training import History, evaluate, load_checkpoint, loop, train
+from crossbar.training.recipe import lr_at
 
 MULT = NoiseConfig("mult", 0.3, 0.1)
 
@@ -223,12 +223,12 @@ def test_invalid_arguments(kw):
 
 def test_lr_schedule_of_densenet_recipe():
     r = zoo.recipe("densenet40")
-    lrs = [training._lr_at(0.1, e, 300, r["lr_milestones"], r["lr_gamma"]) for e in range(300)]
+    lrs = [lr_at(0.1, e, 300, r["lr_milestones"], r["lr_gamma"]) for e in range(300)]
     assert lrs[0] == lrs[149] == 0.1
     assert math.isclose(lrs[150], 0.01) and math.isclose(lrs[224], 0.01)
     assert math.isclose(lrs[225], 0.001) and math.isclose(lrs[299], 0.001)
-    assert training._lr_at(0.1, 0, 1, r["lr_milestones"], r["lr_gamma"]) == 0.1  # short runs
-    assert [training._lr_at(1.0, e, 4, [0.5, 0.75], 0.1) for e in range(4)] == [1, 1, 0.1, 0.1**2]
+    assert lr_at(0.1, 0, 1, r["lr_milestones"], r["lr_gamma"]) == 0.1  # short runs
+    assert [lr_at(1.0, e, 4, [0.5, 0.75], 0.1) for e in range(4)] == [1, 1, 0.1, 0.1**2]
 
 
 # ---------------------------------------------------------------- real data, CLI
@@ -269,7 +269,7 @@ def test_cli_train(tmp_path, monkeypatch, capsys):
         loaded.append((name, split, limit))
         return TRAIN if split == "train" else TEST
 
-    monkeypatch.setattr(training, "_load_dataset", fake_load)
+    monkeypatch.setattr(loop, "load_dataset", fake_load)
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
     out = tmp_path / "cli.pt"

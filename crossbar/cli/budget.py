@@ -15,7 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from crossbar.cost import format_si
-    from crossbar.experiments.budget import load_budget_config, run_budget
+    from crossbar.experiments import load_budget_config, run_budget
+    from crossbar.report import write_budget_report
 
     config = load_budget_config(args.config)
     changes = {}
@@ -28,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     if changes:
         config = config.replace(**changes)
     r = run_budget(config, progress=not args.no_progress)
+    write_budget_report(r)
     print(f"{r.profile}: digital accuracy {100 * r.digital_accuracy:.2f} %, mapped without "
           f"{'read' if config.scale == 'read' else 'device'} noise {100 * r.noiseless_accuracy:.2f} %, "
           f"target {100 * r.target:.2f} %")

@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
     import time
 
-    from crossbar.experiments.budget import DemoConfig, run_demo
+    from crossbar.experiments import DemoConfig, run_demo
+    from crossbar.report import write_demo_report
 
     base = DemoConfig()
     train = base.train
@@ -53,7 +54,10 @@ def run(args: argparse.Namespace) -> int:
             kw[name] = value
     config = DemoConfig(train=train, **kw)
     t0 = time.perf_counter()
-    result = run_demo(config, progress=not args.no_progress)
+    # the report of the finished devices is on disk after each device; figures come at the end
+    result = run_demo(config, progress=not args.no_progress,
+                      on_device=lambda partial: write_demo_report(partial, plots=False))
+    write_demo_report(result)
     kv = max(config.votes)
     for name, r in result.results.items():
         th = r.thresholds[1]

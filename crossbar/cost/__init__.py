@@ -6,6 +6,7 @@ Equations, assumptions and the validation against ISAAC are in ``docs/cost.md``.
     layer = layer_cost(profile, usages, passes=positions, replication=R, activity=a)
     net = network_cost([layer, ...])
     voting_cost(net, K)          # sequential / pipelined / parallel
+    energy_optimum(net, thresholds, v0)   # cheapest (V, K) meeting a noise budget
 """
 
 from crossbar.cost.model import (
@@ -22,6 +23,13 @@ from crossbar.cost.model import (
     sequential_conversions,
     tile_cost,
     tile_usage,
+)
+from crossbar.cost.optimum import (
+    OperatingPoint,
+    Tolerance,
+    energy_optimum,
+    pareto_front,
+    price_evaluations,
 )
 from crossbar.cost.search import ThresholdResult, find_threshold
 from crossbar.cost.voltage import (
@@ -47,18 +55,23 @@ __all__ = [
     "CircuitParameters",
     "LayerCost",
     "NetworkCost",
+    "OperatingPoint",
     "ThresholdResult",
     "TileCost",
     "TileUsage",
+    "Tolerance",
     "energy_at_sigma",
+    "energy_optimum",
     "find_threshold",
     "format_si",
     "input_activity",
     "layer_cost",
     "network_cost",
     "parallel_latency",
+    "pareto_front",
     "pipelined_latency",
     "pipelined_latency_paper",
+    "price_evaluations",
     "read_energy_at_voltage",
     "sequential_conversions",
     "sequential_latency",

@@ -132,7 +132,7 @@ def _load_cifar10(split, root, download, limit, **_):
 
 
 def _load_strokes(split, root, download, limit, cache=True, **_):
-    from .strokes import load_dejong
+    from .dejong import load_dejong
 
     return load_dejong(split, root, download, limit, cache=cache)
 

@@ -11,7 +11,7 @@ from crossbar.atomic import atomic_write
 
 from .cells import snr_db
 from .config import SweepConfig
-from .report import _grid, vote_meanings, voted_accuracy
+from .records import by_cell, vote_meanings, voted_accuracy
 
 
 def _plt():
@@ -66,7 +66,7 @@ def _add_snr_axis(ax, svs, source: str) -> None:
 def fig_error_rate(config: SweepConfig, records, path: Path) -> Path:
     """Fig. 2: error rate (log axis) vs sigma_val, one line per sigma_train."""
     plt = _plt()
-    grid = _grid(records)
+    grid = by_cell(records)
     n = max(r["n_test"] for r in records)
     floor = 0.5 / n  # no error at all: drawn at half a test input
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
@@ -116,7 +116,7 @@ def fig_votes(config: SweepConfig, records, meaning: str, path: Path) -> Path:
     """Fig. 11: accuracy vs number of votes at the chosen sigma_vals (each at
     the sigma_train that is best with the full number of votes)."""
     plt = _plt()
-    grid = _grid(records)
+    grid = by_cell(records)
     k, rule = config.votes, config.vote_rule
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     for sv in config.vote_curves_at:
@@ -142,7 +142,7 @@ def fig_softmax(config: SweepConfig, records, sigma_train: float, path: Path) ->
     outputs over many noisy runs, one panel per sigma_val (complementary CDF:
     fraction of runs whose output is at least x)."""
     plt = _plt()
-    grid = _grid(records)
+    grid = by_cell(records)
     svs = list(config.sigma_val)
     cols = min(3, len(svs))
     rows = -(-len(svs) // cols)
@@ -175,7 +175,7 @@ def fig_softmax(config: SweepConfig, records, sigma_train: float, path: Path) ->
 def write_figures(config: SweepConfig, records: list[dict[str, Any]], folder: Path) -> list[Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    grid = _grid(records)
+    grid = by_cell(records)
     files = [fig_error_rate(config, records, folder / "error_rate_vs_sigma_val.png")]
     acc = np.array([[100 * grid[(st, sv)]["accuracy_mean"] for sv in config.sigma_val]
                     for st in config.sigma_train])

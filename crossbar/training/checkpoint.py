@@ -1,0 +1,122 @@
+"""Training checkpoints: one file per run, rewritten atomically after every epoch.
+
+A checkpoint holds the weights, the optimizer state, both generators' states,
+the history and the run configuration, so that a run resumes exactly where it
+stopped and a different configuration is refused (:func:`config_diff`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from crossbar.atomic import atomic_write
+from crossbar.nn import NO_NOISE, NoiseConfig, noise_layers, set_noise_rng_state
+
+from .history import History
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CHECKPOINT_VERSION",
+    "config_diff",
+    "jsonable",
+    "load_checkpoint",
+    "noise_summary",
+    "read_checkpoint",
+    "write_checkpoint",
+]
+
+CHECKPOINT_FORMAT = "crossbar-sim/checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` as plain JSON types (what a checkpoint stores and compares)."""
+    return json.loads(json.dumps(obj))
+
+
+def noise_summary(model: nn.Module) -> Any:
+    """The model's noise configuration: one dict if all noise layers agree, else one per layer."""
+    cfgs = [layer.config.to_dict() for layer in noise_layers(model)]
+    if not cfgs:
+        return NO_NOISE.to_dict()
+    return cfgs[0] if all(c == cfgs[0] for c in cfgs) else cfgs
+
+
+def write_checkpoint(path: Path, content: Mapping[str, Any]) -> None:
+    """Write one checkpoint (``content`` plus format and version) atomically."""
+    obj = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **content}
+    atomic_write(path, lambda fh: torch.save(obj, fh))
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """The checkpoint's content; refuses files of another format or version."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a crossbar-sim training checkpoint")
+    if ckpt.get("version") != CHECKPOINT_VERSION:
+        raise ValueError(
+            f"{path}: checkpoint version {ckpt.get('version')} is not supported "
+            f"(this crossbar-sim reads version {CHECKPOINT_VERSION})"
+        )
+    return ckpt
+
+
+def config_diff(saved: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
+    """One line per setting in which a checkpoint's run differs from the run asked for."""
+    keys = sorted(set(saved) | set(wanted))
+    return [
+        f"  {k}: checkpoint has {saved.get(k)!r}, this run asks for {wanted.get(k)!r}"
+        for k in keys
+        if saved.get(k) != wanted.get(k)
+    ]
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    *,
+    model: nn.Module | None = None,
+    device: str | torch.device = "cpu",
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the trained network of a checkpoint; returns (model in eval mode, info).
+
+    ``info`` holds everything else of the checkpoint: ``epoch``, ``history``
+    (a ``History``), ``config`` (the run configuration), ``noise`` (the
+    run's ``NoiseConfig``, or a list of per-layer dicts), ``data`` (name and
+    source files), ``model`` / ``model_kwargs``, ``optimizer`` (state) and
+    ``rng``. Networks not built from ``crossbar.models`` need ``model=``, a
+    module of the same architecture to load the weights into.
+    """
+    from crossbar import models as zoo
+
+    path = Path(path)
+    ckpt = read_checkpoint(path)
+    if model is None:
+        if not ckpt.get("model"):
+            raise ValueError(
+                f"{path} holds a custom module ({ckpt['config']['model']}); "
+                "pass model= with the same architecture"
+            )
+        build_noise = ckpt.get("build_noise")
+        noise = NoiseConfig.from_dict(build_noise) if build_noise else NO_NOISE
+        model = zoo.build(ckpt["model"], noise, **ckpt["model_kwargs"])
+    model.load_state_dict(ckpt["state_dict"])
+    layers = noise_layers(model)
+    if len(layers) == len(ckpt["noise_layers"]):
+        for layer, cfg in zip(layers, ckpt["noise_layers"], strict=True):
+            layer.config = NoiseConfig.from_dict(cfg)
+    set_noise_rng_state(model, ckpt["rng"]["noise"])
+    model.to(device).eval()
+    info = {k: v for k, v in ckpt.items() if k != "state_dict"}
+    info["history"] = History.from_dict(ckpt["history"])
+    if isinstance(ckpt["noise"], dict):
+        info["noise"] = NoiseConfig.from_dict(ckpt["noise"])
+    info["path"] = str(path)
+    return model, info
+

@@ -1,0 +1,285 @@
+"""The training loop: ``train()`` with per-epoch checkpoints and exact resume, and ``evaluate()``."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from crossbar.nn import (
+    NO_NOISE,
+    NoiseConfig,
+    noise_layers,
+    noise_rng_state,
+    seed_noise,
+    set_noise_rng_state,
+)
+from crossbar.seeds import Stream, derive
+
+from .checkpoint import config_diff, jsonable, noise_summary, read_checkpoint, write_checkpoint
+from .history import History
+from .inputs import check_data, limited, load_dataset, num_classes, resolve_device
+from .recipe import lr_at, make_optimizer, resolve_optimizer
+
+__all__ = ["evaluate", "train"]
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    data: Any,
+    *,
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+) -> float:
+    """Accuracy of ``model`` in eval mode (noise at ``sigma_val``) on ``data`` (.x, .y).
+
+    Runs on ``device`` (default: where the model's parameters are); the
+    model's train/eval mode is restored afterwards.
+    """
+    check_data(data, "data")
+    if device is None:
+        p = next(model.parameters(), None)
+        device = p.device if p is not None else torch.device("cpu")
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    try:
+        for i in range(0, len(data.y), batch_size):
+            xb = data.x[i : i + batch_size].to(device, non_blocking=True)
+            yb = data.y[i : i + batch_size].to(device, non_blocking=True)
+            correct += (model(xb).argmax(1) == yb).sum()
+    finally:
+        model.train(was_training)
+    return correct.item() / len(data.y)
+
+
+def train(
+    model: str | nn.Module,
+    data: str | Any = "mnist5k",
+    *,
+    noise: NoiseConfig = NO_NOISE,
+    epochs: int = 1,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    optimizer: str | None = None,
+    seed: int = 0,
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = True,
+    device: str | torch.device | None = None,
+    data_root: str | os.PathLike | None = None,
+    limit: int | None = None,
+    progress: bool = True,
+    model_kwargs: dict[str, Any] | None = None,
+    test_data: Any = None,
+) -> tuple[nn.Module, History]:
+    """Train ``model`` on ``data`` for ``epochs`` epochs; returns (model, history).
+
+    ``model``: a name from ``crossbar.models.available()`` (built with
+    ``noise``, ``seed`` and ``model_kwargs``; number of classes, and for cnn6
+    / the LSTM the input shape, are taken from the data unless given) or an
+    ``nn.Module`` (its own noise configs are kept unless ``noise`` is not the
+    default ``NoiseConfig()``, which is then set on every noise layer).
+    ``data``: a ``crossbar.data`` name (train split for training, test split
+    for the per-epoch test accuracy, both cut to ``limit`` samples) or an
+    object with tensors ``.x`` / ``.y`` (then ``test_data`` is the test set,
+    if any). ``batch_size`` / ``lr`` / ``optimizer`` ("adam", "sgd") default
+    to ``crossbar.models.recipe(model)``. ``checkpoint``: file written after
+    every epoch; with ``resume`` an existing one is continued (it must come
+    from the same configuration; ``epochs`` may grow). ``device``: default
+    CUDA when available.
+    """
+    from crossbar import models as zoo
+
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"limit must be a positive int, got {limit!r}")
+    if not isinstance(noise, NoiseConfig):
+        raise TypeError(f"noise must be a NoiseConfig, got {type(noise)!r}")
+    dev = resolve_device(device)
+
+    # data
+    if isinstance(data, str):
+        train_ds = load_dataset(data, "train", data_root, limit)
+        test_ds = (
+            limited(test_data, limit)
+            if test_data is not None
+            else load_dataset(data, "test", data_root, limit)
+        )
+        data_name = getattr(train_ds, "name", None) or data
+    else:
+        train_ds = limited(data, limit)
+        test_ds = limited(test_data, limit) if test_data is not None else None
+        data_name = getattr(data, "name", None) or "custom"
+    check_data(train_ds, f"training data {data_name!r}")
+    if test_ds is not None:
+        check_data(test_ds, f"test data {data_name!r}")
+    sample_shape = tuple(train_ds.x.shape[1:])
+
+    # model
+    init_seed = seed
+    noise_seed, shuffle_seed = derive(seed, Stream.TRAIN_NOISE), derive(seed, Stream.TRAIN_SHUFFLE)
+    if isinstance(model, str):
+        name = zoo.canonical_name(model)
+        kwargs = {
+            **zoo.kwargs_for_data(name, sample_shape, num_classes(train_ds)),
+            **(model_kwargs or {}),
+        }
+        kwargs.pop("seed", None)
+        zoo.input_spec(name, **kwargs).check(sample_shape, name, data_name)
+        net = zoo.build(name, noise, seed=init_seed, **kwargs)
+        rec = zoo.recipe(name)
+    elif isinstance(model, nn.Module):
+        if model_kwargs:
+            raise ValueError("model_kwargs only apply when the model is given by name")
+        net = model
+        spec = getattr(net, "crossbar_model", None)
+        name = spec["name"] if spec else None
+        kwargs = dict(spec["kwargs"]) if spec else {}
+        if name is not None:
+            zoo.input_spec(name, **kwargs).check(sample_shape, name, data_name)
+        rec = zoo.recipe(name) if name else dict(zoo.DEFAULT_RECIPE)
+        if noise != NO_NOISE:
+            for layer in noise_layers(net):
+                layer.config = noise
+    else:
+        raise TypeError(f"model must be a model name or an nn.Module, got {type(model)!r}")
+    seed_noise(net, noise_seed)
+    opt_cfg = resolve_optimizer(rec, optimizer, lr, batch_size)
+
+    config = jsonable(
+        {
+            "model": name if name else f"module:{type(net).__qualname__}",
+            "model_kwargs": kwargs,
+            "noise": noise_summary(net),
+            "data": data_name,
+            "limit": limit,
+            "seed": seed,
+            **opt_cfg,
+        }
+    )
+
+    net.to(dev)
+    opt = make_optimizer(net.parameters(), opt_cfg)
+    shuffle_gen = torch.Generator().manual_seed(shuffle_seed)
+    history = History()
+    start = 0
+
+    path = Path(checkpoint) if checkpoint is not None else None
+    if path is not None and path.exists() and resume:
+        ckpt = read_checkpoint(path)
+        diff = config_diff(ckpt["config"], config)
+        if diff:
+            raise ValueError(
+                f"checkpoint {path} was written by a different run configuration:\n"
+                + "\n".join(diff)
+                + "\nuse another checkpoint path, or resume=False (CLI: --no-resume) "
+                "to overwrite it"
+            )
+        net.load_state_dict(ckpt["state_dict"])
+        opt.load_state_dict(ckpt["optimizer"])
+        shuffle_gen.set_state(ckpt["rng"]["shuffle"])
+        set_noise_rng_state(net, ckpt["rng"]["noise"])
+        history = History.from_dict(ckpt["history"])
+        start = int(ckpt["epoch"])
+
+    x_all, y_all = train_ds.x.to(dev), train_ds.y.to(dev)
+    n = len(y_all)
+    bs = opt_cfg["batch_size"]
+    # a last batch of one sample would break batch norm in training mode: skip it
+    n_used = n - 1 if (n > 1 and n % bs == 1) else n
+    n_batches = math.ceil(n_used / bs)
+
+    for epoch in range(start, epochs):
+        t0 = time.perf_counter()
+        lr_now = lr_at(opt_cfg["lr"], epoch, epochs, opt_cfg["lr_milestones"], opt_cfg["lr_gamma"])
+        for group in opt.param_groups:
+            group["lr"] = lr_now
+        net.train()
+        perm = torch.randperm(n, generator=shuffle_gen)[:n_used].to(dev)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
+        correct = torch.zeros((), dtype=torch.long, device=dev)
+        seen = 0
+        bar = _progress_bar(progress, n_batches, f"epoch {epoch + 1}/{epochs}")
+        for b in range(n_batches):
+            idx = perm[b * bs : (b + 1) * bs]
+            xb, yb = x_all[idx], y_all[idx]
+            logits = net(xb)
+            loss = F.cross_entropy(logits, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += loss.detach() * len(yb)
+            correct += (logits.detach().argmax(1) == yb).sum()
+            seen += len(yb)
+            if bar is not None:
+                bar.update(1)
+                if b % 10 == 9 or b == n_batches - 1:
+                    bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", acc=f"{correct.item() / seen:.3f}")
+        train_loss = loss_sum.item() / seen
+        train_acc = correct.item() / seen
+        test_acc = (
+            evaluate(net, test_ds, batch_size=max(256, bs), device=dev)
+            if test_ds is not None
+            else float("nan")
+        )
+        if bar is not None:
+            bar.set_postfix(loss=f"{train_loss:.4f}", acc=f"{train_acc:.3f}", test=f"{test_acc:.3f}")
+            bar.close()
+        history.append(
+            epoch=epoch + 1,
+            train_loss=train_loss,
+            train_acc=train_acc,
+            test_acc=test_acc,
+            time=time.perf_counter() - t0,
+            lr=lr_now,
+        )
+        if path is not None:
+            write_checkpoint(
+                path,
+                {
+                    "model": name,
+                    "model_kwargs": jsonable(kwargs),
+                    "build_noise": jsonable(getattr(net, "crossbar_model", {}).get("noise")),
+                    "noise": jsonable(noise_summary(net)),
+                    "noise_layers": [layer.config.to_dict() for layer in noise_layers(net)],
+                    "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+                    "optimizer": opt.state_dict(),
+                    "epoch": epoch + 1,
+                    "history": history.to_dict(),
+                    "config": config,
+                    "data": {
+                        "name": data_name,
+                        "source": _source(train_ds),
+                        "test_source": _source(test_ds),
+                    },
+                    "rng": {"shuffle": shuffle_gen.get_state(), "noise": noise_rng_state(net)},
+                    "torch_version": str(torch.__version__),
+                },
+            )
+    return net, history
+
+
+def _source(ds: Any) -> str | None:
+    src = getattr(ds, "source", None) if ds is not None else None
+    return None if src is None else str(src)
+
+
+def _progress_bar(enabled: bool, total: int, desc: str) -> Any:
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="batch", dynamic_ncols=True)
+
+
