@@ -2,7 +2,7 @@
 
 >>> from crossbar import devices
 >>> devices.available()
-['gaussian-add', 'gaussian-mult', 'ideal', 'nand', 'pcm', 'reram']
+['gaussian-add', 'gaussian-mult', 'hermes', 'ideal', 'nand', 'neurram', 'pcm', 'reram']
 >>> pcm = devices.load("pcm", adc_bits=8)
 >>> pcm.g_max
 2.5e-05
@@ -13,9 +13,11 @@ is allowed. See docs/devices.md for the numbers and their sources.
 """
 
 from ._checks import ProfileError
+from .blocks import OutputNoise, Periphery, RangeManagement, Verify
 from .loader import available, load
 from .noise import NOISE_FORMS, ClippedLog, Drift, NoiseFunction
-from .profile import PROFILE_KEYS, DeviceProfile, OutputNoise, Verify
+from .profile import DeviceProfile
+from .schema import PROFILE_KEYS
 
 __all__ = [
     "NOISE_FORMS",
@@ -25,7 +27,9 @@ __all__ = [
     "Drift",
     "NoiseFunction",
     "OutputNoise",
+    "Periphery",
     "ProfileError",
+    "RangeManagement",
     "Verify",
     "available",
     "load",

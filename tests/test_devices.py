@@ -20,7 +20,8 @@ DeviceProfile = devices.DeviceProfile
 NoiseFunction = devices.NoiseFunction
 ProfileError = devices.ProfileError
 Verify = devices.Verify
-BUNDLED = ["gaussian-add", "gaussian-mult", "ideal", "nand", "pcm", "reram"]
+BUNDLED = ["gaussian-add", "gaussian-mult", "hermes", "ideal", "nand", "neurram", "pcm", "reram"]
+PHYSICAL = ["hermes", "nand", "neurram", "pcm", "reram"]
 DEVICE_DIR = Path(devices.__file__).resolve().parent
 FIELDS = [f.name for f in dataclasses.fields(DeviceProfile) if f.name not in ("source", "sources")]
 META = {"name", "kind"}
@@ -65,7 +66,7 @@ def test_every_bundled_profile_loads_with_a_source_for_every_value(name):
     assert p.g_range == pytest.approx(p.g_max - p.g_min)
 
 
-@pytest.mark.parametrize("name", ["pcm", "reram", "nand"])
+@pytest.mark.parametrize("name", PHYSICAL)
 def test_physical_profiles_are_noisy_and_flag_their_assumptions(name):
     p = devices.load(name)
     assert p.kind == "physical" and not p.is_noiseless
@@ -99,11 +100,29 @@ def test_bundled_headline_numbers_are_the_published_ones():
         128, 128, 8, 5)
     # SONOS: I_max = 1600 nA read at 0.1 V.
     assert nand.g_max == pytest.approx(1600e-9 / 0.1) and nand.v_read == 0.1
-    # ISAAC energy per conversion by resolution (pJ).
-    isaac = {5: 0.99, 8: 1.67, 9: 1.97}
+    # ISAAC energy and area per conversion by resolution (pJ, um^2), quoted at the
+    # profile's own resolution; a SAR ADC's time is one comparison per bit from ISAAC's
+    # 8-bit ADC at 1.2 GS/s.
+    isaac = {5: (0.99, 476.91), 8: (1.67, 1200.0), 9: (1.97, 1827.9)}
     for p in (pcm, reram, nand):
-        assert p.adc_energy == pytest.approx(isaac[p.adc_bits] * 1e-12)
-        assert p.adc_time == pytest.approx(1 / 1.2e9, rel=1e-3)
+        assert p.adc_ref_bits == p.adc_bits and p.adc_kind == "sar"
+        assert p.adc_energy == pytest.approx(isaac[p.adc_bits][0] * 1e-12)
+        assert p.periphery.adc_area == pytest.approx(isaac[p.adc_bits][1] * 1e-12)
+        assert p.adc_time == pytest.approx(p.adc_bits / 8 / 1.2e9, rel=1e-3)
+        assert p.dac_energy == pytest.approx(0.417e-12)  # one ISAAC 1-bit DAC cycle per read
+    # NeuroSim and ISAAC stream inputs bit-serially, one bit per read.
+    assert (reram.input_encoding, reram.slice_bits, reram.slice_widths) == ("bit_serial", 1,
+                                                                            (1,) * 7)
+    assert (nand.input_encoding, nand.signed_inputs, nand.conversions_per_column) == (
+        "bit_serial", "two_phase", 14)
+    assert (pcm.input_encoding, pcm.slice_widths) == ("one_shot", (6,))
+    # the two measured chips: cores of 256 x 256 cells
+    neurram, hermes = devices.load("neurram"), devices.load("hermes")
+    assert 2 * neurram.tile_rows * neurram.tile_cols == 256 * 256  # differential row pairs
+    assert (hermes.tile_rows, hermes.tile_cols, hermes.dac_bits, hermes.adc_bits) == (
+        256, 256, 8, 8)
+    assert hermes.dac_kind == "pwm" and hermes.adc_during_read and hermes.cols_per_adc == 1
+    assert neurram.dac_kind == "pulse_count" and neurram.adc_kind == "ramp"
 
 
 # ----------------------------------------------------------------------- the noise laws
@@ -161,7 +180,11 @@ def test_reram_programming_noise_is_the_wan_cubic_within_its_range():
     assert p.programming_noise.std(10e-6) == pytest.approx(2.4136e-6)  # by hand
     # Beyond the fit's 39.26 uS validity the value at the boundary is held.
     assert p.programming_noise.std(40e-6) == pytest.approx(expected[-1] * 1e-6)
-    assert p.read_noise.std(np.array([1e-6, 40e-6])) == pytest.approx([0.4e-6, 0.4e-6])
+    # AIHWKit's short-term read noise: 1 % of the largest weight per weight. A weight is
+    # G+ - G- with independent cells, so sqrt(2) sigma_cell = 0.01 (g_max - g_min).
+    sigma = p.read_noise.std(np.array([1e-6, 40e-6]))
+    assert np.all(sigma == sigma[0])
+    assert math.sqrt(2) * sigma[0] / (p.g_max - p.g_min) == pytest.approx(0.01, rel=1e-3)
 
 
 def test_nand_noise_is_the_sonos_fit_converted_at_the_read_voltage():
@@ -253,7 +276,9 @@ BAD = [
     ("unknown noise parameter", _set_in("read_noise", "cc", 1.0), "read_noise.cc", "unknown"),
     ("missing noise parameter", lambda d: d["read_noise"].pop("cap"), "read_noise.cap",
      "missing"),
-    ("bits out of range", _set("adc_bits", 17), "adc_bits", "1..16"),
+    ("bits out of range", _set("adc_bits", 17), "adc_bits", "2..16"),
+    ("one-bit DAC", _set("dac_bits", 1), "dac_bits", "2..16"),
+    ("one-bit ADC", _set("adc_bits", 1), "adc_bits", "comparator"),
     ("bits zero", _set("dac_bits", 0), "dac_bits", "null"),
     ("probability above 1", _set("stuck_on_rate", 1.5), "stuck_on_rate", "[0, 1]"),
     ("probabilities sum above 1", lambda d: d.update(stuck_on_rate=0.6, stuck_off_rate=0.6),
@@ -393,8 +418,10 @@ def test_block_overrides():
 @pytest.mark.parametrize("overrides, key, detail", [
     ({"adc_bit": 6}, "adc_bit", "did you mean 'adc_bits'"),
     ({"source": "x.yaml"}, "source", "unknown override"),
-    ({"adc_bits": 0}, "adc_bits", "1..16"),
-    ({"adc_bits": 6.5}, "adc_bits", "1..16"),
+    ({"adc_bits": 0}, "adc_bits", "2..16"),
+    ({"adc_bits": 6.5}, "adc_bits", "2..16"),
+    ({"dac_bits": 1}, "dac_bits", "2..16"),
+    ({"adc_bits": 1}, "adc_bits", "2..16"),
     ({"tile_rows": 64.0}, "tile_rows", "integer"),
     ({"noise_scale": -1.0}, "noise_scale", "out of range"),
     ({"g_max": float("nan")}, "g_max_S", "finite"),

@@ -1,16 +1,20 @@
 """Latency, energy and area of crossbar inference, voting, and the V-noise trade-off.
 
-Equations, assumptions and the validation against ISAAC are in ``docs/cost.md``.
+Equations, assumptions and the validation against ISAAC, NeuRRAM and HERMES are in
+``docs/cost.md``.
 
     usages = [tile_usage(t) for t in array.tiles]
     layer = layer_cost(profile, usages, passes=positions, replication=R, activity=a)
     net = network_cost([layer, ...])
+    net.tops_per_watt, net.throughput   # one MAC = 2 operations
     voting_cost(net, K)          # sequential / pipelined / parallel
     energy_optimum(net, thresholds, v0)   # cheapest (V, K) meeting a noise budget
 """
 
+from crossbar.cost import chips
 from crossbar.cost.model import (
     CELLS_PER_PAIR,
+    OPS_PER_MAC,
     CircuitParameters,
     LayerCost,
     NetworkCost,
@@ -50,7 +54,9 @@ from crossbar.cost.voting import (
 )
 
 __all__ = [
+    "chips",
     "CELLS_PER_PAIR",
+    "OPS_PER_MAC",
     "VOTING_MODES",
     "CircuitParameters",
     "LayerCost",

@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from crossbar.cost._checks import finite, positive_int
-from crossbar.cost.model import NetworkCost, format_si
+from crossbar.cost.network import NetworkCost
+from crossbar.cost.table import format_si
 
 VOTING_MODES = ("sequential", "pipelined", "parallel")
 
