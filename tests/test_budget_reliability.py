@@ -45,7 +45,8 @@ def test_an_edited_profile_gives_a_fresh_result_not_the_cached_one(checkpoint, t
     first = run_budget(cfg, progress=False)
     assert first.forward_rows > 0
     text = profile.read_text()
-    profile.write_text(text.replace("sigma_S: 0.4e-6", "sigma_S: 30e-6").replace("adc_bits: 5", "adc_bits: 2"))
+    edited = text.replace("sigma_S: 0.4e-6", "sigma_S: 30e-6").replace("adc_bits: 5", "adc_bits: 2")
+    profile.write_text(edited)
     second = run_budget(cfg, progress=False)
     assert second.forward_rows > 0, "the edited profile reused the old profile's accuracies"
     assert second.nominal_accuracy != first.nominal_accuracy or second.thresholds != first.thresholds

@@ -18,6 +18,7 @@ import pytest
 import torch
 from torch import nn
 
+from crossbar import devices
 from crossbar.experiments import (
     ConfigChangedError,
     ConfigError,
@@ -36,7 +37,7 @@ from crossbar.experiments import (
     vote,
     vote_curve,
 )
-from crossbar.experiments.cells import CellTask
+from crossbar.experiments.cells import CellTask, IdentityMismatchError, sweep_identity
 from crossbar.experiments.store import _digest as store_digest
 from crossbar.nn import NoiseConfig, NoiseInjection, seed_noise
 
@@ -391,8 +392,9 @@ def test_cell_seeds_name_sigmas_not_grid_positions(reference):
     """A cell computed under another grid (same other settings) is the same."""
     ckpt = str(checkpoint_path(reference, 0.6))
     other = _cfg(reference, sigma_val=[0.6])
-    rec = evaluate_cell(CellTask(other, 0.6, 0.6, ckpt, "h"))
-    assert rec["accuracy"] == _results(reference)[(0.6, 0.6)]["accuracy"]
+    done = _results(reference)[(0.6, 0.6)]
+    rec = evaluate_cell(CellTask(other, 0.6, 0.6, ckpt, "h", sweep_identity(other), done["model_digest"]))
+    assert rec["accuracy"] == done["accuracy"]
 
 
 def test_rerun_does_nothing_and_changed_config_is_refused(reference):
@@ -402,6 +404,78 @@ def test_rerun_does_nothing_and_changed_config_is_refused(reference):
     assert calls == [] and (reference / "results.jsonl").read_bytes() == before
     with pytest.raises(ConfigChangedError, match="runs: results have 3, this config has 4"):
         run_sweep(_cfg(reference, runs=4), progress=False)
+
+
+# ---------------------------------------------------------------- identity by content
+
+
+def test_store_refuses_results_of_other_code_profile_or_data(tmp_path):
+    cfg = SweepConfig(sigma_val=(0.0,), out=str(tmp_path))
+    ident = {"code": {"version": "0.1.0", "source": "aaa"}, "profile_contents": None, "test_data": "d1"}
+    with ResultsStore(tmp_path, cfg, identity=ident) as store:
+        store.append({**_record(cfg), "config_hash": store.hash})
+    for key, value, shown in [("test_data", "d2", "identity test_data: results have 'd1'"),
+                              ("code", {"version": "0.1.0", "source": "bbb"}, "identity code"),
+                              ("profile_contents", "p", "identity profile_contents")]:
+        with pytest.raises(ConfigChangedError, match=shown):
+            ResultsStore(tmp_path, cfg, identity={**ident, key: value})
+    assert len(load_results(tmp_path)[1]) == 1  # a reader takes the identity from sweep.json
+
+
+def test_an_edited_profile_file_is_refused_on_resume(tmp_path, reference):
+    """Issue 11, item 1: the sweep was keyed by the profile's name; an edited profile file
+    gave a resumed sweep that mixed cells of both versions."""
+    profile = tmp_path / "dev.yaml"
+    profile.write_text(devices.load("ideal").to_yaml())
+    cfg = _cfg(tmp_path / "out", profile=str(profile), sigma_train=[0.6], sigma_val=[0.5, 1.0], runs=2,
+               votes=2, softmax=None, limit_test=10)
+    (tmp_path / "out" / "models").mkdir(parents=True)
+    shutil.copy(checkpoint_path(reference, 0.6), checkpoint_path(tmp_path / "out", 0.6))
+    with pytest.raises(KeyboardInterrupt):  # one cell done, then interrupted
+        run_sweep(cfg, progress=False, on_record=lambda r: (_ for _ in ()).throw(KeyboardInterrupt()))
+    assert len(_results(tmp_path / "out")) == 1
+    profile.write_text(profile.read_text().replace("adc_bits: null", "adc_bits: 2"))
+    with pytest.raises(ConfigChangedError, match="identity profile_contents: results have"):
+        run_sweep(cfg, progress=False)
+    assert len(_results(tmp_path / "out")) == 1
+
+
+def test_a_prefilled_model_of_another_config_is_refused(tmp_path, reference):
+    """A checkpoint under models/ trained with other settings is never used silently."""
+    out = tmp_path / "out"
+    (out / "models").mkdir(parents=True)
+    shutil.copy(checkpoint_path(reference, 0.6), checkpoint_path(out, 0.6))
+    with pytest.raises(ValueError, match=r"different run configuration(.|\n)*lr"):
+        run_sweep(_cfg(out, sigma_train=[0.6], sigma_val=[0.0], lr=2e-3), progress=False)
+    assert not (out / "results.jsonl").exists() or not _results(out)
+
+
+def test_a_replaced_model_does_not_mix_with_finished_cells(tmp_path, reference):
+    out = tmp_path / "out"
+    cfg = _cfg(out, sigma_train=[0.6], sigma_val=[0.0, 0.6], softmax=None)
+    (out / "models").mkdir(parents=True)
+    shutil.copy(checkpoint_path(reference, 0.6), checkpoint_path(out, 0.6))
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(cfg, progress=False, on_record=lambda r: (_ for _ in ()).throw(KeyboardInterrupt()))
+    ckpt = torch.load(checkpoint_path(out, 0.6), weights_only=True)  # same config, other weights
+    name = next(iter(ckpt["state_dict"]))
+    ckpt["state_dict"][name] = ckpt["state_dict"][name] * 0.5
+    torch.save(ckpt, checkpoint_path(out, 0.6))
+    with pytest.raises(ConfigChangedError, match="holds other weights"):
+        run_sweep(cfg, progress=False)
+
+
+def test_a_worker_refuses_a_cell_from_other_inputs(reference):
+    ckpt = str(checkpoint_path(reference, 0.6))
+    cfg = _cfg(reference, sigma_val=[0.6])
+    ident = sweep_identity(cfg)
+    digest = _results(reference)[(0.6, 0.6)]["model_digest"]
+    for bad, what in [({**ident, "code": {"version": "0.0.1", "source": None}}, "the code"),
+                      ({**ident, "test_data": "0" * 16}, "the test data")]:
+        with pytest.raises(IdentityMismatchError, match=what):
+            evaluate_cell(CellTask(cfg, 0.6, 0.6, ckpt, "h", bad, digest))
+    with pytest.raises(IdentityMismatchError, match="the model in"):
+        evaluate_cell(CellTask(cfg, 0.6, 0.6, ckpt, "h", ident, "f" * 16))
 
 
 def test_injected_failure_then_resume_equals_uninterrupted(reference, tmp_path):
