@@ -29,6 +29,7 @@ __all__ = [
     "integer",
     "join",
     "mapping",
+    "one_line",
     "real",
     "shown",
     "suggest",
@@ -186,3 +187,17 @@ def check_keys(file: str | None, prefix: str, data: Mapping, required: Iterable[
     for k in required:
         if k not in data:
             raise CheckError(file, join(prefix, k), "required key is missing")
+
+
+def one_line(err: BaseException, limit: int = 400) -> str:
+    """``str(err)`` as one line of at most about ``limit`` characters, a long quoted value
+    (``err.value``, as the errors of devices/ carry) shortened: an error quotes a value,
+    never a whole file."""
+    msg = str(err)
+    value = getattr(err, "value", None)
+    if isinstance(value, (str, bytes, list, dict, tuple)):
+        full = repr(value)
+        if len(full) > 80 and full in msg:
+            msg = msg.replace(full, shown(value))
+    msg = " ".join(msg.split())
+    return msg if len(msg) <= limit else f"{msg[: limit - 30]}... ({len(msg):,} characters)"

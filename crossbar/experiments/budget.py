@@ -216,6 +216,8 @@ def run_budget(config: BudgetConfig, *, progress: bool = True,
 
     t0 = time.perf_counter()
     profile = config.base_profile()
+    if model is None and config.train is None:  # a bad checkpoint fails before the folder exists
+        model, model_info = obtain_model(config, progress=progress)
     out = claim_folder(config.out)
     if model is None:
         model, model_info = obtain_model(config, progress=progress)

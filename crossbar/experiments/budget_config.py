@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from crossbar.checks import one_line
 from crossbar.identity import code_identity, digest_json, profile_digest
 
 from .checks import (
@@ -33,7 +34,7 @@ from .checks import (
 )
 from .config import load_yaml_config
 from .noise_scale import SCALE_MODES
-from .profiles import bounded_message, load_profile
+from .profiles import load_profile
 
 __all__ = ["REFERENCES", "BudgetConfig", "TrainSpec", "load_budget_config"]
 
@@ -163,7 +164,7 @@ class BudgetConfig:
                 p.with_overrides(**ov)
         except (ValueError, TypeError) as err:
             raise ConfigError(None, "profile_overrides / layer_overrides",
-                              bounded_message(err)) from None
+                              one_line(err)) from None
         return p
 
     def to_dict(self) -> dict[str, Any]:

@@ -107,8 +107,12 @@ class _Processes:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+class SchedulerUnreachableError(ConnectionError):
+    """The Dask scheduler given cannot be reached (the message names its address)."""
+
+
 class _Dask:
-    def __init__(self, scheduler: Any) -> None:
+    def __init__(self, scheduler: Any, timeout: float = 30.0) -> None:
         try:
             from distributed import Client
         except ImportError as err:  # pragma: no cover - optional dependency
@@ -117,8 +121,14 @@ class _Dask:
             ) from err
         if isinstance(scheduler, Client):
             self._client, self._own = scheduler, False
-        else:
-            self._client, self._own = Client(scheduler), True
+            return
+        try:
+            self._client, self._own = Client(scheduler, timeout=timeout), True
+        except (OSError, ValueError, TypeError) as err:
+            detail = " ".join(str(err).split())[:160] or type(err).__name__
+            raise SchedulerUnreachableError(
+                f"cannot reach the Dask scheduler {str(scheduler)[:100]!r} within {timeout:g} s "
+                f"({detail}); start it, or check the address (tcp://HOST:PORT)") from None
 
     def submit(self, fn: Callable, task: Any) -> Any:
         return self._client.submit(_call_single_threaded, fn, task, pure=False)
@@ -137,10 +147,11 @@ class _Dask:
             self._client.close()
 
 
-def executor(workers: int, scheduler: Any):
-    """In this process (1 worker), a local process pool (> 1) or a Dask cluster (a scheduler)."""
+def executor(workers: int, scheduler: Any, timeout: float = 30.0):
+    """In this process (1 worker), a local process pool (> 1) or a Dask cluster (a scheduler,
+    reached within ``timeout`` seconds or :class:`SchedulerUnreachableError`)."""
     if scheduler is not None:
-        return _Dask(scheduler)
+        return _Dask(scheduler, timeout)
     if workers > 1:
         return _Processes(workers)
     return _Serial()

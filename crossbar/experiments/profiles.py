@@ -1,4 +1,4 @@
-"""Loading the device profile a config names, with one-line errors and a content digest.
+"""Loading the device profile a config names, with one-line errors.
 
 ``crossbar.devices.load`` does the validation; this module makes every way a
 named profile can fail (unknown name, missing, binary, huge or deeply nested
@@ -6,7 +6,7 @@ file, invalid value) one :class:`~crossbar.checks.CheckError` naming the
 config key, the file and a bounded quote of the offending value, and reads a
 profile file with the project's YAML rules (``crossbar.yamlio``: no aliases,
 size limit, UTF-8) before the loader does. The identity of a profile is its
-content (:func:`crossbar.identity.profile_digest`), never its name.
+content (``crossbar.identity.profile_digest``), never its name.
 """
 
 from __future__ import annotations
@@ -15,24 +15,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from crossbar.checks import CheckError, shown
-from crossbar.identity import profile_digest
+from crossbar.checks import CheckError, one_line, shown
 from crossbar.yamlio import YamlFileError, read_yaml
 
-__all__ = ["bounded_message", "load_profile", "profile_digest"]
-
-
-def bounded_message(err: BaseException, limit: int = 400) -> str:
-    """``str(err)`` on one line, its quoted value shortened (an error quotes a value,
-    never a whole file) and the whole cut to about ``limit`` characters."""
-    msg = str(err)
-    value = getattr(err, "value", None)
-    if isinstance(value, (str, bytes, list, dict, tuple)):
-        full = repr(value)
-        if len(full) > 80 and full in msg:
-            msg = msg.replace(full, shown(value))
-    msg = " ".join(msg.split())
-    return msg if len(msg) <= limit else msg[: limit - 30] + f"... ({len(msg):,} characters)"
+__all__ = ["load_profile"]
 
 
 def _is_path(name: str) -> bool:
@@ -60,11 +46,7 @@ def load_profile(name: Any, key: str = "profile", overrides: dict | None = None)
         elif isinstance(err, RecursionError):
             detail = f"{name}: nested too deeply to be a profile"
         else:
-            detail = bounded_message(err)
+            detail = one_line(err)
         raise CheckError(None, key, f"cannot use device profile {shown(name)}: {detail}",
                          allowed=", ".join(available()) + " or a profile YAML path") from None
 
-
-def describe(profile) -> dict[str, Any]:
-    """What identifies a profile in results: its name (for people) and content digest."""
-    return {"name": profile.name, "digest": profile_digest(profile)}

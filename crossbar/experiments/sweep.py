@@ -66,6 +66,7 @@ def run_sweep(
     out: str | Path | None = None,
     workers: int | None = None,
     scheduler: Any = None,
+    scheduler_timeout: float = 30.0,
     progress: bool = True,
     report: bool = True,
     on_record: Callable[[dict[str, Any]], None] | None = None,
@@ -73,8 +74,9 @@ def run_sweep(
     """Run (or finish) the sweep ``config`` and write its report.
 
     ``out`` / ``workers`` override the config's. ``scheduler``: a Dask
-    scheduler address (``"tcp://host:port"``) or a ``distributed.Client``;
-    workers must see the same files (output folder, data) as this process.
+    scheduler address (``"tcp://host:port"``, reached within
+    ``scheduler_timeout`` seconds) or a ``distributed.Client``; workers must
+    see the same files (output folder, data) as this process.
     Each finished cell is appended to ``out/results.jsonl`` at once and then
     passed to ``on_record``. Cells already there are skipped; a folder that
     holds results of another configuration, profile contents, test data or code
@@ -93,11 +95,15 @@ def run_sweep(
     if scheduler is None:
         _check_device(cfg.torch_device)
     identity = sweep_identity(cfg, profile)
-    with ResultsStore(cfg.out, cfg, identity=identity) as store:
-        done = store.records()
-        todo = pending_cells(cfg, set(done))
-        _run_pending(cfg, store, todo, scheduler, progress, on_record, done)
-        records = store.records()
+    ex = executor(cfg.workers, scheduler, scheduler_timeout)
+    try:
+        with ResultsStore(cfg.out, cfg, identity=identity) as store:
+            done = store.records()
+            todo = pending_cells(cfg, set(done))
+            _run_pending(cfg, store, todo, ex, progress, on_record, done)
+            records = store.records()
+    finally:
+        ex.close()
     ordered = tuple(records[k] for k in sorted(records))
     files: tuple[Path, ...] = ()
     if report:
@@ -129,43 +135,39 @@ def _check_model(store: ResultsStore, st: float, digest: str, finished: dict) ->
             "restore that model, or use another output folder (--out)")
 
 
-def _run_pending(cfg, store, todo, scheduler, progress, on_record, finished) -> None:
+def _run_pending(cfg, store, todo, ex, progress, on_record, finished) -> None:
     if not todo:
         return
     need = sorted({st for st, _ in todo})
     ckpt = {st: str(checkpoint_path(store.out, st)) for st in need}
-    ex = executor(cfg.workers, scheduler)
+    pending: dict[Any, tuple[str, float, float | None]] = {}
+
+    def submit_cells(st: float, digest: str) -> None:
+        _check_model(store, st, digest, finished)
+        for s_t, sv in todo:
+            if s_t == st:
+                task = CellTask(cfg, st, sv, ckpt[st], store.hash, store.identity, digest)
+                pending[ex.submit(evaluate_cell, task)] = ("cell", st, sv)
+
+    # every model is trained, finished or checked against the config (never reused unseen)
+    for st in need:
+        pending[ex.submit(run_training, TrainTask(cfg, st, ckpt[st]))] = ("train", st, None)
+    train_bar = _bar(progress, len(need), "models", "model")
+    cell_bar = _bar(progress, len(todo), "sweep cells", "cell")
     try:
-        pending: dict[Any, tuple[str, float, float | None]] = {}
-
-        def submit_cells(st: float, digest: str) -> None:
-            _check_model(store, st, digest, finished)
-            for s_t, sv in todo:
-                if s_t == st:
-                    task = CellTask(cfg, st, sv, ckpt[st], store.hash, store.identity, digest)
-                    pending[ex.submit(evaluate_cell, task)] = ("cell", st, sv)
-
-        # every model is trained, finished or checked against the config (never reused unseen)
-        for st in need:
-            pending[ex.submit(run_training, TrainTask(cfg, st, ckpt[st]))] = ("train", st, None)
-        train_bar = _bar(progress, len(need), "models", "model")
-        cell_bar = _bar(progress, len(todo), "sweep cells", "cell")
-        try:
-            while pending:
-                done, _ = ex.wait_any(set(pending))
-                for fut in sorted(done, key=lambda f: (pending[f][1], pending[f][2] or -1.0)):
-                    kind, st, _sv = pending.pop(fut)
-                    result = ex.result(fut)
-                    if kind == "train":
-                        train_bar.update(1)
-                        submit_cells(st, result["model_digest"])
-                    else:
-                        store.append(result)
-                        cell_bar.update(1)
-                        if on_record is not None:
-                            on_record(result)
-        finally:
-            train_bar.close()
-            cell_bar.close()
+        while pending:
+            done, _ = ex.wait_any(set(pending))
+            for fut in sorted(done, key=lambda f: (pending[f][1], pending[f][2] or -1.0)):
+                kind, st, _sv = pending.pop(fut)
+                result = ex.result(fut)
+                if kind == "train":
+                    train_bar.update(1)
+                    submit_cells(st, result["model_digest"])
+                else:
+                    store.append(result)
+                    cell_bar.update(1)
+                    if on_record is not None:
+                        on_record(result)
     finally:
-        ex.close()
+        train_bar.close()
+        cell_bar.close()

@@ -93,8 +93,11 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path}: is a folder, expected a checkpoint file")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except OSError:
-        raise
+    except OSError as err:
+        if err.filename is not None:  # missing, no permission: the error names the file
+            raise
+        raise ValueError(f"{path}: not a readable crossbar-sim checkpoint (empty, truncated or "
+                         f"corrupt: {type(err).__name__}: {err.strerror or err})") from None
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, KeyError, ValueError,
             UnicodeDecodeError, TypeError, AttributeError, IndexError, MemoryError) as err:
         detail = " ".join(str(err).split())[:120] or type(err).__name__
