@@ -140,3 +140,64 @@ def test_a_checkpoint_trained_otherwise_is_not_silently_reused(tmp_path):
           noise=NoiseConfig("mult", 0.3, 0.0))
     with pytest.raises(ValueError, match=r"different run configuration(.|\n)*lr"):
         run_budget(cfg, progress=False)
+
+
+def _essential(result) -> str:
+    """A result without what legitimately differs between two runs (timing, work done, paths)."""
+    d = result.to_dict()
+    for key in ("config", "elapsed_s", "forward_rows"):
+        d.pop(key)
+    d["model"].pop("checkpoint")
+    return json.dumps(d, sort_keys=True, default=str)
+
+
+def test_a_budget_killed_at_random_points_resumes_to_the_uninterrupted_result(tmp_path):
+    """SIGKILL twice at seeded random points (during training, then after a random number of
+    cached accuracies plus a random delay), then resume: the result is the uninterrupted one."""
+    import os
+    import random
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    spec = dict(model="cnn6", epochs=2, limit=64, lr=1e-3)
+    settings = dict(TINY, votes=(1, 3))
+
+    def cfg(out: Path) -> BudgetConfig:
+        return BudgetConfig(train=TrainSpec(**spec), out=str(out), **settings)
+
+    reference = run_budget(cfg(tmp_path / "ref"), progress=False)
+    out = tmp_path / "killed"
+    script = textwrap.dedent(f"""
+        from crossbar.experiments import BudgetConfig, TrainSpec, run_budget
+        cfg = BudgetConfig(train=TrainSpec(**{spec!r}), out={str(out)!r}, **{settings!r})
+        run_budget(cfg, progress=False)
+    """)
+    cache = out / "cache"
+
+    def entries() -> int:
+        files = list(cache.glob("evaluations-*.json")) if cache.exists() else []
+        return sum(len(json.loads(f.read_text())["evaluations"]) for f in files)
+
+    rng = random.Random(5)
+    n = rng.randint(1, 5)
+    points = [("checkpoint", lambda: cfg(out).checkpoint_path().exists(), rng.uniform(0.0, 0.5)),
+              (f"{n} accuracies", lambda: entries() >= n, rng.uniform(0.0, 0.3))]
+    for what, ready, delay in points:
+        proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        try:
+            while not ready():
+                assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+                assert time.monotonic() < deadline, f"no {what} within 120 s"
+                time.sleep(0.01)
+            time.sleep(delay)
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        assert proc.returncode == -signal.SIGKILL, f"the run ended before the kill at {what}"
+    resumed = run_budget(cfg(out), progress=False)
+    assert _essential(resumed) == _essential(reference)
+    assert resumed.forward_rows < reference.forward_rows  # the cached accuracies were used

@@ -3,7 +3,10 @@
 Every executor has the same four methods (submit, wait_any, result, close)
 and runs every task with one torch thread, so all of them compute with the
 same kernels. Local worker processes die with the process that started them:
-a sweep killed with SIGKILL leaves no orphaned workers behind.
+a sweep killed with SIGKILL leaves no orphaned workers behind. On Dask, a
+worker lost while it runs a task is survived: the scheduler runs the task
+again on another worker (its ``allowed-failures``, 3 by default), and as every
+task is a pure function of its inputs the result is the same.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import signal
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -131,7 +135,9 @@ class _Dask:
                 f"({detail}); start it, or check the address (tcp://HOST:PORT)") from None
 
     def submit(self, fn: Callable, task: Any) -> Any:
-        return self._client.submit(_call_single_threaded, fn, task, pure=False)
+        # keys name the unit of work (run_training-..., evaluate_cell-...) for dashboards and logs
+        return self._client.submit(_call_single_threaded, fn, task, pure=False,
+                                   key=f"{fn.__name__}-{uuid.uuid4().hex}")
 
     def wait_any(self, pending: set) -> tuple[set, set]:
         from distributed import wait
