@@ -70,8 +70,8 @@ class CheckError(ValueError):
 
     def _message(self) -> str:
         parts = [f"{self.file}: " if self.file else ""]
-        if self.key:
-            parts.append(f"key '{self.key}': ")
+        if self.key is not None:
+            parts.append(f"key {shown(str(self.key))}: ")
         parts.append(self.problem)
         if self.has_value:
             parts.append(f" (got {shown(self.value)})")

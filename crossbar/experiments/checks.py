@@ -177,13 +177,19 @@ def model_kwargs(key: str, model: str, v: Any) -> dict:
     return dict(v)
 
 
+TORCH_DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
 def torch_device(key: str, v: Any) -> str:
-    """A torch device string that torch parses (``cpu``, ``cuda``, ``cuda:1``, ``mps``)."""
+    """A torch device string of a type that computes (``cpu``, ``cuda``, ``cuda:1``, ``mps``)."""
     import torch
 
     string(key, v)
+    allowed = "a torch device such as cpu, cuda, cuda:1 or mps"
     try:
-        torch.device(v)
+        d = torch.device(v)
     except (RuntimeError, ValueError, TypeError):
-        fail(key, "a torch device such as cpu, cuda or cuda:1", v)
+        fail(key, allowed, v)
+    if d.type not in TORCH_DEVICE_TYPES:
+        fail(key, allowed, v)
     return v
