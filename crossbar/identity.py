@@ -7,9 +7,10 @@ same ``data_root`` or retrained weights in the same file give another key,
 so a changed input gives a fresh result or a refusal with the reason, never
 a silent reuse. See docs/reliability.md.
 
-* :func:`code_identity`: ``crossbar.__version__`` and a digest of the
+* :func:`code_identity`: ``crossbar.__version__``, a digest of the
   package's source files that compute results (not the CLI, not the report
-  writers), so a resumed run refuses results made by different code.
+  writers) and the torch, NumPy and Numba versions, so a resumed run refuses
+  results made by different code.
 * :func:`profile_digest`: the validated profile's physical content (every
   field of its YAML form, not its name, file or source citations).
 * :func:`tensor_digest` / :func:`data_identity`: the tensors actually used.
@@ -77,11 +78,26 @@ def source_digest() -> str | None:
     return h.hexdigest()[:16] if files else None
 
 
+@functools.lru_cache(maxsize=1)
+def _libraries() -> dict[str, str | None]:
+    import importlib.metadata as md
+
+    out: dict[str, str | None] = {}
+    for name in ("torch", "numpy", "numba"):
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
 def code_identity() -> dict[str, str | None]:
-    """{"version": crossbar.__version__, "source": digest of the source files or None}."""
+    """The code that computes results: ``crossbar.__version__``, the digest of its source
+    files (None where they cannot be read) and the versions of torch, NumPy and Numba,
+    whose kernels decide the last bits of every number."""
     from crossbar import __version__
 
-    return {"version": __version__, "source": source_digest()}
+    return {"version": __version__, "source": source_digest(), **_libraries()}
 
 
 def profile_digest(profile: Any) -> str:

@@ -436,7 +436,7 @@ def test_an_edited_profile_file_is_refused_on_resume(tmp_path, reference):
     with pytest.raises(KeyboardInterrupt):  # one cell done, then interrupted
         run_sweep(cfg, progress=False, on_record=lambda r: (_ for _ in ()).throw(KeyboardInterrupt()))
     assert len(_results(tmp_path / "out")) == 1
-    profile.write_text(profile.read_text().replace("adc_bits: null", "adc_bits: 2"))
+    profile.write_text(devices.load("ideal").with_overrides(adc_bits=2).to_yaml())
     with pytest.raises(ConfigChangedError, match="identity profile_contents: results have"):
         run_sweep(cfg, progress=False)
     assert len(_results(tmp_path / "out")) == 1
