@@ -467,6 +467,19 @@ def test_a_replaced_model_does_not_mix_with_finished_cells(tmp_path, reference):
         run_sweep(cfg, progress=False)
 
 
+def test_nan_weights_are_refused_by_a_sweep(tmp_path, reference):
+    """Issue 11, item 3: a diverged model gave a sweep of ~10 % accuracies without comment."""
+    out = tmp_path / "out"
+    (out / "models").mkdir(parents=True)
+    ckpt = torch.load(checkpoint_path(reference, 0.6), weights_only=True)
+    name = next(k for k, v in ckpt["state_dict"].items() if v.is_floating_point())
+    ckpt["state_dict"][name].fill_(float("nan"))
+    torch.save(ckpt, checkpoint_path(out, 0.6))
+    with pytest.raises(ValueError, match="hold NaN or infinity"):
+        run_sweep(_cfg(out, sigma_train=[0.6], sigma_val=[0.0], softmax=None), progress=False)
+    assert not (out / "results.jsonl").exists() or not _results(out)
+
+
 def test_a_worker_refuses_a_cell_from_other_inputs(reference):
     ckpt = str(checkpoint_path(reference, 0.6))
     cfg = _cfg(reference, sigma_val=[0.6])
