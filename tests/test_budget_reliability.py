@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -131,6 +132,12 @@ def test_a_foreign_out_folder_is_refused_and_left_alone(checkpoint, tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(NotADirectoryError, match="is a file"):
         run_budget(_cfg(checkpoint, tmp_path / "file"), progress=False)
+    # the budget's own checkpoint may live in its folder
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    shutil.copy(checkpoint, mine / "net.pt")
+    run_budget(_cfg(mine / "net.pt", mine, votes=(1,), noise_range=(0.5, 1.0)), progress=False)
+    assert (mine / ".crossbar-budget").exists()
 
 
 def test_a_checkpoint_trained_otherwise_is_not_silently_reused(tmp_path):

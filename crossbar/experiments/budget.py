@@ -218,7 +218,7 @@ def run_budget(config: BudgetConfig, *, progress: bool = True,
     profile = config.base_profile()
     if model is None and config.train is None:  # a bad checkpoint fails before the folder exists
         model, model_info = obtain_model(config, progress=progress)
-    out = claim_folder(config.out)
+    out = claim_folder(config.out, allow=[config.checkpoint_path()])
     if model is None:
         model, model_info = obtain_model(config, progress=progress)
     model_info = dict(model_info or {})

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +39,21 @@ class CacheDiscardedWarning(UserWarning):
     """A resume cache could not be trusted and was ignored (the message names the file)."""
 
 
-def claim_folder(out: str | Path) -> Path:
-    """Create ``out`` (or accept it as a budget folder); refuse a file or a folder with other content."""
+def claim_folder(out: str | Path, allow: Iterable[str | Path] = ()) -> Path:
+    """Create ``out`` (or accept it as a budget folder); refuse a file or a folder with other
+    content. ``allow``: files that may be there too (the budget's own checkpoint)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"output folder {out} is a file; choose a folder (--out)")
     out.mkdir(parents=True, exist_ok=True)
     if (out / MARKER).exists():
         return out
-    other = sorted(p.name for p in out.iterdir() if p.name not in _OWN)
+    mine = set(_OWN)
+    for path in allow:
+        path = Path(path).resolve()
+        if path.parent == out.resolve():
+            mine.add(path.name)
+    other = sorted(p.name for p in out.iterdir() if p.name not in mine)
     if other:
         shown = ", ".join(other[:5]) + (", ..." if len(other) > 5 else "")
         raise ForeignFolderError(
