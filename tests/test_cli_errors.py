@@ -181,3 +181,15 @@ def test_debug_shows_the_traceback_and_interrupts_exit_130(tmp_path, capsys, mon
     monkeypatch.setattr(cli_devices, "run", interrupted)
     assert main(["devices"]) == 130
     assert "interrupted" in capsys.readouterr().err
+
+
+def test_warnings_are_one_line(capsys):
+    import warnings
+
+    from crossbar.cli.errors import one_line_warnings
+    from crossbar.experiments import CacheDiscardedWarning
+
+    with one_line_warnings("budget"):
+        warnings.warn("cache.json: not a readable cache;\n  discarded", CacheDiscardedWarning, stacklevel=1)
+    err = capsys.readouterr().err
+    assert err == "crossbar-sim budget: warning: cache.json: not a readable cache; discarded\n"
