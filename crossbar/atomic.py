@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -77,3 +78,15 @@ def json_safe(obj: Any) -> Any:
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented JSON atomically (NaN and inf written as null)."""
     return atomic_write_text(path, json.dumps(json_safe(obj), indent=2, allow_nan=False) + "\n")
+
+
+def safe_name(text: str, max_length: int = 64) -> str:
+    """A file-name component made from a user string (a profile or device name).
+
+    Keeps letters, digits, ``.``, ``-`` and ``_``; every other character
+    (``/``, ``\\``, spaces, NUL...) becomes ``_``; leading dots are dropped and the
+    result is cut to ``max_length``: never empty, never ``..``, never a path, so
+    a name like ``x/../../elsewhere`` cannot place a file outside its folder.
+    """
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", str(text)).lstrip(".")[:max_length]
+    return name or "_"

@@ -205,18 +205,21 @@ def _yaml(tmp_path, text: str):
 
 @pytest.mark.parametrize("text, match", [
     ("checkpoint: m.pt\nvotess: [1, 3]\n", r"'votess'.*allowed: checkpoint, train"),
-    ("checkpoint: m.pt\nscale: both\n", r"'scale'.*one of read, all.*'both'"),
+    ("checkpoint: m.pt\nscale: both\n", r"'scale'.*'both'.*one of read, all"),
     ("checkpoint: m.pt\nvotes: [0, 3]\n", r"'votes'.*integers in 1..1000"),
     ("checkpoint: m.pt\nnoise_range: [10, 1]\n", r"'noise_range'.*0 < lo < hi"),
     ("checkpoint: m.pt\nprofile: nosuchdevice\n", r"'profile'.*reram"),
     ("checkpoint: m.pt\nmax_drop: 2\n", r"'max_drop'.*<= 1"),
     ("checkpoint: m.pt\nactivity: lots\n", r"'activity'.*number >= 0 and <= 1"),
     ("data: mnist5k\n", r"'checkpoint'.*'train' block"),
-    ("train: {model: cnn6, epochs: 0}\n", r"'train.epochs'.*>= 1"),
+    ("train: {model: cnn6, epochs: 0}\n", r"'train.epochs'.*1..100000"),
+    ("train: {model: cnn6, epochs: 100000000000000000000000}\n", r"'train.epochs'.*out of range"),
+    ("checkpoint: m.pt\nseed: -1\n", r"'seed'.*out of range"),
+    ("checkpoint: m.pt\nprofile: 7\n", r"'profile'.*non-empty string"),
     ("train: {model: resnet}\n", r"'train.model'.*cnn6"),
     ("train: {model: cnn6, lrr: 1}\n", r"'train.lrr'.*allowed"),
     ("checkpoint: m.pt\nlayer_overrides: {features.0: {adc_rang: 1}}\n", r"layer_overrides.*adc_rang"),
-    ("checkpoint: m.pt\nrepeats: 1.5\n", r"'repeats'.*integer >= 1"),
+    ("checkpoint: m.pt\nrepeats: 1.5\n", r"'repeats'.*must be an integer.*1..10000"),
     ("checkpoint: m.pt\nreference: float\n", r"'reference'.*one of mapped, digital"),
 ])
 def test_bad_configs_name_the_key(tmp_path, text, match):
@@ -231,7 +234,7 @@ def test_config_defaults_and_cli_error(tmp_path, capsys):
     c = load_budget_config(_yaml(tmp_path, "checkpoint: m.pt\nvotes: [5, 3]\n"))
     assert c.votes == (1, 3, 5) and c.scale == "read" and c.noise_range == (0.125, 128.0)
     assert main(["budget", str(_yaml(tmp_path, "checkpoint: m.pt\nscale: x\n"))]) == 2
-    assert "config key 'scale'" in capsys.readouterr().err
+    assert "key 'scale'" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- end to end

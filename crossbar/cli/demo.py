@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from .types import count
+
 
 def _ints(text: str) -> list[int]:
     try:
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+        return [count(1, 1000)(v.strip()) for v in text.split(",") if v.strip()]
+    except argparse.ArgumentTypeError as err:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers 1..1000: {err}") from None
 
 
 def _names(text: str) -> list[str]:
@@ -21,12 +23,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="a faster, coarser run: fewer epochs, test digits and votes")
     parser.add_argument("--devices", type=_names, help="comma-separated profiles (default: reram,pcm,nand)")
-    parser.add_argument("--epochs", type=int, help="training epochs (default 6, quick 3)")
-    parser.add_argument("--limit-train", type=int, help="use the first N training digits (default: all 4000)")
-    parser.add_argument("--test-limit", type=int, help="test digits simulated (default 200, quick 100)")
+    parser.add_argument("--epochs", type=count(1, 100_000), help="training epochs (default 6, quick 3)")
+    parser.add_argument("--limit-train", type=count(1),
+                        help="use the first N training digits (default: all 4000)")
+    parser.add_argument("--test-limit", type=count(1), help="test digits simulated (default 200, quick 100)")
     parser.add_argument("--votes", type=_ints, help="vote counts K, e.g. 1,5,10 (default; quick: 1,5)")
-    parser.add_argument("--repeats", type=int, help="programmed chips averaged per accuracy (default 1)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=count(1, 10_000),
+                        help="programmed chips averaged per accuracy (default 1)")
+    parser.add_argument("--seed", type=count(0, 2**64 - 1), default=0)
     parser.add_argument("--no-plots", action="store_true", help="no figures")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 

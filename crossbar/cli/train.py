@@ -7,6 +7,8 @@ import math
 
 from crossbar.nn.noise import NOISE_KINDS, NoiseConfig
 
+from .types import count, finite
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from crossbar.models import available
@@ -14,17 +16,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="cnn6", help=f"one of {', '.join(available())}")
     parser.add_argument("--data", default="mnist5k", help="crossbar.data dataset name")
     parser.add_argument("--noise", choices=NOISE_KINDS, default="none", help="noise model")
-    parser.add_argument("--sigma-train", type=float, default=0.0, help="noise std in training")
+    parser.add_argument("--sigma-train", type=finite(0.0), default=0.0, help="noise std in training")
     parser.add_argument(
-        "--sigma-val", type=float, default=0.0, help="noise std for the per-epoch test accuracy"
+        "--sigma-val", type=finite(0.0), default=0.0, help="noise std for the per-epoch test accuracy"
     )
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=None, help="default: model recipe")
-    parser.add_argument("--lr", type=float, default=None, help="default: model recipe")
+    parser.add_argument("--epochs", type=count(1, 100_000), default=1)
+    parser.add_argument("--batch-size", type=count(1, 1_000_000), default=None, help="default: model recipe")
+    parser.add_argument("--lr", type=finite(0.0, lo_open=True), default=None, help="default: model recipe")
     parser.add_argument(
         "--optimizer", choices=("adam", "sgd", "momentum"), default=None, help="default: recipe"
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=count(0, 2**64 - 1), default=0)
     parser.add_argument("--out", default=None, help="checkpoint file, written after every epoch")
     parser.add_argument(
         "--no-resume",
@@ -33,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="start over even if --out exists (overwrites it)",
     )
     parser.add_argument("--data-root", default=None)
-    parser.add_argument("--limit", type=int, default=None, help="use the first N samples per split")
+    parser.add_argument("--limit", type=count(1), default=None, help="use the first N samples per split")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if any)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -16,21 +16,26 @@ from crossbar.cost.optimum import OperatingPoint, energy_optimum, pareto_front
 
 from .accuracy import AccuracyEvaluator
 from .budget import BudgetResult, Threshold, noise_budget, obtain_model, run_budget
+from .budget_cache import CacheDiscardedWarning, ForeignFolderError
 from .budget_config import REFERENCES, BudgetConfig, TrainSpec, load_budget_config
 from .cells import (
     FRESH,
     REPLICATED,
     REREAD,
     CellTask,
+    IdentityMismatchError,
     TrainTask,
     checkpoint_path,
     evaluate_cell,
     run_training,
     snr_db,
+    sweep_identity,
 )
 from .config import ConfigError, SoftmaxSpec, SweepConfig, load_config
 from .demo import DemoConfig, DemoResult, run_demo
+from .executors import SchedulerUnreachableError
 from .noise_scale import SCALE_MODES, scale_noise
+from .profiles import load_profile
 from .report import summary, write_report
 from .store import (
     ConfigChangedError,
@@ -51,14 +56,18 @@ __all__ = [
     "AccuracyEvaluator",
     "BudgetConfig",
     "BudgetResult",
+    "CacheDiscardedWarning",
     "CellTask",
     "ConfigChangedError",
     "ConfigError",
     "CorruptResultsError",
     "DemoConfig",
     "DemoResult",
+    "ForeignFolderError",
+    "IdentityMismatchError",
     "OperatingPoint",
     "ResultsStore",
+    "SchedulerUnreachableError",
     "SoftmaxSpec",
     "SweepConfig",
     "SweepLockedError",
@@ -71,6 +80,7 @@ __all__ = [
     "evaluate_cell",
     "load_budget_config",
     "load_config",
+    "load_profile",
     "load_results",
     "noise_budget",
     "noisy_probs",
@@ -85,6 +95,7 @@ __all__ = [
     "scale_noise",
     "snr_db",
     "summary",
+    "sweep_identity",
     "vote",
     "vote_curve",
     "write_report",

@@ -86,10 +86,8 @@ class AccuracyEvaluator:
         names = [n for n, m in self.model.named_modules() if isinstance(m, kinds)]
         for pattern in self.layer_overrides:
             if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
-                raise ConfigError(
-                    f"config key 'layer_overrides.{pattern}': matches no analog layer; "
-                    f"layers: {', '.join(names)}"
-                )
+                raise ConfigError(None, f"layer_overrides.{pattern}", "matches no analog layer",
+                                  allowed="patterns of the layers " + ", ".join(names))
 
     # -- the digital reference ------------------------------------------------------
     @torch.no_grad()

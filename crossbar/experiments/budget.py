@@ -20,22 +20,19 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
-import json
 import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
-from crossbar.atomic import atomic_write_json
 from crossbar.cost import NetworkCost, ThresholdResult, find_threshold
 from crossbar.cost.optimum import OperatingPoint, energy_optimum, pareto_front, price_evaluations
 from crossbar.threads import limit_threads
 
 from .accuracy import AccuracyEvaluator
+from .budget_cache import cache_path, claim_folder, read_cache, write_cache
 from .budget_config import BudgetConfig
 from .noise_scale import scale_key
 
@@ -166,36 +163,30 @@ class BudgetResult:
         }
 
 
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
-
-
 def obtain_model(config: BudgetConfig, progress: bool = True) -> tuple[torch.nn.Module, dict]:
-    """Load the checkpoint, training it first (``config.train``) if it does not exist."""
+    """Load the checkpoint; with a ``train`` block, train it first, finish a run that was
+    interrupted, or check that the file was trained as the block says (a checkpoint of
+    another configuration or other training data is refused, never silently used)."""
     from crossbar.nn import NoiseConfig
     from crossbar.training import load_checkpoint, train
 
     path = config.checkpoint_path()
-    if not path.exists():
-        if config.train is None:
-            raise FileNotFoundError(
-                f"checkpoint {path} does not exist; give an existing file or a 'train' block"
-            )
+    if config.train is not None:
         t = config.train
         path.parent.mkdir(parents=True, exist_ok=True)
         with limit_threads(config.threads):
             train(t.model, t.data or config.data, noise=NoiseConfig(t.noise, t.sigma_train, 0.0),
                   epochs=t.epochs, lr=t.lr, batch_size=t.batch_size, seed=t.seed, checkpoint=path,
                   data_root=config.data_root, limit=t.limit, progress=progress, device="cpu")
+    elif not path.exists():
+        raise FileNotFoundError(
+            f"checkpoint {path} does not exist; give an existing file or a 'train' block"
+        )
     model, info = load_checkpoint(path)
     history = info.get("history")
     return model, {
         "checkpoint": str(path),
-        "digest": _digest(path),
+        "digest": info["model_digest"],
         "name": info.get("model"),
         "epochs": info.get("epoch"),
         "train_config": info.get("config"),
@@ -212,26 +203,34 @@ def run_budget(config: BudgetConfig, *, progress: bool = True,
     one between devices); otherwise :func:`obtain_model`. Every accuracy is
     saved to ``<out>/cache/evaluations-<profile>-<key>.json`` as soon as it is
     known, so an interrupted run resumes where it stopped. The report is
-    written by ``crossbar.report.write_budget_report(result)``.
+    written by ``crossbar.report.write_budget_report(result)``. The cache key is a
+    digest of the model's weights, the test data, the profile's values, the
+    settings and the code (``BudgetConfig.evaluation_key``); an output folder with
+    other content is refused (``budget_cache.claim_folder``).
     """
     from crossbar.cost.mapping import network_cost_of
     from crossbar.data import load
+    from crossbar.identity import data_identity
+    from crossbar.training import model_digest
+    from crossbar.training.checkpoint import nonfinite_entries
 
     t0 = time.perf_counter()
+    profile = config.base_profile()
+    if model is None and config.train is None:  # a bad checkpoint fails before the folder exists
+        model, model_info = obtain_model(config, progress=progress)
+    out = claim_folder(config.out, allow=[config.checkpoint_path()])
     if model is None:
         model, model_info = obtain_model(config, progress=progress)
     model_info = dict(model_info or {})
+    bad = nonfinite_entries(model.state_dict())
+    if bad:
+        raise ValueError(f"the network's weights {', '.join(bad[:3])} hold NaN or infinity "
+                         "(a diverged training run); a budget needs finite weights")
+    model_info["digest"] = model_digest(model)  # the weights evaluated, whatever the caller says
     ds = load(config.data, "test", root=config.data_root, limit=config.test_limit)
-    profile = config.base_profile()
-    out = Path(config.out)
-    key = config.evaluation_key(model_info.get("digest") or "in-memory")
-    cache_path = out / "cache" / f"evaluations-{profile.name}-{key}.json"
-    cache = {}
-    if cache_path.exists():
-        try:
-            cache = json.loads(cache_path.read_text()).get("evaluations", {})
-        except (json.JSONDecodeError, AttributeError):
-            cache = {}
+    key = config.evaluation_key(model_info["digest"], data_identity(ds)["digest"], profile)
+    cache_file = cache_path(out, profile.name, key)
+    cache = read_cache(cache_file, key)
 
     bar = None
     if progress:
@@ -243,7 +242,7 @@ def run_budget(config: BudgetConfig, *, progress: bool = True,
                    unit="eval", dynamic_ncols=True)
 
     def saved(s, k, acc, per):
-        atomic_write_json(cache_path, {"key": key, "evaluations": evaluator.cache})
+        write_cache(cache_file, key, evaluator.cache)
 
     evaluator = AccuracyEvaluator(
         model, ds.x, ds.y, profile, scale=config.scale, votes=config.votes, repeats=config.repeats,

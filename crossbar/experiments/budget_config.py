@@ -17,7 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from crossbar.checks import one_line
+from crossbar.identity import code_identity, digest_json, profile_digest
+
 from .checks import (
+    MAX_INT,
     ConfigError,
     fail,
     integer,
@@ -30,6 +34,7 @@ from .checks import (
 )
 from .config import load_yaml_config
 from .noise_scale import SCALE_MODES
+from .profiles import load_profile
 
 __all__ = ["REFERENCES", "BudgetConfig", "TrainSpec", "load_budget_config"]
 
@@ -63,11 +68,11 @@ class TrainSpec:
         string("train.data", self.data, optional=True)
         string("train.noise", self.noise, ("none", "mult", "add"))
         object.__setattr__(self, "sigma_train", number("train.sigma_train", self.sigma_train, 0.0, 10.0))
-        integer("train.epochs", self.epochs, 1)
+        integer("train.epochs", self.epochs, 1, hi=100_000)
         object.__setattr__(self, "lr", number("train.lr", self.lr, 0.0, 10.0, lo_open=True, optional=True))
-        integer("train.batch_size", self.batch_size, 1, optional=True)
-        integer("train.seed", self.seed, 0)
-        integer("train.limit", self.limit, 1, optional=True)
+        integer("train.batch_size", self.batch_size, 1, optional=True, hi=1_000_000)
+        integer("train.seed", self.seed, 0, hi=2**64 - 1)
+        integer("train.limit", self.limit, 1, optional=True, hi=MAX_INT)
 
     @classmethod
     def from_dict(cls, d: Any) -> TrainSpec:
@@ -133,17 +138,17 @@ class BudgetConfig:
         set_("max_drop", number("max_drop", self.max_drop, 0.0, 1.0))
         set_("target_accuracy", number("target_accuracy", self.target_accuracy, 0.0, 1.0, optional=True))
         set_("votes", vote_counts("votes", self.votes))
-        integer("repeats", self.repeats, 1)
+        integer("repeats", self.repeats, 1, hi=10_000)
         set_("noise_range", interval("noise_range", self.noise_range))
         set_("rel_tol", number("rel_tol", self.rel_tol, 0.0, 10.0, lo_open=True))
         set_("alpha", number("alpha", self.alpha, 0.0, 10.0, lo_open=True))
         if self.activity != "measured":
             set_("activity", number("activity", self.activity, 0.0, 1.0))
-        integer("replication", self.replication, 1)
-        integer("seed", self.seed, 0)
-        integer("batch_rows", self.batch_rows, 1)
-        integer("threads", self.threads, 1, optional=True)
-        integer("max_evaluations", self.max_evaluations, 4)
+        integer("replication", self.replication, 1, hi=10_000)
+        integer("seed", self.seed, 0, hi=2**64 - 1)
+        integer("batch_rows", self.batch_rows, 1, hi=1_000_000)
+        integer("threads", self.threads, 1, optional=True, hi=1024)
+        integer("max_evaluations", self.max_evaluations, 4, hi=10_000)
         string("out", self.out)
         if not isinstance(self.plots, bool):
             fail("plots", "true or false", self.plots)
@@ -151,22 +156,15 @@ class BudgetConfig:
 
     # -- derived ---------------------------------------------------------------------
     def base_profile(self):
-        """The device profile with ``profile_overrides`` applied (validated)."""
-        from crossbar.devices import available, load
-
-        try:
-            p = load(self.profile)
-        except (ValueError, FileNotFoundError) as err:
-            raise ConfigError(
-                f"config key 'profile': expected one of {', '.join(available())} or a profile YAML "
-                f"path, got {self.profile!r} ({err})"
-            ) from None
+        """The device profile with ``profile_overrides`` applied (validated; errors name the key)."""
+        p = load_profile(self.profile, "profile")
         try:
             p = p.with_overrides(**self.profile_overrides)
             for ov in self.layer_overrides.values():
                 p.with_overrides(**ov)
-        except ValueError as err:
-            raise ConfigError(f"config key 'profile_overrides' / 'layer_overrides': {err}") from None
+        except (ValueError, TypeError) as err:
+            raise ConfigError(None, "profile_overrides / layer_overrides",
+                              one_line(err)) from None
         return p
 
     def to_dict(self) -> dict[str, Any]:
@@ -191,13 +189,15 @@ class BudgetConfig:
         assert self.train is not None
         return Path(self.out) / "model" / self.train.checkpoint_name(self.data)
 
-    def evaluation_key(self, model_digest: str) -> str:
-        """Hash of everything that decides accuracy(s, K) (for the resume cache)."""
-        keys = ("data", "data_root", "test_limit", "profile", "profile_overrides", "layer_overrides",
-                "scale", "votes", "repeats", "seed", "batch_rows")
+    def evaluation_key(self, model_digest: str, data_digest: str, profile) -> str:
+        """Digest of everything that decides accuracy(s, K), by content (the resume cache's key):
+        the model's weights, the test data used, the profile's values (``profile``: the
+        base profile, overrides applied), the settings of the evaluation and the code."""
+        keys = ("scale", "votes", "repeats", "seed", "batch_rows", "layer_overrides")
         d = {k: self.to_dict()[k] for k in keys}
-        d["model"] = model_digest
-        return hashlib.sha256(_frozen_json(d).encode()).hexdigest()[:16]
+        d.update(model=model_digest, data=data_digest, profile=profile_digest(profile),
+                 code=code_identity())
+        return digest_json(d, 16)
 
 
 def load_budget_config(path: str | os.PathLike) -> BudgetConfig:

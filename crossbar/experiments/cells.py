@@ -10,6 +10,12 @@ A cell is one (sigma_train, sigma_val) pair. Its noise source is either the
 Gaussian noise layers of the network (kind "mult" / "add", sigma_val their
 inference std) or a device profile (sigma_val a scale on the profile's
 programming and read noise, the network mapped onto crossbar arrays).
+
+Identity: a task carries what its result must be made of (:func:`sweep_identity`:
+the code, the profile's contents, the test data; and the model's weights
+digest). The worker checks each against what it actually loads and refuses to
+compute a cell from anything else (another code version on a Dask worker, a
+profile or test set edited while the sweep runs, a replaced checkpoint).
 """
 
 from __future__ import annotations
@@ -19,11 +25,13 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import torch
 
+from crossbar.identity import code_identity, data_identity, profile_digest
 from crossbar.seeds import Stream, cell_key, derive
 
 from .config import SweepConfig
@@ -51,33 +59,58 @@ class TrainTask:
 
 @dataclass(frozen=True)
 class CellTask:
+    """One cell to evaluate; ``identity`` (:func:`sweep_identity`) and ``model_digest``
+    are what the worker must find, or it refuses the task."""
+
     config: SweepConfig
     sigma_train: float
     sigma_val: float
     checkpoint: str
     config_hash: str
+    identity: dict
+    model_digest: str
+
+
+class IdentityMismatchError(RuntimeError):
+    """A worker found other inputs (code, profile, data, weights) than the sweep was started with."""
+
+
+def _expect(what: str, found: Any, wanted: Any) -> None:
+    if found != wanted:
+        raise IdentityMismatchError(
+            f"{what} differs from the one this sweep was started with (found {found!r}, expected "
+            f"{wanted!r}); a cell is never computed from other inputs: restart the sweep")
+
+
+@functools.lru_cache(maxsize=4)
+def _test_digest(data: str, root: str | None, limit: int | None) -> str:
+    x, y = _test_set(data, root, limit)
+    return data_identity(SimpleNamespace(x=x, y=y))["digest"]
+
+
+def sweep_identity(cfg: SweepConfig, profile=None) -> dict[str, Any]:
+    """What a sweep's results are made of besides its config: the code, the device
+    profile's contents (``profile``: the loaded profile, if any) and the test data used."""
+    return {
+        "code": code_identity(),
+        "profile_contents": None if profile is None else profile_digest(profile),
+        "test_data": _test_digest(cfg.data, cfg.data_root, cfg.limit_test),
+    }
 
 
 # ------------------------------------------------------------------ training
 
 
-def trained_epochs(path: str | Path) -> int:
-    """Epochs completed by the checkpoint at ``path`` (0 if there is none)."""
-    path = Path(path)
-    if not path.exists():
-        return 0
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    return int(ckpt.get("epoch", 0)) if isinstance(ckpt, dict) else 0
-
-
 def run_training(task: TrainTask) -> dict[str, Any]:
-    """Train (or finish training) the model of one sigma_train; returns a summary."""
+    """Train, finish training or check the model of one sigma_train; returns a summary
+    with the weights digest. An existing checkpoint of another configuration or other
+    training data is refused (``crossbar.training.train`` compares them)."""
     from crossbar.nn import NoiseConfig
-    from crossbar.training import train
+    from crossbar.training import model_digest, train
 
     cfg = task.config
     t0 = time.perf_counter()
-    _, history = train(
+    model, history = train(
         cfg.model,
         cfg.data,
         noise=NoiseConfig(kind=cfg.noise, sigma_train=task.sigma_train, sigma_val=0.0),
@@ -98,6 +131,7 @@ def run_training(task: TrainTask) -> dict[str, Any]:
         "sigma_train": task.sigma_train,
         "epochs": len(history),
         "test_acc": last.get("test_acc"),
+        "model_digest": model_digest(model),
         "elapsed_s": time.perf_counter() - t0,
     }
 
@@ -124,12 +158,17 @@ def evaluate_cell(task: CellTask) -> dict[str, Any]:
 
     cfg = task.config
     t0 = time.perf_counter()
+    _expect("the code (crossbar version and source digest)", code_identity(), task.identity["code"])
     x, y = _test_set(cfg.data, cfg.data_root, cfg.limit_test)
-    model, _ = load_checkpoint(task.checkpoint, device=cfg.torch_device)
+    _expect(f"the test data {cfg.data!r}", _test_digest(cfg.data, cfg.data_root, cfg.limit_test),
+            task.identity["test_data"])
+    model, info = load_checkpoint(task.checkpoint, device=cfg.torch_device)
+    _expect(f"the model in {task.checkpoint}", info["model_digest"], task.model_digest)
     model.eval()
     key = cell_key(task.sigma_train, task.sigma_val)
     if cfg.profile:
-        meaning, draws, extra, softmax = device_draws(model, x, cfg, task.sigma_val, key)
+        meaning, draws, extra, softmax = device_draws(model, x, cfg, task.sigma_val, key,
+                                                      task.identity["profile_contents"])
     else:
         meaning, draws, extra, softmax = gaussian_draws(model, x, cfg, task.sigma_val, key)
     record = summarise(meaning, draws, y, cfg, extra_votes=extra)
@@ -139,6 +178,7 @@ def evaluate_cell(task: CellTask) -> dict[str, Any]:
         "sigma_val": task.sigma_val,
         "source": cfg.source,
         "n_test": int(len(y)),
+        "model_digest": task.model_digest,
         **record,
     }
     if task.sigma_train in cfg.softmax_sigma_train:
@@ -187,14 +227,7 @@ def gaussian_draws(model, x, cfg: SweepConfig, sigma_val: float, key):
     return FRESH, probs, {}, softmax
 
 
-def check_profile(profile: str) -> None:
-    """Load ``profile`` once, so that a bad name fails before any training."""
-    from crossbar.devices import load
-
-    load(profile)
-
-
-def device_draws(model, x, cfg: SweepConfig, sigma_val: float, key):
+def device_draws(model, x, cfg: SweepConfig, sigma_val: float, key, digest: str | None = None):
     """Draws from the network mapped onto crossbar arrays of ``cfg.profile``
     with its programming and read noise scaled by ``sigma_val``.
 
@@ -203,13 +236,18 @@ def device_draws(model, x, cfg: SweepConfig, sigma_val: float, key):
     sets). The "reread" votes read each of the first max(1, D // K) chips K
     times (same programming noise, fresh read noise each time). The Gaussian
     noise layers are switched off (sigma_val = 0) so only the device adds noise.
+    ``digest``: the profile contents the sweep was started with (None: not checked).
     """
-    from crossbar.devices import load
     from crossbar.nn import convert, reseed, set_noise
+
+    from .profiles import load_profile
 
     set_noise(model, sigma_val=0.0)
     model.to("cpu")  # the arrays are NumPy: this path runs on the CPU whatever torch_device says
-    profile = load(cfg.profile).with_overrides(noise_scale=sigma_val)
+    base = load_profile(cfg.profile)
+    if digest is not None:
+        _expect(f"the device profile {cfg.profile!r}", profile_digest(base), digest)
+    profile = base.with_overrides(noise_scale=sigma_val)
     d, k = cfg.draws, max(cfg.votes, 1)
     n_reread = max(1, d // k) if cfg.votes else 0
     common = dict(seed_fn=reseed, device="cpu", batch_size=cfg.eval_batch_size)

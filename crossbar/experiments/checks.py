@@ -1,8 +1,12 @@
-"""Validation of configuration values for sweeps, budgets and the demo.
+"""Validation of the sweep, budget and demo configurations, on the generic checks of ``crossbar.checks``.
 
-Each helper checks one value and raises :class:`ConfigError` with one line
-naming the key, what is allowed and what was given; numbers come back as
-Python ``int`` / ``float``.
+The values are checked by :mod:`crossbar.checks` (one error format: file,
+key, value, allowed); this module adds the key-first signatures the config
+dataclasses use (the file is named by the loader, :func:`in_file`) and the
+few shapes only experiments have (vote counts, noise ranges, sigma grids,
+profile overrides, model arguments). Numbers come back as Python ``int`` /
+``float``; every integer is bounded (:data:`crossbar.checks.MAX_INT` unless
+the key has its own bound), so no huge value reaches NumPy or torch.
 """
 
 from __future__ import annotations
@@ -12,34 +16,52 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from crossbar import checks as generic
+from crossbar.checks import MAX_INT, CheckError
+
 __all__ = [
+    "MAX_INT",
+    "MAX_SIGMA",
     "ConfigError",
     "fail",
     "integer",
     "interval",
     "mapping_keys",
+    "model_kwargs",
     "number",
     "overrides",
+    "sigmas",
     "string",
+    "torch_device",
     "vote_counts",
 ]
 
+ConfigError = CheckError
+"""An invalid configuration value (the message names key, value and what is allowed;
+the loader adds the file). The same class as :class:`crossbar.checks.CheckError`."""
 
-class ConfigError(ValueError):
-    """An invalid configuration (the message names the key)."""
+MAX_SIGMA = 100.0
+"""Largest noise std (Gaussian layers) or noise scale (device profiles) of a sweep grid:
+sigma = 100 is an SNR of -40 dB, far below any usable network; larger values only
+overflow (inf and NaN outputs)."""
 
 
 def fail(key: str, allowed: str, got: Any) -> None:
-    raise ConfigError(f"config key '{key}': expected {allowed}, got {got!r}")
+    """Raise ConfigError for ``key``: ``got`` is not ``allowed``."""
+    raise ConfigError(None, key or "(top level)", "invalid value", got, allowed)
 
 
-def integer(key: str, v: Any, lo: int, optional: bool = False) -> int | None:
-    """An integer >= lo (not a bool); None passes with ``optional``."""
+def integer(key: str, v: Any, lo: int, optional: bool = False, hi: int = MAX_INT) -> int | None:
+    """An integer in [lo, hi] (not a bool); None passes with ``optional``."""
     if v is None and optional:
         return None
-    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-        fail(key, f"an integer >= {lo}" + (" or null" if optional else ""), v)
-    return int(v)
+    try:
+        return generic.integer(None, key, v, lo=lo, hi=hi)
+    except CheckError as err:
+        if optional:
+            err.allowed = f"{err.allowed} or null"
+            err.args = (err._message(),)
+        raise
 
 
 def number(key: str, v: Any, lo: float | None = None, hi: float | None = None,
@@ -47,70 +69,76 @@ def number(key: str, v: Any, lo: float | None = None, hi: float | None = None,
     """A finite number in [lo, hi] ((lo, hi] with ``lo_open``); None passes with ``optional``."""
     if v is None and optional:
         return None
-    rng = ""
-    if lo is not None:
-        rng += f" {'>' if lo_open else '>='} {lo:g}"
-    if hi is not None:
-        rng += (" and" if lo is not None else "") + f" <= {hi:g}"
-    what = "a number" + rng + (" or null" if optional else "")
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        fail(key, what, v)
-    v = float(v)
-    if lo is not None and (v < lo or (lo_open and v == lo)):
-        fail(key, what, v)
-    if hi is not None and v > hi:
-        fail(key, what, v)
-    return v
+    try:
+        return generic.real(None, key, v, lo=lo, hi=hi, lo_open=lo_open)
+    except CheckError as err:
+        if optional:
+            err.allowed = f"{err.allowed} or null"
+            err.args = (err._message(),)
+        raise
 
 
 def string(key: str, v: Any, choices: Sequence[str] | None = None, optional: bool = False) -> str | None:
     """A non-empty string, one of ``choices`` if given; None passes with ``optional``."""
     if v is None and optional:
         return None
-    if not isinstance(v, str) or not v:
-        fail(key, "a non-empty string" + (" or null" if optional else ""), v)
-    if choices is not None and v not in choices:
-        fail(key, "one of " + ", ".join(choices), v)
-    return v
+    if choices is not None:
+        return generic.choice(None, key, v, choices)
+    return generic.text(None, key, v)
 
 
 def mapping_keys(key: str, d: Any, cls) -> dict:
     """``d`` as a dict whose keys are all fields of the dataclass ``cls`` (key "" = top level)."""
     allowed = [f.name for f in dataclasses.fields(cls)]
     if not isinstance(d, Mapping):
-        fail(key or "(top level)", "a mapping with keys " + ", ".join(allowed), d)
-    for k in d:
-        if k not in allowed:
-            where = f"{key}.{k}" if key else str(k)
-            fail(where, "no such key; allowed: " + ", ".join(allowed), k)
+        raise ConfigError(None, key or "(top level)", "must be a mapping of keys to values", d,
+                          "keys " + ", ".join(allowed))
+    generic.check_keys(None, key, generic.mapping(None, key, d), (), allowed)
     return dict(d)
 
 
 def vote_counts(key: str, v: Any) -> tuple[int, ...]:
     """Distinct vote counts K in 1..1000 (a single int allowed), sorted, with 1 added."""
+    allowed = "a non-empty list of distinct integers in 1..1000 (1 is always added)"
     if isinstance(v, int) and not isinstance(v, bool):
         v = [v]
-    if not isinstance(v, (list, tuple)) or not v:
-        fail(key, "a non-empty list of distinct integers >= 1 (1 is always added)", v)
+    if not isinstance(v, (list, tuple)) or not v or len(v) > 1000:
+        fail(key, allowed, v)
     out = []
     for k in v:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1 or k > 1000:
-            fail(key, "a list of distinct integers in 1..1000", v)
+            fail(key, allowed, v)
         out.append(int(k))
     if len(set(out)) != len(out):
         fail(key, "distinct values", v)
     return tuple(sorted(set(out) | {1}))
 
 
-def interval(key: str, v: Any) -> tuple[float, float]:
-    """[lo, hi] with 0 < lo < hi."""
+def interval(key: str, v: Any, hi: float = 1e6) -> tuple[float, float]:
+    """[lo, hi] with 0 < lo < hi <= ``hi``."""
     if not isinstance(v, (list, tuple)) or len(v) != 2:
-        fail(key, "[lo, hi] with 0 < lo < hi", v)
-    lo = number(f"{key}[0]", v[0], 0.0, lo_open=True)
-    hi = number(f"{key}[1]", v[1], 0.0, lo_open=True)
-    if not lo < hi:
-        fail(key, "[lo, hi] with 0 < lo < hi", v)
-    return lo, hi
+        fail(key, f"[lo, hi] with 0 < lo < hi <= {hi:g}", v)
+    lo_v = number(f"{key}[0]", v[0], 0.0, hi, lo_open=True)
+    hi_v = number(f"{key}[1]", v[1], 0.0, hi, lo_open=True)
+    if not lo_v < hi_v:
+        fail(key, f"[lo, hi] with 0 < lo < hi <= {hi:g}", v)
+    return lo_v, hi_v
+
+
+def sigmas(key: str, value: Any) -> tuple[float, ...]:
+    """A non-empty list of at most 1000 distinct finite numbers in [0, MAX_SIGMA], sorted."""
+    allowed = f"a non-empty list of distinct numbers in [0, {MAX_SIGMA:g}]"
+    if not isinstance(value, (list, tuple)) or not value or len(value) > 1000:
+        fail(key, allowed, value)
+    out = []
+    for v in value:
+        if (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or v > MAX_SIGMA
+                or not math.isfinite(v)):
+            fail(key, allowed, value)
+        out.append(float(v))
+    if len(set(out)) != len(out):
+        fail(key, "distinct values", value)
+    return tuple(sorted(out))
 
 
 def overrides(key: str, v: Any) -> dict:
@@ -120,3 +148,48 @@ def overrides(key: str, v: Any) -> dict:
     if not isinstance(v, Mapping) or not all(isinstance(k, str) for k in v):
         fail(key, "a mapping of profile field names to values", v)
     return dict(v)
+
+
+def model_kwargs(key: str, model: str, v: Any) -> dict:
+    """Extra keyword arguments of ``crossbar.models.build(model, ...)``: names the factory
+    takes (not noise or seed), each a bool, a string, an integer in 1..65536 or a finite number."""
+    import inspect
+
+    from crossbar import models
+
+    if v is None:
+        return {}
+    if not isinstance(v, Mapping) or not all(isinstance(k, str) for k in v):
+        fail(key, "a mapping of argument names to values", v)
+    factory = getattr(models, models.canonical_name(model))
+    params = inspect.signature(factory).parameters
+    names = [n for n, p in params.items()
+             if n not in ("noise", "seed") and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    generic.check_keys(None, key, v, (), names)
+    for name, value in v.items():
+        where = generic.join(key, name)
+        if isinstance(value, bool) or isinstance(value, str) and len(value) <= 256:
+            continue
+        if isinstance(value, int):
+            generic.integer(None, where, value, lo=1, hi=65536)
+        else:
+            generic.real(None, where, value, lo=-1e6, hi=1e6)
+    return dict(v)
+
+
+TORCH_DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def torch_device(key: str, v: Any) -> str:
+    """A torch device string of a type that computes (``cpu``, ``cuda``, ``cuda:1``, ``mps``)."""
+    import torch
+
+    string(key, v)
+    allowed = "a torch device such as cpu, cuda, cuda:1 or mps"
+    try:
+        d = torch.device(v)
+    except (RuntimeError, ValueError, TypeError):
+        fail(key, allowed, v)
+    if d.type not in TORCH_DEVICE_TYPES:
+        fail(key, allowed, v)
+    return v

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .budget import BudgetResult, obtain_model, run_budget
+from .budget_cache import claim_folder
 from .budget_config import BudgetConfig, TrainSpec
 from .checks import fail, vote_counts
 
@@ -91,8 +92,7 @@ def run_demo(config: DemoConfig = DemoConfig(), *, progress: bool = True,
     so that finished devices are on disk as the run goes).
     """
     t0 = time.perf_counter()
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_folder(config.out)
     ckpt = out / "model" / config.train.checkpoint_name(config.data)
     model, info = obtain_model(config.budget_config(config.devices[0], ckpt).replace(train=config.train),
                                progress=progress)

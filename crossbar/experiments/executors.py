@@ -3,7 +3,10 @@
 Every executor has the same four methods (submit, wait_any, result, close)
 and runs every task with one torch thread, so all of them compute with the
 same kernels. Local worker processes die with the process that started them:
-a sweep killed with SIGKILL leaves no orphaned workers behind.
+a sweep killed with SIGKILL leaves no orphaned workers behind. On Dask, a
+worker lost while it runs a task is survived: the scheduler runs the task
+again on another worker (its ``allowed-failures``, 3 by default), and as every
+task is a pure function of its inputs the result is the same.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import signal
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -107,8 +111,12 @@ class _Processes:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+class SchedulerUnreachableError(ConnectionError):
+    """The Dask scheduler given cannot be reached (the message names its address)."""
+
+
 class _Dask:
-    def __init__(self, scheduler: Any) -> None:
+    def __init__(self, scheduler: Any, timeout: float = 30.0) -> None:
         try:
             from distributed import Client
         except ImportError as err:  # pragma: no cover - optional dependency
@@ -117,11 +125,19 @@ class _Dask:
             ) from err
         if isinstance(scheduler, Client):
             self._client, self._own = scheduler, False
-        else:
-            self._client, self._own = Client(scheduler), True
+            return
+        try:
+            self._client, self._own = Client(scheduler, timeout=timeout), True
+        except (OSError, ValueError, TypeError) as err:
+            detail = " ".join(str(err).split())[:160] or type(err).__name__
+            raise SchedulerUnreachableError(
+                f"cannot reach the Dask scheduler {str(scheduler)[:100]!r} within {timeout:g} s "
+                f"({detail}); start it, or check the address (tcp://HOST:PORT)") from None
 
     def submit(self, fn: Callable, task: Any) -> Any:
-        return self._client.submit(_call_single_threaded, fn, task, pure=False)
+        # keys name the unit of work (run_training-..., evaluate_cell-...) for dashboards and logs
+        return self._client.submit(_call_single_threaded, fn, task, pure=False,
+                                   key=f"{fn.__name__}-{uuid.uuid4().hex}")
 
     def wait_any(self, pending: set) -> tuple[set, set]:
         from distributed import wait
@@ -137,10 +153,11 @@ class _Dask:
             self._client.close()
 
 
-def executor(workers: int, scheduler: Any):
-    """In this process (1 worker), a local process pool (> 1) or a Dask cluster (a scheduler)."""
+def executor(workers: int, scheduler: Any, timeout: float = 30.0):
+    """In this process (1 worker), a local process pool (> 1) or a Dask cluster (a scheduler,
+    reached within ``timeout`` seconds or :class:`SchedulerUnreachableError`)."""
     if scheduler is not None:
-        return _Dask(scheduler)
+        return _Dask(scheduler, timeout)
     if workers > 1:
         return _Processes(workers)
     return _Serial()

@@ -1,15 +1,17 @@
-"""Append-only results of a sweep, guarded by the hash of its configuration.
+"""Append-only results of a sweep, guarded by the hash of its configuration and identity.
 
 Layout of a sweep folder::
 
-    sweep.json        the configuration and its hash (written before any work)
+    sweep.json        the configuration, its identity (code, profile contents, test
+                      data: ``cells.sweep_identity``) and their hash (written before any work)
     results.jsonl     one JSON line per finished cell, flushed and fsync'ed at once
     models/           one training checkpoint per sigma_train
     .lock             held while a sweep writes here
 
 Opening a folder for writing takes its lock first, then checks and repairs
-it. A folder whose ``sweep.json`` holds another hash is refused: results of
-two configurations never mix; so is a folder that holds other files and no
+it. A folder whose ``sweep.json`` holds another hash is refused, naming what
+differs: results of two configurations, two versions of a profile file, two
+test sets or two versions of the code never mix; so is a folder that holds other files and no
 sweep. A line torn by a crash (the process killed while writing it) is cut
 off when the folder is opened again; every complete line is kept. Each line
 carries a digest of its content: a hand-edited, malformed, non-finite or
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from crossbar.atomic import atomic_write_text
+from crossbar.identity import digest_json
 
 from .config import SweepConfig
 
@@ -61,6 +64,19 @@ def _digest(record: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def store_hash(config: SweepConfig, identity: dict | None) -> str:
+    """The hash every record of a folder carries: the config's, combined with its identity."""
+    if identity is None:
+        return config.hash()
+    return digest_json({"config": config.hash(), "identity": identity})
+
+
+def _differences(old: dict, new: dict, what: str) -> list[str]:
+    return [f"{what}{k}: results have {old.get(k)!r}, this {'config' if not what else 'run'} has "
+            f"{new.get(k)!r}" for k in sorted(set(old) | set(new))
+            if k not in ("out", "workers") and old.get(k) != new.get(k)]
+
+
 def cell_id(sigma_train: float, sigma_val: float) -> tuple[float, float]:
     return float(sigma_train), float(sigma_val)
 
@@ -68,19 +84,25 @@ def cell_id(sigma_train: float, sigma_val: float) -> tuple[float, float]:
 class ResultsStore:
     """The results folder of one sweep configuration (see module doc)."""
 
-    def __init__(self, out: str | Path, config: SweepConfig, *, write: bool = True) -> None:
-        """Open ``out`` for ``config``: for writing (lock, check, repair; close() or a
-        ``with`` block releases the lock) or, with ``write=False``, to read only."""
+    def __init__(self, out: str | Path, config: SweepConfig, *, identity: dict | None = None,
+                 write: bool = True) -> None:
+        """Open ``out`` for ``config`` and ``identity`` (``cells.sweep_identity``): for
+        writing (lock, check, repair; close() or a ``with`` block releases the lock) or,
+        with ``write=False``, to read only (``identity`` None: the one in sweep.json)."""
         self.out = Path(out)
         self.config = config
-        self.hash = config.hash()
+        self.identity = identity
         self.results_path = self.out / RESULTS_FILE
         self._lock_fh = None
         if not write:
             if not (self.out / CONFIG_FILE).exists():
                 raise FileNotFoundError(f"{self.out} is not a sweep folder (no {CONFIG_FILE})")
+            if identity is None:
+                self.identity = self._saved().get("identity")
+            self.hash = store_hash(config, self.identity)
             self._check_config()
             return
+        self.hash = store_hash(config, identity)
         self._claim_folder()
         self.lock()
         try:
@@ -116,32 +138,33 @@ class ResultsStore:
             )
 
     # -- opening -------------------------------------------------------------
+    def _saved(self) -> dict[str, Any]:
+        path = self.out / CONFIG_FILE
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise CorruptResultsError(
+                f"{path}: not a valid sweep configuration file ({err}); delete the folder "
+                "to start over") from None
+        if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
+            raise CorruptResultsError(
+                f"{path}: expected an object with 'config_hash' and 'config'; delete the "
+                "folder to start over")
+        return saved
+
     def _check_config(self) -> None:
         path = self.out / CONFIG_FILE
         if path.exists():
-            try:
-                saved = json.loads(path.read_text(encoding="utf-8"))
-            except (ValueError, UnicodeDecodeError) as err:
-                raise CorruptResultsError(
-                    f"{path}: not a valid sweep configuration file ({err}); delete the folder "
-                    "to start over") from None
-            if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
-                raise CorruptResultsError(
-                    f"{path}: expected an object with 'config_hash' and 'config'; delete the "
-                    "folder to start over")
+            saved = self._saved()
             if saved.get("config_hash") != self.hash:
-                old = saved.get("config", {})
-                new = self.config.to_dict()
-                diff = [
-                    f"  {k}: results have {old.get(k)!r}, this config has {new.get(k)!r}"
-                    for k in sorted(set(old) | set(new))
-                    if k not in ("out", "workers") and old.get(k) != new.get(k)
-                ]
+                old_id = saved.get("identity") if isinstance(saved.get("identity"), dict) else {}
+                diff = (_differences(saved["config"], self.config.to_dict(), "")
+                        + _differences(old_id, self.identity or {}, "identity "))
                 raise ConfigChangedError(
-                    f"{self.out} holds results of a different sweep configuration "
-                    f"(hash {str(saved.get('config_hash'))[:12]}, this one {self.hash[:12]}):\n"
-                    + "\n".join(diff)
-                    + "\nuse another output folder (--out), or delete that one to start over"
+                    f"{self.out} holds results of a different sweep (hash "
+                    f"{str(saved.get('config_hash'))[:12]}, this one {self.hash[:12]}): "
+                    + ("; ".join(diff) or "written by another program")
+                    + "; use another output folder (--out), or delete that one to start over"
                 )
             return
         if self.results_path.exists() and self.results_path.stat().st_size:
@@ -151,8 +174,8 @@ class ResultsStore:
             )
         atomic_write_text(
             path,
-            json.dumps({"config_hash": self.hash, "config": self.config.to_dict()}, indent=2)
-            + "\n",
+            json.dumps({"config_hash": self.hash, "config": self.config.to_dict(),
+                        "identity": self.identity}, indent=2) + "\n",
         )
 
     def _repair(self) -> None:
@@ -247,7 +270,7 @@ def load_results(out: str | Path) -> tuple[SweepConfig, list[dict[str, Any]]]:
         raise FileNotFoundError(f"{out} is not a sweep folder (no {CONFIG_FILE})")
     try:
         cfg = SweepConfig.from_dict(json.loads(path.read_text(encoding="utf-8"))["config"])
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError) as err:
         raise CorruptResultsError(f"{path}: not a valid sweep configuration file ({err})") from None
     recs = ResultsStore(out, cfg, write=False).records()
     return cfg, [recs[k] for k in sorted(recs)]

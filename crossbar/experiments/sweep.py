@@ -18,15 +18,16 @@ from typing import Any
 from .cells import (
     CellTask,
     TrainTask,
-    check_profile,
     checkpoint_path,
     evaluate_cell,
     run_training,
-    trained_epochs,
+    sweep_identity,
 )
+from .checks import fail
 from .config import SweepConfig
 from .executors import executor
-from .store import ResultsStore
+from .profiles import load_profile
+from .store import ConfigChangedError, ResultsStore
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ def run_sweep(
     out: str | Path | None = None,
     workers: int | None = None,
     scheduler: Any = None,
+    scheduler_timeout: float = 30.0,
     progress: bool = True,
     report: bool = True,
     on_record: Callable[[dict[str, Any]], None] | None = None,
@@ -72,11 +74,14 @@ def run_sweep(
     """Run (or finish) the sweep ``config`` and write its report.
 
     ``out`` / ``workers`` override the config's. ``scheduler``: a Dask
-    scheduler address (``"tcp://host:port"``) or a ``distributed.Client``;
-    workers must see the same files (output folder, data) as this process.
+    scheduler address (``"tcp://host:port"``, reached within
+    ``scheduler_timeout`` seconds) or a ``distributed.Client``; workers must
+    see the same files (output folder, data) as this process.
     Each finished cell is appended to ``out/results.jsonl`` at once and then
     passed to ``on_record``. Cells already there are skipped; a folder that
-    holds results of another configuration is refused. ``report=False``
+    holds results of another configuration, profile contents, test data or code
+    is refused with the difference, and so is a model that is not the one the
+    finished cells used. ``report=False``
     skips tables and figures (``write_report`` makes them later).
     """
     changes = {}
@@ -85,12 +90,20 @@ def run_sweep(
     if workers is not None:
         changes["workers"] = workers
     cfg = config.replace(**changes) if changes else config
-    if cfg.profile:
-        check_profile(cfg.profile)
-    with ResultsStore(cfg.out, cfg) as store:
-        todo = pending_cells(cfg, set(store.records()))
-        _run_pending(cfg, store, todo, scheduler, progress, on_record)
-        records = store.records()
+    # everything that can be checked here is checked before the output folder exists
+    profile = load_profile(cfg.profile) if cfg.profile else None
+    if scheduler is None:
+        _check_device(cfg.torch_device)
+    identity = sweep_identity(cfg, profile)
+    ex = executor(cfg.workers, scheduler, scheduler_timeout)
+    try:
+        with ResultsStore(cfg.out, cfg, identity=identity) as store:
+            done = store.records()
+            todo = pending_cells(cfg, set(done))
+            _run_pending(cfg, store, todo, ex, progress, on_record, done)
+            records = store.records()
+    finally:
+        ex.close()
     ordered = tuple(records[k] for k in sorted(records))
     files: tuple[Path, ...] = ()
     if report:
@@ -100,46 +113,61 @@ def run_sweep(
     return SweepResult(out=store.out, config=cfg, records=ordered, files=files)
 
 
-def _run_pending(cfg, store, todo, scheduler, progress, on_record) -> None:
+def _check_device(device: str) -> None:
+    """A CUDA device that this machine does not have is a config error (before any work)."""
+    import torch
+
+    d = torch.device(device)
+    if d.type == "cuda" and (not torch.cuda.is_available()
+                             or (d.index or 0) >= torch.cuda.device_count()):
+        fail("torch_device", "a device this machine has (CUDA is not available here)"
+             if not torch.cuda.is_available() else
+             f"cuda:0..cuda:{torch.cuda.device_count() - 1}", device)
+
+
+def _check_model(store: ResultsStore, st: float, digest: str, finished: dict) -> None:
+    """Finished cells of ``st`` must come from the weights the new cells will use."""
+    old = {r.get("model_digest") for (s_t, _), r in finished.items() if s_t == st}
+    if old and old != {digest}:
+        raise ConfigChangedError(
+            f"{checkpoint_path(store.out, st)} holds other weights (digest {digest}) than the "
+            f"finished cells of sigma_train {st:g} were computed with ({', '.join(map(str, old))}); "
+            "restore that model, or use another output folder (--out)")
+
+
+def _run_pending(cfg, store, todo, ex, progress, on_record, finished) -> None:
     if not todo:
         return
-    h = store.hash
     need = sorted({st for st, _ in todo})
     ckpt = {st: str(checkpoint_path(store.out, st)) for st in need}
-    untrained = [st for st in need if trained_epochs(ckpt[st]) < cfg.epochs]
-    ex = executor(cfg.workers, scheduler)
+    pending: dict[Any, tuple[str, float, float | None]] = {}
+
+    def submit_cells(st: float, digest: str) -> None:
+        _check_model(store, st, digest, finished)
+        for s_t, sv in todo:
+            if s_t == st:
+                task = CellTask(cfg, st, sv, ckpt[st], store.hash, store.identity, digest)
+                pending[ex.submit(evaluate_cell, task)] = ("cell", st, sv)
+
+    # every model is trained, finished or checked against the config (never reused unseen)
+    for st in need:
+        pending[ex.submit(run_training, TrainTask(cfg, st, ckpt[st]))] = ("train", st, None)
+    train_bar = _bar(progress, len(need), "models", "model")
+    cell_bar = _bar(progress, len(todo), "sweep cells", "cell")
     try:
-        pending: dict[Any, tuple[str, float, float | None]] = {}
-
-        def submit_cells(st: float) -> None:
-            for s_t, sv in todo:
-                if s_t == st:
-                    task = CellTask(cfg, st, sv, ckpt[st], h)
-                    pending[ex.submit(evaluate_cell, task)] = ("cell", st, sv)
-
-        for st in need:
-            if st in untrained:
-                pending[ex.submit(run_training, TrainTask(cfg, st, ckpt[st]))] = ("train", st, None)
-            else:
-                submit_cells(st)
-        train_bar = _bar(progress and bool(untrained), len(untrained), "training", "model")
-        cell_bar = _bar(progress, len(todo), "sweep cells", "cell")
-        try:
-            while pending:
-                done, _ = ex.wait_any(set(pending))
-                for fut in sorted(done, key=lambda f: (pending[f][1], pending[f][2] or -1.0)):
-                    kind, st, _sv = pending.pop(fut)
-                    result = ex.result(fut)
-                    if kind == "train":
-                        train_bar.update(1)
-                        submit_cells(st)
-                    else:
-                        store.append(result)
-                        cell_bar.update(1)
-                        if on_record is not None:
-                            on_record(result)
-        finally:
-            train_bar.close()
-            cell_bar.close()
+        while pending:
+            done, _ = ex.wait_any(set(pending))
+            for fut in sorted(done, key=lambda f: (pending[f][1], pending[f][2] or -1.0)):
+                kind, st, _sv = pending.pop(fut)
+                result = ex.result(fut)
+                if kind == "train":
+                    train_bar.update(1)
+                    submit_cells(st, result["model_digest"])
+                else:
+                    store.append(result)
+                    cell_bar.update(1)
+                    if on_record is not None:
+                        on_record(result)
     finally:
-        ex.close()
+        train_bar.close()
+        cell_bar.close()

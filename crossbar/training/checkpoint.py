@@ -1,14 +1,21 @@
 """Training checkpoints: one file per run, rewritten atomically after every epoch.
 
 A checkpoint holds the weights, the optimizer state, both generators' states,
-the history and the run configuration, so that a run resumes exactly where it
-stopped and a different configuration is refused (:func:`config_diff`).
+the history, the run configuration (with a digest of the training data) and
+the code identity, so that a run resumes exactly where it stopped and a
+different configuration is refused (:func:`config_diff`). A file that is not
+a readable checkpoint (empty, truncated, random bytes) and weights that are
+NaN or infinite are refused naming the file. A trained network is identified
+by :func:`model_digest` (architecture and weights), not by the file's bytes,
+which change with every save (timings, optimizer state).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +24,7 @@ import torch
 from torch import nn
 
 from crossbar.atomic import atomic_write
+from crossbar.identity import digest_json, state_digest
 from crossbar.nn import NO_NOISE, NoiseConfig, noise_layers, set_noise_rng_state
 
 from .history import History
@@ -24,16 +32,40 @@ from .history import History
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_VERSION",
+    "TrainingDivergedError",
     "config_diff",
     "jsonable",
     "load_checkpoint",
+    "model_digest",
     "noise_summary",
+    "nonfinite_entries",
     "read_checkpoint",
     "write_checkpoint",
 ]
 
 CHECKPOINT_FORMAT = "crossbar-sim/checkpoint"
 CHECKPOINT_VERSION = 1
+# Entries every checkpoint has (written by train(); read by resume and load_checkpoint).
+_REQUIRED = ("state_dict", "optimizer", "epoch", "config", "history", "rng", "noise", "noise_layers",
+             "model_kwargs")
+
+
+class TrainingDivergedError(ValueError):
+    """The loss or the weights of a training run became NaN or infinite."""
+
+
+def nonfinite_entries(state: Mapping[str, Any]) -> list[str]:
+    """Names of the floating-point tensors of ``state`` that hold NaN or infinity."""
+    return [name for name, t in state.items()
+            if isinstance(t, torch.Tensor) and t.is_floating_point() and not torch.isfinite(t).all()]
+
+
+def model_digest(model: nn.Module) -> str:
+    """Identity of a trained network: its architecture (name and arguments, where it was
+    built by ``crossbar.models``) and the digest of its weights and buffers."""
+    spec = getattr(model, "crossbar_model", None) or {}
+    return digest_json({"model": spec.get("name") or f"module:{type(model).__qualname__}",
+                        "kwargs": spec.get("kwargs"), "state": state_digest(model.state_dict())}, 16)
 
 
 def jsonable(obj: Any) -> Any:
@@ -56,8 +88,23 @@ def write_checkpoint(path: Path, content: Mapping[str, Any]) -> None:
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
-    """The checkpoint's content; refuses files of another format or version."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    """The checkpoint's content; refuses unreadable files and files of another format or version."""
+    if Path(path).is_dir():
+        raise ValueError(f"{path}: is a folder, expected a checkpoint file")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as err:
+        if err.filename is not None:  # missing, no permission: the error names the file
+            raise
+        raise ValueError(f"{path}: not a readable crossbar-sim checkpoint (empty, truncated or "
+                         f"corrupt: {type(err).__name__}: {err.strerror or err})") from None
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, KeyError, ValueError,
+            UnicodeDecodeError, TypeError, AttributeError, IndexError, MemoryError) as err:
+        detail = " ".join(str(err).split())[:120] or type(err).__name__
+        raise ValueError(
+            f"{path}: not a readable crossbar-sim checkpoint (empty, truncated or corrupt: "
+            f"{type(err).__name__}: {detail})"
+        ) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a crossbar-sim training checkpoint")
     if ckpt.get("version") != CHECKPOINT_VERSION:
@@ -65,6 +112,9 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
             f"{path}: checkpoint version {ckpt.get('version')} is not supported "
             f"(this crossbar-sim reads version {CHECKPOINT_VERSION})"
         )
+    missing = [k for k in _REQUIRED if k not in ckpt]
+    if missing or not isinstance(ckpt["state_dict"], Mapping):
+        raise ValueError(f"{path}: incomplete checkpoint (no {', '.join(missing) or 'weights'})")
     return ckpt
 
 
@@ -106,7 +156,16 @@ def load_checkpoint(
         build_noise = ckpt.get("build_noise")
         noise = NoiseConfig.from_dict(build_noise) if build_noise else NO_NOISE
         model = zoo.build(ckpt["model"], noise, **ckpt["model_kwargs"])
-    model.load_state_dict(ckpt["state_dict"])
+    state = ckpt["state_dict"]
+    bad = nonfinite_entries(state)
+    if bad:
+        raise ValueError(f"{path}: the weights {', '.join(bad[:3])} hold NaN or infinity "
+                         "(a diverged training run); retrain with a lower learning rate or noise")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0][:200]
+        raise ValueError(f"{path}: the weights do not fit the network ({first})") from None
     layers = noise_layers(model)
     if len(layers) == len(ckpt["noise_layers"]):
         for layer, cfg in zip(layers, ckpt["noise_layers"], strict=True):
@@ -118,5 +177,6 @@ def load_checkpoint(
     if isinstance(ckpt["noise"], dict):
         info["noise"] = NoiseConfig.from_dict(ckpt["noise"])
     info["path"] = str(path)
+    info["model_digest"] = model_digest(model)
     return model, info
 

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from crossbar.identity import code_identity, data_identity
 from crossbar.nn import (
     NO_NOISE,
     NoiseConfig,
@@ -22,7 +23,15 @@ from crossbar.nn import (
 )
 from crossbar.seeds import Stream, derive
 
-from .checkpoint import config_diff, jsonable, noise_summary, read_checkpoint, write_checkpoint
+from .checkpoint import (
+    TrainingDivergedError,
+    config_diff,
+    jsonable,
+    noise_summary,
+    nonfinite_entries,
+    read_checkpoint,
+    write_checkpoint,
+)
 from .history import History
 from .inputs import check_data, limited, load_dataset, num_classes, resolve_device
 from .recipe import lr_at, make_optimizer, resolve_optimizer
@@ -163,11 +172,13 @@ def train(
             "model_kwargs": kwargs,
             "noise": noise_summary(net),
             "data": data_name,
+            "data_digest": data_identity(train_ds)["digest"],
             "limit": limit,
             "seed": seed,
             **opt_cfg,
         }
     )
+    code = code_identity()
 
     net.to(dev)
     opt = make_optimizer(net.parameters(), opt_cfg)
@@ -228,6 +239,17 @@ def train(
                     bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", acc=f"{correct.item() / seen:.3f}")
         train_loss = loss_sum.item() / seen
         train_acc = correct.item() / seen
+        bad = [] if math.isfinite(train_loss) else ["the loss"]
+        bad += nonfinite_entries(net.state_dict())
+        if bad:
+            if bar is not None:
+                bar.close()
+            raise TrainingDivergedError(
+                f"training diverged in epoch {epoch + 1}: {', '.join(bad[:3])}"
+                f"{' and more' if len(bad) > 3 else ''} became NaN or infinite (mean loss "
+                f"{train_loss:g}; lr {opt_cfg['lr']:g}, noise {noise_summary(net)}); nothing of this "
+                "epoch was saved; lower the learning rate or the training noise"
+            )
         test_acc = (
             evaluate(net, test_ds, batch_size=max(256, bs), device=dev)
             if test_ds is not None
@@ -265,6 +287,7 @@ def train(
                     },
                     "rng": {"shuffle": shuffle_gen.get_state(), "noise": noise_rng_state(net)},
                     "torch_version": str(torch.__version__),
+                    "code": code,
                 },
             )
     return net, history
