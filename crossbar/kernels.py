@@ -247,19 +247,20 @@ def drift_conductance(g0: np.ndarray, nu: np.ndarray, t: float, t0: float) -> np
 
 
 @njit(parallel=True, cache=True)
-def dac(x: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Digital-to-analog conversion of each input row.
+def dac(x: np.ndarray, bits: int, starts: np.ndarray, u: np.ndarray, scale: np.ndarray) -> None:
+    """Digital-to-analog conversion of each input row, written band by band.
 
-    Each row is scaled by its largest magnitude (a digital scale per input
-    vector) and, for ``bits > 0``, rounded to the signed grid
-    k / (2^(bits-1) - 1). Returns the normalised voltages u in [-1, 1]
-    (float32), u**2 (float32) and the row scales (float32).
+    Each row of ``x`` (rows x inputs, float32) is scaled by its largest
+    magnitude (a digital scale per input vector, written to ``scale``) and, for
+    ``bits > 0``, rounded to the signed grid k / (2^(bits-1) - 1). The
+    normalised voltages go to the flat float32 buffer ``u`` band-major: the
+    inputs ``starts[i]:starts[i+1]`` of every row form one contiguous
+    (rows x band inputs) block at offset ``rows * starts[i]``, ready for one
+    dense product per row band of tiles.
     """
     batch, n = x.shape
-    u = np.empty((batch, n), dtype=np.float32)
-    u2 = np.empty((batch, n), dtype=np.float32)
-    scale = np.empty(batch, dtype=np.float32)
     levels = float(2 ** (bits - 1) - 1) if bits > 0 else 0.0
+    bands = starts.size - 1
     for b in prange(batch):
         m = 0.0
         for i in range(n):
@@ -268,36 +269,42 @@ def dac(x: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             m = 1.0
         scale[b] = m
         inv = 1.0 / m
-        for i in range(n):
-            v = float(x[b, i]) * inv
-            if levels > 0.0:
-                v = np.rint(v * levels) / levels
-            u[b, i] = v
-            u2[b, i] = v * v
-    return u, u2, scale
+        for band in range(bands):
+            r0 = starts[band]
+            width = starts[band + 1] - r0
+            off = batch * r0 + b * width
+            for i in range(width):
+                v = float(x[b, r0 + i]) * inv
+                if levels > 0.0:
+                    v = np.rint(v * levels) / levels
+                u[off + i] = v
 
 
 @njit(parallel=True, cache=True)
-def read_columns(
+def read_bands(
     current: np.ndarray,
     variance: np.ndarray,
-    key: np.uint64,
+    keys: np.ndarray,
     full_scale: np.ndarray,
     bits: int,
     col_scale: np.ndarray,
     row_scale: np.ndarray,
+    row0: int,
     out: np.ndarray,
-    col0: int,
 ) -> None:
-    """Add read noise, digitise and rescale one tile's column currents.
+    """Add read noise, digitise, rescale and sum the column currents of every row band.
 
-    For element (b, j): noisy = current + sqrt(variance) * z (skipped when
-    ``variance`` has size 0); the ADC clips to +-full_scale[j] (> 0) and, for
-    ``bits > 0``, rounds to steps of full_scale[j] / (2^(bits-1) - 1); the
-    result times col_scale[j] * row_scale[b] is *added* to out[b, col0 + j]
-    (the digital accumulation of partial sums over row tiles).
+    ``current`` and ``variance`` are (bands x rows x cols); for band i, row b
+    and column j: noisy = current + sqrt(variance) * z (no noise when
+    ``variance`` has size 0), z the normal of pair index
+    (row0 + b) * ceil(cols / 2) + j // 2 of stream ``keys[i]``, so a row's
+    noise depends on its index in the whole batch, not on how the batch was
+    split into launches. The ADC clips to +-full_scale[i, j] (> 0) and, for
+    ``bits > 0``, rounds to steps of full_scale / (2^(bits-1) - 1); the result
+    times col_scale[i, j] * row_scale[b] is *added* to out[b, j], band after
+    band (the digital accumulation of the partial sums).
     """
-    batch, cols = current.shape
+    bands, batch, cols = current.shape
     noisy = variance.size > 0
     half = (cols + 1) // 2
     quantise = bits > 0
@@ -306,34 +313,17 @@ def read_columns(
     step = full_scale / levels
     for b in prange(batch):
         z = np.zeros(2 * half)
-        if noisy:
-            for jp in range(half):
-                z[2 * jp], z[2 * jp + 1] = _normal_pair(key, np.uint64(b * half + jp))
         rs = row_scale[b]
-        for j in range(cols):
-            v = float(current[b, j])
+        base = np.uint64(row0 + b) * np.uint64(half)
+        for i in range(bands):
             if noisy:
-                v += np.sqrt(float(variance[b, j])) * z[j]
-            v = min(max(v, -full_scale[j]), full_scale[j])
-            if quantise:
-                v = np.rint(v * inv_step[j]) * step[j]
-            out[b, col0 + j] += v * col_scale[j] * rs
-
-
-@njit(parallel=True, cache=True)
-def output_noise(y: np.ndarray, key: np.uint64, sigma: float, multiplicative: bool) -> None:
-    """Qin & Vucinic Eq. 3 (y * z, z ~ N(1, s^2)) or Eq. 2 (y + z, z ~ N(0, s^2)), in place."""
-    batch, cols = y.shape
-    half = (cols + 1) // 2
-    for b in prange(batch):
-        for jp in range(half):
-            z0, z1 = _normal_pair(key, np.uint64(b * half + jp))
-            for k in range(2):
-                j = 2 * jp + k
-                if j >= cols:
-                    break
-                z = sigma * (z0 if k == 0 else z1)
-                if multiplicative:
-                    y[b, j] = y[b, j] * (1.0 + z)
-                else:
-                    y[b, j] = y[b, j] + z
+                for jp in range(half):
+                    z[2 * jp], z[2 * jp + 1] = _normal_pair(keys[i], base + np.uint64(jp))
+            for j in range(cols):
+                v = float(current[i, b, j])
+                if noisy:
+                    v += np.sqrt(float(variance[i, b, j])) * z[j]
+                v = min(max(v, -full_scale[i, j]), full_scale[i, j])
+                if quantise:
+                    v = np.rint(v * inv_step[i, j]) * step[i, j]
+                out[b, j] += v * col_scale[i, j] * rs

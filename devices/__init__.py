@@ -13,7 +13,7 @@ is allowed. See docs/devices.md for the numbers and their sources.
 """
 
 from ._checks import ProfileError
-from .loader import available, load
+from .loader import as_profile, available, load
 from .noise import NOISE_FORMS, ClippedLog, Drift, NoiseFunction
 from .profile import PROFILE_KEYS, DeviceProfile, OutputNoise, Verify
 
@@ -27,6 +27,7 @@ __all__ = [
     "OutputNoise",
     "ProfileError",
     "Verify",
+    "as_profile",
     "available",
     "load",
 ]

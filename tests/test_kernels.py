@@ -6,7 +6,6 @@ import math
 
 import numba
 import numpy as np
-import pytest
 from scipy import stats
 
 from crossbar import kernels, seeds
@@ -108,32 +107,47 @@ def test_drift_power_law():
     np.testing.assert_array_equal(kernels.drift_conductance(g0, nu, 10.0, 20.0), g0)
 
 
-def test_dac_scales_and_quantises():
+def test_dac_scales_quantises_and_writes_band_major():
     x = np.array([[0.5, -2.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0]], dtype=np.float32)
-    u, u2, s = kernels.dac(x, 3)  # grid k/3
+    starts = np.array([0, 3, 4])  # two row bands: inputs 0..2 and input 3
+    u = np.full(8, np.nan, dtype=np.float32)
+    s = np.empty(2, dtype=np.float32)
+    kernels.dac(x, 3, starts, u, s)  # grid k/3
     np.testing.assert_array_equal(s, [2.0, 1.0])
-    np.testing.assert_allclose(u[0], [1 / 3, -1.0, 2 / 3, 0.0], rtol=1e-6)
-    np.testing.assert_allclose(u2, u**2, rtol=1e-6)
-    u_ideal, _, _ = kernels.dac(x, 0)
-    np.testing.assert_allclose(u_ideal[0], x[0] / 2.0)
+    band0 = u[:6].reshape(2, 3)  # rows x band inputs, contiguous
+    band1 = u[6:].reshape(2, 1)
+    np.testing.assert_allclose(band0[0], [1 / 3, -1.0, 2 / 3], rtol=1e-6)  # 0.25 -> 1/3, 0.5 -> 2/3
+    np.testing.assert_array_equal(band0[1], [0, 0, 0])
+    np.testing.assert_array_equal(band1[:, 0], [0.0, 0.0])
+    kernels.dac(x, 0, np.array([0, 4]), u, s)  # ideal converter: x / max|x|
+    np.testing.assert_allclose(u[:4], x[0] / 2.0)
 
 
-def test_read_columns_clips_quantises_and_accumulates():
-    current = np.array([[0.30, -2.0, 0.74]], dtype=np.float32)
-    out = np.ones((1, 4), dtype=np.float32)
-    full_scale = np.array([1.0, 1.0, 1.0])
-    kernels.read_columns(current, np.empty((0, 0), np.float32), seeds.kernel_key(0), full_scale, 3,
-                         np.array([2.0, 2.0, 2.0]), np.array([0.5], np.float32), out, 1)
-    # 3 bits: step 1/3. 0.30 -> 1/3, -2 -> clipped -1, 0.74 -> 2/3; times 2 * 0.5, added to 1.
-    np.testing.assert_allclose(out[0], [1.0, 1 + 1 / 3, 0.0, 1 + 2 / 3], rtol=1e-6)
+def test_read_bands_clips_quantises_and_accumulates():
+    current = np.array([[[0.30, -2.0, 0.74]], [[0.1, 0.1, -0.1]]], dtype=np.float32)  # 2 bands, 1 row
+    out = np.ones((1, 3), dtype=np.float32)
+    full_scale = np.ones((2, 3))
+    col_scale = np.array([[2.0, 2.0, 2.0], [1.0, 1.0, 1.0]])
+    keys = np.zeros(2, dtype=np.uint64)
+    kernels.read_bands(current, np.empty((0, 0, 0), np.float32), keys, full_scale, 3, col_scale,
+                       np.array([0.5], np.float32), 0, out)
+    # 3 bits: step 1/3. Band 0: 0.30 -> 1/3, -2 -> clipped -1, 0.74 -> 2/3, times 2 * 0.5;
+    # band 1: +-0.1 -> 0, so adds nothing; all added to the 1 already there.
+    np.testing.assert_allclose(out[0], [1 + 1 / 3, 0.0, 1 + 2 / 3], rtol=1e-6)
 
 
-@pytest.mark.parametrize("multiplicative", [True, False])
-def test_output_noise_moments(multiplicative):
-    sigma = 0.3
-    y = np.full((500, 400), 2.0, dtype=np.float32)
-    kernels.output_noise(y, seeds.kernel_key(9), sigma, multiplicative)
-    n = y.size
-    mean, std = (2.0, 2.0 * sigma) if multiplicative else (2.0, sigma)
-    assert abs(y.mean() - mean) < Z * std / math.sqrt(n)
-    assert abs(y.var(ddof=1) / std**2 - 1) < Z * math.sqrt(2 / (n - 1))
+def test_read_bands_noise_is_keyed_by_row_index_not_launch():
+    rng = np.random.default_rng(0)
+    current = rng.normal(size=(2, 10, 5)).astype(np.float32)
+    variance = rng.uniform(0.1, 1.0, size=(2, 10, 5)).astype(np.float32)
+    keys = np.array([seeds.kernel_key(1, 0), seeds.kernel_key(1, 1)], dtype=np.uint64)
+    args = (np.full((2, 5), 100.0), 0, np.ones((2, 5)))
+    whole = np.zeros((10, 5), dtype=np.float32)
+    kernels.read_bands(current, variance, keys, *args, np.ones(10, np.float32), 0, whole)
+    parts = np.zeros((10, 5), dtype=np.float32)
+    for r0 in (0, 4):
+        r1 = r0 + (4 if r0 == 0 else 6)
+        kernels.read_bands(np.ascontiguousarray(current[:, r0:r1]), np.ascontiguousarray(variance[:, r0:r1]),
+                           keys, *args, np.ones(r1 - r0, np.float32), r0, parts[r0:r1])
+    assert np.array_equal(whole, parts)
+    assert not np.allclose(whole, current.sum(axis=0))  # the noise did act

@@ -21,6 +21,14 @@ input it sees. ``seed_noise(model,
 seed)`` gives all layers of a model one shared source; a layer nobody seeded
 has a private source seeded 0 (deterministic). Models built by
 ``crossbar.models`` are seeded at construction.
+
+The perturbation itself is :func:`crossbar.array.qin_noise`, the one Eq. 2/3
+sampler: abstract device profiles (``gaussian-mult``, ``gaussian-add``) use it
+too. Two configuration classes remain on purpose: a profile's
+``devices.OutputNoise`` (kind, sigma) is device data with its sources, read
+by the device loader without torch; ``NoiseConfig`` is a training recipe (a
+sigma for training and one for evaluation). ``crossbar.nn.convert`` turns the
+former into an ``AbstractNoise`` layer with the same sampler.
 """
 
 from __future__ import annotations
@@ -35,8 +43,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from crossbar import kernels
-from crossbar.seeds import Stream, kernel_key
+from crossbar.array import keyed_normal, qin_noise
+from crossbar.seeds import Stream, derive
 
 __all__ = [
     "NOISE_KINDS",
@@ -134,10 +142,9 @@ class NoiseSource:
     def normal(self, like: torch.Tensor, mean: float, std: float) -> torch.Tensor:
         """A new tensor like ``like`` (shape, dtype, device) of N(mean, std^2) draws."""
         if like.device.type == "cpu" and like.dtype in self._CPU_DTYPES:
-            key = kernel_key(self.seed, Stream.NOISE_DRAW, self.cpu_draws)
+            key = derive(self.seed, Stream.NOISE_DRAW, self.cpu_draws)
             self.cpu_draws += 1
-            z = kernels.normal_float32(key, like.numel(), float(mean), float(std))
-            return torch.from_numpy(z).view(like.shape).to(like.dtype)
+            return keyed_normal(like, key, mean, std)
         return torch.empty_like(like).normal_(mean, std, generator=self.generator(like.device))
 
     def state_dict(self) -> dict[str, Any]:
@@ -207,11 +214,7 @@ class NoiseInjection(nn.Module):
         if cfg.kind == "none":
             return x
         s = cfg.sigma_train if self.training else cfg.sigma_val
-        if s == 0.0:
-            return x
-        if cfg.kind == "mult":
-            return x * self._source.normal(x, 1.0, s)  # d(out)/dx = z
-        return self._source.normal(x, 0.0, s).add_(x)  # x + z in z's memory; d(out)/dx = 1
+        return qin_noise(x, cfg.kind, s, self._source.normal)
 
     def extra_repr(self) -> str:
         c = self._config
