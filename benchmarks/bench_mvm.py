@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from crossbar import CrossbarArray, devices
+from crossbar.seeds import Stream, derive
 
 
 def median_time(fn, repeats: int) -> float:
@@ -55,10 +56,15 @@ def bench_shape(n_in: int, n_out: int, batch: int, repeats: int, pcm, mult, rng)
     exact = CrossbarArray.program(W, pcm, seed=1)
     output = CrossbarArray.program(W, mult, seed=1)
     mc_rng = np.random.default_rng(2)
+    reads = iter(range(10**9))  # a fresh key for every read, as a layer's read sequence gives
+
+    def key() -> int:
+        return derive(3, Stream.READ, next(reads))
+
     cases = {
         "bound: float32 BLAS x @ W": (lambda: torch.matmul(xt, Wt), repeats),
-        "mvm, output noise only": (lambda: output.mvm(x), repeats),
-        "mvm, exact per-cell noise": (lambda: exact.mvm(x), repeats),
+        "mvm, output noise only": (lambda: output.mvm(xt, key=key()), repeats),
+        "mvm, exact per-cell noise": (lambda: exact.mvm(xt, key=key()), repeats),
         "per-cell Monte-Carlo (oracle)": (lambda: exact.mvm_per_cell(x, mc_rng), 3),
     }
     bound = None

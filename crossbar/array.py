@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from crossbar import kernels
+from crossbar import kernels, read_kernels
 from crossbar.seeds import derive, kernel_key
 from crossbar.threads import torch_threads
 from crossbar.tile import Tile
@@ -41,19 +41,22 @@ from crossbar.tile import Tile
 # Rows read per kernel launch on the CPU: keeps a launch's buffers in cache.
 # Results do not depend on it (a row's noise is keyed by its index in the batch).
 CHUNK_ROWS = 4096
-_NO_VARIANCE = np.empty((0, 0, 0), dtype=np.float32)
+_NO_VARIANCE = np.empty((0, 0, 0), dtype=np.uint16)
+_NO_SQUARES = np.empty(0, dtype=np.uint16)
 _MAX_KEY = (1 << 64) - 1
 
 
 def keyed_normal(like: torch.Tensor, key: int, mean: float, std: float) -> torch.Tensor:
     """A tensor like ``like`` (shape, dtype, device) of N(mean, std^2) draws of stream ``key``.
 
-    On the CPU the draws are the counter-based Numba stream (independent of
-    the thread count); elsewhere a ``torch.Generator`` on the tensor's device
-    seeded with ``key`` (other numbers, the same distribution).
+    On the CPU the draws are the counter-based block stream of
+    :func:`crossbar.read_kernels.normals` (independent of the thread count);
+    elsewhere a ``torch.Generator`` on the tensor's device seeded with ``key``
+    (other numbers, the same distribution).
     """
     if like.device.type == "cpu":
-        z = kernels.normal_float32(np.uint64(key), like.numel(), float(mean), float(std))
+        with torch_threads():
+            z = read_kernels.normals(np.uint64(key), like.numel(), float(mean), float(std))
         return torch.from_numpy(z).view(like.shape).to(like.dtype)
     gen = torch.Generator(device=like.device)
     gen.manual_seed(int(key))
@@ -81,11 +84,17 @@ def qin_noise(y: torch.Tensor, kind: str, sigma: float,
 def variance_product(u: torch.Tensor, variance: torch.Tensor) -> torch.Tensor:
     """The read-noise variance of every column current, sum_i u_i^2 s_ij^2, for every row of ``u``.
 
-    bfloat16 operands (``variance`` is stored so), float32 accumulation, a
-    bfloat16 result: every term is >= 0, so the relative error is at most
+    bfloat16 operands (``variance`` is stored so; the CPU read gets u^2 so
+    rounded from the DAC kernel), float32 accumulation, a bfloat16 result:
+    every term is >= 0, so the relative error is at most
     ``variance_error_bound(rows)`` (see :meth:`CrossbarArray.mvm`).
     """
     return torch.matmul(u.square().to(torch.bfloat16), variance)
+
+
+def _bits(t: torch.Tensor) -> np.ndarray:
+    """The uint16 bit patterns of a bfloat16 CPU tensor, as a NumPy view (no copy)."""
+    return t.view(torch.int16).numpy().view(np.uint16)
 
 
 def variance_error_bound(rows: int) -> float:
@@ -104,8 +113,9 @@ def check_key(key) -> int | None:
     return int(key)
 
 
-def as_matrix(name: str, a, ndim: tuple[int, ...]) -> torch.Tensor:
-    """A NumPy array or torch tensor as a float32 tensor (same device), checked for shape and finiteness."""
+def as_matrix(name: str, a, ndim: tuple[int, ...], finite: bool = True) -> torch.Tensor:
+    """A NumPy array or torch tensor as a float32 tensor (same device), checked for shape and
+    (``finite``) finiteness; a read checks its own inputs' finiteness where it is free."""
     if not isinstance(a, torch.Tensor):
         a = np.asarray(a)
         if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
@@ -118,11 +128,16 @@ def as_matrix(name: str, a, ndim: tuple[int, ...]) -> torch.Tensor:
         dims = " or ".join(map(str, ndim))
         raise ValueError(f"{name} must have {dims} dimensions, got shape {tuple(a.shape)}")
     a = a.to(torch.float32).contiguous()
-    finite = torch.isfinite(a)
-    if not bool(finite.all()):
-        bad = int(finite.numel() - finite.sum())
-        raise ValueError(f"{name} contains {bad} NaN or infinite value(s); only finite values are allowed")
+    if finite:
+        check_finite(name, a)
     return a
+
+
+def check_finite(name: str, a: torch.Tensor) -> None:
+    ok = torch.isfinite(a)
+    if not bool(ok.all()):
+        bad = int(ok.numel() - ok.sum())
+        raise ValueError(f"{name} contains {bad} NaN or infinite value(s); only finite values are allowed")
 
 
 class CrossbarArray(nn.Module):
@@ -268,7 +283,7 @@ class CrossbarArray(nn.Module):
         i.e. the noise standard deviation is within 0.6 % of exact.
         """
         torch_like = isinstance(x, torch.Tensor)
-        xt = as_matrix("x", x, (1, 2))
+        xt = as_matrix("x", x, (1, 2), finite=False)  # read() checks, for free on the CPU
         single = xt.dim() == 1
         if single:
             xt = xt[None, :]
@@ -291,9 +306,10 @@ class CrossbarArray(nn.Module):
              row0: int = 0, output_noise: bool = True) -> torch.Tensor:
         """:meth:`mvm` without input checks, for callers that checked already (the torch layers).
 
-        ``x``: a finite float32 tensor (rows x inputs) on the array's device.
-        ``row0``: the index of x's first row in the batch the caller splits
-        into several reads with one key (its noise is that of the whole batch).
+        ``x``: a contiguous float32 tensor (rows x inputs) on the array's
+        device; NaN or infinity raises ValueError. ``row0``: the index of x's
+        first row in the batch the caller splits into several reads with one
+        key (its noise is that of the whole batch).
         """
         key = check_key(key)
         deterministic = self.is_deterministic or (self.is_abstract and not output_noise)
@@ -304,6 +320,8 @@ class CrossbarArray(nn.Module):
             )
         if self.is_abstract:
             y = torch.matmul(x, self.weights)
+            if not math.isfinite(y.sum(dtype=torch.float64).item()):  # NaN or infinity in x reach y
+                check_finite("x", x)
             if bias is not None:
                 y += bias
             if output_noise and self.output_sigma > 0:
@@ -314,6 +332,7 @@ class CrossbarArray(nn.Module):
             with torch_threads():
                 out = self._read_cpu(x, key, row0)
         else:
+            check_finite("x", x)
             out = read_torch(self, x, key)
         if bias is not None:
             out += bias
@@ -333,17 +352,22 @@ class CrossbarArray(nn.Module):
             xc = x[c0 : c0 + CHUNK_ROWS]
             m = xc.shape[0]
             u = torch.empty(m * self.shape[0])
+            noisy = self.variance is not None
+            u2 = torch.empty(m * self.shape[0], dtype=torch.bfloat16) if noisy else None
             scale = torch.empty(m)
-            kernels.dac(xc.numpy(), dac_bits, starts, u.numpy(), scale.numpy())
+            kernels.dac(xc.numpy(), dac_bits, starts, u.numpy(), _bits(u2) if noisy else _NO_SQUARES,
+                        scale.numpy())
+            if not bool(torch.isfinite(scale).all()):  # the DAC marks rows holding NaN or infinity
+                check_finite("x", x)
             current = torch.empty(len(self.bands), m, self.shape[1])
-            variance = None if self.variance is None else torch.empty_like(current)
+            variance = torch.empty_like(current, dtype=torch.bfloat16) if noisy else None
             for i, (r0, r1) in enumerate(self.bands):
-                ub = u[m * r0 : m * r1].view(m, r1 - r0)
-                torch.matmul(ub, self.conductance[i, : r1 - r0], out=current[i])
-                if variance is not None:
-                    variance[i] = variance_product(ub, self.variance[i, : r1 - r0])
-            kernels.read_bands(current.numpy(), _NO_VARIANCE if variance is None else variance.numpy(),
-                               keys, fs, adc_bits, cs, scale.numpy(), row0 + c0, out[c0 : c0 + m].numpy())
+                rows = slice(m * r0, m * r1)
+                torch.matmul(u[rows].view(m, r1 - r0), self.conductance[i, : r1 - r0], out=current[i])
+                if noisy:  # the variance product, its u^2 rounded to bfloat16 by the DAC
+                    torch.matmul(u2[rows].view(m, r1 - r0), self.variance[i, : r1 - r0], out=variance[i])
+            read_kernels.read_bands(current.numpy(), _bits(variance) if noisy else _NO_VARIANCE, keys, fs,
+                                    adc_bits, cs, scale.numpy(), row0 + c0, out[c0 : c0 + m].numpy())
         return out
 
     def mvm_per_cell(self, x, rng: np.random.Generator, bias=None):
@@ -363,7 +387,7 @@ class CrossbarArray(nn.Module):
         scale = torch.empty(m)
         starts = np.array([r0 for r0, _ in self.bands] + [self.shape[0]], dtype=np.int64)
         with torch_threads():
-            kernels.dac(xt.numpy(), self.profile.dac_bits or 0, starts, u.numpy(), scale.numpy())
+            kernels.dac(xt.numpy(), self.profile.dac_bits or 0, starts, u.numpy(), _NO_SQUARES, scale.numpy())
         current = np.empty((len(self.bands), m, self.shape[1]), dtype=np.float32)
         for i, (r0, r1) in enumerate(self.bands):
             ub = u[m * r0 : m * r1].view(m, r1 - r0).numpy().astype(np.float64)
@@ -376,7 +400,7 @@ class CrossbarArray(nn.Module):
                 current[i, b] = ub[b] @ (g + std * rng.standard_normal(g.shape))
         out = np.zeros((m, self.shape[1]), dtype=np.float32)
         with torch_threads():
-            kernels.read_bands(current, _NO_VARIANCE, self._keys(None), self.full_scale.cpu().numpy(),
+            read_kernels.read_bands(current, _NO_VARIANCE, self._keys(None), self.full_scale.cpu().numpy(),
                                self.profile.adc_bits or 0, self.col_scale.cpu().numpy(), scale.numpy(),
                                0, out)
         if bias is not None:

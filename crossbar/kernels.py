@@ -246,84 +246,72 @@ def drift_conductance(g0: np.ndarray, nu: np.ndarray, t: float, t0: float) -> np
     return o.reshape(g0.shape)
 
 
-@njit(parallel=True, cache=True)
-def dac(x: np.ndarray, bits: int, starts: np.ndarray, u: np.ndarray, scale: np.ndarray) -> None:
+_ABS32 = np.int32(0x7FFFFFFF)
+_INF32_BITS = np.int32(0x7F800000)
+DAC_ROWS_PER_TASK = 32  # rows one thread converts with one scratch buffer
+
+
+@njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
+def dac(x: np.ndarray, bits: int, starts: np.ndarray, u: np.ndarray, u2: np.ndarray,
+        scale: np.ndarray) -> None:
     """Digital-to-analog conversion of each input row, written band by band.
 
-    Each row of ``x`` (rows x inputs, float32) is scaled by its largest
-    magnitude (a digital scale per input vector, written to ``scale``) and, for
-    ``bits > 0``, rounded to the signed grid k / (2^(bits-1) - 1). The
-    normalised voltages go to the flat float32 buffer ``u`` band-major: the
-    inputs ``starts[i]:starts[i+1]`` of every row form one contiguous
-    (rows x band inputs) block at offset ``rows * starts[i]``, ready for one
-    dense product per row band of tiles.
+    Each row of ``x`` (rows x inputs, float32, C order) is scaled by its
+    largest magnitude (a digital scale per input vector, written to
+    ``scale``; NaN for a row holding NaN or infinity, for the caller to
+    report) and, for ``bits > 0``, rounded to the signed grid
+    k / (2^(bits-1) - 1). The normalised voltages go to the flat float32
+    buffer ``u`` band-major: the inputs ``starts[i]:starts[i+1]`` of every row
+    form one contiguous (rows x band inputs) block at offset ``rows *
+    starts[i]``, ready for one dense product per row band of tiles. Unless
+    ``u2`` is empty, the squared voltages go to it in the same layout as
+    bfloat16 bit patterns (uint16, rounded to nearest even, as torch rounds),
+    the operand of the read-noise variance product.
+
+    The largest magnitude is an integer maximum of the float bit patterns
+    (vectorises without fast-math, and NaN or infinity show as bits >= those of inf).
     """
     batch, n = x.shape
-    levels = float(2 ** (bits - 1) - 1) if bits > 0 else 0.0
-    bands = starts.size - 1
-    for b in prange(batch):
-        m = 0.0
-        for i in range(n):
-            m = max(m, abs(float(x[b, i])))
-        if m == 0.0:
-            m = 1.0
-        scale[b] = m
-        inv = 1.0 / m
-        for band in range(bands):
-            r0 = starts[band]
-            width = starts[band + 1] - r0
-            off = batch * r0 + b * width
-            for i in range(width):
-                v = float(x[b, r0 + i]) * inv
-                if levels > 0.0:
-                    v = np.rint(v * levels) / levels
-                u[off + i] = v
-
-
-@njit(parallel=True, cache=True)
-def read_bands(
-    current: np.ndarray,
-    variance: np.ndarray,
-    keys: np.ndarray,
-    full_scale: np.ndarray,
-    bits: int,
-    col_scale: np.ndarray,
-    row_scale: np.ndarray,
-    row0: int,
-    out: np.ndarray,
-) -> None:
-    """Add read noise, digitise, rescale and sum the column currents of every row band.
-
-    ``current`` and ``variance`` are (bands x rows x cols); for band i, row b
-    and column j: noisy = current + sqrt(variance) * z (no noise when
-    ``variance`` has size 0), z the normal of pair index
-    (row0 + b) * ceil(cols / 2) + j // 2 of stream ``keys[i]``, so a row's
-    noise depends on its index in the whole batch, not on how the batch was
-    split into launches. The ADC clips to +-full_scale[i, j] (> 0) and, for
-    ``bits > 0``, rounds to steps of full_scale / (2^(bits-1) - 1); the result
-    times col_scale[i, j] * row_scale[b] is *added* to out[b, j], band after
-    band (the digital accumulation of the partial sums).
-    """
-    bands, batch, cols = current.shape
-    noisy = variance.size > 0
-    half = (cols + 1) // 2
+    levels = np.float32(2 ** (bits - 1) - 1) if bits > 0 else np.float32(1.0)
+    inv_levels = np.float32(1.0) / levels
     quantise = bits > 0
-    levels = float(2 ** (bits - 1) - 1) if quantise else 1.0
-    inv_step = levels / full_scale
-    step = full_scale / levels
-    for b in prange(batch):
-        z = np.zeros(2 * half)
-        rs = row_scale[b]
-        base = np.uint64(row0 + b) * np.uint64(half)
-        for i in range(bands):
-            if noisy:
-                for jp in range(half):
-                    z[2 * jp], z[2 * jp + 1] = _normal_pair(keys[i], base + np.uint64(jp))
-            for j in range(cols):
-                v = float(current[i, b, j])
-                if noisy:
-                    v += np.sqrt(float(variance[i, b, j])) * z[j]
-                v = min(max(v, -full_scale[i, j]), full_scale[i, j])
+    squares = u2.size > 0
+    bands = starts.size - 1
+    xi = x.view(np.int32)
+    peak = np.empty(batch, np.int32)
+    peak_f = peak.view(np.float32)
+    tasks = (batch + DAC_ROWS_PER_TASK - 1) // DAC_ROWS_PER_TASK
+    for task in prange(tasks):
+        sq = np.empty(n, np.float32)
+        sq_bits = sq.view(np.int32)
+        for b in range(task * DAC_ROWS_PER_TASK, min(batch, (task + 1) * DAC_ROWS_PER_TASK)):
+            row, row_bits = x[b], xi[b]
+            m = np.int32(0)
+            for i in range(n):
+                m = max(m, row_bits[i] & _ABS32)
+            peak[b] = m
+            if m >= _INF32_BITS:
+                scale[b] = np.nan
+                continue
+            mf = peak_f[b] if m > 0 else np.float32(1.0)
+            scale[b] = mf
+            inv = np.float32(1.0) / mf
+            for band in range(bands):
+                r0 = starts[band]
+                width = starts[band + 1] - r0
+                lo = batch * r0 + b * width
+                src, dst = row[r0 : r0 + width], u[lo : lo + width]
                 if quantise:
-                    v = np.rint(v * inv_step[i, j]) * step[i, j]
-                out[b, j] += v * col_scale[i, j] * rs
+                    for i in range(width):
+                        dst[i] = np.rint(src[i] * inv * levels) * inv_levels
+                else:
+                    for i in range(width):
+                        dst[i] = src[i] * inv
+                if squares:
+                    dst2 = u2[lo : lo + width]
+                    for i in range(width):
+                        sq[i] = dst[i] * dst[i]
+                    for i in range(width):  # round to nearest even in the upper 16 bits (u^2 >= 0)
+                        w = sq_bits[i]
+                        w = w + np.int32(0x7FFF) + ((w >> np.int32(16)) & np.int32(1))
+                        dst2[i] = np.uint16(w >> np.int32(16))

@@ -147,7 +147,7 @@ class AnalogLayer(ReadSequence, nn.Module):
         if x.device != device:
             raise ValueError(f"input is on {x.device} but the layer's arrays are on {device}; "
                              "move the model with .to(device)")
-        return as_matrix("layer input", x, (x.dim(),))
+        return as_matrix("layer input", x, (x.dim(),), finite=False)  # the read checks
 
     def extra_repr(self) -> str:
         n_in, n_out = self.array.shape

@@ -43,8 +43,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from crossbar.array import keyed_normal, qin_noise
-from crossbar.seeds import Stream, derive
+from crossbar import kernels
+from crossbar.array import qin_noise
+from crossbar.seeds import Stream, kernel_key
 
 __all__ = [
     "NOISE_KINDS",
@@ -142,9 +143,10 @@ class NoiseSource:
     def normal(self, like: torch.Tensor, mean: float, std: float) -> torch.Tensor:
         """A new tensor like ``like`` (shape, dtype, device) of N(mean, std^2) draws."""
         if like.device.type == "cpu" and like.dtype in self._CPU_DTYPES:
-            key = derive(self.seed, Stream.NOISE_DRAW, self.cpu_draws)
+            key = kernel_key(self.seed, Stream.NOISE_DRAW, self.cpu_draws)
             self.cpu_draws += 1
-            return keyed_normal(like, key, mean, std)
+            z = kernels.normal_float32(key, like.numel(), float(mean), float(std))
+            return torch.from_numpy(z).view(like.shape).to(like.dtype)
         return torch.empty_like(like).normal_(mean, std, generator=self.generator(like.device))
 
     def state_dict(self) -> dict[str, Any]:

@@ -1,0 +1,194 @@
+"""Numba kernels of one array read: read noise and ADC, written to vectorise (the DAC is
+:func:`crossbar.kernels.dac`).
+
+Plain functions on NumPy arrays (no classes, no torch), like
+:mod:`crossbar.kernels`, whose counter-based hash they share: every random
+number is a pure function of (stream key, index), so results do not depend
+on the thread count or on how a batch is split into launches.
+
+The read draws one normal per row band, row and column, the bulk of a
+read's random numbers. They come from a block Box-Muller transform (Box &
+Muller, Ann. Math. Stat. 1958) in float32 whose logarithm, sine and cosine
+are short polynomials the compiler turns into SIMD code, several times faster
+per normal than the ziggurat of :mod:`crossbar.kernels`, whose branches do
+not vectorise. Accuracy: the uniforms have 32 bits (|z| <= 6.66, the tail
+beyond has probability 3e-11); the polynomials are accurate to float32
+rounding (relative error < 1e-6 in each normal).
+
+``error_model="numpy"``: float division without Python's zero check, which
+would keep a loop from vectorising.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from crossbar.kernels import _GOLDEN, _MASK32, _ONE, _S32, _mix
+
+_f32 = np.float32
+_LN2 = _f32(math.log(2.0))
+_SQRT2 = _f32(math.sqrt(2.0))
+_HALF_PI = _f32(math.pi / 2)
+_MANT = np.int32(0x007FFFFF)
+_EXP0 = np.int32(0x3F800000)
+# log(m) = 2 atanh(s), s = (m - 1) / (m + 1), |s| <= 0.172 for m in [1/sqrt2, sqrt2]: the series to s^9
+_L3, _L5, _L7, _L9 = _f32(1 / 3), _f32(1 / 5), _f32(1 / 7), _f32(1 / 9)
+# sin and cos on [-pi/4, pi/4] (Taylor to t^11 and t^12: truncation < 1e-9)
+_S3, _S5, _S7, _S9, _S11 = _f32(-1 / 6), _f32(1 / 120), _f32(-1 / 5040), _f32(1 / 362880), _f32(-1 / 39916800)
+_C2, _C4, _C6, _C8, _C10, _C12 = (_f32(-1 / 2), _f32(1 / 24), _f32(-1 / 720), _f32(1 / 40320),
+                                  _f32(-1 / 3628800), _f32(1 / 479001600))
+_ONE32 = _f32(1.0)
+_ZERO32 = _f32(0.0)
+_HALF32 = _f32(0.5)
+_TWO32 = _f32(2.0)
+_QUARTER_TURNS = _f32(2.0**-30)  # 32-bit integer -> [0, 4): quarter turns of the angle
+ROWS_PER_TASK = 32  # rows one thread reads with one set of scratch buffers
+PAIRS_PER_TASK = 2048  # pairs of normals one thread draws with one set of scratch buffers
+
+
+@njit(inline="always", error_model="numpy", fastmath={"contract"})
+def normals_into(key, first_pair, npairs, z, a, u, t, e) -> None:
+    """Fill z[0 : 2 * npairs] with standard normals: pair p (index first_pair + p of stream
+    ``key``) gives z[p] and z[npairs + p]. ``a``, ``u`` (int64), ``t``, ``e`` (float32) are
+    scratch of at least ``npairs`` entries; ``t`` must be contiguous (it is viewed as int32)."""
+    for p in range(npairs):  # one 64-bit hash: two 32-bit uniforms
+        h = _mix(key + _GOLDEN * (first_pair + np.uint64(p) + _ONE))
+        a[p] = np.int64(h >> _S32) + 1  # u1 = a * 2^-32 in (0, 1]
+        u[p] = np.int64(h & _MASK32)  # angle = u * 2^-32 turns
+    ti = t.view(np.int32)
+    for p in range(npairs):
+        t[p] = _f32(a[p])
+    for p in range(npairs):  # u1 = m * 2^e, m in [1, 2)
+        bits = ti[p]
+        e[p] = _f32((bits >> 23) - 127)
+        ti[p] = (bits & _MANT) | _EXP0
+    for p in range(npairs):
+        m = t[p]
+        big = m > _SQRT2
+        m = m * _HALF32 if big else m
+        ex = e[p] + (_ONE32 if big else _ZERO32) - _f32(32.0)
+        s = (m - _ONE32) / (m + _ONE32)
+        s2 = s * s
+        log_m = _TWO32 * s * (_ONE32 + s2 * (_L3 + s2 * (_L5 + s2 * (_L7 + s2 * _L9))))
+        r = math.sqrt(_f32(-2.0) * (ex * _LN2 + log_m))
+        v = _f32(u[p]) * _QUARTER_TURNS
+        q = np.int32(v)  # quadrant 0..3, then an angle in [-pi/4, pi/4)
+        th = (v - _f32(q) - _HALF32) * _HALF_PI
+        t2 = th * th
+        sn = th * (_ONE32 + t2 * (_S3 + t2 * (_S5 + t2 * (_S7 + t2 * (_S9 + t2 * _S11)))))
+        cs = _ONE32 + t2 * (_C2 + t2 * (_C4 + t2 * (_C6 + t2 * (_C8 + t2 * (_C10 + t2 * _C12)))))
+        # rotate by q quarter turns (the uniform angle's fixed offset of pi/4 does not matter)
+        odd = (q & 1) == 1
+        sign = _ONE32 - _TWO32 * _f32(q >> 1)
+        z[p] = r * (-sn if odd else cs) * sign
+        z[npairs + p] = r * (cs if odd else sn) * sign
+
+
+@njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
+def normals(key: np.uint64, n: int, mean: float, std: float) -> np.ndarray:
+    """``n`` draws of N(mean, std^2) (float32) of stream ``key``, in parallel blocks of
+    pairs: block k holds pairs k * PAIRS_PER_TASK ... of the stream (any thread count, same bits)."""
+    out = np.empty(n, dtype=np.float32)
+    npairs = (n + 1) // 2
+    tasks = (npairs + PAIRS_PER_TASK - 1) // PAIRS_PER_TASK
+    m32, s32 = _f32(mean), _f32(std)
+    for task in prange(tasks):
+        p0 = task * PAIRS_PER_TASK
+        count = min(PAIRS_PER_TASK, npairs - p0)
+        a = np.empty(count, np.int64)
+        u = np.empty(count, np.int64)
+        t = np.empty(count, np.float32)
+        e = np.empty(count, np.float32)
+        z = np.empty(2 * count, np.float32)
+        normals_into(key, np.uint64(p0), count, z, a, u, t, e)
+        dst = out[2 * p0 : min(n, 2 * (p0 + count))]
+        for i in range(dst.size):
+            dst[i] = m32 + s32 * z[i]
+    return out
+
+
+@njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
+def block_normals(key: np.uint64, rows: int, cols: int) -> np.ndarray:
+    """``rows x cols`` standard normals (float32) as the read draws them for stream ``key``:
+    row b uses pairs b * ceil(cols / 2) + p (a test and benchmark entry point)."""
+    half = (cols + 1) // 2
+    out = np.empty((rows, cols), dtype=np.float32)
+    for b in prange(rows):
+        a = np.empty(half, np.int64)
+        u = np.empty(half, np.int64)
+        t = np.empty(half, np.float32)
+        e = np.empty(half, np.float32)
+        z = np.empty(2 * half, np.float32)
+        normals_into(key, np.uint64(b) * np.uint64(half), half, z, a, u, t, e)
+        out[b] = z[:cols]
+    return out
+
+
+@njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
+def read_bands(
+    current: np.ndarray,
+    variance: np.ndarray,
+    keys: np.ndarray,
+    full_scale: np.ndarray,
+    bits: int,
+    col_scale: np.ndarray,
+    row_scale: np.ndarray,
+    row0: int,
+    out: np.ndarray,
+) -> None:
+    """Add read noise, digitise, rescale and sum the column currents of every row band.
+
+    ``current`` (bands x rows x cols, float32) and ``variance`` (the same
+    shape, bfloat16 bit patterns as uint16, or size 0 for no noise); for band
+    i, row b and column j: noisy = current + sqrt(variance) * z, z drawn by
+    :func:`normals_into` from stream ``keys[i]`` at row index row0 + b, so a
+    row's noise depends on its index in the whole batch, not on how the
+    batch was split into launches. The ADC clips to +-full_scale[i, j] (> 0)
+    and, for ``bits > 0``, rounds to steps of full_scale / (2^(bits-1) - 1);
+    the result times col_scale[i, j] * row_scale[b] is *added* to out[b, j],
+    band after band (the digital sum of the partial sums). All in float32.
+    """
+    bands, batch, cols = current.shape
+    noisy = variance.size > 0
+    half = (cols + 1) // 2
+    quantise = bits > 0
+    levels = _f32(2 ** (bits - 1) - 1) if quantise else _ONE32
+    fs = full_scale.astype(np.float32)
+    inv_step = (levels / full_scale).astype(np.float32)
+    step = (full_scale / levels).astype(np.float32)
+    cs = col_scale.astype(np.float32)
+    tasks = (batch + ROWS_PER_TASK - 1) // ROWS_PER_TASK
+    for task in prange(tasks):
+        a = np.empty(half, np.int64)
+        u = np.empty(half, np.int64)
+        t = np.empty(half, np.float32)
+        e = np.empty(half, np.float32)
+        z = np.zeros(2 * half, np.float32)
+        var_bits = np.empty(cols, np.uint32)
+        var = var_bits.view(np.float32)
+        for b in range(task * ROWS_PER_TASK, min(batch, (task + 1) * ROWS_PER_TASK)):
+            rs = row_scale[b]
+            first = np.uint64(row0 + b) * np.uint64(half)
+            dst = out[b]
+            for i in range(bands):
+                cur, top, up, down, gain = current[i, b], fs[i], inv_step[i], step[i], cs[i]
+                if noisy:
+                    normals_into(keys[i], first, half, z, a, u, t, e)
+                    vb = variance[i, b]
+                    for j in range(cols):  # bfloat16 -> float32: the high half of the bits
+                        var_bits[j] = np.uint32(vb[j]) << np.uint32(16)
+                    for j in range(cols):
+                        v = cur[j] + math.sqrt(var[j]) * z[j]
+                        v = min(max(v, -top[j]), top[j])
+                        if quantise:
+                            v = np.rint(v * up[j]) * down[j]
+                        dst[j] += v * gain[j] * rs
+                else:
+                    for j in range(cols):
+                        v = min(max(cur[j], -top[j]), top[j])
+                        if quantise:
+                            v = np.rint(v * up[j]) * down[j]
+                        dst[j] += v * gain[j] * rs
