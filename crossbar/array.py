@@ -32,6 +32,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from crossbar import kernels, read_kernels
 from crossbar.seeds import derive, kernel_key
@@ -102,6 +103,26 @@ def variance_error_bound(rows: int) -> float:
     ``rows`` terms: u^2, the stored variances and the result each rounded once to
     bfloat16 (unit roundoff 2^-8), a float32 sum of non-negative terms (rows * 2^-24)."""
     return (1 + 2.0**-8) ** 3 * (1 + rows * 2.0**-24) - 1
+
+
+def im2col(x: torch.Tensor, kernel_size, stride, padding, dilation) -> torch.Tensor:
+    """The patches of a 2-D convolution, one row per output position: (N * H_out * W_out) x (C * kh * kw).
+
+    Rows run over images, then output rows and columns; a row's entries are
+    ordered (channel, kernel row, kernel column) like ``conv.weight.reshape(out, -1)``.
+    One strided view and one copy (torch's ``unfold`` makes two).
+    """
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+    if ph or pw:
+        x = F.pad(x, (pw, pw, ph, ph))
+    x = x.contiguous()
+    n, c, h, w = x.shape
+    h_out = (h - dh * (kh - 1) - 1) // sh + 1
+    w_out = (w - dw * (kw - 1) - 1) // sw + 1
+    s = x.stride()
+    windows = x.as_strided((n, h_out, w_out, c, kh, kw),
+                           (s[0], s[2] * sh, s[3] * sw, s[1], s[2] * dh, s[3] * dw))
+    return windows.reshape(n * h_out * w_out, c * kh * kw)
 
 
 def check_key(key) -> int | None:
@@ -329,8 +350,15 @@ class CrossbarArray(nn.Module):
                 y = qin_noise(y, kind, self.output_sigma, lambda like, m, s: keyed_normal(like, key, m, s))
             return y
         if x.device.type == "cpu":
+            dac_bits = self.profile.dac_bits or 0
+
+            def convert(c0, m, starts, u, u2, scale):
+                kernels.dac(x[c0 : c0 + m].numpy(), dac_bits, starts, u, u2, scale)
+
             with torch_threads():
-                out = self._read_cpu(x, key, row0)
+                out = self._read_cpu(x.shape[0], CHUNK_ROWS, convert, key, row0)
+            if out is None:
+                check_finite("x", x)
         else:
             check_finite("x", x)
             out = read_torch(self, x, key)
@@ -341,31 +369,66 @@ class CrossbarArray(nn.Module):
     def _keys(self, key: int | None) -> np.ndarray:
         return np.array([kernel_key(key or 0, i) for i in range(len(self.bands))], dtype=np.uint64)
 
-    def _read_cpu(self, x: torch.Tensor, key: int | None, row0: int) -> torch.Tensor:
-        """DAC, one float32 product (and one bfloat16 variance product) per row band, ADC (Numba)."""
-        out = torch.zeros(x.shape[0], self.shape[1])
+    def read_patches(self, images: torch.Tensor, kernel_size, stride, padding, dilation, key: int | None,
+                     bias: torch.Tensor | None = None, *, output_noise: bool = True) -> torch.Tensor:
+        """:meth:`read` of the :func:`im2col` patches of ``images`` (N x C x H x W): a convolution.
+
+        On the CPU the DAC kernel reads the patches straight from the images,
+        a few images per launch, and the patch matrix is never written; the
+        result is that of ``read(im2col(images, ...), key, bias)`` bit for bit.
+        Returns (N * H_out * W_out) x outputs.
+        """
+        geometry = tuple(np.asarray(g, dtype=np.int64) for g in (kernel_size, stride, padding, dilation))
+        if self.is_abstract or images.device.type != "cpu":
+            return self.read(im2col(images, kernel_size, stride, padding, dilation), key, bias,
+                             output_noise=output_noise)
+        images = images.contiguous()
+        n, _, h, w = images.shape
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = geometry
+        out_hw = np.array([(h + 2 * ph - dh * (kh - 1) - 1) // sh + 1,
+                           (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1])
+        positions = int(out_hw[0] * out_hw[1])
+        per = max(1, CHUNK_ROWS // positions)  # whole images per launch
+        dac_bits = self.profile.dac_bits or 0
+
+        def convert(c0, m, starts, u, u2, scale):
+            i0 = c0 // positions
+            chunk = images[i0 : i0 + m // positions].numpy()
+            kernels.dac_patches(chunk, *geometry, out_hw, dac_bits, starts, u, u2, scale)
+
+        with torch_threads():
+            out = self._read_cpu(n * positions, per * positions, convert, check_key(key), 0)
+        if out is None:
+            check_finite("images", images)
+        if bias is not None:
+            out += bias
+        return out
+
+    def _read_cpu(self, rows: int, chunk: int, convert, key: int | None, row0: int) -> torch.Tensor | None:
+        """DAC, one float32 product (and one bfloat16 variance product) per row band, ADC (Numba),
+        ``chunk`` rows per launch; ``convert(c0, m, starts, u, u2, scale)`` runs the DAC of rows
+        c0 .. c0 + m. None if the DAC met NaN or infinity."""
+        out = torch.zeros(rows, self.shape[1])
         keys = self._keys(key)
         starts = np.array([r0 for r0, _ in self.bands] + [self.shape[0]], dtype=np.int64)
         fs, cs = self.full_scale.numpy(), self.col_scale.numpy()
-        dac_bits, adc_bits = self.profile.dac_bits or 0, self.profile.adc_bits or 0
-        for c0 in range(0, x.shape[0], CHUNK_ROWS):
-            xc = x[c0 : c0 + CHUNK_ROWS]
-            m = xc.shape[0]
+        adc_bits = self.profile.adc_bits or 0
+        noisy = self.variance is not None
+        for c0 in range(0, rows, chunk):
+            m = min(chunk, rows - c0)
             u = torch.empty(m * self.shape[0])
-            noisy = self.variance is not None
             u2 = torch.empty(m * self.shape[0], dtype=torch.bfloat16) if noisy else None
             scale = torch.empty(m)
-            kernels.dac(xc.numpy(), dac_bits, starts, u.numpy(), _bits(u2) if noisy else _NO_SQUARES,
-                        scale.numpy())
+            convert(c0, m, starts, u.numpy(), _bits(u2) if noisy else _NO_SQUARES, scale.numpy())
             if not bool(torch.isfinite(scale).all()):  # the DAC marks rows holding NaN or infinity
-                check_finite("x", x)
+                return None
             current = torch.empty(len(self.bands), m, self.shape[1])
             variance = torch.empty_like(current, dtype=torch.bfloat16) if noisy else None
             for i, (r0, r1) in enumerate(self.bands):
-                rows = slice(m * r0, m * r1)
-                torch.matmul(u[rows].view(m, r1 - r0), self.conductance[i, : r1 - r0], out=current[i])
+                band = slice(m * r0, m * r1)
+                torch.matmul(u[band].view(m, r1 - r0), self.conductance[i, : r1 - r0], out=current[i])
                 if noisy:  # the variance product, its u^2 rounded to bfloat16 by the DAC
-                    torch.matmul(u2[rows].view(m, r1 - r0), self.variance[i, : r1 - r0], out=variance[i])
+                    torch.matmul(u2[band].view(m, r1 - r0), self.variance[i, : r1 - r0], out=variance[i])
             read_kernels.read_bands(current.numpy(), _bits(variance) if noisy else _NO_VARIANCE, keys, fs,
                                     adc_bits, cs, scale.numpy(), row0 + c0, out[c0 : c0 + m].numpy())
         return out

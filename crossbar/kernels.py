@@ -248,10 +248,50 @@ def drift_conductance(g0: np.ndarray, nu: np.ndarray, t: float, t0: float) -> np
 
 _ABS32 = np.int32(0x7FFFFFFF)
 _INF32_BITS = np.int32(0x7F800000)
-DAC_ROWS_PER_TASK = 32  # rows one thread converts with one scratch buffer
+DAC_ROWS_PER_TASK = 32  # rows one thread converts with one set of scratch buffers
+_DAC = {"parallel": True, "cache": True, "error_model": "numpy", "fastmath": {"contract"}}
 
 
-@njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
+@njit(inline="always", error_model="numpy", fastmath={"contract"})
+def _dac_row(x, x_bits, off, n, b, batch, bits, starts, u, u2, scale, sq, sq_bits, peak, peak_f) -> None:
+    """Convert input row ``b``, the ``n`` entries of the flat float32 ``x`` at ``off`` (``x_bits``:
+    its int32 view), as :func:`dac` describes. ``sq``/``sq_bits`` (n entries) and ``peak``/
+    ``peak_f`` (1 entry) are scratch and their views. Flat indices, no slices: a slice costs
+    reference counting per row."""
+    m = np.int32(0)
+    start = np.uint64(off)
+    for i in range(np.uint64(n)):
+        m = max(m, x_bits[start + i] & _ABS32)
+    if m >= _INF32_BITS:
+        scale[b] = np.nan
+        return
+    peak[0] = m
+    mf = peak_f[0] if m > 0 else np.float32(1.0)
+    scale[b] = mf
+    levels = np.float32(2 ** (bits - 1) - 1) if bits > 0 else np.float32(1.0)
+    inv_levels = np.float32(1.0) / levels
+    f = levels / mf
+    for band in range(starts.size - 1):
+        r0 = starts[band]
+        width = np.uint64(starts[band + 1] - r0)
+        lo = np.uint64(batch * r0 + b * (starts[band + 1] - r0))
+        src = np.uint64(off + r0)
+        if bits > 0:
+            for i in range(width):
+                u[lo + i] = np.rint(x[src + i] * f) * inv_levels
+        else:
+            for i in range(width):
+                u[lo + i] = x[src + i] * f
+        if u2.size > 0:
+            for i in range(width):
+                sq[i] = u[lo + i] * u[lo + i]
+            for i in range(width):  # round to nearest even in the upper 16 bits (u^2 >= 0)
+                w = sq_bits[i]
+                w = w + np.int32(0x7FFF) + ((w >> np.int32(16)) & np.int32(1))
+                u2[lo + i] = np.uint16(w >> np.int32(16))
+
+
+@njit(**_DAC)
 def dac(x: np.ndarray, bits: int, starts: np.ndarray, u: np.ndarray, u2: np.ndarray,
         scale: np.ndarray) -> None:
     """Digital-to-analog conversion of each input row, written band by band.
@@ -269,49 +309,61 @@ def dac(x: np.ndarray, bits: int, starts: np.ndarray, u: np.ndarray, u2: np.ndar
     the operand of the read-noise variance product.
 
     The largest magnitude is an integer maximum of the float bit patterns
-    (vectorises without fast-math, and NaN or infinity show as bits >= those of inf).
+    (vectorises without fast-math, and NaN or infinity show as bits >= those
+    of inf); ``error_model="numpy"`` drops the zero checks on divisions, which
+    would keep the loops from vectorising.
     """
     batch, n = x.shape
-    levels = np.float32(2 ** (bits - 1) - 1) if bits > 0 else np.float32(1.0)
-    inv_levels = np.float32(1.0) / levels
-    quantise = bits > 0
-    squares = u2.size > 0
-    bands = starts.size - 1
-    xi = x.view(np.int32)
-    peak = np.empty(batch, np.int32)
-    peak_f = peak.view(np.float32)
+    flat = x.reshape(-1)
+    flat_bits = flat.view(np.int32)
     tasks = (batch + DAC_ROWS_PER_TASK - 1) // DAC_ROWS_PER_TASK
     for task in prange(tasks):
         sq = np.empty(n, np.float32)
-        sq_bits = sq.view(np.int32)
+        peak = np.empty(1, np.int32)
+        sq_bits, peak_f = sq.view(np.int32), peak.view(np.float32)
         for b in range(task * DAC_ROWS_PER_TASK, min(batch, (task + 1) * DAC_ROWS_PER_TASK)):
-            row, row_bits = x[b], xi[b]
-            m = np.int32(0)
-            for i in range(n):
-                m = max(m, row_bits[i] & _ABS32)
-            peak[b] = m
-            if m >= _INF32_BITS:
-                scale[b] = np.nan
-                continue
-            mf = peak_f[b] if m > 0 else np.float32(1.0)
-            scale[b] = mf
-            inv = np.float32(1.0) / mf
-            for band in range(bands):
-                r0 = starts[band]
-                width = starts[band + 1] - r0
-                lo = batch * r0 + b * width
-                src, dst = row[r0 : r0 + width], u[lo : lo + width]
-                if quantise:
-                    for i in range(width):
-                        dst[i] = np.rint(src[i] * inv * levels) * inv_levels
-                else:
-                    for i in range(width):
-                        dst[i] = src[i] * inv
-                if squares:
-                    dst2 = u2[lo : lo + width]
-                    for i in range(width):
-                        sq[i] = dst[i] * dst[i]
-                    for i in range(width):  # round to nearest even in the upper 16 bits (u^2 >= 0)
-                        w = sq_bits[i]
-                        w = w + np.int32(0x7FFF) + ((w >> np.int32(16)) & np.int32(1))
-                        dst2[i] = np.uint16(w >> np.int32(16))
+            _dac_row(flat, flat_bits, b * n, n, b, batch, bits, starts, u, u2, scale, sq, sq_bits,
+                     peak, peak_f)
+
+
+@njit(**_DAC)
+def dac_patches(x: np.ndarray, kernel: np.ndarray, stride: np.ndarray, padding: np.ndarray,
+                dilation: np.ndarray, out_hw: np.ndarray, bits: int, starts: np.ndarray,
+                u: np.ndarray, u2: np.ndarray, scale: np.ndarray) -> None:
+    """:func:`dac` of the im2col patches of the images ``x`` (N x C x H x W, float32), without
+    writing the patch matrix: row n * H_out * W_out + oh * W_out + ow is the patch of output
+    position (oh, ow) of image n, entries ordered (channel, kernel row, kernel column) as in
+    :func:`crossbar.nn.analog.im2col` (zeros where the kernel reaches into the padding)."""
+    n_img, channels, height, width = x.shape
+    kh, kw = kernel[0], kernel[1]
+    h_out, w_out = out_hw[0], out_hw[1]
+    positions = h_out * w_out
+    batch = n_img * positions
+    n = channels * kh * kw
+    padded = padding[0] > 0 or padding[1] > 0
+    images = x.reshape(-1)
+    plane = height * width
+    for task in prange(n_img * h_out):  # one output row of one image: w_out patches
+        img = np.int64(task) // h_out
+        oh = np.int64(task) - img * h_out
+        block = np.zeros(w_out * n, np.float32) if padded else np.empty(w_out * n, np.float32)
+        peak = np.empty(1, np.int32)
+        sq = np.empty(n, np.float32)
+        block_bits, sq_bits, peak_f = block.view(np.int32), sq.view(np.int32), peak.view(np.float32)
+        for i in range(kh):
+            ih = oh * stride[0] - padding[0] + i * dilation[0]
+            if ih < 0 or ih >= height:
+                continue  # padding: the zeros stay
+            for j in range(kw):
+                shift = j * dilation[1] - padding[1]  # iw = ow * stride + shift
+                lo = max(0, (-shift + stride[1] - 1) // stride[1])
+                hi = min(w_out, (width - 1 - shift) // stride[1] + 1)
+                for c in range(channels):
+                    k = np.uint64((c * kh + i) * kw + j)
+                    src = np.uint64((img * channels + c) * plane + ih * width + shift)
+                    for ow in range(np.uint64(lo), np.uint64(hi)):
+                        block[ow * np.uint64(n) + k] = images[src + ow * np.uint64(stride[1])]
+        first = img * positions + oh * w_out
+        for ow in range(w_out):
+            _dac_row(block, block_bits, ow * n, n, first + ow, batch, bits, starts, u, u2, scale, sq, sq_bits,
+                     peak, peak_f)

@@ -362,3 +362,22 @@ def test_verify_iterations_are_recorded():
     arr = CrossbarArray.program(np.full((64, 48), 0.7), p, seed=0)
     it = arr.tiles[0].verify_iterations
     assert it.shape == (2, 64, 48) and it.min() >= 1 and it.max() == 5
+
+
+@pytest.mark.parametrize("geometry", [((3, 3), (1, 1), (0, 0), (1, 1)), ((3, 2), (2, 1), (1, 2), (2, 1))])
+def test_patch_read_equals_read_of_im2col(geometry):
+    """The conv read's fused DAC (patches taken straight from the images) against read(im2col(x))."""
+    gen = torch.Generator().manual_seed(4)
+    images = torch.randn(5, 3, 11, 9, generator=gen)
+    images[1, 2, 4, 4] = 0.0
+    images[3] = 0.0  # an all-zero image: scale 1, zero patches
+    kernel = geometry[0]
+    W = np.random.default_rng(6).uniform(-1, 1, size=(3 * kernel[0] * kernel[1], 7))
+    arr = CrossbarArray.program(W, physical(read_noise=law("relative", fraction=0.1), dac_bits=5, adc_bits=6,
+                                            tile_rows=8, tile_cols=4), seed=2)
+    bias = torch.linspace(-1, 1, 7)
+    patches = array.im2col(images, *geometry)
+    assert np.array_equal(arr.read_patches(images, *geometry, key(3), bias).numpy(),
+                          arr.read(patches, key(3), bias).numpy())
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        arr.read_patches(images.index_fill(0, torch.tensor([2]), float("nan")), *geometry, key(3))

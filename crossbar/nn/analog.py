@@ -21,9 +21,11 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from crossbar.array import CHUNK_ROWS, CrossbarArray, as_matrix, keyed_normal, qin_noise
+from crossbar.array import CrossbarArray, as_matrix, im2col, keyed_normal, qin_noise
+
+__all__ = ["AbstractNoise", "AnalogConv2d", "AnalogLSTM", "AnalogLayer", "AnalogLinear", "MAPPABLE",
+           "NoiseAfter", "ReadSequence", "SUPPORTED", "analog_class", "im2col"]
 from crossbar.seeds import Stream, derive
 
 
@@ -77,26 +79,6 @@ class NoiseAfter(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.noise(self.inner(x))
-
-
-def im2col(x: torch.Tensor, kernel_size, stride, padding, dilation) -> torch.Tensor:
-    """The patches of a 2-D convolution, one row per output position: (N * H_out * W_out) x (C * kh * kw).
-
-    Rows run over images, then output rows and columns; a row's entries are
-    ordered (channel, kernel row, kernel column) like ``conv.weight.reshape(out, -1)``.
-    One strided view and one copy (torch's ``unfold`` makes two).
-    """
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
-    if ph or pw:
-        x = F.pad(x, (pw, pw, ph, ph))
-    x = x.contiguous()
-    n, c, h, w = x.shape
-    h_out = (h - dh * (kh - 1) - 1) // sh + 1
-    w_out = (w - dw * (kw - 1) - 1) // sw + 1
-    s = x.stride()
-    windows = x.as_strided((n, h_out, w_out, c, kh, kw),
-                           (s[0], s[2] * sh, s[3] * sw, s[1], s[2] * dh, s[3] * dw))
-    return windows.reshape(n * h_out * w_out, c * kh * kw)
 
 
 class AnalogLayer(ReadSequence, nn.Module):
@@ -243,18 +225,9 @@ class AnalogConv2d(AnalogLayer):
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel_size, self.stride, self.padding, self.dilation
         h_out = (x.shape[2] + 2 * ph - dh * (kh - 1) - 1) // sh + 1
         w_out = (x.shape[3] + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-        positions = h_out * w_out
-        n_out = self.array.shape[1]
-        key = self.next_key()
-        # On the CPU, a few images per read keep the patches in cache; their noise is
-        # keyed by row, so the result is that of one read of the whole batch.
-        per = max(1, CHUNK_ROWS // positions) if x.device.type == "cpu" else n
-        out = torch.empty(n, positions, n_out, device=x.device)
-        for i0 in range(0, n, per):
-            cols = self.vectors(x[i0 : i0 + per])
-            y = self.array.read(cols, key, self.bias, row0=i0 * positions, output_noise=False)
-            out[i0 : i0 + per] = y.view(-1, positions, n_out)
-        y = out.view(n, h_out, w_out, n_out).permute(0, 3, 1, 2)
+        y = self.array.read_patches(x, self.kernel_size, self.stride, self.padding, self.dilation,
+                                    self.next_key(), self.bias, output_noise=False)
+        y = y.view(n, h_out, w_out, -1).permute(0, 3, 1, 2)
         if self.noise is not None:
             y = self.noise(y)
         return y.contiguous().to(x.dtype)
