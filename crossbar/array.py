@@ -355,9 +355,10 @@ class CrossbarArray(nn.Module):
             def convert(c0, m, starts, u, u2, scale):
                 kernels.dac(x[c0 : c0 + m].numpy(), dac_bits, starts, u, u2, scale)
 
+            out = torch.empty(x.shape[0], self.shape[1])
             with torch_threads():
-                out = self._read_cpu(x.shape[0], CHUNK_ROWS, convert, key, row0)
-            if out is None:
+                ok = self._read_cpu(convert, key, row0, out[:, None, :], CHUNK_ROWS)
+            if not ok:
                 check_finite("x", x)
         else:
             check_finite("x", x)
@@ -371,23 +372,26 @@ class CrossbarArray(nn.Module):
 
     def read_patches(self, images: torch.Tensor, kernel_size, stride, padding, dilation, key: int | None,
                      bias: torch.Tensor | None = None, *, output_noise: bool = True) -> torch.Tensor:
-        """:meth:`read` of the :func:`im2col` patches of ``images`` (N x C x H x W): a convolution.
+        """A convolution: :meth:`read` of the :func:`im2col` patches of ``images`` (N x C x H x W),
+        answered as N x outputs x H_out x W_out.
 
         On the CPU the DAC kernel reads the patches straight from the images,
-        a few images per launch, and the patch matrix is never written; the
-        result is that of ``read(im2col(images, ...), key, bias)`` bit for bit.
-        Returns (N * H_out * W_out) x outputs.
+        a few images per launch, the patch matrix is never written and the
+        ADC kernel writes the output in place; the result is that of
+        ``read(im2col(images, ...), key, bias)`` bit for bit.
         """
         geometry = tuple(np.asarray(g, dtype=np.int64) for g in (kernel_size, stride, padding, dilation))
-        if self.is_abstract or images.device.type != "cpu":
-            return self.read(im2col(images, kernel_size, stride, padding, dilation), key, bias,
-                             output_noise=output_noise)
-        images = images.contiguous()
         n, _, h, w = images.shape
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = geometry
         out_hw = np.array([(h + 2 * ph - dh * (kh - 1) - 1) // sh + 1,
                            (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1])
-        positions = int(out_hw[0] * out_hw[1])
+        h_out, w_out = int(out_hw[0]), int(out_hw[1])
+        if self.is_abstract or images.device.type != "cpu":
+            y = self.read(im2col(images, kernel_size, stride, padding, dilation), key, bias,
+                          output_noise=output_noise)
+            return y.view(n, h_out, w_out, -1).permute(0, 3, 1, 2).contiguous()
+        images = images.contiguous()
+        positions = h_out * w_out
         per = max(1, CHUNK_ROWS // positions)  # whole images per launch
         dac_bits = self.profile.dac_bits or 0
 
@@ -396,19 +400,26 @@ class CrossbarArray(nn.Module):
             chunk = images[i0 : i0 + m // positions].numpy()
             kernels.dac_patches(chunk, *geometry, out_hw, dac_bits, starts, u, u2, scale)
 
+        out = torch.empty(n, self.shape[1], h_out, w_out)
         with torch_threads():
-            out = self._read_cpu(n * positions, per * positions, convert, check_key(key), 0)
-        if out is None:
+            rows_out = out.view(n, self.shape[1], positions).transpose(1, 2)  # row b: image, position
+            ok = self._read_cpu(convert, check_key(key), 0, rows_out, per * positions)
+        if not ok:
             check_finite("images", images)
         if bias is not None:
-            out += bias
+            out += bias[:, None, None]
         return out
 
-    def _read_cpu(self, rows: int, chunk: int, convert, key: int | None, row0: int) -> torch.Tensor | None:
-        """DAC, one float32 product (and one bfloat16 variance product) per row band, ADC (Numba),
-        ``chunk`` rows per launch; ``convert(c0, m, starts, u, u2, scale)`` runs the DAC of rows
-        c0 .. c0 + m. None if the DAC met NaN or infinity."""
-        out = torch.zeros(rows, self.shape[1])
+    def _read_cpu(self, convert, key: int | None, row0: int, out: torch.Tensor, chunk: int) -> bool:
+        """DAC, one float32 product (and one bfloat16 variance product) per row band, ADC (Numba).
+
+        ``out`` (groups x rows per group x outputs, any strides) receives row b
+        at out[b // P, b % P]; ``chunk`` (a multiple of P) rows per launch;
+        ``convert(c0, m, starts, u, u2, scale)`` runs the DAC of rows c0 .. c0 + m.
+        False if the DAC met NaN or infinity.
+        """
+        per_group = out.shape[1]
+        rows = out.shape[0] * per_group
         keys = self._keys(key)
         starts = np.array([r0 for r0, _ in self.bands] + [self.shape[0]], dtype=np.int64)
         fs, cs = self.full_scale.numpy(), self.col_scale.numpy()
@@ -421,7 +432,7 @@ class CrossbarArray(nn.Module):
             scale = torch.empty(m)
             convert(c0, m, starts, u.numpy(), _bits(u2) if noisy else _NO_SQUARES, scale.numpy())
             if not bool(torch.isfinite(scale).all()):  # the DAC marks rows holding NaN or infinity
-                return None
+                return False
             current = torch.empty(len(self.bands), m, self.shape[1])
             variance = torch.empty_like(current, dtype=torch.bfloat16) if noisy else None
             for i, (r0, r1) in enumerate(self.bands):
@@ -430,8 +441,9 @@ class CrossbarArray(nn.Module):
                 if noisy:  # the variance product, its u^2 rounded to bfloat16 by the DAC
                     torch.matmul(u2[band].view(m, r1 - r0), self.variance[i, : r1 - r0], out=variance[i])
             read_kernels.read_bands(current.numpy(), _bits(variance) if noisy else _NO_VARIANCE, keys, fs,
-                                    adc_bits, cs, scale.numpy(), row0 + c0, out[c0 : c0 + m].numpy())
-        return out
+                                    adc_bits, cs, scale.numpy(), row0 + c0,
+                                    out[c0 // per_group : (c0 + m) // per_group].numpy())
+        return True
 
     def mvm_per_cell(self, x, rng: np.random.Generator, bias=None):
         """Reference read drawing independent noise for every cell and read (slow; a test oracle).
@@ -464,8 +476,8 @@ class CrossbarArray(nn.Module):
         out = np.zeros((m, self.shape[1]), dtype=np.float32)
         with torch_threads():
             read_kernels.read_bands(current, _NO_VARIANCE, self._keys(None), self.full_scale.cpu().numpy(),
-                               self.profile.adc_bits or 0, self.col_scale.cpu().numpy(), scale.numpy(),
-                               0, out)
+                                    self.profile.adc_bits or 0, self.col_scale.cpu().numpy(), scale.numpy(),
+                                    0, out[:, None, :])
         if bias is not None:
             out += as_matrix("bias", bias, (1,)).cpu().numpy()
         return out

@@ -127,6 +127,21 @@ def block_normals(key: np.uint64, rows: int, cols: int) -> np.ndarray:
     return out
 
 
+@njit(inline="always", error_model="numpy", fastmath={"contract"})
+def _adc(acc, k0, cur, c0, var, v0, z, z0, count, noisy, quantise, top, up, down, gain, j0, rs) -> None:
+    """acc[k0 + n] += ADC(cur[c0 + n] + sqrt(var[v0 + n]) z[z0 + n]) * gain * rs for n < count
+    (column j0 + n); unsigned flat indices, so no negative-index checks keep it from vectorising."""
+    for n in range(np.uint64(count)):
+        v = cur[c0 + n]
+        if noisy:
+            v += math.sqrt(var[v0 + n]) * z[z0 + n]
+        j = j0 + n
+        v = min(max(v, -top[j]), top[j])
+        if quantise:
+            v = np.rint(v * up[j]) * down[j]
+        acc[k0 + n] += v * gain[j] * rs
+
+
 @njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
 def read_bands(
     current: np.ndarray,
@@ -144,14 +159,18 @@ def read_bands(
     ``current`` (bands x rows x cols, float32) and ``variance`` (the same
     shape, bfloat16 bit patterns as uint16, or size 0 for no noise); for band
     i, row b and column j: noisy = current + sqrt(variance) * z, z drawn by
-    :func:`normals_into` from stream ``keys[i]`` at row index row0 + b, so a
-    row's noise depends on its index in the whole batch, not on how the
-    batch was split into launches. The ADC clips to +-full_scale[i, j] (> 0)
-    and, for ``bits > 0``, rounds to steps of full_scale / (2^(bits-1) - 1);
-    the result times col_scale[i, j] * row_scale[b] is *added* to out[b, j],
-    band after band (the digital sum of the partial sums). All in float32.
+    :func:`normals_into` from stream ``keys[i]``: pair (row0 + b) * ceil(cols / 2) + p
+    gives columns p and ceil(cols / 2) + p, so a row's noise depends on its
+    index in the whole batch, not on how the batch was split into launches.
+    The ADC clips to +-full_scale[i, j] (> 0) and, for ``bits > 0``, rounds to
+    steps of full_scale / (2^(bits-1) - 1); the results times col_scale[i, j] *
+    row_scale[b] are summed over the bands (the digital sum of the partial
+    sums, in band order) and written to ``out`` (groups x rows per group x
+    cols, any strides: row b is out[b // P, b % P], so a convolution can write
+    its N x C x H x W output in place). All in float32.
     """
     bands, batch, cols = current.shape
+    per_group = out.shape[1]
     noisy = variance.size > 0
     half = (cols + 1) // 2
     quantise = bits > 0
@@ -160,35 +179,39 @@ def read_bands(
     inv_step = (levels / full_scale).astype(np.float32)
     step = (full_scale / levels).astype(np.float32)
     cs = col_scale.astype(np.float32)
+    flat_current = current.reshape(-1)
+    flat_variance = variance.reshape(-1)
     tasks = (batch + ROWS_PER_TASK - 1) // ROWS_PER_TASK
     for task in prange(tasks):
-        a = np.empty(half, np.int64)
-        u = np.empty(half, np.int64)
-        t = np.empty(half, np.float32)
-        e = np.empty(half, np.float32)
-        z = np.zeros(2 * half, np.float32)
-        var_bits = np.empty(cols, np.uint32)
+        b0 = task * ROWS_PER_TASK
+        rows = min(ROWS_PER_TASK, batch - b0)
+        npairs = rows * half
+        a = np.empty(npairs, np.int64)
+        u = np.empty(npairs, np.int64)
+        t = np.empty(npairs, np.float32)
+        e = np.empty(npairs, np.float32)
+        z = np.zeros(2 * npairs, np.float32)
+        var_bits = np.zeros(rows * cols, np.uint32)
         var = var_bits.view(np.float32)
-        for b in range(task * ROWS_PER_TASK, min(batch, (task + 1) * ROWS_PER_TASK)):
-            rs = row_scale[b]
-            first = np.uint64(row0 + b) * np.uint64(half)
-            dst = out[b]
-            for i in range(bands):
-                cur, top, up, down, gain = current[i, b], fs[i], inv_step[i], step[i], cs[i]
-                if noisy:
-                    normals_into(keys[i], first, half, z, a, u, t, e)
-                    vb = variance[i, b]
-                    for j in range(cols):  # bfloat16 -> float32: the high half of the bits
-                        var_bits[j] = np.uint32(vb[j]) << np.uint32(16)
-                    for j in range(cols):
-                        v = cur[j] + math.sqrt(var[j]) * z[j]
-                        v = min(max(v, -top[j]), top[j])
-                        if quantise:
-                            v = np.rint(v * up[j]) * down[j]
-                        dst[j] += v * gain[j] * rs
-                else:
-                    for j in range(cols):
-                        v = min(max(cur[j], -top[j]), top[j])
-                        if quantise:
-                            v = np.rint(v * up[j]) * down[j]
-                        dst[j] += v * gain[j] * rs
+        acc = np.zeros(rows * cols, np.float32)
+        for i in range(bands):
+            base = np.uint64((i * batch + b0) * cols)  # this task's rows of band i, flat
+            if noisy:
+                normals_into(keys[i], np.uint64(row0 + b0) * np.uint64(half), npairs, z, a, u, t, e)
+                for k in range(np.uint64(rows * cols)):  # bfloat16 -> float32: the high half of the bits
+                    var_bits[k] = np.uint32(flat_variance[base + k]) << np.uint32(16)
+            top, up, down, gain = fs[i], inv_step[i], step[i], cs[i]
+            for r in range(rows):
+                k0 = np.uint64(r * cols)
+                zr = np.uint64(r * half)
+                rs = row_scale[b0 + r]
+                _adc(acc, k0, flat_current, base + k0, var, k0, z, zr, half, noisy, quantise,
+                     top, up, down, gain, np.uint64(0), rs)
+                _adc(acc, k0 + np.uint64(half), flat_current, base + k0 + np.uint64(half), var,
+                     k0 + np.uint64(half), z, np.uint64(npairs) + zr, cols - half, noisy, quantise,
+                     top, up, down, gain, np.uint64(half), rs)
+        for r in range(rows):
+            g = (b0 + r) // per_group
+            dst = out[g, b0 + r - g * per_group]
+            for j in range(cols):
+                dst[j] = acc[r * cols + j]

@@ -158,17 +158,17 @@ def test_dac_squares_round_to_bfloat16_as_torch_does():
     assert torch.equal(u2, torch.from_numpy(u).square().to(torch.bfloat16))
 
 
-def test_read_bands_clips_quantises_and_accumulates():
-    current = np.array([[[0.30, -2.0, 0.74]], [[0.1, 0.1, -0.1]]], dtype=np.float32)  # 2 bands, 1 row
-    out = np.ones((1, 3), dtype=np.float32)
+def test_read_bands_clips_quantises_and_sums_the_bands():
+    current = np.array([[[0.30, -2.0, 0.74]], [[0.4, 0.1, -0.1]]], dtype=np.float32)  # 2 bands, 1 row
+    out = np.full((1, 1, 3), np.nan, dtype=np.float32)
     full_scale = np.ones((2, 3))
     col_scale = np.array([[2.0, 2.0, 2.0], [1.0, 1.0, 1.0]])
     keys = np.zeros(2, dtype=np.uint64)
     read_kernels.read_bands(current, np.empty((0, 0, 0), np.float32), keys, full_scale, 3, col_scale,
                        np.array([0.5], np.float32), 0, out)
     # 3 bits: step 1/3. Band 0: 0.30 -> 1/3, -2 -> clipped -1, 0.74 -> 2/3, times 2 * 0.5;
-    # band 1: +-0.1 -> 0, so adds nothing; all added to the 1 already there.
-    np.testing.assert_allclose(out[0], [1 + 1 / 3, 0.0, 1 + 2 / 3], rtol=1e-6)
+    # band 1: 0.4 -> 1/3, +-0.1 -> 0, times 1 * 0.5; the bands summed, out overwritten.
+    np.testing.assert_allclose(out[0, 0], [1 / 3 + 1 / 6, -1.0, 2 / 3], rtol=1e-6)
 
 
 def test_read_bands_noise_is_keyed_by_row_index_not_launch():
@@ -178,13 +178,16 @@ def test_read_bands_noise_is_keyed_by_row_index_not_launch():
     variance = variance.view(torch.int16).numpy().view(np.uint16)
     keys = np.array([seeds.kernel_key(1, 0), seeds.kernel_key(1, 1)], dtype=np.uint64)
     args = (np.full((2, 5), 100.0), 0, np.ones((2, 5)))
-    whole = np.zeros((10, 5), dtype=np.float32)
+    whole = np.zeros((10, 1, 5), dtype=np.float32)
     read_kernels.read_bands(current, variance, keys, *args, np.ones(10, np.float32), 0, whole)
-    parts = np.zeros((10, 5), dtype=np.float32)
-    for r0 in (0, 4):
-        r1 = r0 + (4 if r0 == 0 else 6)
+    parts = np.zeros((10, 1, 5), dtype=np.float32)
+    for r0, r1 in ((0, 4), (4, 10)):  # two launches, the second knowing its rows start at 4
         read_kernels.read_bands(np.ascontiguousarray(current[:, r0:r1]),
                                 np.ascontiguousarray(variance[:, r0:r1]),
                                 keys, *args, np.ones(r1 - r0, np.float32), r0, parts[r0:r1])
     assert np.array_equal(whole, parts)
-    assert not np.allclose(whole, current.sum(axis=0))  # the noise did act
+    store = np.zeros((2, 5, 5), dtype=np.float32)  # out with strides: row b goes to store[b // 5, :, b % 5]
+    read_kernels.read_bands(current, variance, keys, *args, np.ones(10, np.float32), 0,
+                            store.transpose(0, 2, 1))
+    assert np.array_equal(store.transpose(0, 2, 1).reshape(10, 5), whole[:, 0])
+    assert not np.allclose(whole[:, 0], current.sum(axis=0))  # the noise did act

@@ -220,17 +220,11 @@ class AnalogConv2d(AnalogLayer):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4:
             raise ValueError(f"AnalogConv2d expects N x C x H x W input, got shape {tuple(x.shape)}")
-        x = self._checked(x)
-        n = x.shape[0]
-        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel_size, self.stride, self.padding, self.dilation
-        h_out = (x.shape[2] + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-        w_out = (x.shape[3] + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-        y = self.array.read_patches(x, self.kernel_size, self.stride, self.padding, self.dilation,
-                                    self.next_key(), self.bias, output_noise=False)
-        y = y.view(n, h_out, w_out, -1).permute(0, 3, 1, 2)
+        y = self.array.read_patches(self._checked(x), self.kernel_size, self.stride, self.padding,
+                                    self.dilation, self.next_key(), self.bias, output_noise=False)
         if self.noise is not None:
             y = self.noise(y)
-        return y.contiguous().to(x.dtype)
+        return y.to(x.dtype)
 
 
 class _GateArray(AnalogLinear):
