@@ -11,7 +11,7 @@ import torch
 from crossbar.devices.noise import NoiseFunction
 from scipy import stats
 
-from crossbar import CrossbarArray, array, devices
+from crossbar import CrossbarArray, array, devices, readops
 from crossbar.seeds import Stream, derive
 
 ALPHA = 1e-3
@@ -179,7 +179,7 @@ def test_read_noise_mean_and_variance_match_the_cell_law():
     sample_mean, sample_var = y.mean(axis=0), y.var(axis=0, ddof=1)
     assert np.all(np.abs(sample_mean - mean) < Z * np.sqrt(var / reads))
     # sampling error plus the derived bound of the bfloat16 variance product
-    tolerance = Z * math.sqrt(2 / (reads - 1)) + array.variance_error_bound(64)
+    tolerance = Z * math.sqrt(2 / (reads - 1)) + readops.variance_error_bound(64)
     assert np.all(np.abs(sample_var / var - 1) < tolerance)
 
 
@@ -252,9 +252,9 @@ def test_variance_product_within_its_derived_bfloat16_bound():
     u = torch.from_numpy(rng.uniform(-1, 1, size=(500, rows)).astype(np.float32))
     var32 = torch.from_numpy(rng.uniform(0, 1e-3, size=(rows, 40)).astype(np.float32))
     exact = u.double().square() @ var32.double()
-    approx = array.variance_product(u, var32.to(torch.bfloat16)).double()
+    approx = readops.variance_product(u, var32.to(torch.bfloat16)).double()
     rel = ((approx - exact) / exact).abs().max().item()
-    bound = array.variance_error_bound(rows)
+    bound = readops.variance_error_bound(rows)
     assert rel <= bound
     assert rel > 2.0**-9  # bfloat16 rounding is visible: the bound is not vacuous
     # the buffers hold each tile's cell variances rounded once to bfloat16
@@ -270,11 +270,11 @@ def test_torch_read_path_matches_the_kernels():
     W = rng.uniform(-1, 1, size=(150, 70))
     x = torch.from_numpy(rng.normal(size=(64, 150)).astype(np.float32))
     quiet = CrossbarArray.program(W, physical(), seed=1)
-    np.testing.assert_allclose(array.read_torch(quiet, x, None).numpy(), quiet.read(x, None).numpy(),
+    np.testing.assert_allclose(readops.read_torch(quiet, x, None).numpy(), quiet.read(x, None).numpy(),
                                rtol=1e-5, atol=1e-5)
     # with converters: the two may round a value at a grid boundary differently, by one step at most
     conv = CrossbarArray.program(W, physical(dac_bits=6, adc_bits=7), seed=1)
-    a, b = array.read_torch(conv, x, None).numpy(), conv.read(x, None).numpy()
+    a, b = readops.read_torch(conv, x, None).numpy(), conv.read(x, None).numpy()
     adc_step = conv.profile.tile_rows / (2**6 - 1) * np.abs(W).max() * np.abs(x.numpy()).max()
     off_grid = ~np.isclose(a, b, rtol=1e-5, atol=1e-5)
     assert np.mean(off_grid) < 0.01 and np.abs(a - b).max() <= 1.01 * adc_step
@@ -283,7 +283,7 @@ def test_torch_read_path_matches_the_kernels():
     x1 = np.random.default_rng(7).uniform(-1, 1, size=(1, 64)).astype(np.float32)
     batch = torch.from_numpy(np.repeat(x1, 4000, axis=0))
     fast = arr.read(batch, key(1)).double().numpy()
-    plain = array.read_torch(arr, batch, key(1)).double().numpy()
+    plain = readops.read_torch(arr, batch, key(1)).double().numpy()
     n = batch.shape[0]
     for j in range(fast.shape[1]):
         f = fast[:, j].var(ddof=1) / plain[:, j].var(ddof=1)
@@ -376,7 +376,7 @@ def test_patch_read_equals_read_of_im2col(geometry):
     arr = CrossbarArray.program(W, physical(read_noise=law("relative", fraction=0.1), dac_bits=5, adc_bits=6,
                                             tile_rows=8, tile_cols=4), seed=2)
     bias = torch.linspace(-1, 1, 7)
-    patches = array.im2col(images, *geometry)
+    patches = readops.im2col(images, *geometry)
     fused = arr.read_patches(images, *geometry, key(3), bias)
     n, c, h, w = fused.shape
     plain = arr.read(patches, key(3), bias).view(n, h, w, c).permute(0, 3, 1, 2)
