@@ -15,7 +15,7 @@ overhead for hardware-faithful inference.
 Add a section by writing ``section_<name>(args) -> Table`` and listing it in
 ``SECTIONS``.
 
-    .venv/bin/python benchmarks/bench_nn.py [--steps 50] [--batch 32] [--device cpu]
+    .venv/bin/python benchmarks/bench_nn.py [--steps 50] [--batch 32] [--device cpu] [--threads N]
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from crossbar import devices, models
+from crossbar import models
 from crossbar.nn import NoiseConfig, NoiseSource, convert, noise_layers
+from crossbar.threads import set_threads
 
 TARGET_RATIO = 1.2
 
@@ -163,7 +164,7 @@ def section_inference(args: argparse.Namespace) -> Table:
     gen = torch.Generator().manual_seed(1)
     x = torch.rand(args.infer_batch, 1, 28, 28, generator=gen)
     float_model = models.cnn6(seed=0).eval()
-    analog = convert(float_model, devices.load("pcm"), seed=0)
+    analog = convert(float_model, "pcm", seed=0)
 
     def run(model: torch.nn.Module) -> Callable[[], None]:
         def infer() -> None:
@@ -199,7 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--infer-batch", type=int, default=256, help="images per inference batch")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--sections", nargs="+", choices=list(SECTIONS), default=list(SECTIONS))
+    parser.add_argument("--threads", type=int, default=None, help="compute threads (default: torch's)")
     args = parser.parse_args(argv)
+    if args.threads:
+        set_threads(args.threads)
     for name in args.sections:
         print(SECTIONS[name](args).render())
         print()

@@ -39,9 +39,24 @@ from crossbar.seeds import kernel_key
 from crossbar.threads import torch_threads
 from crossbar.tile import Tile
 
-# Rows read per kernel launch on the CPU: keeps a launch's buffers in cache.
-# Results do not depend on it (a row's noise is keyed by its index in the batch).
+# Rows read per kernel launch on the CPU, at most CHUNK_VALUES inputs in all: keeps a
+# launch's buffers in cache. Results do not depend on it (a row's noise is keyed by its
+# index in the batch).
 CHUNK_ROWS = 4096
+CHUNK_VALUES = 1 << 22
+_WORKSPACE: dict[str, torch.Tensor] = {}
+
+
+def _scratch(name: str, numel: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A reused CPU buffer of ``numel`` entries (fresh large allocations cost page faults on
+    every read). Only for use inside ``torch_threads()``, which runs one read at a time."""
+    buf = _WORKSPACE.get(name)
+    if buf is None or buf.numel() < numel or buf.dtype != dtype:
+        buf = torch.empty(numel, dtype=dtype)
+        _WORKSPACE[name] = buf
+    return buf[:numel]
+
+
 _NO_VARIANCE = np.empty((0, 0, 0), dtype=np.uint16)
 _NO_SQUARES = np.empty(0, dtype=np.uint16)
 _MAX_KEY = (1 << 64) - 1
@@ -283,8 +298,9 @@ class CrossbarArray(nn.Module):
                 kernels.dac(x[c0 : c0 + m].numpy(), dac_bits, starts, u, u2, scale)
 
             out = torch.empty(x.shape[0], self.shape[1])
+            chunk = max(1, min(CHUNK_ROWS, CHUNK_VALUES // self.shape[0]))
             with torch_threads():
-                ok = self._read_cpu(convert, key, row0, out[:, None, :], CHUNK_ROWS)
+                ok = self._read_cpu(convert, key, row0, out[:, None, :], chunk)
             if not ok:
                 check_finite("x", x)
         else:
@@ -319,7 +335,7 @@ class CrossbarArray(nn.Module):
             return y.view(n, h_out, w_out, -1).permute(0, 3, 1, 2).contiguous()
         images = images.contiguous()
         positions = h_out * w_out
-        per = max(1, CHUNK_ROWS // positions)  # whole images per launch
+        per = max(1, min(CHUNK_ROWS, CHUNK_VALUES // self.shape[0]) // positions)  # whole images per launch
         dac_bits = self.profile.dac_bits or 0
 
         def convert(c0, m, starts, u, u2, scale):
@@ -352,16 +368,19 @@ class CrossbarArray(nn.Module):
         fs, cs = self.full_scale.numpy(), self.col_scale.numpy()
         adc_bits = self.profile.adc_bits or 0
         noisy = self.variance is not None
+        n_in, n_out, bands = self.shape[0], self.shape[1], len(self.bands)
         for c0 in range(0, rows, chunk):
             m = min(chunk, rows - c0)
-            u = torch.empty(m * self.shape[0])
-            u2 = torch.empty(m * self.shape[0], dtype=torch.bfloat16) if noisy else None
-            scale = torch.empty(m)
+            u = _scratch("u", m * n_in)
+            u2 = _scratch("u2", m * n_in, torch.bfloat16) if noisy else None
+            scale = _scratch("scale", m)
             convert(c0, m, starts, u.numpy(), _bits(u2) if noisy else _NO_SQUARES, scale.numpy())
             if not bool(torch.isfinite(scale).all()):  # the DAC marks rows holding NaN or infinity
                 return False
-            current = torch.empty(len(self.bands), m, self.shape[1])
-            variance = torch.empty_like(current, dtype=torch.bfloat16) if noisy else None
+            current = _scratch("current", bands * m * n_out).view(bands, m, n_out)
+            variance = None
+            if noisy:
+                variance = _scratch("variance", bands * m * n_out, torch.bfloat16).view(bands, m, n_out)
             for i, (r0, r1) in enumerate(self.bands):
                 band = slice(m * r0, m * r1)
                 torch.matmul(u[band].view(m, r1 - r0), self.conductance[i, : r1 - r0], out=current[i])

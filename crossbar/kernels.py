@@ -145,20 +145,28 @@ def standard_normal(key: np.uint64, n: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
-def normal_float32(key: np.uint64, n: int, mean: float, std: float) -> np.ndarray:
-    """``n`` draws of N(mean, std^2) of stream ``key`` as float32 (noise-injection layers).
+@njit(cache=True, nogil=True)
+def normal_float32_into(key: np.uint64, out: np.ndarray, first: int, mean: float, std: float) -> None:
+    """out[i] = draw ``first + i`` of N(mean, std^2) of stream ``key`` as float32 (``first`` even).
 
-    Serial on purpose: it runs between torch operations, where a second
-    thread pool would only compete with torch's for the cores.
+    Serial and without the GIL: it runs between torch operations, where a
+    second OpenMP pool would compete with torch's for the cores; callers split
+    a large draw over plain threads (:func:`crossbar.threads.run_split`).
     """
-    out = np.empty(n, dtype=np.float32)
-    npairs = (n + 1) // 2
-    for p in range(npairs):
-        z0, z1 = _normal_pair(key, np.uint64(p))
+    n = out.size
+    p0 = first // 2
+    for p in range((n + 1) // 2):
+        z0, z1 = _normal_pair(key, np.uint64(p0 + p))
         out[2 * p] = mean + std * z0
         if 2 * p + 1 < n:
             out[2 * p + 1] = mean + std * z1
+
+
+@njit(cache=True)
+def normal_float32(key: np.uint64, n: int, mean: float, std: float) -> np.ndarray:
+    """``n`` draws of N(mean, std^2) of stream ``key`` as float32 (noise-injection layers)."""
+    out = np.empty(n, dtype=np.float32)
+    normal_float32_into(key, out, 0, mean, std)
     return out
 
 

@@ -45,7 +45,7 @@ _ZERO32 = _f32(0.0)
 _HALF32 = _f32(0.5)
 _TWO32 = _f32(2.0)
 _QUARTER_TURNS = _f32(2.0**-30)  # 32-bit integer -> [0, 4): quarter turns of the angle
-ROWS_PER_TASK = 32  # rows one thread reads with one set of scratch buffers
+TASK_VALUES = 2048  # outputs one thread reads with one set of scratch buffers (kept in L1)
 PAIRS_PER_TASK = 2048  # pairs of normals one thread draws with one set of scratch buffers
 
 
@@ -181,10 +181,11 @@ def read_bands(
     cs = col_scale.astype(np.float32)
     flat_current = current.reshape(-1)
     flat_variance = variance.reshape(-1)
-    tasks = (batch + ROWS_PER_TASK - 1) // ROWS_PER_TASK
+    per_task = max(1, TASK_VALUES // cols)
+    tasks = (batch + per_task - 1) // per_task
     for task in prange(tasks):
-        b0 = task * ROWS_PER_TASK
-        rows = min(ROWS_PER_TASK, batch - b0)
+        b0 = task * per_task
+        rows = min(per_task, batch - b0)
         npairs = rows * half
         a = np.empty(npairs, np.int64)
         u = np.empty(npairs, np.int64)

@@ -46,6 +46,7 @@ from torch import nn
 from crossbar import kernels
 from crossbar.readops import qin_noise
 from crossbar.seeds import Stream, kernel_key
+from crossbar.threads import run_split
 
 __all__ = [
     "NOISE_KINDS",
@@ -145,8 +146,11 @@ class NoiseSource:
         if like.device.type == "cpu" and like.dtype in self._CPU_DTYPES:
             key = kernel_key(self.seed, Stream.NOISE_DRAW, self.cpu_draws)
             self.cpu_draws += 1
-            z = kernels.normal_float32(key, like.numel(), float(mean), float(std))
-            return torch.from_numpy(z).view(like.shape).to(like.dtype)
+            z = torch.empty(like.shape, dtype=torch.float32)
+            flat = z.view(-1).numpy()
+            m, s = float(mean), float(std)
+            run_split(lambda lo, hi: kernels.normal_float32_into(key, flat[lo:hi], lo, m, s), flat.size)
+            return z.to(like.dtype)
         return torch.empty_like(like).normal_(mean, std, generator=self.generator(like.device))
 
     def state_dict(self) -> dict[str, Any]:
