@@ -21,6 +21,7 @@ Add a section by writing ``section_<name>(args) -> Table`` and listing it in
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -73,11 +74,14 @@ def _make_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> Call
     return step
 
 
+CLOCK = time.perf_counter  # --clock cpu: time.process_time
+
+
 def time_interleaved(
     steps: dict[str, Callable[[], None]], n: int, warmup: int, device: torch.device
 ) -> dict[str, list[float]]:
     """Run each step function ``warmup`` times, then ``n`` times round-robin;
-    returns the wall times (s) of the timed calls per name."""
+    returns the times (s, wall clock or CPU, see ``--clock``) of the timed calls per name."""
     for fn in steps.values():
         for _ in range(warmup):
             fn()
@@ -85,10 +89,10 @@ def time_interleaved(
     times: dict[str, list[float]] = {k: [] for k in steps}
     for _ in range(n):
         for name, fn in steps.items():
-            t0 = time.perf_counter()
+            t0 = CLOCK()
             fn()
             _sync(device)
-            times[name].append(time.perf_counter() - t0)
+            times[name].append(CLOCK() - t0)
     return times
 
 
@@ -173,7 +177,7 @@ def section_inference(args: argparse.Namespace) -> Table:
 
         return infer
 
-    n = max(3, args.steps // 10)
+    n = args.infer_batches
     times = time_interleaved({"float": run(float_model), "pcm": run(analog)}, n, 1, torch.device("cpu"))
     table = Table(
         f"cnn6 inference, batch {args.infer_batch}, {n} batches, cpu, {torch.get_num_threads()} threads",
@@ -198,12 +202,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--infer-batch", type=int, default=256, help="images per inference batch")
+    parser.add_argument("--infer-batches", type=int, default=10, help="timed inference batches per model")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--sections", nargs="+", choices=list(SECTIONS), default=list(SECTIONS))
     parser.add_argument("--threads", type=int, default=None, help="compute threads (default: torch's)")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall-clock time, or this process's CPU time (with --threads 1: the work "
+                             "itself, steady when other programs load the machine)")
     args = parser.parse_args(argv)
     if args.threads:
         set_threads(args.threads)
+    global CLOCK
+    CLOCK = time.perf_counter if args.clock == "wall" else time.process_time
+    print(f"{torch.get_num_threads()} threads, {args.clock} clock, load average {os.getloadavg()[0]:.1f}\n")
     for name in args.sections:
         print(SECTIONS[name](args).render())
         print()

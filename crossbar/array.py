@@ -283,13 +283,14 @@ class CrossbarArray(nn.Module):
             )
         if self.is_abstract:
             y = torch.matmul(x, self.weights)
-            if not math.isfinite(y.sum(dtype=torch.float64).item()):  # NaN or infinity in x reach y
-                check_finite("x", x)
+            if not math.isfinite(y.sum().item()):  # NaN or infinity in x reach y (an overflow of
+                check_finite("x", x)                # the sum alone only costs the exact check)
             if bias is not None:
                 y += bias
             if output_noise and self.output_sigma > 0:
                 kind = self.profile.output_noise.kind
-                y = qin_noise(y, kind, self.output_sigma, lambda like, m, s: keyed_normal(like, key, m, s))
+                y = qin_noise(y, kind, self.output_sigma, lambda like, m, s: keyed_normal(like, key, m, s),
+                              inplace=True)
             return y
         if x.device.type == "cpu":
             dac_bits = self.profile.dac_bits or 0
@@ -369,6 +370,8 @@ class CrossbarArray(nn.Module):
         adc_bits = self.profile.adc_bits or 0
         noisy = self.variance is not None
         n_in, n_out, bands = self.shape[0], self.shape[1], len(self.bands)
+        height = self.conductance.shape[1]
+        full = sum(1 for r0, r1 in self.bands if r1 - r0 == height)
         for c0 in range(0, rows, chunk):
             m = min(chunk, rows - c0)
             u = _scratch("u", m * n_in)
@@ -381,10 +384,18 @@ class CrossbarArray(nn.Module):
             variance = None
             if noisy:
                 variance = _scratch("variance", bands * m * n_out, torch.bfloat16).view(bands, m, n_out)
+            # Full-height bands (all but perhaps the last) in one batched product, the rest one by one.
+            if full > 1:
+                lead = slice(0, m * height * full)
+                torch.bmm(u[lead].view(full, m, height), self.conductance[:full], out=current[:full])
+                if noisy:  # the variance product, its u^2 rounded to bfloat16 by the DAC
+                    torch.bmm(u2[lead].view(full, m, height), self.variance[:full], out=variance[:full])
             for i, (r0, r1) in enumerate(self.bands):
+                if full > 1 and i < full:
+                    continue
                 band = slice(m * r0, m * r1)
                 torch.matmul(u[band].view(m, r1 - r0), self.conductance[i, : r1 - r0], out=current[i])
-                if noisy:  # the variance product, its u^2 rounded to bfloat16 by the DAC
+                if noisy:
                     torch.matmul(u2[band].view(m, r1 - r0), self.variance[i, : r1 - r0], out=variance[i])
             read_kernels.read_bands(current.numpy(), _bits(variance) if noisy else _NO_VARIANCE, keys, fs,
                                     adc_bits, cs, scale.numpy(), row0 + c0,

@@ -59,20 +59,24 @@ def keyed_normal(like: torch.Tensor, key: int, mean: float, std: float) -> torch
 
 
 def qin_noise(y: torch.Tensor, kind: str, sigma: float,
-              normal: Callable[[torch.Tensor, float, float], torch.Tensor]) -> torch.Tensor:
+              normal: Callable[[torch.Tensor, float, float], torch.Tensor],
+              inplace: bool = False) -> torch.Tensor:
     """Qin & Vucinic's output noise: Eq. 3 ``y * z``, z ~ N(1, sigma^2) (``kind="mult"``),
     or Eq. 2 ``y + z``, z ~ N(0, sigma^2) (``kind="add"``); ``y`` itself for ``"none"`` or sigma 0.
 
     ``normal(like, mean, std)`` draws the z: the noise-injection layers pass
     their draw counter's source, abstract device profiles a keyed stream
-    (:func:`keyed_normal`). Gradients flow through: d(out)/dy = z (mult) or 1 (add).
+    (:func:`keyed_normal`). Gradients flow through: d(out)/dy = z (mult) or 1
+    (add). ``inplace``: overwrite ``y`` (a read's own output, no gradient).
     """
     if kind == "none" or sigma == 0.0:
         return y
     if kind == "mult":
-        return y * normal(y, 1.0, sigma)
+        z = normal(y, 1.0, sigma)
+        return y.mul_(z) if inplace else y * z
     if kind == "add":
-        return normal(y, 0.0, sigma).add_(y)
+        z = normal(y, 0.0, sigma)
+        return y.add_(z) if inplace else z.add_(y)
     raise ValueError(f"output noise kind must be 'mult', 'add' or 'none', got {kind!r}")
 
 
