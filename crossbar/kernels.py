@@ -145,20 +145,28 @@ def standard_normal(key: np.uint64, n: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
-def normal_float32(key: np.uint64, n: int, mean: float, std: float) -> np.ndarray:
-    """``n`` draws of N(mean, std^2) of stream ``key`` as float32 (noise-injection layers).
+@njit(cache=True, nogil=True)
+def normal_float32_into(key: np.uint64, out: np.ndarray, first: int, mean: float, std: float) -> None:
+    """out[i] = draw ``first + i`` of N(mean, std^2) of stream ``key`` as float32 (``first`` even).
 
-    Serial on purpose: it runs between torch operations, where a second
-    thread pool would only compete with torch's for the cores.
+    Serial and without the GIL: it runs between torch operations, where a
+    second OpenMP pool would compete with torch's for the cores; callers split
+    a large draw over plain threads (:func:`crossbar.threads.run_split`).
     """
-    out = np.empty(n, dtype=np.float32)
-    npairs = (n + 1) // 2
-    for p in range(npairs):
-        z0, z1 = _normal_pair(key, np.uint64(p))
+    n = out.size
+    p0 = first // 2
+    for p in range((n + 1) // 2):
+        z0, z1 = _normal_pair(key, np.uint64(p0 + p))
         out[2 * p] = mean + std * z0
         if 2 * p + 1 < n:
             out[2 * p + 1] = mean + std * z1
+
+
+@njit(cache=True)
+def normal_float32(key: np.uint64, n: int, mean: float, std: float) -> np.ndarray:
+    """``n`` draws of N(mean, std^2) of stream ``key`` as float32 (noise-injection layers)."""
+    out = np.empty(n, dtype=np.float32)
+    normal_float32_into(key, out, 0, mean, std)
     return out
 
 
@@ -246,94 +254,124 @@ def drift_conductance(g0: np.ndarray, nu: np.ndarray, t: float, t0: float) -> np
     return o.reshape(g0.shape)
 
 
-@njit(parallel=True, cache=True)
-def dac(x: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Digital-to-analog conversion of each input row.
+_ABS32 = np.int32(0x7FFFFFFF)
+_INF32_BITS = np.int32(0x7F800000)
+DAC_ROWS_PER_TASK = 32  # rows one thread converts with one set of scratch buffers
+_DAC = {"parallel": True, "cache": True, "error_model": "numpy", "fastmath": {"contract"}}
 
-    Each row is scaled by its largest magnitude (a digital scale per input
-    vector) and, for ``bits > 0``, rounded to the signed grid
-    k / (2^(bits-1) - 1). Returns the normalised voltages u in [-1, 1]
-    (float32), u**2 (float32) and the row scales (float32).
+
+@njit(inline="always", error_model="numpy", fastmath={"contract"})
+def _dac_row(x, x_bits, off, n, b, batch, bits, starts, u, u2, scale, sq, sq_bits, peak, peak_f) -> None:
+    """Convert input row ``b``, the ``n`` entries of the flat float32 ``x`` at ``off`` (``x_bits``:
+    its int32 view), as :func:`dac` describes. ``sq``/``sq_bits`` (n entries) and ``peak``/
+    ``peak_f`` (1 entry) are scratch and their views. Flat indices, no slices: a slice costs
+    reference counting per row."""
+    m = np.int32(0)
+    start = np.uint64(off)
+    for i in range(np.uint64(n)):
+        m = max(m, x_bits[start + i] & _ABS32)
+    if m >= _INF32_BITS:
+        scale[b] = np.nan
+        return
+    peak[0] = m
+    mf = peak_f[0] if m > 0 else np.float32(1.0)
+    scale[b] = mf
+    levels = np.float32(2 ** (bits - 1) - 1) if bits > 0 else np.float32(1.0)
+    inv_levels = np.float32(1.0) / levels
+    f = levels / mf
+    for band in range(starts.size - 1):
+        r0 = starts[band]
+        width = np.uint64(starts[band + 1] - r0)
+        lo = np.uint64(batch * r0 + b * (starts[band + 1] - r0))
+        src = np.uint64(off + r0)
+        if bits > 0:
+            for i in range(width):
+                u[lo + i] = np.rint(x[src + i] * f) * inv_levels
+        else:
+            for i in range(width):
+                u[lo + i] = x[src + i] * f
+        if u2.size > 0:
+            for i in range(width):
+                sq[i] = u[lo + i] * u[lo + i]
+            for i in range(width):  # round to nearest even in the upper 16 bits (u^2 >= 0)
+                w = sq_bits[i]
+                w = w + np.int32(0x7FFF) + ((w >> np.int32(16)) & np.int32(1))
+                u2[lo + i] = np.uint16(w >> np.int32(16))
+
+
+@njit(**_DAC)
+def dac(x: np.ndarray, bits: int, starts: np.ndarray, u: np.ndarray, u2: np.ndarray,
+        scale: np.ndarray) -> None:
+    """Digital-to-analog conversion of each input row, written band by band.
+
+    Each row of ``x`` (rows x inputs, float32, C order) is scaled by its
+    largest magnitude (a digital scale per input vector, written to
+    ``scale``; NaN for a row holding NaN or infinity, for the caller to
+    report) and, for ``bits > 0``, rounded to the signed grid
+    k / (2^(bits-1) - 1). The normalised voltages go to the flat float32
+    buffer ``u`` band-major: the inputs ``starts[i]:starts[i+1]`` of every row
+    form one contiguous (rows x band inputs) block at offset ``rows *
+    starts[i]``, ready for one dense product per row band of tiles. Unless
+    ``u2`` is empty, the squared voltages go to it in the same layout as
+    bfloat16 bit patterns (uint16, rounded to nearest even, as torch rounds),
+    the operand of the read-noise variance product.
+
+    The largest magnitude is an integer maximum of the float bit patterns
+    (vectorises without fast-math, and NaN or infinity show as bits >= those
+    of inf); ``error_model="numpy"`` drops the zero checks on divisions, which
+    would keep the loops from vectorising.
     """
     batch, n = x.shape
-    u = np.empty((batch, n), dtype=np.float32)
-    u2 = np.empty((batch, n), dtype=np.float32)
-    scale = np.empty(batch, dtype=np.float32)
-    levels = float(2 ** (bits - 1) - 1) if bits > 0 else 0.0
-    for b in prange(batch):
-        m = 0.0
-        for i in range(n):
-            m = max(m, abs(float(x[b, i])))
-        if m == 0.0:
-            m = 1.0
-        scale[b] = m
-        inv = 1.0 / m
-        for i in range(n):
-            v = float(x[b, i]) * inv
-            if levels > 0.0:
-                v = np.rint(v * levels) / levels
-            u[b, i] = v
-            u2[b, i] = v * v
-    return u, u2, scale
+    flat = x.reshape(-1)
+    flat_bits = flat.view(np.int32)
+    tasks = (batch + DAC_ROWS_PER_TASK - 1) // DAC_ROWS_PER_TASK
+    for task in prange(tasks):
+        sq = np.empty(n, np.float32)
+        peak = np.empty(1, np.int32)
+        sq_bits, peak_f = sq.view(np.int32), peak.view(np.float32)
+        for b in range(task * DAC_ROWS_PER_TASK, min(batch, (task + 1) * DAC_ROWS_PER_TASK)):
+            _dac_row(flat, flat_bits, b * n, n, b, batch, bits, starts, u, u2, scale, sq, sq_bits,
+                     peak, peak_f)
 
 
-@njit(parallel=True, cache=True)
-def read_columns(
-    current: np.ndarray,
-    variance: np.ndarray,
-    key: np.uint64,
-    full_scale: np.ndarray,
-    bits: int,
-    col_scale: np.ndarray,
-    row_scale: np.ndarray,
-    out: np.ndarray,
-    col0: int,
-) -> None:
-    """Add read noise, digitise and rescale one tile's column currents.
-
-    For element (b, j): noisy = current + sqrt(variance) * z (skipped when
-    ``variance`` has size 0); the ADC clips to +-full_scale[j] (> 0) and, for
-    ``bits > 0``, rounds to steps of full_scale[j] / (2^(bits-1) - 1); the
-    result times col_scale[j] * row_scale[b] is *added* to out[b, col0 + j]
-    (the digital accumulation of partial sums over row tiles).
-    """
-    batch, cols = current.shape
-    noisy = variance.size > 0
-    half = (cols + 1) // 2
-    quantise = bits > 0
-    levels = float(2 ** (bits - 1) - 1) if quantise else 1.0
-    inv_step = levels / full_scale
-    step = full_scale / levels
-    for b in prange(batch):
-        z = np.zeros(2 * half)
-        if noisy:
-            for jp in range(half):
-                z[2 * jp], z[2 * jp + 1] = _normal_pair(key, np.uint64(b * half + jp))
-        rs = row_scale[b]
-        for j in range(cols):
-            v = float(current[b, j])
-            if noisy:
-                v += np.sqrt(float(variance[b, j])) * z[j]
-            v = min(max(v, -full_scale[j]), full_scale[j])
-            if quantise:
-                v = np.rint(v * inv_step[j]) * step[j]
-            out[b, col0 + j] += v * col_scale[j] * rs
-
-
-@njit(parallel=True, cache=True)
-def output_noise(y: np.ndarray, key: np.uint64, sigma: float, multiplicative: bool) -> None:
-    """Qin & Vucinic Eq. 3 (y * z, z ~ N(1, s^2)) or Eq. 2 (y + z, z ~ N(0, s^2)), in place."""
-    batch, cols = y.shape
-    half = (cols + 1) // 2
-    for b in prange(batch):
-        for jp in range(half):
-            z0, z1 = _normal_pair(key, np.uint64(b * half + jp))
-            for k in range(2):
-                j = 2 * jp + k
-                if j >= cols:
-                    break
-                z = sigma * (z0 if k == 0 else z1)
-                if multiplicative:
-                    y[b, j] = y[b, j] * (1.0 + z)
-                else:
-                    y[b, j] = y[b, j] + z
+@njit(**_DAC)
+def dac_patches(x: np.ndarray, kernel: np.ndarray, stride: np.ndarray, padding: np.ndarray,
+                dilation: np.ndarray, out_hw: np.ndarray, bits: int, starts: np.ndarray,
+                u: np.ndarray, u2: np.ndarray, scale: np.ndarray) -> None:
+    """:func:`dac` of the im2col patches of the images ``x`` (N x C x H x W, float32), without
+    writing the patch matrix: row n * H_out * W_out + oh * W_out + ow is the patch of output
+    position (oh, ow) of image n, entries ordered (channel, kernel row, kernel column) as in
+    :func:`crossbar.nn.analog.im2col` (zeros where the kernel reaches into the padding)."""
+    n_img, channels, height, width = x.shape
+    kh, kw = kernel[0], kernel[1]
+    h_out, w_out = out_hw[0], out_hw[1]
+    positions = h_out * w_out
+    batch = n_img * positions
+    n = channels * kh * kw
+    padded = padding[0] > 0 or padding[1] > 0
+    images = x.reshape(-1)
+    plane = height * width
+    for task in prange(n_img * h_out):  # one output row of one image: w_out patches
+        img = np.int64(task) // h_out
+        oh = np.int64(task) - img * h_out
+        block = np.zeros(w_out * n, np.float32) if padded else np.empty(w_out * n, np.float32)
+        peak = np.empty(1, np.int32)
+        sq = np.empty(n, np.float32)
+        block_bits, sq_bits, peak_f = block.view(np.int32), sq.view(np.int32), peak.view(np.float32)
+        for i in range(kh):
+            ih = oh * stride[0] - padding[0] + i * dilation[0]
+            if ih < 0 or ih >= height:
+                continue  # padding: the zeros stay
+            for j in range(kw):
+                shift = j * dilation[1] - padding[1]  # iw = ow * stride + shift
+                lo = max(0, (-shift + stride[1] - 1) // stride[1])
+                hi = min(w_out, (width - 1 - shift) // stride[1] + 1)
+                for c in range(channels):
+                    k = np.uint64((c * kh + i) * kw + j)
+                    src = np.uint64((img * channels + c) * plane + ih * width + shift)
+                    for ow in range(np.uint64(lo), np.uint64(hi)):
+                        block[ow * np.uint64(n) + k] = images[src + ow * np.uint64(stride[1])]
+        first = img * positions + oh * w_out
+        for ow in range(w_out):
+            _dac_row(block, block_bits, ow * n, n, first + ow, batch, bits, starts, u, u2, scale, sq, sq_bits,
+                     peak, peak_f)

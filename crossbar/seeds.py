@@ -54,6 +54,8 @@ class Stream(IntEnum):
     # a noise budget (words: chip, then draw block and image block)
     BUDGET_PROGRAM = 18
     BUDGET_READ = 19
+    # an abstract profile's output noise after one converted product (words: noise module index)
+    OUTPUT_NOISE = 20
 
 
 def _word(name: str, value) -> int:

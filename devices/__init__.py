@@ -14,7 +14,7 @@ is allowed. See docs/devices.md for the numbers and their sources.
 
 from ._checks import ProfileError
 from .blocks import OutputNoise, Periphery, RangeManagement, Verify
-from .loader import available, load
+from .loader import as_profile, available, load
 from .noise import NOISE_FORMS, ClippedLog, Drift, NoiseFunction
 from .profile import DeviceProfile
 from .schema import PROFILE_KEYS
@@ -31,6 +31,7 @@ __all__ = [
     "ProfileError",
     "RangeManagement",
     "Verify",
+    "as_profile",
     "available",
     "load",
 ]

@@ -98,6 +98,19 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
     return _BUNDLED_DIR / f"{name_or_path}.yaml"
 
 
+def as_profile(profile_or_name_or_path: DeviceProfile | str | os.PathLike) -> DeviceProfile:
+    """A ``DeviceProfile`` as it is; a bundled name or a YAML path loaded (``load``).
+
+    For functions that take any of the three (``crossbar.convert(model, "pcm")``).
+    """
+    if isinstance(profile_or_name_or_path, DeviceProfile):
+        return profile_or_name_or_path
+    if isinstance(profile_or_name_or_path, (str, os.PathLike)):
+        return load(profile_or_name_or_path)
+    raise ProfileError("<as_profile>", None, "expected a DeviceProfile, a profile name or a YAML path",
+                       profile_or_name_or_path, "a DeviceProfile, " + ", ".join(available()) + " or a path")
+
+
 def load(name_or_path: str | os.PathLike, **overrides: Any) -> DeviceProfile:
     """Load a bundled profile by name (``"pcm"``) or any profile YAML by path.
 

@@ -6,10 +6,10 @@ import math
 
 import numba
 import numpy as np
-import pytest
+import torch
 from scipy import stats
 
-from crossbar import kernels, seeds
+from crossbar import kernels, read_kernels, seeds
 
 ALPHA = 1e-3  # false-alarm rate of each statistical check (fixed seeds make them deterministic)
 Z = stats.norm.ppf(1 - ALPHA / 2)
@@ -108,32 +108,86 @@ def test_drift_power_law():
     np.testing.assert_array_equal(kernels.drift_conductance(g0, nu, 10.0, 20.0), g0)
 
 
-def test_dac_scales_and_quantises():
+def test_block_normals_distribution():
+    rows, cols = 800, 501  # an odd column count: the last pair's second normal is unused
+    z = read_kernels.block_normals(seeds.kernel_key(12), rows, cols).astype(np.float64)
+    n = z.size
+    flat = z.ravel()
+    assert abs(flat.mean()) < Z / math.sqrt(n)
+    assert abs(flat.var(ddof=1) - 1) < Z * math.sqrt(2 / (n - 1))
+    assert stats.kstest(flat, "norm").statistic < ks_critical(n)
+    for t in (2.0, 3.0, 4.0):  # tail masses
+        p_tail = 2 * stats.norm.sf(t)
+        assert abs(np.mean(np.abs(flat) > t) - p_tail) < Z * math.sqrt(p_tail * (1 - p_tail) / n)
+    # the two normals of a Box-Muller pair (columns j and j + 251) and neighbours are uncorrelated
+    for a, b in ((z[:, :250], z[:, 251:501]), (z[:, :-1], z[:, 1:]), (z[:-1], z[1:])):
+        for f in (lambda v: v, np.square):
+            r = np.corrcoef(f(a).ravel(), f(b).ravel())[0, 1]
+            assert abs(r) < Z / math.sqrt(a.size)
+    assert np.array_equal(z, read_kernels.block_normals(seeds.kernel_key(12), rows, cols))
+    other = read_kernels.block_normals(seeds.kernel_key(13), rows, cols)
+    assert abs(np.corrcoef(flat, other.ravel())[0, 1]) < Z / math.sqrt(n)
+
+
+def test_dac_scales_quantises_and_writes_band_major():
     x = np.array([[0.5, -2.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0]], dtype=np.float32)
-    u, u2, s = kernels.dac(x, 3)  # grid k/3
+    starts = np.array([0, 3, 4])  # two row bands: inputs 0..2 and input 3
+    u = np.full(8, np.nan, dtype=np.float32)
+    s = np.empty(2, dtype=np.float32)
+    kernels.dac(x, 3, starts, u, np.empty(0, np.uint16), s)  # grid k/3
     np.testing.assert_array_equal(s, [2.0, 1.0])
-    np.testing.assert_allclose(u[0], [1 / 3, -1.0, 2 / 3, 0.0], rtol=1e-6)
-    np.testing.assert_allclose(u2, u**2, rtol=1e-6)
-    u_ideal, _, _ = kernels.dac(x, 0)
-    np.testing.assert_allclose(u_ideal[0], x[0] / 2.0)
+    band0 = u[:6].reshape(2, 3)  # rows x band inputs, contiguous
+    band1 = u[6:].reshape(2, 1)
+    np.testing.assert_allclose(band0[0], [1 / 3, -1.0, 2 / 3], rtol=1e-6)  # 0.25 -> 1/3, 0.5 -> 2/3
+    np.testing.assert_array_equal(band0[1], [0, 0, 0])
+    np.testing.assert_array_equal(band1[:, 0], [0.0, 0.0])
+    kernels.dac(x, 0, np.array([0, 4]), u, np.empty(0, np.uint16), s)  # ideal converter: x / max|x|
+    np.testing.assert_allclose(u[:4], x[0] / 2.0)
+    bad = np.array([[1.0, np.inf], [np.nan, 0.0], [1.0, 2.0]], dtype=np.float32)
+    s3 = np.empty(3, dtype=np.float32)
+    kernels.dac(bad, 0, np.array([0, 2]), np.empty(6, np.float32), np.empty(0, np.uint16), s3)
+    assert np.isnan(s3[0]) and np.isnan(s3[1]) and s3[2] == 2.0  # rows holding NaN or inf are marked
 
 
-def test_read_columns_clips_quantises_and_accumulates():
-    current = np.array([[0.30, -2.0, 0.74]], dtype=np.float32)
-    out = np.ones((1, 4), dtype=np.float32)
-    full_scale = np.array([1.0, 1.0, 1.0])
-    kernels.read_columns(current, np.empty((0, 0), np.float32), seeds.kernel_key(0), full_scale, 3,
-                         np.array([2.0, 2.0, 2.0]), np.array([0.5], np.float32), out, 1)
-    # 3 bits: step 1/3. 0.30 -> 1/3, -2 -> clipped -1, 0.74 -> 2/3; times 2 * 0.5, added to 1.
-    np.testing.assert_allclose(out[0], [1.0, 1 + 1 / 3, 0.0, 1 + 2 / 3], rtol=1e-6)
+def test_dac_squares_round_to_bfloat16_as_torch_does():
+    x = np.random.default_rng(1).normal(size=(70, 300)).astype(np.float32)
+    starts = np.array([0, 256, 300])
+    u = np.empty(x.size, np.float32)
+    u2 = torch.empty(x.size, dtype=torch.bfloat16)
+    kernels.dac(x, 0, starts, u, u2.view(torch.int16).numpy().view(np.uint16), np.empty(70, np.float32))
+    assert torch.equal(u2, torch.from_numpy(u).square().to(torch.bfloat16))
 
 
-@pytest.mark.parametrize("multiplicative", [True, False])
-def test_output_noise_moments(multiplicative):
-    sigma = 0.3
-    y = np.full((500, 400), 2.0, dtype=np.float32)
-    kernels.output_noise(y, seeds.kernel_key(9), sigma, multiplicative)
-    n = y.size
-    mean, std = (2.0, 2.0 * sigma) if multiplicative else (2.0, sigma)
-    assert abs(y.mean() - mean) < Z * std / math.sqrt(n)
-    assert abs(y.var(ddof=1) / std**2 - 1) < Z * math.sqrt(2 / (n - 1))
+def test_read_bands_clips_quantises_and_sums_the_bands():
+    current = np.array([[[0.30, -2.0, 0.74]], [[0.4, 0.1, -0.1]]], dtype=np.float32)  # 2 bands, 1 row
+    out = np.full((1, 1, 3), np.nan, dtype=np.float32)
+    full_scale = np.ones((2, 3))
+    col_scale = np.array([[2.0, 2.0, 2.0], [1.0, 1.0, 1.0]])
+    keys = np.zeros(2, dtype=np.uint64)
+    read_kernels.read_bands(current, np.empty((0, 0, 0), np.float32), keys, full_scale, 3, col_scale,
+                       np.array([0.5], np.float32), 0, out)
+    # 3 bits: step 1/3. Band 0: 0.30 -> 1/3, -2 -> clipped -1, 0.74 -> 2/3, times 2 * 0.5;
+    # band 1: 0.4 -> 1/3, +-0.1 -> 0, times 1 * 0.5; the bands summed, out overwritten.
+    np.testing.assert_allclose(out[0, 0], [1 / 3 + 1 / 6, -1.0, 2 / 3], rtol=1e-6)
+
+
+def test_read_bands_noise_is_keyed_by_row_index_not_launch():
+    rng = np.random.default_rng(0)
+    current = rng.normal(size=(2, 10, 5)).astype(np.float32)
+    variance = torch.rand(2, 10, 5, generator=torch.Generator().manual_seed(0)).add(0.1).to(torch.bfloat16)
+    variance = variance.view(torch.int16).numpy().view(np.uint16)
+    keys = np.array([seeds.kernel_key(1, 0), seeds.kernel_key(1, 1)], dtype=np.uint64)
+    args = (np.full((2, 5), 100.0), 0, np.ones((2, 5)))
+    whole = np.zeros((10, 1, 5), dtype=np.float32)
+    read_kernels.read_bands(current, variance, keys, *args, np.ones(10, np.float32), 0, whole)
+    parts = np.zeros((10, 1, 5), dtype=np.float32)
+    for r0, r1 in ((0, 4), (4, 10)):  # two launches, the second knowing its rows start at 4
+        read_kernels.read_bands(np.ascontiguousarray(current[:, r0:r1]),
+                                np.ascontiguousarray(variance[:, r0:r1]),
+                                keys, *args, np.ones(r1 - r0, np.float32), r0, parts[r0:r1])
+    assert np.array_equal(whole, parts)
+    store = np.zeros((2, 5, 5), dtype=np.float32)  # out with strides: row b goes to store[b // 5, :, b % 5]
+    read_kernels.read_bands(current, variance, keys, *args, np.ones(10, np.float32), 0,
+                            store.transpose(0, 2, 1))
+    assert np.array_equal(store.transpose(0, 2, 1).reshape(10, 5), whole[:, 0])
+    assert not np.allclose(whole[:, 0], current.sum(axis=0))  # the noise did act

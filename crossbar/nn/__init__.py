@@ -1,6 +1,14 @@
 """Torch glue: noise injection (Qin & Vucinic Eq. 2/3), analog layers on crossbar arrays, convert()."""
 
-from crossbar.nn.analog import AnalogConv2d, AnalogLayer, AnalogLinear, AnalogLSTM
+from crossbar.nn.analog import (
+    AbstractNoise,
+    AnalogConv2d,
+    AnalogLayer,
+    AnalogLinear,
+    AnalogLSTM,
+    NoiseAfter,
+    im2col,
+)
 from crossbar.nn.convert import (
     UnsupportedLayerError,
     analog_layers,
@@ -8,6 +16,7 @@ from crossbar.nn.convert import (
     reprogram,
     reseed,
     summary,
+    to_float,
 )
 from crossbar.nn.noise import (
     NO_NOISE,
@@ -22,16 +31,20 @@ from crossbar.nn.noise import (
 )
 
 __all__ = [
+    "AbstractNoise",
     "AnalogConv2d",
     "AnalogLSTM",
     "AnalogLayer",
     "AnalogLinear",
+    "NoiseAfter",
     "UnsupportedLayerError",
     "analog_layers",
     "convert",
+    "im2col",
     "reprogram",
     "reseed",
     "summary",
+    "to_float",
     "NO_NOISE",
     "NoiseConfig",
     "NoiseInjection",

@@ -1,4 +1,4 @@
-"""Map a trained torch model onto crossbar arrays, and report what was mapped."""
+"""Map a trained torch model onto crossbar arrays and back, and report what was mapped."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
-from crossbar.nn.analog import AnalogConv2d, AnalogLayer, AnalogLinear, AnalogLSTM
+from crossbar.devices import as_profile
+from crossbar.nn.analog import MAPPABLE, SUPPORTED, AbstractNoise, AnalogLayer, NoiseAfter, analog_class
 from crossbar.seeds import Stream, derive
 
 # Layers with matrix products that convert() cannot map: an explicit error, never silently digital.
@@ -18,7 +20,6 @@ _UNMAPPABLE = (
     nn.RNN, nn.GRU, nn.RNNCell, nn.LSTMCell, nn.GRUCell, nn.MultiheadAttention,
     nn.Bilinear, nn.Transformer, nn.TransformerEncoderLayer, nn.TransformerDecoderLayer,
 )
-SUPPORTED = ("Linear", "Conv2d (groups=1)", "LSTM (unidirectional)")
 
 
 class UnsupportedLayerError(ValueError):
@@ -29,7 +30,7 @@ def _profile_for(name: str, profile, overrides: dict | None):
     """The profile for one layer: the first override pattern (fnmatch) that matches its name."""
     for pattern, p in (overrides or {}).items():
         if fnmatch.fnmatchcase(name, pattern):
-            return p
+            return as_profile(p)
     return profile
 
 
@@ -37,31 +38,37 @@ def convert(model: nn.Module, profile, seed: int = 0, overrides: dict | None = N
             inplace: bool = False) -> nn.Module:
     """Return ``model`` with its Linear, Conv2d and LSTM layers running on crossbar arrays.
 
-    Everything else (BatchNorm, pooling, activations, noise layers) stays
-    digital. ``overrides`` maps layer-name patterns (``fnmatch`` style, e.g.
-    ``"features.0"`` or ``"classifier.*"``) to other profiles. Each layer gets
-    its own programming seed derived from ``seed``. Raises
-    :class:`UnsupportedLayerError` naming any layer it cannot map.
+    ``profile``: a ``DeviceProfile``, a bundled profile name (``"pcm"``) or
+    the path to a profile YAML file. Everything else (BatchNorm, pooling,
+    activations, noise layers) stays digital. ``overrides`` maps layer-name
+    patterns (``fnmatch`` style, e.g. ``"features.0"`` or ``"classifier.*"``)
+    to other profiles. Each layer gets its own programming seed derived from
+    ``seed``. An abstract profile's output noise (Qin Eq. 2/3) goes after the
+    batch norm that directly follows a product in an ``nn.Sequential``, else
+    right after the product. Raises :class:`UnsupportedLayerError` naming any
+    layer it cannot map. :func:`to_float` undoes the mapping.
     """
+    profile = as_profile(profile)
     _check_mappable(model)
     target = model if inplace else copy.deepcopy(model)
     counter = 0
     for name, module in list(target.named_modules()):
-        for child_name, child in list(module.named_children()):
+        children = list(module.named_children())
+        for k, (child_name, child) in enumerate(children):
+            cls = analog_class(child)
+            if cls is None:
+                continue
             full = f"{name}.{child_name}" if name else child_name
             p = _profile_for(full, profile, overrides)
-            if isinstance(child, nn.Linear):
-                new = AnalogLinear.from_float(child, p, derive(seed, Stream.LAYER_PROGRAM, counter))
-            elif isinstance(child, nn.Conv2d):
-                new = AnalogConv2d.from_float(child, p, derive(seed, Stream.LAYER_PROGRAM, counter))
-            elif isinstance(child, nn.LSTM):
-                seeds = [derive(seed, Stream.LAYER_PROGRAM, counter + k) for k in range(child.num_layers)]
-                new = AnalogLSTM(child, p, seeds[0], seeds)
-                counter += child.num_layers - 1
-            else:
-                continue
-            counter += 1
+            seeds = [derive(seed, Stream.LAYER_PROGRAM, counter + i) for i in range(cls.arrays_for(child))]
+            new = cls.from_seeds(child, p, seeds)
+            counter += len(seeds)
             setattr(module, child_name, new)
+            following = children[k + 1][1] if k + 1 < len(children) else None
+            if (isinstance(module, nn.Sequential) and isinstance(following, _BatchNorm)
+                    and getattr(new, "noise", None) is not None):
+                setattr(module, children[k + 1][0], NoiseAfter(following, new.noise))
+                new.noise = None
     if counter == 0:
         raise UnsupportedLayerError(
             f"{type(model).__name__} has no layer that can be mapped; supported: {', '.join(SUPPORTED)}"
@@ -69,19 +76,41 @@ def convert(model: nn.Module, profile, seed: int = 0, overrides: dict | None = N
     return target.eval()
 
 
+def to_float(model: nn.Module, inplace: bool = False) -> nn.Module:
+    """A plain torch model from a converted one: every analog layer back to its torch layer
+    (the target weights, not the programmed conductances), abstract output noise removed."""
+    target = model if inplace else copy.deepcopy(model)
+    analog_types = tuple(MAPPABLE.values())
+
+    def restore(module: nn.Module) -> None:
+        for child_name, child in list(module.named_children()):
+            if isinstance(child, NoiseAfter):
+                setattr(module, child_name, child.inner)
+                restore(child.inner)
+            elif isinstance(child, analog_types):
+                setattr(module, child_name, child.to_float())
+            else:
+                restore(child)
+
+    if isinstance(target, analog_types):
+        return target.to_float()
+    restore(target)
+    return target
+
+
 def _check_mappable(model: nn.Module) -> None:
-    mapped = (nn.Linear, nn.Conv2d, nn.LSTM)
     for name, module in model.named_modules():
         where = f"layer {name!r} ({type(module).__name__})" if name else type(module).__name__
-        if isinstance(module, nn.Conv2d) and module.groups != 1:
-            raise UnsupportedLayerError(f"{where}: groups={module.groups}; only groups=1 can be mapped")
-        if isinstance(module, nn.LSTM) and (module.bidirectional or module.proj_size):
-            raise UnsupportedLayerError(f"{where}: bidirectional or projected LSTMs cannot be mapped")
+        cls = analog_class(module)
+        reason = None if cls is None else cls.unsupported(module)
+        if reason:
+            raise UnsupportedLayerError(f"{where}: {reason}")
         if isinstance(module, _UNMAPPABLE):
             raise UnsupportedLayerError(
                 f"{where} cannot be mapped onto crossbar arrays; supported: {', '.join(SUPPORTED)}. "
                 "Replace it or keep that part of the model outside convert()."
             )
+        mapped = tuple(MAPPABLE)
         if isinstance(module, mapped) or any(isinstance(a, mapped) for a in _ancestors(model, name)):
             continue
         matrices = [n for n, p in module.named_parameters(recurse=False) if p.dim() >= 2]
@@ -106,9 +135,13 @@ def analog_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 def reseed(model: nn.Module, seed: int) -> None:
-    """Restart every array's read-noise stream from ``seed`` (programmed conductances kept)."""
+    """Restart every read sequence from ``seed``: each array's read noise and each abstract
+    output noise (programmed conductances kept)."""
     for i, (_, layer) in enumerate(analog_layers(model)):
         layer.reseed(derive(seed, Stream.LAYER_READ, i))
+    noises = [m for m in model.modules() if isinstance(m, AbstractNoise)]
+    for j, noise in enumerate(noises):
+        noise.reseed(derive(seed, Stream.OUTPUT_NOISE, j))
 
 
 def reprogram(model: nn.Module, seed: int) -> None:
