@@ -27,13 +27,13 @@ layers use too.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 import torch
 from torch import nn
 
 from crossbar import kernels, read_kernels
+from crossbar.operands import as_matrix, check_finite, check_key
 from crossbar.readops import im2col, keyed_normal, qin_noise, read_torch
 from crossbar.seeds import kernel_key
 from crossbar.threads import torch_threads
@@ -59,48 +59,11 @@ def _scratch(name: str, numel: int, dtype: torch.dtype = torch.float32) -> torch
 
 _NO_VARIANCE = np.empty((0, 0, 0), dtype=np.uint16)
 _NO_SQUARES = np.empty(0, dtype=np.uint16)
-_MAX_KEY = (1 << 64) - 1
 
 
 def _bits(t: torch.Tensor) -> np.ndarray:
     """The uint16 bit patterns of a bfloat16 CPU tensor, as a NumPy view (no copy)."""
     return t.view(torch.int16).numpy().view(np.uint16)
-
-
-def check_key(key) -> int | None:
-    """A read key: None, or an integer within 0..2**64-1 (what :func:`crossbar.seeds.derive` returns)."""
-    if key is None:
-        return None
-    if isinstance(key, bool) or not isinstance(key, numbers.Integral) or not 0 <= int(key) <= _MAX_KEY:
-        raise ValueError(f"key must be an integer within 0..2**64-1 from crossbar.seeds.derive, got {key!r}")
-    return int(key)
-
-
-def as_matrix(name: str, a, ndim: tuple[int, ...], finite: bool = True) -> torch.Tensor:
-    """A NumPy array or torch tensor as a float32 tensor (same device), checked for shape and
-    (``finite``) finiteness; a read checks its own inputs' finiteness where it is free."""
-    if not isinstance(a, torch.Tensor):
-        a = np.asarray(a)
-        if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
-            raise ValueError(f"{name} must be real numbers, got dtype {a.dtype}")
-        a = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
-    elif a.is_complex() or a.dtype == torch.bool:
-        raise ValueError(f"{name} must be real numbers, got dtype {a.dtype}")
-    a = a.detach()
-    if a.dim() not in ndim:
-        dims = " or ".join(map(str, ndim))
-        raise ValueError(f"{name} must have {dims} dimensions, got shape {tuple(a.shape)}")
-    a = a.to(torch.float32).contiguous()
-    if finite:
-        check_finite(name, a)
-    return a
-
-
-def check_finite(name: str, a: torch.Tensor) -> None:
-    ok = torch.isfinite(a)
-    if not bool(ok.all()):
-        bad = int(ok.numel() - ok.sum())
-        raise ValueError(f"{name} contains {bad} NaN or infinite value(s); only finite values are allowed")
 
 
 class CrossbarArray(nn.Module):

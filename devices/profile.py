@@ -16,7 +16,16 @@ import numpy as np
 import yaml
 
 from . import converters, describe
-from ._checks import FrozenMap, ProfileError, check_keys, choice, mapping, suggest, text
+from ._checks import (
+    FrozenMap,
+    ProfileError,
+    check_keys,
+    choice,
+    mapping,
+    noise_is_bounded,
+    suggest,
+    text,
+)
 from .blocks import OutputNoise, Periphery, RangeManagement, Verify
 from .noise import Drift, NoiseFunction
 from .schema import (
@@ -119,8 +128,11 @@ class DeviceProfile:
         converters.check(values, file)
         sources = parse_sources(file, data["sources"], data)
         sources.setdefault("noise_scale", DEFAULT_NOISE_SCALE_SOURCE)
-        return cls(name=name, kind=kind, source=file if source is None else source,
-                   sources=FrozenMap(sources), **values)
+        profile = cls(name=name, kind=kind, source=file if source is None else source,
+                      sources=FrozenMap(sources), **values)
+        noise_is_bounded(file, "programming_noise", profile.programming_std, g_min, g_max)
+        noise_is_bounded(file, "read_noise", profile.read_std, g_min, g_max)
+        return profile
 
     def with_overrides(self, **overrides: Any) -> DeviceProfile:
         """A new profile with some fields replaced, validated again.

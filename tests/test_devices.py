@@ -261,7 +261,7 @@ def _drop(key):
 BAD = [
     ("missing key", _drop("g_max_S"), "g_max_S", "missing"),
     ("negative conductance", _set("g_min_S", -1e-6), "g_min_S", "-1e-06"),
-    ("conductance >= 1 S", _set("g_max_S", 2.0), "g_max_S", "(0, 1)"),
+    ("conductance >= 1 S", _set("g_max_S", 2.0), "g_max_S", "> 0 and < 1"),
     ("g_min >= g_max", _set("g_min_S", 25e-6), "g_min_S", "g_max_S"),
     ("unknown key with suggestion", _set("g_max", 1e-5), "g_max", "did you mean 'g_max_S'"),
     ("wrong type", _set("tile_rows", "many"), "tile_rows", "integer"),
@@ -280,20 +280,20 @@ BAD = [
     ("one-bit DAC", _set("dac_bits", 1), "dac_bits", "2..16"),
     ("one-bit ADC", _set("adc_bits", 1), "adc_bits", "comparator"),
     ("bits zero", _set("dac_bits", 0), "dac_bits", "null"),
-    ("probability above 1", _set("stuck_on_rate", 1.5), "stuck_on_rate", "[0, 1]"),
+    ("probability above 1", _set("stuck_on_rate", 1.5), "stuck_on_rate", ">= 0 and <= 1"),
     ("probabilities sum above 1", lambda d: d.update(stuck_on_rate=0.6, stuck_off_rate=0.6),
      "stuck_off_rate", "exceeds 1"),
-    ("voltage above 10 V", _set("v_read_V", 12.0), "v_read_V", "(0, 10]"),
-    ("zero time", _set("adc_time_s", 0.0), "adc_time_s", "(0, 1]"),
-    ("negative energy", _set("adc_energy_J", -1e-12), "adc_energy_J", "[0,"),
+    ("voltage above 10 V", _set("v_read_V", 12.0), "v_read_V", "> 0 and <= 10"),
+    ("zero time", _set("adc_time_s", 0.0), "adc_time_s", "> 0 and <= 1"),
+    ("negative energy", _set("adc_energy_J", -1e-12), "adc_energy_J", ">= 0 and"),
     ("tile of zero rows", _set("tile_rows", 0), "tile_rows", "1..1000000"),
-    ("adc_range zero", _set("adc_range", 0.0), "adc_range", "(0, 1]"),
+    ("adc_range zero", _set("adc_range", 0.0), "adc_range", "> 0 and <= 1"),
     ("bad level count", _set("levels", "cont"), "levels", "continuous"),
     ("one level", _set("levels", 1), "levels", "2..65536"),
-    ("bad kind", _set("kind", "digital"), "kind", "physical | abstract"),
+    ("bad kind", _set("kind", "digital"), "kind", "one of physical, abstract"),
     ("bad output noise kind", _set("output_noise", {"kind": "mul", "sigma": 0.5}),
-     "output_noise.kind", "mult | add"),
-    ("verify tolerance zero", _set_in("verify", "tolerance", 0.0), "verify.tolerance", "(0, 1]"),
+     "output_noise.kind", "one of mult, add"),
+    ("verify tolerance zero", _set_in("verify", "tolerance", 0.0), "verify.tolerance", "> 0 and <= 1"),
     ("verify iterations float", _set_in("verify", "max_iterations", 2.5),
      "verify.max_iterations", "integer"),
     ("drift clip reversed", lambda d: d["drift"]["nu_std"].update(clip=[0.05, 0.01]),
@@ -314,7 +314,7 @@ def test_invalid_values_raise_profile_error_naming_the_key(tmp_path, case, mutat
     mutate(data)
     err = error_for(tmp_path, data)
     assert isinstance(err, ValueError)
-    assert err.key == key and f": {key}:" in str(err)
+    assert err.key == key and f"key '{key}':" in str(err)
     assert detail in str(err)
 
 

@@ -11,18 +11,11 @@ content (``crossbar.identity.profile_digest``), never its name.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 from crossbar.checks import CheckError, one_line, shown
-from crossbar.yamlio import YamlFileError, read_yaml
 
 __all__ = ["load_profile"]
-
-
-def _is_path(name: str) -> bool:
-    return os.sep in name or "/" in name or name.endswith((".yaml", ".yml"))
 
 
 def load_profile(name: Any, key: str = "profile", overrides: dict | None = None):
@@ -34,19 +27,11 @@ def load_profile(name: Any, key: str = "profile", overrides: dict | None = None)
         raise CheckError(None, key, "must be a device profile name or path", name,
                          ", ".join(available()) + " or a profile YAML path")
     try:
-        if _is_path(name):
-            path = Path(name).expanduser()
-            if path.is_file():
-                read_yaml(path)  # size, encoding, nesting and alias checks with the file named
         profile = load(name)
         return profile.with_overrides(**(overrides or {}))
-    except (YamlFileError, ValueError, OSError, RecursionError, TypeError) as err:
-        if isinstance(err, UnicodeDecodeError):
-            detail = f"{name}: not a UTF-8 text file"
-        elif isinstance(err, RecursionError):
-            detail = f"{name}: nested too deeply to be a profile"
-        else:
-            detail = one_line(err)
+    except (ValueError, OSError, RecursionError, TypeError) as err:
+        detail = f"{name}: nested too deeply to be a profile" if isinstance(err, RecursionError) \
+            else one_line(err)
         raise CheckError(None, key, f"cannot use device profile {shown(name)}: {detail}",
                          allowed=", ".join(available()) + " or a profile YAML path") from None
 

@@ -22,7 +22,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from crossbar.array import CrossbarArray, as_matrix
+from crossbar.array import CrossbarArray
+from crossbar.operands import as_matrix
 from crossbar.readops import im2col, keyed_normal, qin_noise
 
 __all__ = ["AbstractNoise", "AnalogConv2d", "AnalogLSTM", "AnalogLayer", "AnalogLinear", "MAPPABLE",
