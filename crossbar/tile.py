@@ -151,21 +151,28 @@ class Tile:
         return np.stack([c_plus, c_minus]) / g_range, (f_plus**2 + f_minus**2) / g_range**2
 
     def _noise_floor(self) -> np.ndarray:
-        """Circuit noise variance per column and conversion (normalised units), times noise_scale:
-        the sense noise current and the thermal noise 4 k T sum_i (G+ + G-) / (2 t_read) of the
-        column's cells, over the current of one full-scale pair I_0 = v_read (g_max - g_min)."""
-        p = self.profile
-        if p.kind != "physical":
-            return np.zeros(self.cols)
-        g_col = (self.g_plus + self.g_minus).sum(axis=0)
-        thermal = 4.0 * BOLTZMANN * TEMPERATURE * g_col / (2.0 * p.t_read)
-        i0 = p.v_read * (p.g_max - p.g_min)
-        return (p.sense_noise**2 + thermal) / i0**2 * p.noise_scale**2
+        """Circuit noise variance per column and conversion in normalised units (:func:`noise_floor`)."""
+        return noise_floor(self.profile, (self.g_plus + self.g_minus).sum(axis=0))
 
     def set_full_scale(self, full_scale: np.ndarray, calibrated: bool) -> None:
         """Set the ADC full scale of each column (from a range calibration)."""
         self.full_scale = np.asarray(full_scale, dtype=np.float64)
         self.calibrated = bool(calibrated)
+
+
+def noise_floor(profile, g_column, v: float | None = None) -> np.ndarray:
+    """Circuit noise variance per column and conversion, relative to I_0^2, I_0 = v (g_max - g_min)
+    the current of one full-scale pair at read voltage ``v`` (default the profile's v_read):
+    the sense noise current ``sense_noise`` and the thermal (Johnson-Nyquist) noise
+    4 k T g_column / (2 t_read) of the column's cells (``g_column``: sum of G+ and G- over the
+    column, S) over the read's bandwidth 1 / (2 t_read), times ``noise_scale``^2. Both are
+    absolute currents, so the floor grows as 1 / v^2 relative to the signal. Abstract profiles: 0."""
+    g_column = np.asarray(g_column, dtype=np.float64)
+    if profile.kind != "physical":
+        return np.zeros(g_column.shape)
+    thermal = 4.0 * BOLTZMANN * TEMPERATURE * g_column / (2.0 * profile.t_read)
+    i0 = (profile.v_read if v is None else v) * (profile.g_max - profile.g_min)
+    return (profile.sense_noise**2 + thermal) / i0**2 * profile.noise_scale**2
 
 
 def _drift_exponents(drift, g: np.ndarray, seed: int, stream: int, index: int) -> np.ndarray:
