@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from crossbar.readtorch import converted_values
-from crossbar.threads import torch_threads
+from crossbar.readcpu import values_cpu
+from crossbar.readtorch import converted_values, read_keys
 
 
 def calibrate_tiles(array, x: torch.Tensor, key: int) -> int:
@@ -27,13 +27,15 @@ def calibrate_tiles(array, x: torch.Tensor, key: int) -> int:
     plan = array.plan
     if plan.mode != "calibrated":
         return 0
-    with torch.no_grad(), torch_threads():
-        values = converted_values(array, x, key)
+    with torch.no_grad():
+        if x.device.type == "cpu":
+            values = values_cpu(array, x, read_keys(key, len(array.bands), plan.reads))
+        else:
+            values = [v.cpu().numpy() for v in converted_values(array, x, key)]
     starts = [r0 for r0, _ in array.bands]
     left = 0
     for tile in array.tiles:
-        seen = values[starts.index(tile.row_slice.start)][:, :, tile.col_slice].abs()
-        data = seen.flatten().cpu().numpy()
+        data = np.abs(values[starts.index(tile.row_slice.start)][:, :, tile.col_slice]).ravel()
         if data.size == 0 or not data.any():
             left += 1
             continue

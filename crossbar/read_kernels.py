@@ -251,3 +251,47 @@ def read_bands(
             for j in range(cols):
                 dst[j] = acc[row * cols + j]
             clips[b0 + row] = counted[row]
+
+
+@njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
+def noisy_values(current: np.ndarray, variance: np.ndarray, floor: np.ndarray, keys: np.ndarray,
+                 row0: int, out: np.ndarray) -> None:
+    """out = current + sqrt(variance + floor) * z: the pre-clip value every conversion of
+    :func:`read_bands` sees with the same arguments (bands x reads x rows x cols, float32; the
+    same normals), what a range calibration measures."""
+    bands, reads, batch, cols = current.shape
+    cell_noise = variance.size > 0
+    noisy = cell_noise or floor.size > 0
+    half = (cols + 1) // 2
+    fl = floor.astype(np.float32) if floor.size > 0 else np.zeros((bands, cols), np.float32)
+    per_task = max(1, TASK_VALUES // cols)
+    tasks = (batch + per_task - 1) // per_task
+    for task in prange(tasks):
+        b0 = task * per_task
+        rows = min(per_task, batch - b0)
+        npairs = rows * half
+        a = np.empty(npairs, np.int64)
+        u = np.empty(npairs, np.int64)
+        t = np.empty(npairs, np.float32)
+        e = np.empty(npairs, np.float32)
+        z = np.zeros(2 * npairs, np.float32)
+        var_bits = np.zeros(cols, np.uint32)
+        var = var_bits.view(np.float32)
+        for i in range(bands):
+            for r in range(reads):
+                if noisy:
+                    normals_into(keys[i, r], np.uint64(row0 + b0) * np.uint64(half), npairs, z, a, u, t, e)
+                for row in range(rows):
+                    src = current[i, r, b0 + row]
+                    dst = out[i, r, b0 + row]
+                    if not noisy:
+                        dst[:] = src
+                        continue
+                    if cell_noise:
+                        bits16 = variance[i, r, b0 + row]
+                        for j in range(cols):
+                            var_bits[j] = np.uint32(bits16[j]) << np.uint32(16)
+                    for j in range(half):
+                        dst[j] = src[j] + math.sqrt(var[j] + fl[i, j]) * z[row * half + j]
+                    for j in range(half, cols):
+                        dst[j] = src[j] + math.sqrt(var[j] + fl[i, j]) * z[npairs + row * half + j - half]

@@ -127,3 +127,33 @@ def read_patches_cpu(array, images: torch.Tensor, geometry, out_hw: np.ndarray, 
         clipped = read_cpu(array, convert, keys, 0, rows_out, chunk_rows(array, positions), conductance,
                            variance)
     return out, clipped
+
+
+def values_cpu(array, x: torch.Tensor, keys: np.ndarray) -> np.ndarray:
+    """The pre-clip values every conversion of a read of ``x`` (rows x inputs) sees, noise from
+    ``keys`` included (bands x reads x rows x outputs, float32): what a range calibration
+    measures, computed as :func:`read_cpu` reads."""
+    plan = array.plan
+    n_in, n_out, bands = array.shape[0], array.shape[1], len(array.bands)
+    m, reads = x.shape[0], plan.reads
+    noisy = array.variance is not None
+    floor = array.floor.numpy() if array.floor is not None else np.empty((0, 0), np.float32)
+    out = np.empty((bands, reads, m, n_out), dtype=np.float32)
+    u = torch.empty(m * n_in * reads)
+    u2 = torch.empty(m * n_in * reads, dtype=torch.bfloat16) if noisy else None
+    scale = torch.empty(m)
+    starts = np.array([r0 for r0, _ in array.bands] + [n_in], dtype=np.int64)
+    with torch_threads():
+        dac_kernels.dac(x.numpy(), plan.bits, plan.widths_array, plan.phases, starts, u.numpy(),
+                        bits(u2) if noisy else NO_SQUARES, scale.numpy())
+        current = torch.empty(bands, reads * m, n_out)
+        var = torch.empty(bands, reads * m, n_out, dtype=torch.bfloat16) if noisy else None
+        for i, (r0, r1) in enumerate(array.bands):
+            band = slice(reads * m * r0, reads * m * r1)
+            torch.matmul(u[band].view(reads * m, r1 - r0), array.conductance[i, : r1 - r0], out=current[i])
+            if noisy:
+                torch.matmul(u2[band].view(reads * m, r1 - r0), array.variance[i, : r1 - r0], out=var[i])
+        read_kernels.noisy_values(current.view(bands, reads, m, n_out).numpy(),
+                                  bits(var).reshape(bands, reads, m, n_out) if noisy else NO_VARIANCE,
+                                  floor, keys, 0, out)
+    return out
