@@ -50,6 +50,32 @@ class ReadGroup:
                              f"got {dt!r}")
 
 
+def _hk2(f: np.ndarray, k: int, dt: float) -> np.ndarray:
+    """|H_K(f)|^2, the power response of the mean of k samples dt apart."""
+    s = np.sin(np.pi * f * dt)
+    small = np.abs(s) < 1e-12
+    return np.where(small, 1.0, (np.sin(k * np.pi * f * dt) / (k * np.where(small, 1.0, s))) ** 2)
+
+
+def exact_mean_variance(k: int, dt: float, t: float, t_read: float) -> float:
+    """The exact variance of the mean of ``k`` samples ``dt`` apart of 1/f noise A/f on the band
+    [1/(t + t_read), 1/(2 t_read)], in units of A: the integral of |H_K(f)|^2 / f (a log grid
+    below 1/dt, Gauss-Legendre on each period of |H_K|^2 above). What the split at 1/dt
+    (A [ln(f_c / f_lo) + ln(f_hi / f_c) / k]) approximates from above."""
+    f_lo, f_hi = 1 / (t + t_read), 1 / (2 * t_read)
+    f_c = min(max(1 / dt, f_lo), f_hi)
+    log_f = np.linspace(np.log(f_lo), np.log(f_c), 20001)
+    low = float(np.trapezoid(_hk2(np.exp(log_f), k, dt), log_f))
+    nodes, w = np.polynomial.legendre.leggauss(16 * k)
+    high = 0.0
+    for n in np.arange(np.floor(f_c * dt), np.ceil(f_hi * dt)):
+        a, b = max(n / dt, f_c), min((n + 1) / dt, f_hi)
+        if b > a:
+            f = 0.5 * (b - a) * nodes + 0.5 * (b + a)
+            high += 0.5 * (b - a) * float(np.sum(w * _hk2(f, k, dt) / f))
+    return low + high
+
+
 def group_state(tiles, bands: tuple[tuple[int, int], ...], n_out: int, height: int,
                 group: ReadGroup) -> tuple[np.ndarray, np.ndarray]:
     """The conductance and fresh-variance buffers (bands x height x outputs, float32) of ``tiles``

@@ -12,7 +12,7 @@ import torch
 from scipy import stats
 
 from crossbar import CrossbarArray, devices, readops
-from crossbar.readtime import ReadGroup
+from crossbar.readtime import ReadGroup, exact_mean_variance
 from crossbar.seeds import Stream, derive
 
 ALPHA = 1e-3
@@ -127,30 +127,6 @@ def test_vote_groups_share_their_common_part_and_differ_between_groups():
         ReadGroup(-1, 1e-3)
 
 
-def _hk2(f, k, dt):
-    """|H_K(f)|^2 of the mean of k samples dt apart."""
-    s = np.sin(np.pi * f * dt)
-    small = np.abs(s) < 1e-12
-    return np.where(small, 1.0, (np.sin(k * np.pi * f * dt) / (k * np.where(small, 1.0, s))) ** 2)
-
-
-def _exact_mean_variance(k, dt, t, t_r):
-    """Var(mean of k samples dt apart) of a 1/f spectrum A/f on [1/(t + t_r), 1/(2 t_r)], in
-    units of A: the integral of |H_K|^2 / f (log grid below 1/dt, Gauss-Legendre per period above)."""
-    f_lo, f_hi = 1 / (t + t_r), 1 / (2 * t_r)
-    f_c = min(max(1 / dt, f_lo), f_hi)
-    log_f = np.linspace(np.log(f_lo), np.log(f_c), 20001)
-    low = np.trapezoid(_hk2(np.exp(log_f), k, dt), log_f)
-    nodes, w = np.polynomial.legendre.leggauss(16 * k)
-    high = 0.0
-    for n in np.arange(np.floor(f_c * dt), np.ceil(f_hi * dt)):
-        a, b = max(n / dt, f_c), min((n + 1) / dt, f_hi)
-        if b > a:
-            f = 0.5 * (b - a) * nodes + 0.5 * (b + a)
-            high += 0.5 * (b - a) * np.sum(w * _hk2(f, k, dt) / f)
-    return low + high
-
-
 @pytest.mark.parametrize("k, dt", [(2, 1e-5), (5, 1e-4), (20, 1e-5), (10, 1e-3)])
 def test_the_split_at_one_over_dt_never_overstates_voting(k, dt):
     """The model's Var(mean) = A [ln(f_c / f_lo) + ln(f_hi / f_c) / K] is at least the exact
@@ -161,6 +137,24 @@ def test_the_split_at_one_over_dt_never_overstates_voting(k, dt):
     common, fresh = law.split(np.array([12.5e-6]), t, dt)
     amplitude2 = law.std(np.array([12.5e-6]), t)[0] ** 2 / math.log((t + t_r) / (2 * t_r))
     model = (common[0] ** 2 + fresh[0] ** 2 / k) / amplitude2
-    exact = _exact_mean_variance(k, dt, t, t_r)
+    exact = exact_mean_variance(k, dt, t, t_r)
     assert model >= exact
     assert exact < math.log((t + t_r) / (2 * t_r))  # voting does help a little under the exact law
+
+
+def test_the_results_note_table_is_regenerated_by_its_script():
+    """docs/results/read-noise-in-time.md holds what read_noise_in_time.py prints."""
+    import importlib.util
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parent.parent / "docs" / "results"
+    spec = importlib.util.spec_from_file_location("read_noise_in_time", docs / "read_noise_in_time.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    table = script.rows()
+    note = (docs / "read-noise-in-time.md").read_text(encoding="utf-8")
+    assert script.markdown(table) in note and script.approximation_rows() in note
+    by = {(r["profile"], r["k"]): r for r in table}
+    # white noise: re-reads average as replicas do; 1/f: far less
+    assert by["reram", 20]["read_pipelined"] == pytest.approx(1 / 20)
+    assert by["pcm", 20]["read_pipelined"] > 0.5
