@@ -68,6 +68,7 @@ def bench_shape(n_in: int, n_out: int, batch: int, repeats: int, pcm, mult, rng,
     x = rng.random((batch, n_in)).astype(np.float32)
     xt, Wt = torch.from_numpy(x), torch.from_numpy(W)
     exact = CrossbarArray.program(W, pcm, seed=1)
+    exact.calibrate(x[:256], key=derive(3, Stream.CALIBRATION_READ))  # the profile's calibrated ADC range
     output = CrossbarArray.program(W, mult, seed=1)
     mc_rng = np.random.default_rng(2)
     reads = iter(range(10**9))  # a fresh key for every read, as a layer's read sequence gives

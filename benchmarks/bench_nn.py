@@ -168,7 +168,7 @@ def section_inference(args: argparse.Namespace) -> Table:
     gen = torch.Generator().manual_seed(1)
     x = torch.rand(args.infer_batch, 1, 28, 28, generator=gen)
     float_model = models.cnn6(seed=0).eval()
-    analog = convert(float_model, "pcm", seed=0)
+    analog = convert(float_model, "pcm", seed=0, calibration=x[:64])  # the profile's calibrated ADC range
 
     def run(model: torch.nn.Module) -> Callable[[], None]:
         def infer() -> None:

@@ -18,6 +18,13 @@ experiment) owns the counter. The programmed state lives in torch buffers, so
 ``array.to("cuda")`` moves it and ``state_dict`` saves it; NumPy views are
 taken only where the Numba kernels are called.
 
+The converters follow the profile (:class:`crossbar.readplan.ReadPlan`: input
+slices, phases, ADC, range management; docs/physics.md, "Converters"). The
+array's time since programming drives drift and the 1/f read noise
+(:meth:`CrossbarArray.age`); reads inside a :class:`crossbar.readtime.ReadGroup`
+share the low-frequency part of that noise. Every read adds to ``stats``
+(conversions, clipped conversions, bound-management re-reads).
+
 Abstract profiles (the Qin paper's Gaussian models) have no conductance
 physics: their MVM is the exact product plus output noise (Eq. 2 or 3),
 drawn by :func:`crossbar.readops.qin_noise`, the sampler the noise-injection
@@ -27,43 +34,23 @@ layers use too.
 from __future__ import annotations
 
 import math
+import numbers
+import warnings
 
 import numpy as np
 import torch
 from torch import nn
 
-from crossbar import kernels, read_kernels
+from crossbar import dac_kernels
+from crossbar.calibration import calibrate_tiles
 from crossbar.operands import as_matrix, check_finite, check_key
-from crossbar.readops import im2col, keyed_normal, qin_noise, read_torch
-from crossbar.seeds import kernel_key
+from crossbar.readcpu import chunk_rows, read_cpu, read_patches_cpu
+from crossbar.readops import im2col, keyed_normal, qin_noise
+from crossbar.readplan import ReadPlan, ReadStats
+from crossbar.readtime import ReadGroup, as_buffers, group_state
+from crossbar.readtorch import read_keys, read_per_cell, read_torch
 from crossbar.threads import torch_threads
 from crossbar.tile import Tile
-
-# Rows read per kernel launch on the CPU, at most CHUNK_VALUES inputs in all: keeps a
-# launch's buffers in cache. Results do not depend on it (a row's noise is keyed by its
-# index in the batch).
-CHUNK_ROWS = 4096
-CHUNK_VALUES = 1 << 22
-_WORKSPACE: dict[str, torch.Tensor] = {}
-
-
-def _scratch(name: str, numel: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """A reused CPU buffer of ``numel`` entries (fresh large allocations cost page faults on
-    every read). Only for use inside ``torch_threads()``, which runs one read at a time."""
-    buf = _WORKSPACE.get(name)
-    if buf is None or buf.numel() < numel or buf.dtype != dtype:
-        buf = torch.empty(numel, dtype=dtype)
-        _WORKSPACE[name] = buf
-    return buf[:numel]
-
-
-_NO_VARIANCE = np.empty((0, 0, 0), dtype=np.uint16)
-_NO_SQUARES = np.empty(0, dtype=np.uint16)
-
-
-def _bits(t: torch.Tensor) -> np.ndarray:
-    """The uint16 bit patterns of a bfloat16 CPU tensor, as a NumPy view (no copy)."""
-    return t.view(torch.int16).numpy().view(np.uint16)
 
 
 class CrossbarArray(nn.Module):
@@ -76,25 +63,35 @@ class CrossbarArray(nn.Module):
     - ``conductance`` (bands x tile_rows x outputs, float32): (G+ - G-) / (g_max - g_min),
     - ``variance`` (same shape, bfloat16, or None without read noise): per-cell read-noise
       variance in the same unit, the operand of the exact-noise product (see :meth:`mvm`),
+    - ``floor`` (bands x outputs, float32, or None): circuit noise variance per conversion,
     - ``full_scale`` and ``col_scale`` (bands x outputs, float64): ADC full scale and the
       digital rescale w_max (times the drift-compensation gain),
     - ``weights`` (inputs x outputs, float32): the target weights (the exact product of
       abstract profiles, and what :meth:`program` was given).
+
+    ``time`` (s since programming) and ``compensated`` (global drift compensation) are
+    the state :meth:`age` sets; programming ages the array to the profile's
+    ``time_since_programming`` with compensation. ``stats`` counts conversions, clipped
+    conversions and re-reads.
     """
 
     def __init__(self, weights: torch.Tensor, profile, seed: int, tiles: list[Tile],
                  col_scales: list[np.ndarray]) -> None:
         super().__init__()
         self.profile = profile
+        self.plan = ReadPlan.of(profile)
         self.seed = seed
         self.tiles = tiles
         self._col_scales = col_scales
+        self.stats = ReadStats()
+        self._warned = False
         n_in = weights.shape[0]
         rows = profile.tile_rows
         self.bands = tuple((r0, min(r0 + rows, n_in)) for r0 in range(0, n_in, rows))
         self.register_buffer("weights", weights)
-        for name in ("conductance", "variance", "full_scale", "col_scale"):
+        for name in ("conductance", "variance", "floor", "full_scale", "col_scale"):
             self.register_buffer(name, None)
+        self.calibrated = False
         self._assemble()
 
     @classmethod
@@ -125,28 +122,37 @@ class CrossbarArray(nn.Module):
 
     # ------------------------------------------------------------------ state
     def _assemble(self) -> None:
-        """Gather the tiles' read calibration into the band buffers (after programming and drift)."""
+        """Gather the tiles' read state into the band buffers (after programming, ageing, calibration)."""
         device = self.weights.device
+        self._group = None
         if self.is_abstract:
             return
         n_out = self.shape[1]
-        rows = max(r1 - r0 for r0, r1 in self.bands)
-        g = np.zeros((len(self.bands), rows, n_out), dtype=np.float32)
+        g = np.zeros((len(self.bands), self._height, n_out), dtype=np.float32)
         var = np.zeros_like(g)
+        floor = np.zeros((len(self.bands), n_out), dtype=np.float32)
         fs = np.ones((len(self.bands), n_out))
         cs = np.zeros((len(self.bands), n_out))
-        starts = [r0 for r0, _ in self.bands]
         for tile, scale in zip(self.tiles, self._col_scales, strict=True):
-            i = starts.index(tile.row_slice.start)
+            i = self._band_of(tile)
             g[i, : tile.rows, tile.col_slice] = tile.g_diff
             if tile.read_variance is not None:
                 var[i, : tile.rows, tile.col_slice] = tile.read_variance
+            floor[i, tile.col_slice] = tile.floor
             fs[i, tile.col_slice] = tile.full_scale
             cs[i, tile.col_slice] = scale * tile.drift_gain
         self.conductance = torch.from_numpy(g).to(device)
         self.variance = torch.from_numpy(var).to(device, torch.bfloat16) if var.any() else None
+        self.floor = torch.from_numpy(floor).to(device) if floor.any() else None
         self.full_scale = torch.from_numpy(fs).to(device)
         self.col_scale = torch.from_numpy(cs).to(device)
+
+    @property
+    def _height(self) -> int:
+        return max(r1 - r0 for r0, r1 in self.bands)
+
+    def _band_of(self, tile: Tile) -> int:
+        return [r0 for r0, _ in self.bands].index(tile.row_slice.start)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -164,19 +170,54 @@ class CrossbarArray(nn.Module):
 
     @property
     def is_deterministic(self) -> bool:
-        """True when a read draws no random numbers (no read noise, no output noise): ``key`` may be None."""
+        """True when a read draws no random numbers (no read noise, no circuit noise, no output
+        noise): ``key`` may be None."""
         if self.is_abstract:
             return self.output_sigma == 0.0
-        return self.variance is None
+        return self.variance is None and self.floor is None
 
-    def drift(self, t: float, compensate: bool = False) -> None:
-        """Apply conductance drift to time ``t`` (s) after programming (profiles with drift only)."""
-        if not (isinstance(t, (int, float)) and math.isfinite(t) and t > 0):
-            raise ValueError(f"drift time must be a finite number of seconds > 0, got {t!r}")
+    @property
+    def time(self) -> float:
+        """Seconds since programming (drift and 1/f read noise; :meth:`age`)."""
+        return self.tiles[0].time
+
+    @property
+    def range_state(self) -> str:
+        """The ADC range: ``fixed``, ``bound_management``, ``calibrated`` or ``uncalibrated``
+        (a calibrated-mode array read with the fixed full scale until :meth:`calibrate`)."""
+        mode = self.plan.mode if self.plan.adc_bits else "fixed"
+        if mode == "calibrated" and not self.calibrated:
+            return "uncalibrated"
+        return mode
+
+    def age(self, t: float, compensate: bool = True) -> None:
+        """Set the time since programming to ``t`` seconds: drift (profiles with drift) and the 1/f
+        read noise at ``t``; ``compensate``: global drift compensation (one gain per tile, the
+        default, as AIHWKit's inference configuration). A calibrated ADC range is dropped: call
+        :meth:`calibrate` again."""
+        if isinstance(t, bool) or not (isinstance(t, numbers.Real) and math.isfinite(t) and t > 0):
+            raise ValueError(f"the time since programming must be a finite number of seconds > 0, got {t!r}")
         with torch_threads():
             for tile in self.tiles:
-                tile.drift(float(t), compensate)
+                tile.age(float(t), bool(compensate))
+        self.calibrated = False
         self._assemble()
+
+    def calibrate(self, x, key: int) -> int:
+        """Calibrate the ADC range of every tile on the vectors ``x`` (rows x inputs; the
+        ``calibrated`` range mode; others: nothing to do), reading with noise stream ``key``
+        (``derive(seed, Stream.CALIBRATION_READ, ...)``). Returns how many tiles saw only
+        zeros and kept the fixed full scale."""
+        if self.is_abstract or self.plan.mode != "calibrated" or not self.plan.adc_bits:
+            return 0
+        xt = as_matrix("calibration inputs", x, (2,)).to(self.weights.device)
+        if xt.shape[0] == 0 or xt.shape[1] != self.shape[0]:
+            raise ValueError(f"calibration inputs must be a non-empty batch of {self.shape[0]}-entry "
+                             f"vectors, got shape {tuple(xt.shape)}")
+        left = calibrate_tiles(self, xt, check_key(key))
+        self._assemble()
+        self.calibrated = True
+        return left
 
     def effective_weights(self) -> np.ndarray:
         """The weights the programmed conductances represent (no read noise, ideal converters)."""
@@ -186,8 +227,21 @@ class CrossbarArray(nn.Module):
         cs = self.col_scale.cpu().numpy()
         return np.concatenate([g[i, : r1 - r0] * cs[i] for i, (r0, r1) in enumerate(self.bands)])
 
+    def _read_buffers(self, group: ReadGroup | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The conductance and variance to read: the array's, or those of a vote group (cached)."""
+        if group is None:
+            return self.conductance, self.variance
+        if not isinstance(group, ReadGroup):
+            raise ValueError(f"group must be a crossbar.readtime.ReadGroup or None, got {group!r}")
+        if self._group is None or self._group[0] != group:
+            with torch_threads():
+                g, var = group_state(self.tiles, self.bands, self.shape[1], self._height, group)
+            self._group = (group, *as_buffers(g, var, self.weights.device))
+        return self._group[1], self._group[2]
+
     # ------------------------------------------------------------------ reads
-    def mvm(self, x, key: int | None = None, bias=None, *, output_noise: bool = True):
+    def mvm(self, x, key: int | None = None, bias=None, *, output_noise: bool = True,
+            group: ReadGroup | None = None):
         """Analog product ``x @ W (+ bias)`` for a batch x (batch x inputs), read with ``key``.
 
         ``key``: an integer from :func:`crossbar.seeds.derive` naming this
@@ -195,18 +249,15 @@ class CrossbarArray(nn.Module):
         count. It may be None only when the read is deterministic
         (:attr:`is_deterministic`). ``output_noise=False`` leaves out an
         abstract profile's Eq. 2/3 noise (``convert`` places it after the
-        batch norm). Accepts a NumPy array or a torch tensor (1-D for one
-        vector) and answers in the same type, float32, on the input's device.
+        batch norm). ``group``: the read is one of a vote group (shared
+        low-frequency read noise, :mod:`crossbar.readtime`). Accepts a NumPy
+        array or a torch tensor (1-D for one vector) and answers in the same
+        type, float32, on the input's device.
 
-        Exact read noise: a column current sum_i u_i G_ij with independent
-        cell noise of variance s_ij^2 is Gaussian with variance
-        sum_i u_i^2 s_ij^2, so one product of the squared inputs with the
-        cell variances (:func:`crossbar.readops.variance_product`) replaces a normal per cell
-        and read. That product is taken in bfloat16 with float32 accumulation:
-        every term is >= 0, so its relative error is at most about
-        3 * 2^-8 + rows * 2^-24 (:func:`crossbar.readops.variance_error_bound`: inputs squared,
-        variances and the result each rounded once to 8 significant bits),
-        i.e. the noise standard deviation is within 0.6 % of exact.
+        Exact read noise: the column noise is Gaussian with variance
+        sum_i u_i^2 s_ij^2, one bfloat16 product of the squared inputs with the
+        cell variances (:func:`crossbar.readops.variance_product`; the noise std
+        within 0.6 % of exact, :func:`crossbar.readops.variance_error_bound`).
         """
         torch_like = isinstance(x, torch.Tensor)
         xt = as_matrix("x", x, (1, 2), finite=False)  # read() checks, for free on the CPU
@@ -223,20 +274,12 @@ class CrossbarArray(nn.Module):
             b = as_matrix("bias", bias, (1,)).to(xt.device)
             if b.shape[0] != self.shape[1]:
                 raise ValueError(f"bias has {b.shape[0]} entries, expected {self.shape[1]} (outputs)")
-        y = self.read(xt.to(self.weights.device), key, b, output_noise=output_noise)
+        y = self.read(xt.to(self.weights.device), key, b, output_noise=output_noise, group=group)
         if single:
             y = y[0]
         return y.to(xt.device) if torch_like else y.numpy()
 
-    def read(self, x: torch.Tensor, key: int | None, bias: torch.Tensor | None = None, *,
-             row0: int = 0, output_noise: bool = True) -> torch.Tensor:
-        """:meth:`mvm` without input checks, for callers that checked already (the torch layers).
-
-        ``x``: a contiguous float32 tensor (rows x inputs) on the array's
-        device; NaN or infinity raises ValueError. ``row0``: the index of x's
-        first row in the batch the caller splits into several reads with one
-        key (its noise is that of the whole batch).
-        """
+    def _check_read(self, key, output_noise: bool) -> int | None:
         key = check_key(key)
         deterministic = self.is_deterministic or (self.is_abstract and not output_noise)
         if key is None and not deterministic:
@@ -244,6 +287,23 @@ class CrossbarArray(nn.Module):
                 f"reads of profile {self.profile.name!r} are random (read or output noise): pass "
                 "key=crossbar.seeds.derive(seed, Stream.READ, n), a new n for every read"
             )
+        if self.range_state == "uncalibrated" and not self._warned:
+            self._warned = True
+            warnings.warn(f"array of profile {self.profile.name!r} (range_management: calibrated) is "
+                          "read with the fixed ADC range: it was not calibrated since it was programmed "
+                          "or aged; call crossbar.nn.calibrate(model, x)", RuntimeWarning, stacklevel=4)
+        return key
+
+    def read(self, x: torch.Tensor, key: int | None, bias: torch.Tensor | None = None, *,
+             row0: int = 0, output_noise: bool = True, group: ReadGroup | None = None) -> torch.Tensor:
+        """:meth:`mvm` without input checks, for callers that checked already (the torch layers).
+
+        ``x``: a contiguous float32 tensor (rows x inputs) on the array's
+        device; NaN or infinity raises ValueError. ``row0``: the index of x's
+        first row in the batch the caller splits into several reads with one
+        key (its noise is that of the whole batch).
+        """
+        key = self._check_read(key, output_noise)
         if self.is_abstract:
             y = torch.matmul(x, self.weights)
             if not math.isfinite(y.sum().item()):  # NaN or infinity in x reach y (an overflow of
@@ -255,30 +315,39 @@ class CrossbarArray(nn.Module):
                 y = qin_noise(y, kind, self.output_sigma, lambda like, m, s: keyed_normal(like, key, m, s),
                               inplace=True)
             return y
-        if x.device.type == "cpu":
-            dac_bits = self.profile.dac_bits or 0
+        conductance, variance = self._read_buffers(group)
+        if x.device.type == "cpu" and self.plan.mode != "bound_management":
+            plan = self.plan
 
-            def convert(c0, m, starts, u, u2, scale):
-                kernels.dac(x[c0 : c0 + m].numpy(), dac_bits, starts, u, u2, scale)
+            def convert(c0, m, u, u2, scale):
+                dac_kernels.dac(x[c0 : c0 + m].numpy(), plan.bits, plan.widths_array, plan.phases,
+                                self._starts, u, u2, scale)
 
             out = torch.empty(x.shape[0], self.shape[1])
-            chunk = max(1, min(CHUNK_ROWS, CHUNK_VALUES // self.shape[0]))
             with torch_threads():
-                ok = self._read_cpu(convert, key, row0, out[:, None, :], chunk)
-            if not ok:
+                clipped = read_cpu(self, convert, self._keys(key), row0, out[:, None, :], chunk_rows(self),
+                                   conductance, variance)
+            if clipped is None:
                 check_finite("x", x)
+            self.stats.add(x.shape[0] * plan.reads * len(self.bands) * self.shape[1], clipped)
         else:
             check_finite("x", x)
-            out = read_torch(self, x, key)
+            out = read_torch(self, x, key, row0=row0, conductance=conductance, variance=variance,
+                             stats=self.stats)
         if bias is not None:
             out += bias
         return out
 
+    @property
+    def _starts(self) -> np.ndarray:
+        return np.array([r0 for r0, _ in self.bands] + [self.shape[0]], dtype=np.int64)
+
     def _keys(self, key: int | None) -> np.ndarray:
-        return np.array([kernel_key(key or 0, i) for i in range(len(self.bands))], dtype=np.uint64)
+        return read_keys(key, len(self.bands), self.plan.reads)
 
     def read_patches(self, images: torch.Tensor, kernel_size, stride, padding, dilation, key: int | None,
-                     bias: torch.Tensor | None = None, *, output_noise: bool = True) -> torch.Tensor:
+                     bias: torch.Tensor | None = None, *, output_noise: bool = True,
+                     group: ReadGroup | None = None) -> torch.Tensor:
         """A convolution: :meth:`read` of the :func:`im2col` patches of ``images`` (N x C x H x W),
         answered as N x outputs x H_out x W_out.
 
@@ -293,111 +362,29 @@ class CrossbarArray(nn.Module):
         out_hw = np.array([(h + 2 * ph - dh * (kh - 1) - 1) // sh + 1,
                            (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1])
         h_out, w_out = int(out_hw[0]), int(out_hw[1])
-        if self.is_abstract or images.device.type != "cpu":
+        if self.is_abstract or images.device.type != "cpu" or self.plan.mode == "bound_management":
             y = self.read(im2col(images, kernel_size, stride, padding, dilation), key, bias,
-                          output_noise=output_noise)
+                          output_noise=output_noise, group=group)
             return y.view(n, h_out, w_out, -1).permute(0, 3, 1, 2).contiguous()
-        images = images.contiguous()
-        positions = h_out * w_out
-        per = max(1, min(CHUNK_ROWS, CHUNK_VALUES // self.shape[0]) // positions)  # whole images per launch
-        dac_bits = self.profile.dac_bits or 0
-
-        def convert(c0, m, starts, u, u2, scale):
-            i0 = c0 // positions
-            chunk = images[i0 : i0 + m // positions].numpy()
-            kernels.dac_patches(chunk, *geometry, out_hw, dac_bits, starts, u, u2, scale)
-
-        out = torch.empty(n, self.shape[1], h_out, w_out)
-        with torch_threads():
-            rows_out = out.view(n, self.shape[1], positions).transpose(1, 2)  # row b: image, position
-            ok = self._read_cpu(convert, check_key(key), 0, rows_out, per * positions)
-        if not ok:
+        key = self._check_read(key, output_noise)
+        out, clipped = read_patches_cpu(self, images.contiguous(), geometry, out_hw, self._keys(key),
+                                        *self._read_buffers(group))
+        if clipped is None:
             check_finite("images", images)
+        self.stats.add(n * h_out * w_out * self.plan.reads * len(self.bands) * self.shape[1], clipped)
         if bias is not None:
             out += bias[:, None, None]
         return out
 
-    def _read_cpu(self, convert, key: int | None, row0: int, out: torch.Tensor, chunk: int) -> bool:
-        """DAC, one float32 product (and one bfloat16 variance product) per row band, ADC (Numba).
-
-        ``out`` (groups x rows per group x outputs, any strides) receives row b
-        at out[b // P, b % P]; ``chunk`` (a multiple of P) rows per launch;
-        ``convert(c0, m, starts, u, u2, scale)`` runs the DAC of rows c0 .. c0 + m.
-        False if the DAC met NaN or infinity.
-        """
-        per_group = out.shape[1]
-        rows = out.shape[0] * per_group
-        keys = self._keys(key)
-        starts = np.array([r0 for r0, _ in self.bands] + [self.shape[0]], dtype=np.int64)
-        fs, cs = self.full_scale.numpy(), self.col_scale.numpy()
-        adc_bits = self.profile.adc_bits or 0
-        noisy = self.variance is not None
-        n_in, n_out, bands = self.shape[0], self.shape[1], len(self.bands)
-        height = self.conductance.shape[1]
-        full = sum(1 for r0, r1 in self.bands if r1 - r0 == height)
-        for c0 in range(0, rows, chunk):
-            m = min(chunk, rows - c0)
-            u = _scratch("u", m * n_in)
-            u2 = _scratch("u2", m * n_in, torch.bfloat16) if noisy else None
-            scale = _scratch("scale", m)
-            convert(c0, m, starts, u.numpy(), _bits(u2) if noisy else _NO_SQUARES, scale.numpy())
-            if not bool(torch.isfinite(scale).all()):  # the DAC marks rows holding NaN or infinity
-                return False
-            current = _scratch("current", bands * m * n_out).view(bands, m, n_out)
-            variance = None
-            if noisy:
-                variance = _scratch("variance", bands * m * n_out, torch.bfloat16).view(bands, m, n_out)
-            # Full-height bands (all but perhaps the last) in one batched product, the rest one by one.
-            if full > 1:
-                lead = slice(0, m * height * full)
-                torch.bmm(u[lead].view(full, m, height), self.conductance[:full], out=current[:full])
-                if noisy:  # the variance product, its u^2 rounded to bfloat16 by the DAC
-                    torch.bmm(u2[lead].view(full, m, height), self.variance[:full], out=variance[:full])
-            for i, (r0, r1) in enumerate(self.bands):
-                if full > 1 and i < full:
-                    continue
-                band = slice(m * r0, m * r1)
-                torch.matmul(u[band].view(m, r1 - r0), self.conductance[i, : r1 - r0], out=current[i])
-                if noisy:
-                    torch.matmul(u2[band].view(m, r1 - r0), self.variance[i, : r1 - r0], out=variance[i])
-            read_kernels.read_bands(current.numpy(), _bits(variance) if noisy else _NO_VARIANCE, keys, fs,
-                                    adc_bits, cs, scale.numpy(), row0 + c0,
-                                    out[c0 // per_group : (c0 + m) // per_group].numpy())
-        return True
-
     def mvm_per_cell(self, x, rng: np.random.Generator, bias=None):
-        """Reference read drawing independent noise for every cell and read (slow; a test oracle).
-
-        The converters are those of :meth:`mvm`; the read noise is drawn cell
-        by cell (from ``rng``), in float64, with the tiles' float32 cell
-        variances rather than the bfloat16 copy the exact method multiplies.
-        """
+        """Reference read drawing independent noise for every cell and read (slow; a test oracle):
+        :func:`crossbar.readtorch.read_per_cell`."""
         if self.is_abstract:
             raise ValueError("per-cell reads need a physical profile; this one has output noise only")
         xt = as_matrix("x", x, (2,)).cpu()
         if xt.shape[1] != self.shape[0]:
             raise ValueError(f"x has {xt.shape[1]} inputs per row, expected {self.shape[0]}")
-        m = xt.shape[0]
-        u = torch.empty(m * self.shape[0])
-        scale = torch.empty(m)
-        starts = np.array([r0 for r0, _ in self.bands] + [self.shape[0]], dtype=np.int64)
-        with torch_threads():
-            kernels.dac(xt.numpy(), self.profile.dac_bits or 0, starts, u.numpy(), _NO_SQUARES, scale.numpy())
-        current = np.empty((len(self.bands), m, self.shape[1]), dtype=np.float32)
-        for i, (r0, r1) in enumerate(self.bands):
-            ub = u[m * r0 : m * r1].view(m, r1 - r0).numpy().astype(np.float64)
-            g = self.conductance[i, : r1 - r0].cpu().numpy().astype(np.float64)
-            std = np.zeros_like(g)
-            for tile in self.tiles:
-                if tile.row_slice.start == r0 and tile.read_variance is not None:
-                    std[:, tile.col_slice] = np.sqrt(tile.read_variance.astype(np.float64))
-            for b in range(m):
-                current[i, b] = ub[b] @ (g + std * rng.standard_normal(g.shape))
-        out = np.zeros((m, self.shape[1]), dtype=np.float32)
-        with torch_threads():
-            read_kernels.read_bands(current, _NO_VARIANCE, self._keys(None), self.full_scale.cpu().numpy(),
-                                    self.profile.adc_bits or 0, self.col_scale.cpu().numpy(), scale.numpy(),
-                                    0, out[:, None, :])
+        out = read_per_cell(self, xt, rng)
         if bias is not None:
             out += as_matrix("bias", bias, (1,)).cpu().numpy()
         return out

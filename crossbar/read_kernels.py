@@ -1,5 +1,5 @@
 """Numba kernels of one array read: read noise and ADC, written to vectorise (the DAC is
-:func:`crossbar.kernels.dac`).
+:func:`crossbar.dac_kernels.dac`).
 
 Plain functions on NumPy arrays (no classes, no torch), like
 :mod:`crossbar.kernels`, whose counter-based hash they share: every random
@@ -127,51 +127,80 @@ def block_normals(key: np.uint64, rows: int, cols: int) -> np.ndarray:
     return out
 
 
+@njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
+def row_normals(key: np.uint64, rows: np.ndarray, cols: int) -> np.ndarray:
+    """The read noise :func:`read_bands` draws for stream ``key`` at the batch rows ``rows``
+    (int64 indices): row b uses pairs b * ceil(cols / 2) + p (len(rows) x cols, float32)."""
+    half = (cols + 1) // 2
+    out = np.empty((rows.size, cols), dtype=np.float32)
+    for k in prange(rows.size):
+        a = np.empty(half, np.int64)
+        u = np.empty(half, np.int64)
+        t = np.empty(half, np.float32)
+        e = np.empty(half, np.float32)
+        z = np.empty(2 * half, np.float32)
+        normals_into(key, np.uint64(rows[k]) * np.uint64(half), half, z, a, u, t, e)
+        out[k] = z[:cols]
+    return out
+
+
 @njit(inline="always", error_model="numpy", fastmath={"contract"})
-def _adc(acc, k0, cur, c0, var, v0, z, z0, count, noisy, quantise, top, up, down, gain, j0, rs) -> None:
-    """acc[k0 + n] += ADC(cur[c0 + n] + sqrt(var[v0 + n]) z[z0 + n]) * gain * rs for n < count
-    (column j0 + n); unsigned flat indices, so no negative-index checks keep it from vectorising."""
+def _adc(acc, k0, cur, c0, var, v0, floor, z, z0, count, noisy, quantise, top, up, down, gain, j0, rs):
+    """acc[k0 + n] += ADC(cur[c0 + n] + sqrt(var[v0 + n] + floor[j]) z[z0 + n]) * gain[j] * rs for
+    n < count (column j = j0 + n); returns how many conversions clipped (|value| >= top[j]).
+    Unsigned flat indices, so no negative-index checks keep it from vectorising."""
+    clipped = 0
     for n in range(np.uint64(count)):
         v = cur[c0 + n]
-        if noisy:
-            v += math.sqrt(var[v0 + n]) * z[z0 + n]
         j = j0 + n
+        if noisy:
+            v += math.sqrt(var[v0 + n] + floor[j]) * z[z0 + n]
+        clipped += abs(v) >= top[j]
         v = min(max(v, -top[j]), top[j])
         if quantise:
             v = np.rint(v * up[j]) * down[j]
         acc[k0 + n] += v * gain[j] * rs
+    return clipped
 
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
 def read_bands(
     current: np.ndarray,
     variance: np.ndarray,
+    floor: np.ndarray,
     keys: np.ndarray,
+    weights: np.ndarray,
     full_scale: np.ndarray,
     bits: int,
     col_scale: np.ndarray,
     row_scale: np.ndarray,
     row0: int,
     out: np.ndarray,
+    clips: np.ndarray,
 ) -> None:
-    """Add read noise, digitise, rescale and sum the column currents of every row band.
+    """Add read noise, digitise, rescale and sum the column currents of every row band and read.
 
-    ``current`` (bands x rows x cols, float32) and ``variance`` (the same
-    shape, bfloat16 bit patterns as uint16, or size 0 for no noise); for band
-    i, row b and column j: noisy = current + sqrt(variance) * z, z drawn by
-    :func:`normals_into` from stream ``keys[i]``: pair (row0 + b) * ceil(cols / 2) + p
-    gives columns p and ceil(cols / 2) + p, so a row's noise depends on its
-    index in the whole batch, not on how the batch was split into launches.
-    The ADC clips to +-full_scale[i, j] (> 0) and, for ``bits > 0``, rounds to
-    steps of full_scale / (2^(bits-1) - 1); the results times col_scale[i, j] *
-    row_scale[b] are summed over the bands (the digital sum of the partial
-    sums, in band order) and written to ``out`` (groups x rows per group x
-    cols, any strides: row b is out[b // P, b % P], so a convolution can write
-    its N x C x H x W output in place). All in float32.
+    ``current`` (bands x reads x rows x cols, float32) and ``variance`` (the
+    same shape, bfloat16 bit patterns as uint16, or size 0 for no cell noise);
+    ``floor`` (bands x cols, float32, or size 0): the circuit noise variance
+    of each column and conversion. For band i, read r, row b and column j:
+    noisy = current + sqrt(variance + floor) * z, z drawn by :func:`normals_into`
+    from stream ``keys[i, r]``: pair (row0 + b) * ceil(cols / 2) + p gives
+    columns p and ceil(cols / 2) + p, so a row's noise depends on its index
+    in the whole batch, not on how the batch was split into launches. The
+    ADC clips to +-full_scale[i, j] (> 0; inf for an ideal ADC) and, for
+    ``bits > 0``, rounds to steps of full_scale / (2^(bits-1) - 1). The
+    results times weights[r] (the shift-and-add weight and phase sign of
+    read r) * col_scale[i, j] * row_scale[b] are summed over reads and bands
+    (the digital sum, in band and read order) and written to ``out`` (groups x
+    rows per group x cols, any strides: row b is out[b // P, b % P], so a
+    convolution can write its N x C x H x W output in place); clips[b] counts
+    row b's clipped conversions. All in float32.
     """
-    bands, batch, cols = current.shape
+    bands, reads, batch, cols = current.shape
     per_group = out.shape[1]
-    noisy = variance.size > 0
+    cell_noise = variance.size > 0
+    noisy = cell_noise or floor.size > 0
     half = (cols + 1) // 2
     quantise = bits > 0
     levels = _f32(2 ** (bits - 1) - 1) if quantise else _ONE32
@@ -179,6 +208,8 @@ def read_bands(
     inv_step = (levels / full_scale).astype(np.float32)
     step = (full_scale / levels).astype(np.float32)
     cs = col_scale.astype(np.float32)
+    fl = floor.astype(np.float32) if floor.size > 0 else np.zeros((bands, cols), np.float32)
+    w32 = weights.astype(np.float32)
     flat_current = current.reshape(-1)
     flat_variance = variance.reshape(-1)
     per_task = max(1, TASK_VALUES // cols)
@@ -195,24 +226,72 @@ def read_bands(
         var_bits = np.zeros(rows * cols, np.uint32)
         var = var_bits.view(np.float32)
         acc = np.zeros(rows * cols, np.float32)
+        counted = np.zeros(rows, np.int64)
         for i in range(bands):
-            base = np.uint64((i * batch + b0) * cols)  # this task's rows of band i, flat
-            if noisy:
-                normals_into(keys[i], np.uint64(row0 + b0) * np.uint64(half), npairs, z, a, u, t, e)
-                for k in range(np.uint64(rows * cols)):  # bfloat16 -> float32: the high half of the bits
-                    var_bits[k] = np.uint32(flat_variance[base + k]) << np.uint32(16)
-            top, up, down, gain = fs[i], inv_step[i], step[i], cs[i]
-            for r in range(rows):
-                k0 = np.uint64(r * cols)
-                zr = np.uint64(r * half)
-                rs = row_scale[b0 + r]
-                _adc(acc, k0, flat_current, base + k0, var, k0, z, zr, half, noisy, quantise,
-                     top, up, down, gain, np.uint64(0), rs)
-                _adc(acc, k0 + np.uint64(half), flat_current, base + k0 + np.uint64(half), var,
-                     k0 + np.uint64(half), z, np.uint64(npairs) + zr, cols - half, noisy, quantise,
-                     top, up, down, gain, np.uint64(half), rs)
-        for r in range(rows):
-            g = (b0 + r) // per_group
-            dst = out[g, b0 + r - g * per_group]
+            top, up, down, gain, fi = fs[i], inv_step[i], step[i], cs[i], fl[i]
+            for r in range(reads):
+                base = np.uint64(((i * reads + r) * batch + b0) * cols)  # this task's rows, flat
+                if noisy:
+                    normals_into(keys[i, r], np.uint64(row0 + b0) * np.uint64(half), npairs, z, a, u, t, e)
+                if cell_noise:
+                    for k in range(np.uint64(rows * cols)):  # bfloat16 -> float32: the high half of the bits
+                        var_bits[k] = np.uint32(flat_variance[base + k]) << np.uint32(16)
+                for row in range(rows):
+                    k0 = np.uint64(row * cols)
+                    zr = np.uint64(row * half)
+                    rs = row_scale[b0 + row] * w32[r]
+                    k1, z1 = k0 + np.uint64(half), np.uint64(npairs) + zr
+                    counted[row] += _adc(acc, k0, flat_current, base + k0, var, k0, fi, z, zr, half, noisy,
+                                         quantise, top, up, down, gain, np.uint64(0), rs)
+                    counted[row] += _adc(acc, k1, flat_current, base + k1, var, k1, fi, z, z1, cols - half,
+                                         noisy, quantise, top, up, down, gain, np.uint64(half), rs)
+        for row in range(rows):
+            g = (b0 + row) // per_group
+            dst = out[g, b0 + row - g * per_group]
             for j in range(cols):
-                dst[j] = acc[r * cols + j]
+                dst[j] = acc[row * cols + j]
+            clips[b0 + row] = counted[row]
+
+
+@njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
+def noisy_values(current: np.ndarray, variance: np.ndarray, floor: np.ndarray, keys: np.ndarray,
+                 row0: int, out: np.ndarray) -> None:
+    """out = current + sqrt(variance + floor) * z: the pre-clip value every conversion of
+    :func:`read_bands` sees with the same arguments (bands x reads x rows x cols, float32; the
+    same normals), what a range calibration measures."""
+    bands, reads, batch, cols = current.shape
+    cell_noise = variance.size > 0
+    noisy = cell_noise or floor.size > 0
+    half = (cols + 1) // 2
+    fl = floor.astype(np.float32) if floor.size > 0 else np.zeros((bands, cols), np.float32)
+    per_task = max(1, TASK_VALUES // cols)
+    tasks = (batch + per_task - 1) // per_task
+    for task in prange(tasks):
+        b0 = task * per_task
+        rows = min(per_task, batch - b0)
+        npairs = rows * half
+        a = np.empty(npairs, np.int64)
+        u = np.empty(npairs, np.int64)
+        t = np.empty(npairs, np.float32)
+        e = np.empty(npairs, np.float32)
+        z = np.zeros(2 * npairs, np.float32)
+        var_bits = np.zeros(cols, np.uint32)
+        var = var_bits.view(np.float32)
+        for i in range(bands):
+            for r in range(reads):
+                if noisy:
+                    normals_into(keys[i, r], np.uint64(row0 + b0) * np.uint64(half), npairs, z, a, u, t, e)
+                for row in range(rows):
+                    src = current[i, r, b0 + row]
+                    dst = out[i, r, b0 + row]
+                    if not noisy:
+                        dst[:] = src
+                        continue
+                    if cell_noise:
+                        bits16 = variance[i, r, b0 + row]
+                        for j in range(cols):
+                            var_bits[j] = np.uint32(bits16[j]) << np.uint32(16)
+                    for j in range(half):
+                        dst[j] = src[j] + math.sqrt(var[j] + fl[i, j]) * z[row * half + j]
+                    for j in range(half, cols):
+                        dst[j] = src[j] + math.sqrt(var[j] + fl[i, j]) * z[npairs + row * half + j - half]

@@ -56,6 +56,10 @@ class Stream(IntEnum):
     BUDGET_READ = 19
     # an abstract profile's output noise after one converted product (words: noise module index)
     OUTPUT_NOISE = 20
+    # the reads that calibrate a layer's ADC ranges (words: layer index, then row band)
+    CALIBRATION_READ = 21
+    # a vote group's common low-frequency read noise (words: group, then layer index)
+    VOTE_GROUP = 22
 
 
 def _word(name: str, value) -> int:

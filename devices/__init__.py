@@ -14,8 +14,9 @@ is allowed. See docs/devices.md for the numbers and their sources.
 
 from ._checks import ProfileError
 from .blocks import OutputNoise, Periphery, RangeManagement, Verify
+from .drift import ClippedLog, Drift
 from .loader import as_profile, available, load
-from .noise import NOISE_FORMS, ClippedLog, Drift, NoiseFunction
+from .noise import NOISE_FORMS, NoiseFunction
 from .profile import DeviceProfile
 from .schema import PROFILE_KEYS
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from .blocks import OutputNoise, Periphery, RangeManagement, Verify
-from .noise import Drift, NoiseFunction
+from .drift import Drift
+from .noise import NoiseFunction
 from .schema import FIELDS
 
 _NONE_TEXT = {"levels": "continuous", "dac_bits": "ideal", "adc_bits": "ideal"}

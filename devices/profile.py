@@ -27,10 +27,11 @@ from ._checks import (
     text,
 )
 from .blocks import OutputNoise, Periphery, RangeManagement, Verify
-from .noise import Drift, NoiseFunction
+from .drift import Drift
+from .noise import NoiseFunction
 from .schema import (
     BY_NAME,
-    DEFAULT_NOISE_SCALE_SOURCE,
+    DEFAULTS,
     FIELDS,
     KINDS,
     NOISE_BLOCKS,
@@ -61,11 +62,14 @@ class DeviceProfile:
     read_noise: NoiseFunction
     noise_scale: float
     drift: Drift | None
+    time_since_programming: float
     stuck_on_rate: float
     stuck_off_rate: float
     verify: Verify | None
     v_read: float
+    v_read_min: float
     t_read: float
+    sense_noise: float
     input_encoding: Literal["one_shot", "bit_serial"]
     slice_bits: int | None
     dac_kind: Literal["level", "pulse_count", "pwm"]
@@ -113,13 +117,16 @@ class DeviceProfile:
         for field in FIELDS:
             if field.parse is not None and field.key in data:
                 values[field.name] = field.parse(file, field.key, data[field.key])
-        values.setdefault("noise_scale", 1.0)
+        for field_name, (default, _) in DEFAULTS.items():
+            values.setdefault(field_name, values[default] if isinstance(default, str) else default)
         g_min, g_max = values["g_min"], values["g_max"]
         if g_min >= g_max:
             raise ProfileError(file, "g_min_S", "must be smaller than g_max_S", g_min,
                                f"< g_max_S = {g_max:g} S")
         for key in NOISE_BLOCKS:
-            values[key] = NoiseFunction.from_spec(data[key], g_max=g_max, file=file, key=key)
+            values[key] = NoiseFunction.from_spec(data[key], g_max=g_max, file=file, key=key,
+                                                  time=values["time_since_programming"])
+        _check_times_and_voltages(values, file)
         values["drift"] = Drift.from_spec(data["drift"], g_max=g_max, file=file, key="drift")
         if values["stuck_on_rate"] + values["stuck_off_rate"] > 1.0:
             raise ProfileError(file, "stuck_off_rate", "stuck_on_rate + stuck_off_rate exceeds 1",
@@ -127,7 +134,8 @@ class DeviceProfile:
                                f"<= {1.0 - values['stuck_on_rate']:g}")
         converters.check(values, file)
         sources = parse_sources(file, data["sources"], data)
-        sources.setdefault("noise_scale", DEFAULT_NOISE_SCALE_SOURCE)
+        for field_name, (_, default_source) in DEFAULTS.items():
+            sources.setdefault(field_name, default_source)
         profile = cls(name=name, kind=kind, source=file if source is None else source,
                       sources=FrozenMap(sources), **values)
         noise_is_bounded(file, "programming_noise", profile.programming_std, g_min, g_max)
@@ -207,9 +215,17 @@ class DeviceProfile:
         """Programming-noise std (S) at target conductances ``g`` (S), times ``noise_scale``."""
         return self.programming_noise.std(g) * self.noise_scale
 
-    def read_std(self, g: Any) -> np.ndarray:
-        """Read-noise std (S) per cell and read at conductances ``g`` (S), times ``noise_scale``."""
-        return self.read_noise.std(g) * self.noise_scale
+    def read_std(self, g: Any, t: float | None = None) -> np.ndarray:
+        """Read-noise std (S) per cell and read at conductances ``g`` (S), ``t`` seconds after
+        programming (default ``time_since_programming``), times ``noise_scale``."""
+        return self.read_noise.std(g, t) * self.noise_scale
+
+    def read_split(self, g: Any, t: float | None = None, dt: float | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """(common, fresh) read-noise stds (S) of reads ``dt`` s apart (``NoiseFunction.split``),
+        times ``noise_scale``."""
+        common, fresh = self.read_noise.split(g, t, dt)
+        return common * self.noise_scale, fresh * self.noise_scale
 
     def assumptions(self) -> dict[str, str]:
         """The fields whose value is an assumption rather than a published number."""
@@ -248,6 +264,18 @@ class DeviceProfile:
     def summary(self, sources: bool = True) -> str:
         """Every value with its unit (and, below it, its source) for logs and reports."""
         return describe.summary(self, sources)
+
+
+def _check_times_and_voltages(values: dict, file: str) -> None:
+    """The read voltage may not go below the device's minimum; a 1/f law needs t > its t_read."""
+    if values["v_read"] < values["v_read_min"]:
+        raise ProfileError(file, "v_read_V", "below the device's minimum read voltage",
+                           values["v_read"], f">= v_read_min_V = {values['v_read_min']:g} V")
+    law = values["read_noise"]
+    if law.spectrum == "1/f" and values["time_since_programming"] <= law.params["t_read_s"]:
+        raise ProfileError(file, "time_since_programming_s", "the 1/f read noise needs a time "
+                           "since programming above its t_read (ln((t + t_read)/(2 t_read)) > 0)",
+                           values["time_since_programming"], f"> {law.params['t_read_s']:g} s")
 
 
 _DISCRIMINATORS = ("form", "mode")  # a mapping that changes one of these replaces the block

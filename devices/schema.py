@@ -87,12 +87,17 @@ FIELDS: tuple[Field, ...] = (
     Field("read_noise", "read_noise", "", None),
     Field("noise_scale", "noise_scale", "", lambda f, k, v: real(f, k, v, lo=0.0, hi=1e6)),
     Field("drift", "drift", "", None),
+    Field("time_since_programming", "time_since_programming_s", "s",
+          lambda f, k, v: real(f, k, v, lo=0.0, hi=1e10, lo_open=True)),
     Field("stuck_on_rate", "stuck_on_rate", "", _probability),
     Field("stuck_off_rate", "stuck_off_rate", "", _probability),
     Field("verify", "verify", "", lambda f, k, v: Verify.from_spec(v, file=f, key=k)),
     Field("v_read", "v_read_V", "V",
           lambda f, k, v: real(f, k, v, lo=0.0, hi=10.0, lo_open=True)),
+    Field("v_read_min", "v_read_min_V", "V",
+          lambda f, k, v: real(f, k, v, lo=0.0, hi=10.0, lo_open=True)),
     Field("t_read", "t_read_s", "s", _time),
+    Field("sense_noise", "sense_noise_A", "A", lambda f, k, v: real(f, k, v, lo=0.0, hi=1e-3)),
     Field("input_encoding", "input_encoding", "", _one_of(ENCODINGS)),
     Field("slice_bits", "slice_bits", "bit", _optional_int),
     Field("dac_kind", "dac_kind", "", _one_of(DAC_KINDS)),
@@ -126,11 +131,20 @@ FIELDS: tuple[Field, ...] = (
 BY_NAME = {f.name: f for f in FIELDS}
 BY_KEY = {f.key: f for f in FIELDS}
 META_REQUIRED = ("name", "kind", "sources")
-OPTIONAL = ("noise_scale", "description")
+OPTIONAL = ("noise_scale", "description", "time_since_programming_s", "v_read_min_V",
+            "sense_noise_A")
 REQUIRED = META_REQUIRED + tuple(f.key for f in FIELDS if f.key not in OPTIONAL)
 KINDS = ("physical", "abstract")
 NOISE_BLOCKS = ("programming_noise", "read_noise")
 DEFAULT_NOISE_SCALE_SOURCE = "default 1.0: the published noise laws, unscaled"
+# Optional fields: (default value, or the field whose value it copies; the source it gets).
+DEFAULTS = {
+    "noise_scale": (1.0, DEFAULT_NOISE_SCALE_SOURCE),
+    "time_since_programming": (86400.0, "ASSUMPTION (default): one day after programming, the "
+                               "project's deployed-model time (docs/devices.md)"),
+    "v_read_min": ("v_read", "default: v_read (the profile claims no lower read voltage)"),
+    "sense_noise": (0.0, "default 0: no circuit noise beyond the cells' own thermal noise"),
+}
 # Blocks whose sub-keys may carry their own sources ("verify.pulse_time_s": ...).
 BLOCKS = {"verify": Verify, "output_noise": OutputNoise, "range_management": RangeManagement,
           "periphery": Periphery}

@@ -11,7 +11,7 @@ import torch
 from crossbar.devices.noise import NoiseFunction
 from scipy import stats
 
-from crossbar import CrossbarArray, array, devices, readops
+from crossbar import CrossbarArray, devices, readcpu, readops
 from crossbar.seeds import Stream, derive
 
 ALPHA = 1e-3
@@ -81,8 +81,8 @@ def test_fortran_ordered_weights_program_like_c_ordered():
     b = CrossbarArray.program(np.asfortranarray(W), pcm, seed=3)
     for ta, tb in zip(a.tiles, b.tiles, strict=True):
         assert np.array_equal(ta.g_plus, tb.g_plus) and np.array_equal(ta.g_minus, tb.g_minus)
-    a.drift(1e5)
-    b.drift(1e5)
+    a.age(1e5)
+    b.age(1e5)
     assert np.array_equal(a.effective_weights(), b.effective_weights())
     assert np.all(np.isfinite(a.effective_weights()))
 
@@ -238,7 +238,7 @@ def test_row_chunks_do_not_change_the_bits(monkeypatch):
     arr = _read_noise_array()
     x = np.random.default_rng(3).normal(size=(300, 64)).astype(np.float32)
     whole = arr.mvm(x, key=key(5))
-    monkeypatch.setattr(array, "CHUNK_ROWS", 37)
+    monkeypatch.setattr(readcpu, "CHUNK_ROWS", 37)
     assert np.array_equal(arr.mvm(x, key=key(5)), whole)
     # a caller reading a batch in parts with one key (row0) gets the same bits too
     xt = torch.from_numpy(x)
@@ -299,6 +299,8 @@ def test_state_dict_and_device_moves_keep_the_reads():
     other.load_state_dict(arr.state_dict())
     assert np.array_equal(other.mvm(x, key=key()), arr.mvm(x, key=key()))
     assert set(arr.state_dict()) == {"weights", "conductance", "variance", "full_scale", "col_scale"}
+    pcm = CrossbarArray.program(arr.weights, devices.load("pcm"), seed=1)  # a circuit noise floor too
+    assert set(pcm.state_dict()) == {"weights", "conductance", "variance", "floor", "full_scale", "col_scale"}
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: the read path on GPU tensors")
@@ -342,17 +344,25 @@ def test_drift_follows_power_law_and_compensation_restores_scale():
     W = np.random.default_rng(0).uniform(-1, 1, size=(64, 32))
     arr = CrossbarArray.program(W, pcm, seed=1)
     tile = arr.tiles[0]
-    g0 = tile.g_plus.copy()
+    assert arr.time == pcm.time_since_programming  # programmed arrays are read at the profile's time
+    g0 = tile.g0_plus
     t = 1e4
-    arr.drift(t)
+    arr.age(t, compensate=False)
     np.testing.assert_allclose(tile.g_plus, g0 * (t / pcm.drift.t0) ** -tile.nu_plus, rtol=1e-10)
-    assert np.all(tile.g_plus <= g0)
+    assert np.all(tile.g_plus <= g0) and arr.time == t
     ideal_sum = np.abs(arr.effective_weights()).sum()
-    arr.drift(t, compensate=True)
+    arr.age(t, compensate=True)
     compensated = np.abs(arr.effective_weights()).sum()
     assert abs(compensated - np.abs(W).sum()) < abs(ideal_sum - np.abs(W).sum())
-    with pytest.raises(ValueError, match="drift"):
-        CrossbarArray.program(W, devices.load("ideal")).drift(10.0)
+    arr.age(10.0)  # before t0: no drift
+    np.testing.assert_array_equal(tile.g_plus, g0)
+    still = CrossbarArray.program(W, devices.load("ideal"))
+    before = still.effective_weights()
+    still.age(1e6)  # a profile without drift ages without change
+    np.testing.assert_array_equal(still.effective_weights(), before)
+    for bad in (0.0, -1.0, math.inf, True):
+        with pytest.raises(ValueError, match="time since programming"):
+            arr.age(bad)
 
 
 def test_verify_iterations_are_recorded():

@@ -152,9 +152,51 @@ def test_pcm_read_noise_is_aihwkit_1f_law():
     np.testing.assert_allclose(p.read_noise.std(g), g * q_s * factor, rtol=1e-12)
     assert p.read_noise.std(12.5e-6) == pytest.approx(12.5e-6 * 0.0088 / 0.5**0.65 * factor)
     assert p.read_noise.std(0.0) == 0.0
-    one_hour = p.read_noise.with_params(t_inference_s=3600.0)
     ratio = math.sqrt(math.log((3600 + t_read) / (2 * t_read))) / factor
-    assert one_hour.std(g[0]) == pytest.approx(p.read_noise.std(g[0]) * ratio)
+    assert p.read_noise.std(g[0], t=3600.0) == pytest.approx(p.read_noise.std(g[0]) * ratio)
+    one_hour = p.with_overrides(time_since_programming=3600.0)  # the profile's time binds the law
+    assert one_hour.read_std(g[0]) == pytest.approx(p.read_std(g[0]) * ratio)
+    assert p.read_noise.spectrum == "1/f" and devices.load("reram").read_noise.spectrum == "white"
+
+
+def test_1f_split_at_the_read_spacing_conserves_the_variance():
+    """common^2 = A ln((t + t_r)/d), fresh^2 = A ln(d/(2 t_r)), d = clip(dt, 2 t_r, t + t_r)."""
+    law = devices.load("pcm").read_noise
+    g = np.array([2e-6, 12.5e-6, 25e-6])
+    t, t_read = 86400.0, 250e-9
+    amplitude = law.std(g) / math.sqrt(math.log((t + t_read) / (2 * t_read)))
+    for dt in (1e-9, 1e-6, 1e-3, 1.0, 1e5, None):
+        common, fresh = law.split(g, dt=dt)
+        np.testing.assert_allclose(common**2 + fresh**2, law.std(g) ** 2, rtol=1e-12)
+        d = t + t_read if dt is None else min(max(dt, 2 * t_read), t + t_read)
+        np.testing.assert_allclose(fresh, amplitude * math.sqrt(math.log(d / (2 * t_read))), rtol=1e-12)
+    assert not law.split(g, dt=1e-9)[1].any()  # reads closer than the band's top share all of it
+    assert not law.split(g, dt=None)[0].any()  # a single read: all fresh
+    # at 1 ms spacing the fresh part is 29 % of the one-day variance (the issue's 32 % took
+    # ln(t / t_read); the law's band starts at 1 / (2 t_read))
+    fresh_share = (law.split(g, dt=1e-3)[1] ** 2 / law.std(g) ** 2)[0]
+    assert fresh_share == pytest.approx(math.log(1e-3 / 5e-7) / math.log((t + t_read) / 5e-7))
+    assert 0.29 < fresh_share < 0.30
+    white = devices.load("reram").read_noise
+    common, fresh = white.split(g, dt=1e-6)
+    assert not common.any() and np.array_equal(fresh, white.std(g))
+    with pytest.raises(ValueError, match="t_read"):
+        law.std(g, t=1e-7)
+
+
+def test_times_and_voltages_are_validated():
+    pcm = devices.load("pcm")
+    with pytest.raises(ProfileError, match="v_read_min_V") as info:
+        pcm.with_overrides(v_read=0.01)
+    assert info.value.key == "v_read_V"
+    with pytest.raises(ProfileError) as info:
+        pcm.with_overrides(time_since_programming=1e-7)
+    assert info.value.key == "time_since_programming_s"
+    assert pcm.with_overrides(v_read=0.05).v_read == 0.05
+    # optional keys get their documented defaults and sources
+    ideal = devices.load("ideal")
+    assert ideal.v_read_min == ideal.v_read and ideal.sense_noise == 0.0
+    assert "default" in ideal.sources["sense_noise"]
 
 
 def test_pcm_drift_moments_are_aihwkit_clipped_logs():
@@ -404,8 +446,8 @@ def test_block_overrides():
     v = Verify(tolerance=0.05, max_iterations=3, pulse_time=1e-6, pulse_energy=1e-12)
     assert p.with_overrides(verify=v).verify == v
     assert p.with_overrides(verify={"max_iterations": 3}).verify.tolerance == p.verify.tolerance
-    hour = p.with_overrides(read_noise={"t_inference_s": 3600.0})
-    assert hour.read_noise.params["t_inference_s"] == 3600.0 and hour.read_noise.form == "pcm_1f"
+    doubled = p.with_overrides(read_noise={"c": 0.0176})
+    assert doubled.read_noise.params["c"] == 0.0176 and doubled.read_noise.form == "pcm_1f"
     law = NoiseFunction.from_spec({"form": "relative", "fraction": 0.1}, g_max=1.0)
     swapped = p.with_overrides(programming_noise=law)
     assert swapped.programming_noise.std(1e-5) == pytest.approx(1e-6)
@@ -427,7 +469,9 @@ def test_block_overrides():
     ({"g_max": float("nan")}, "g_max_S", "finite"),
     ({"g_min": 30e-6}, "g_min_S", "g_max_S"),
     ({"read_noise": {"form": "gauss"}}, "read_noise.form", "unknown noise form"),
-    ({"read_noise": {"t_inference_s": -1.0}}, "read_noise.t_inference_s", "out of range"),
+    ({"read_noise": {"t_read_s": -1.0}}, "read_noise.t_read_s", "out of range"),
+    ({"read_noise": {"t_inference_s": 1.0}}, "read_noise.t_inference_s", "unknown key"),
+    ({"time_since_programming": 0.0}, "time_since_programming_s", "out of range"),
     ({"output_noise": {"kind": "mult"}}, "output_noise.sigma", "missing"),
 ])
 def test_bad_overrides_raise_profile_error(overrides, key, detail):
@@ -440,7 +484,7 @@ def test_bad_overrides_raise_profile_error(overrides, key, detail):
 def test_noise_function_param_updates_are_validated():
     law = devices.load("pcm").read_noise
     with pytest.raises(ProfileError, match="t_read_s"):
-        law.with_params(t_inference_s=1e-9)  # must exceed t_read_s for ln(...) > 0
+        law.with_params(t_read_s=0.0)
     with pytest.raises(ProfileError, match="unknown key"):
         law.with_params(t_inf=1.0)
 

@@ -9,8 +9,13 @@ import numpy as np
 import torch
 from scipy import stats
 
-from crossbar import kernels, read_kernels, seeds
+from crossbar import dac_kernels, kernels, read_kernels, seeds
 
+ONE_SLICE = np.array([0], np.int64)
+ONE_WEIGHT = np.ones(1)
+NO_VARIANCE = np.empty((0, 0, 0, 0), np.uint16)
+NO_FLOOR = np.empty((0, 0), np.float32)
+NO_SQUARES = np.empty(0, np.uint16)
 ALPHA = 1e-3  # false-alarm rate of each statistical check (fixed seeds make them deterministic)
 Z = stats.norm.ppf(1 - ALPHA / 2)
 
@@ -134,18 +139,18 @@ def test_dac_scales_quantises_and_writes_band_major():
     starts = np.array([0, 3, 4])  # two row bands: inputs 0..2 and input 3
     u = np.full(8, np.nan, dtype=np.float32)
     s = np.empty(2, dtype=np.float32)
-    kernels.dac(x, 3, starts, u, np.empty(0, np.uint16), s)  # grid k/3
+    dac_kernels.dac(x, 3, np.array([2], np.int64), 1, starts, u, np.empty(0, np.uint16), s)  # grid k/3
     np.testing.assert_array_equal(s, [2.0, 1.0])
     band0 = u[:6].reshape(2, 3)  # rows x band inputs, contiguous
     band1 = u[6:].reshape(2, 1)
     np.testing.assert_allclose(band0[0], [1 / 3, -1.0, 2 / 3], rtol=1e-6)  # 0.25 -> 1/3, 0.5 -> 2/3
     np.testing.assert_array_equal(band0[1], [0, 0, 0])
     np.testing.assert_array_equal(band1[:, 0], [0.0, 0.0])
-    kernels.dac(x, 0, np.array([0, 4]), u, np.empty(0, np.uint16), s)  # ideal converter: x / max|x|
+    dac_kernels.dac(x, 0, ONE_SLICE, 1, np.array([0, 4]), u, np.empty(0, np.uint16), s)  # ideal: x / max|x|
     np.testing.assert_allclose(u[:4], x[0] / 2.0)
     bad = np.array([[1.0, np.inf], [np.nan, 0.0], [1.0, 2.0]], dtype=np.float32)
     s3 = np.empty(3, dtype=np.float32)
-    kernels.dac(bad, 0, np.array([0, 2]), np.empty(6, np.float32), np.empty(0, np.uint16), s3)
+    dac_kernels.dac(bad, 0, ONE_SLICE, 1, np.array([0, 2]), np.empty(6, np.float32), NO_SQUARES, s3)
     assert np.isnan(s3[0]) and np.isnan(s3[1]) and s3[2] == 2.0  # rows holding NaN or inf are marked
 
 
@@ -154,8 +159,32 @@ def test_dac_squares_round_to_bfloat16_as_torch_does():
     starts = np.array([0, 256, 300])
     u = np.empty(x.size, np.float32)
     u2 = torch.empty(x.size, dtype=torch.bfloat16)
-    kernels.dac(x, 0, starts, u, u2.view(torch.int16).numpy().view(np.uint16), np.empty(70, np.float32))
+    dac_kernels.dac(x, 0, ONE_SLICE, 1, starts, u, u2.view(torch.int16).numpy().view(np.uint16),
+                    np.empty(70, np.float32))
     assert torch.equal(u2, torch.from_numpy(u).square().to(torch.bfloat16))
+
+
+def test_dac_slices_and_phases_rebuild_the_code():
+    """Bit-serial slices (LSB first) and two phases: read r = slice * 2 + phase drives
+    sign(k) d / D as a positive voltage in its phase; sum_r w_r v_r = k / K (docs/physics.md)."""
+    from crossbar import devices
+    from crossbar.readplan import ReadPlan
+
+    x = np.array([[1.0, -0.5, 0.25, -1 / 7, 0.0, 3 / 7]], dtype=np.float32)
+    plan = ReadPlan.of(devices.load("nand", dac_bits=4))  # 3 one-bit slices, two phases: 6 reads
+    n = x.shape[1]
+    u = np.full(plan.reads * n, np.nan, dtype=np.float32)
+    s = np.empty(1, dtype=np.float32)
+    dac_kernels.dac(x, plan.bits, plan.widths_array, plan.phases, np.array([0, n]), u, NO_SQUARES, s)
+    v = u.reshape(plan.reads, n)
+    codes = np.rint(x[0] * 7)  # 7, -4 (rint -3.5), 2 (rint 1.75), -1, 0, 3
+    assert np.array_equal(codes, [7, -4, 2, -1, 0, 3])
+    assert np.all(v >= 0) and np.all((v == 0) | (v == 1))  # one-bit slices, positive drive
+    assert np.array_equal(v[0], [1, 0, 0, 0, 0, 1]) and np.array_equal(v[1], [0, 0, 0, 1, 0, 0])  # bit 0
+    assert np.array_equal(v[4], [1, 0, 0, 0, 0, 0]) and np.array_equal(v[5], [0, 1, 0, 0, 0, 0])  # bit 2
+    np.testing.assert_allclose(np.array(plan.weights) @ v, codes / 7, rtol=1e-6)
+    ref = plan.voltages(torch.from_numpy(x)).numpy()[:, 0]  # the torch reference agrees exactly
+    assert np.array_equal(ref, v)
 
 
 def test_read_bands_clips_quantises_and_sums_the_bands():
@@ -163,9 +192,11 @@ def test_read_bands_clips_quantises_and_sums_the_bands():
     out = np.full((1, 1, 3), np.nan, dtype=np.float32)
     full_scale = np.ones((2, 3))
     col_scale = np.array([[2.0, 2.0, 2.0], [1.0, 1.0, 1.0]])
-    keys = np.zeros(2, dtype=np.uint64)
-    read_kernels.read_bands(current, np.empty((0, 0, 0), np.float32), keys, full_scale, 3, col_scale,
-                       np.array([0.5], np.float32), 0, out)
+    keys = np.zeros((2, 1), dtype=np.uint64)
+    clips = np.zeros(1, np.int64)
+    read_kernels.read_bands(current[:, None], NO_VARIANCE, NO_FLOOR, keys, ONE_WEIGHT, full_scale, 3,
+                            col_scale, np.array([0.5], np.float32), 0, out, clips)
+    assert clips[0] == 1  # -2 clipped
     # 3 bits: step 1/3. Band 0: 0.30 -> 1/3, -2 -> clipped -1, 0.74 -> 2/3, times 2 * 0.5;
     # band 1: 0.4 -> 1/3, +-0.1 -> 0, times 1 * 0.5; the bands summed, out overwritten.
     np.testing.assert_allclose(out[0, 0], [1 / 3 + 1 / 6, -1.0, 2 / 3], rtol=1e-6)
@@ -176,18 +207,26 @@ def test_read_bands_noise_is_keyed_by_row_index_not_launch():
     current = rng.normal(size=(2, 10, 5)).astype(np.float32)
     variance = torch.rand(2, 10, 5, generator=torch.Generator().manual_seed(0)).add(0.1).to(torch.bfloat16)
     variance = variance.view(torch.int16).numpy().view(np.uint16)
-    keys = np.array([seeds.kernel_key(1, 0), seeds.kernel_key(1, 1)], dtype=np.uint64)
+    keys = np.array([[seeds.kernel_key(1, 0)], [seeds.kernel_key(1, 1)]], dtype=np.uint64)
+    floor = np.full((2, 5), 0.01, np.float32)
     args = (np.full((2, 5), 100.0), 0, np.ones((2, 5)))
+    current, variance = current[:, None], variance[:, None]
+    clips = np.zeros(10, np.int64)
     whole = np.zeros((10, 1, 5), dtype=np.float32)
-    read_kernels.read_bands(current, variance, keys, *args, np.ones(10, np.float32), 0, whole)
+    read_kernels.read_bands(current, variance, floor, keys, ONE_WEIGHT, *args, np.ones(10, np.float32), 0,
+                            whole, clips)
     parts = np.zeros((10, 1, 5), dtype=np.float32)
     for r0, r1 in ((0, 4), (4, 10)):  # two launches, the second knowing its rows start at 4
-        read_kernels.read_bands(np.ascontiguousarray(current[:, r0:r1]),
-                                np.ascontiguousarray(variance[:, r0:r1]),
-                                keys, *args, np.ones(r1 - r0, np.float32), r0, parts[r0:r1])
+        read_kernels.read_bands(np.ascontiguousarray(current[:, :, r0:r1]),
+                                np.ascontiguousarray(variance[:, :, r0:r1]), floor,
+                                keys, ONE_WEIGHT, *args, np.ones(r1 - r0, np.float32), r0, parts[r0:r1],
+                                clips[r0:r1])
     assert np.array_equal(whole, parts)
+    # the noise of a row is what row_normals gives for that row index
+    z0 = read_kernels.row_normals(keys[0, 0], np.arange(10), 5)
+    assert np.array_equal(read_kernels.row_normals(keys[0, 0], np.array([7, 3]), 5), z0[[7, 3]])
     store = np.zeros((2, 5, 5), dtype=np.float32)  # out with strides: row b goes to store[b // 5, :, b % 5]
-    read_kernels.read_bands(current, variance, keys, *args, np.ones(10, np.float32), 0,
-                            store.transpose(0, 2, 1))
+    read_kernels.read_bands(current, variance, floor, keys, ONE_WEIGHT, *args, np.ones(10, np.float32), 0,
+                            store.transpose(0, 2, 1), clips)
     assert np.array_equal(store.transpose(0, 2, 1).reshape(10, 5), whole[:, 0])
-    assert not np.allclose(whole[:, 0], current.sum(axis=0))  # the noise did act
+    assert not np.allclose(whole[:, 0], current[:, 0].sum(axis=0))  # the noise did act

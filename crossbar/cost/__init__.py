@@ -8,7 +8,8 @@ Equations, assumptions and the validation against ISAAC, NeuRRAM and HERMES are 
     net = network_cost([layer, ...])
     net.tops_per_watt, net.throughput   # one MAC = 2 operations
     voting_cost(net, K)          # sequential / pipelined / parallel
-    energy_optimum(net, thresholds, v0)   # cheapest (V, K) meeting a noise budget
+    read_spacing(net, "pipelined")   # dt between the reads of K votes (time model)
+    voltage_optimum(net, profile, accuracy, ks, target)   # cheapest (V, K) under the voltage law
 """
 
 from crossbar.cost import chips
@@ -31,22 +32,30 @@ from crossbar.cost.model import (
 from crossbar.cost.optimum import (
     OperatingPoint,
     Tolerance,
+    VoltagePoint,
     energy_optimum,
     pareto_front,
     price_evaluations,
+    voltage_optimum,
 )
 from crossbar.cost.search import ThresholdResult, find_threshold
 from crossbar.cost.voltage import (
+    at_voltage,
     energy_at_sigma,
+    energy_at_voltage,
+    noise_floor,
     read_energy_at_voltage,
+    relative_read_noise,
     sigma_at_voltage,
     voltage_for_sigma,
+    voltage_range,
 )
 from crossbar.cost.voting import (
     VOTING_MODES,
     parallel_latency,
     pipelined_latency,
     pipelined_latency_paper,
+    read_spacing,
     sequential_latency,
     sequential_latency_paper,
     voting_cost,
@@ -88,4 +97,12 @@ __all__ = [
     "voltage_for_sigma",
     "voting_cost",
     "voting_markdown",
+    "VoltagePoint",
+    "at_voltage",
+    "energy_at_voltage",
+    "noise_floor",
+    "read_spacing",
+    "relative_read_noise",
+    "voltage_optimum",
+    "voltage_range",
 ]

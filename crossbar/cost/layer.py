@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
-from crossbar.cost._checks import positive_int
+from crossbar.cost._checks import finite, positive_int
 from crossbar.cost.circuit import CircuitParameters, TileCost, tile_cost
 from crossbar.cost.table import markdown_table
 from crossbar.cost.usage import CELLS_PER_PAIR, TileUsage, check_activity, tile_usage
@@ -67,7 +67,7 @@ class LayerCost:
     digital_adds: int
     shift_adds: int
     conversions: int
-    rereads: int
+    rereads: float
     ops: int
     cells: int
     area: float
@@ -124,7 +124,7 @@ def layer_cost(
     replication: int = 1,
     activity: float = 1.0,
     name: str = "",
-    rereads: int = 0,
+    rereads: float = 0,
 ) -> LayerCost:
     """Latency, energy, operations and area of one layer per inference.
 
@@ -135,8 +135,10 @@ def layer_cost(
     sequential passes = ceil(passes / R), tiles and area x R, energy unchanged.
     ``activity``: conduction energy of the inputs per full drive
     (:func:`input_activity`; 1 = worst case). ``rereads``: extra tile reads per
-    inference from bound management, counted by the caller; each costs the mean
-    tile energy and, conservatively, the slowest tile's time.
+    inference from bound management (a mean over the examples read may be
+    fractional; ``crossbar.nn.reread_counts`` counts them, ``network_cost_of``
+    measures them); each costs the mean tile energy and, conservatively, the
+    slowest tile's time.
     """
     p = CircuitParameters.from_profile(profile)
     usages = [t if isinstance(t, TileUsage) else tile_usage(t) for t in tiles]
@@ -144,7 +146,7 @@ def layer_cost(
         raise ValueError("layer_cost needs at least one tile")
     mvms = positive_int("passes", passes)
     r = positive_int("replication", replication)
-    extra = positive_int("rereads", rereads, 0)
+    extra = finite("rereads", rereads, minimum=0.0)
     a = check_activity(activity)
     costs = tuple(tile_cost(p, u, a) for u in usages)
     adds, depth = _reduction(usages)

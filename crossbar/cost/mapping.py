@@ -19,6 +19,7 @@ Each analog layer is one pipeline stage, in the order the model holds them
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -56,10 +57,12 @@ def _examples(example_input, examples: int | None) -> int:
 
 @dataclass(frozen=True)
 class LayerTrace:
-    """What one analog layer did in a forward pass: vectors multiplied per example, and their activity."""
+    """What one analog layer did in a forward pass, per example: vectors multiplied, their
+    activity, and the tile re-reads of bound management (a mean, may be fractional)."""
 
     mvms: int
     activity: float | None
+    rereads: float = 0.0
 
 
 def trace(model: nn.Module, example_input, examples: int | None = None,
@@ -71,9 +74,11 @@ def trace(model: nn.Module, example_input, examples: int | None = None,
     counts them; divided by the number of examples (``examples``, else the
     first dimension of the (first) input tensor) that is the layer's MVMs per
     example. With ``activity`` it also measures their input activity
-    (:func:`crossbar.cost.input_activity`, each vector scaled by its own
-    largest magnitude, as the DAC does), averaged over all of a layer's vectors.
-    The read sequences of the model are left as they were.
+    (:func:`crossbar.cost.input_activity` with the layer's profile: each vector
+    scaled by its own largest magnitude, quantised and sliced as the layer's DAC
+    does), averaged over all of a layer's vectors. The tile re-reads bound
+    management made in the pass are counted per example. The read sequences and
+    read statistics of the model are left as they were.
     """
     layers = _analog_layers(model)
     n = _examples(example_input, examples)
@@ -86,12 +91,15 @@ def trace(model: nn.Module, example_input, examples: int | None = None,
             vectors = module.vectors(args[0].detach())
             counts[name] += vectors.shape[0]
             if activity and vectors.numel():
-                sums[name] += input_activity(vectors.float()) * vectors.shape[0]
+                sums[name] += input_activity(vectors.float(), profile=module.profile) * vectors.shape[0]
 
         return hook
 
     readers = [m for m in model.modules() if hasattr(m, "next_key")]
     saved = [(m.read_seed, m.reads) for m in readers]
+    stats = {name: dataclasses.replace(layer.array.stats) for name, layer in layers}
+    for _, layer in layers:
+        layer.array.stats.reset()
     for name, layer in layers:
         handles.append(layer.register_forward_pre_hook(hook_for(name)))
     was_training = model.training
@@ -108,6 +116,9 @@ def trace(model: nn.Module, example_input, examples: int | None = None,
             h.remove()
         for m, (seed, reads) in zip(readers, saved, strict=True):
             m.read_seed, m.reads = seed, reads
+        rereads = {name: layer.array.stats.rereads for name, layer in layers}
+        for name, layer in layers:
+            layer.array.stats = stats[name]
     missing = [name for name in counts if counts[name] == 0]
     if missing:
         raise ValueError(f"analog layer(s) {', '.join(missing)} received no input in the forward pass")
@@ -116,7 +127,7 @@ def trace(model: nn.Module, example_input, examples: int | None = None,
         if total % n:
             raise ValueError(f"analog layer {name} multiplied {total} vectors for {n} examples, not a whole "
                              "number per example; pass examples=N with the true number of examples")
-        out[name] = LayerTrace(total // n, sums[name] / total if activity else None)
+        out[name] = LayerTrace(total // n, sums[name] / total if activity else None, rereads[name] / n)
     return out
 
 
@@ -126,8 +137,9 @@ def count_mvms(model: nn.Module, example_input, examples: int | None = None) -> 
 
 
 def measure_activity(model: nn.Module, example_input) -> dict[str, float]:
-    """Input activity a = mean (V_i / V_read)^2 of every analog layer on ``example_input``
-    (see :func:`trace`). Returns ``{layer name: a}``."""
+    """Input activity of every analog layer on ``example_input``: the mean conduction energy per
+    full drive of its vectors as the layer's profile converts them (mean (V_i / V_read)^2 for a
+    one-shot level DAC; :func:`crossbar.cost.input_activity`). Returns ``{layer name: a}``."""
     return {name: t.activity for name, t in trace(model, example_input, activity=True).items()}
 
 
@@ -175,7 +187,8 @@ def network_cost_of(
     (missing names: 1); a layer with R copies runs ceil(MVMs / R) sequential passes.
 
     Layers are the model's analog layers in module order, each one pipeline
-    stage; each uses its own profile (per-layer overrides of ``convert``).
+    stage; each uses its own profile (per-layer overrides of ``convert``). The
+    bound-management re-reads of the pass (per example) are charged to each layer.
     """
     layers = _analog_layers(model)
     names = [name for name, _ in layers]
@@ -196,5 +209,5 @@ def network_cost_of(
     for name, layer in layers:
         usages = [tile_usage(t) for t in layer.array.tiles]
         costs.append(layer_cost(layer.profile, usages, passes=traces[name].mvms, replication=reps[name],
-                                activity=acts[name], name=name))
+                                activity=acts[name], name=name, rereads=traces[name].rereads))
     return network_cost(costs)

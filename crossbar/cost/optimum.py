@@ -12,17 +12,20 @@ docs/budget.md.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from crossbar.cost.voltage import energy_at_sigma, voltage_for_sigma
+from crossbar.cost.search import find_threshold
+from crossbar.cost.voltage import energy_at_sigma, energy_at_voltage, voltage_for_sigma, voltage_range
 from crossbar.cost.voting import voting_cost
 
 if TYPE_CHECKING:
     from crossbar.cost.model import NetworkCost
 
-__all__ = ["OperatingPoint", "Tolerance", "energy_optimum", "pareto_front", "price_evaluations"]
+__all__ = ["OperatingPoint", "Tolerance", "VoltagePoint", "energy_optimum", "pareto_front",
+           "price_evaluations", "voltage_optimum"]
 
 
 class Tolerance(Protocol):
@@ -116,3 +119,51 @@ def pareto_front(points: Iterable[tuple[float, float]]) -> list[tuple[float, flo
         if not front or a > front[-1][1]:
             front.append((float(e), float(a)))
     return front
+
+
+@dataclass(frozen=True)
+class VoltagePoint:
+    """The lowest read voltage at which K votes meet the target, and its energy.
+
+    ``status``: "bracketed" (V found within ``tol``), "all" (the lowest allowed voltage
+    already meets it: V = v_read_min) or "none" (not even v_read; V is NaN).
+    ``energy``: K x the energy of one inference at V (cell energy ~ V^2, the rest fixed);
+    ``evaluations``: every (V, accuracy) the search measured."""
+
+    k: int
+    voltage: float
+    status: str
+    energy: float
+    evaluations: tuple[tuple[float, float], ...]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def voltage_optimum(net: NetworkCost, profile, accuracy, ks: Iterable[int], target: float,
+                    tol: float = 0.01) -> tuple[list[VoltagePoint], VoltagePoint | None]:
+    """The energy-optimal (V, K) under the physical voltage law.
+
+    ``accuracy(v, k)``: the K-vote accuracy with the network read at ``v`` volts (the
+    caller evaluates ``crossbar.cost.at_voltage(profile, v)``, whose reads carry the circuit
+    noise floor of ``v``); assumed non-decreasing in v. For each K the lowest v in
+    ``voltage_range(profile)`` meeting ``target`` is bisected to ``tol`` volts; its energy
+    is K x :func:`energy_at_voltage`. ``net`` is the cost at the profile's v_read.
+    Returns every K's point and the cheapest feasible one (ties: fewer votes).
+    """
+    v_min, v_max = voltage_range(profile)
+    points = []
+    for k in sorted(ks):
+        if v_min < v_max:
+            result = find_threshold(lambda v, k=k: accuracy(v, k), v_min, v_max, target, tol=tol,
+                                    increasing=True)
+            v, status, evaluations = result.x, result.status, result.evaluations
+        else:  # one allowed voltage (e.g. nand): meets the target there or nowhere
+            a = float(accuracy(v_max, k))
+            status = "all" if a >= target else "none"
+            v, evaluations = (v_max if status == "all" else math.nan), ((v_max, a),)
+        energy = math.nan if status == "none" else k * float(energy_at_voltage(net, v, profile.v_read))
+        points.append(VoltagePoint(k, float(v), status, energy,
+                                   tuple((float(e[0]), float(e[1])) for e in evaluations)))
+    best = min((p for p in points if p.status != "none"), key=lambda p: (p.energy, p.k), default=None)
+    return points, best

@@ -1,4 +1,5 @@
-"""Torch glue: noise injection (Qin & Vucinic Eq. 2/3), analog layers on crossbar arrays, convert()."""
+"""Torch glue: noise injection (Qin & Vucinic Eq. 2/3), analog layers on crossbar arrays, convert(),
+and chip operations (calibrate, age, vote groups, read statistics)."""
 
 from crossbar.nn.analog import (
     AbstractNoise,
@@ -8,6 +9,16 @@ from crossbar.nn.analog import (
     AnalogLSTM,
     NoiseAfter,
     im2col,
+)
+from crossbar.nn.chip import (
+    CALIBRATION_IMAGES,
+    age,
+    calibrate,
+    clipping_rates,
+    read_stats,
+    reread_counts,
+    reset_read_stats,
+    vote_group,
 )
 from crossbar.nn.convert import (
     UnsupportedLayerError,
@@ -31,6 +42,14 @@ from crossbar.nn.noise import (
 )
 
 __all__ = [
+    "CALIBRATION_IMAGES",
+    "age",
+    "calibrate",
+    "clipping_rates",
+    "read_stats",
+    "reread_counts",
+    "reset_read_stats",
+    "vote_group",
     "AbstractNoise",
     "AnalogConv2d",
     "AnalogLSTM",

@@ -97,6 +97,8 @@ class AnalogLayer(ReadSequence, nn.Module):
             self.noise = AbstractNoise(profile.output_noise.kind, self.array.output_sigma,
                                        derive(seed, Stream.OUTPUT_NOISE))
         self.program_seed = _seed(seed)
+        self.read_group = None  # a crossbar.readtime.ReadGroup while inside crossbar.nn.vote_group
+        self.calibration = None  # the vectors of a calibration pass (crossbar.nn.calibrate)
         self.reseed(seed)
 
     @staticmethod
@@ -115,15 +117,29 @@ class AnalogLayer(ReadSequence, nn.Module):
         return cls.from_float(layer, profile, seeds[0])
 
     def program(self, seed: int) -> None:
-        """(Re)programme the array: new programming noise and faults for ``seed``; restarts the reads."""
-        device = self.array.weights.device
-        self.array = CrossbarArray.program(self.array.weights.cpu(), self.profile, seed=seed).to(device)
+        """(Re)programme the array: new programming noise and faults for ``seed``, aged to the old
+        array's time since programming; restarts the reads. The ADC range must be calibrated again."""
+        old = self.array
+        self.array = CrossbarArray.program(old.weights.cpu(), self.profile, seed=seed).to(old.weights.device)
+        if not old.is_abstract and (old.time, old.tiles[0].compensated) != (self.array.time, True):
+            self.array.age(old.time, old.tiles[0].compensated)
         self.program_seed = _seed(seed)
         self.reseed(seed)
 
+    def _observe(self, vectors: torch.Tensor) -> None:
+        """In a calibration pass: calibrate the ADC ranges on the first call's vectors and keep
+        every call's (see :func:`crossbar.nn.calibrate`)."""
+        if self.calibration is None:
+            return
+        if not self.calibration["vectors"]:
+            self.array.calibrate(vectors, self.calibration["key"])
+        self.calibration["vectors"].append(vectors.detach().clone())
+
     def _read(self, x2d: torch.Tensor) -> torch.Tensor:
         """One read of the rows of ``x2d`` (the layer's next key), output noise included."""
-        y = self.array.read(self._checked(x2d), self.next_key(), self.bias, output_noise=False)
+        x2d = self._checked(x2d)
+        self._observe(x2d)
+        y = self.array.read(x2d, self.next_key(), self.bias, output_noise=False, group=self.read_group)
         return y if self.noise is None else self.noise(y)
 
     def _checked(self, x: torch.Tensor) -> torch.Tensor:
@@ -222,8 +238,11 @@ class AnalogConv2d(AnalogLayer):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4:
             raise ValueError(f"AnalogConv2d expects N x C x H x W input, got shape {tuple(x.shape)}")
-        y = self.array.read_patches(self._checked(x), self.kernel_size, self.stride, self.padding,
-                                    self.dilation, self.next_key(), self.bias, output_noise=False)
+        x = self._checked(x)
+        if self.calibration is not None:
+            self._observe(self.vectors(x))
+        y = self.array.read_patches(x, self.kernel_size, self.stride, self.padding, self.dilation,
+                                    self.next_key(), self.bias, output_noise=False, group=self.read_group)
         if self.noise is not None:
             y = self.noise(y)
         return y.to(x.dtype)

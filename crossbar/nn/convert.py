@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +36,7 @@ def _profile_for(name: str, profile, overrides: dict | None):
 
 
 def convert(model: nn.Module, profile, seed: int = 0, overrides: dict | None = None,
-            inplace: bool = False) -> nn.Module:
+            inplace: bool = False, calibration=None) -> nn.Module:
     """Return ``model`` with its Linear, Conv2d and LSTM layers running on crossbar arrays.
 
     ``profile``: a ``DeviceProfile``, a bundled profile name (``"pcm"``) or
@@ -47,6 +48,12 @@ def convert(model: nn.Module, profile, seed: int = 0, overrides: dict | None = N
     batch norm that directly follows a product in an ``nn.Sequential``, else
     right after the product. Raises :class:`UnsupportedLayerError` naming any
     layer it cannot map. :func:`to_float` undoes the mapping.
+
+    Arrays are read ``time_since_programming`` after programming (the profile's;
+    :func:`crossbar.nn.age` changes it). ``calibration``: inputs (a batch the model
+    accepts) on which the ADC ranges of ``calibrated`` profiles are set right away
+    (:func:`crossbar.nn.calibrate` with ``seed``); without it such layers read with the
+    fixed range, and warn, until calibrated.
     """
     profile = as_profile(profile)
     _check_mappable(model)
@@ -73,7 +80,12 @@ def convert(model: nn.Module, profile, seed: int = 0, overrides: dict | None = N
         raise UnsupportedLayerError(
             f"{type(model).__name__} has no layer that can be mapped; supported: {', '.join(SUPPORTED)}"
         )
-    return target.eval()
+    target.eval()
+    if calibration is not None:
+        from crossbar.nn.chip import calibrate
+
+        calibrate(target, calibration, seed)
+    return target
 
 
 def to_float(model: nn.Module, inplace: bool = False) -> nn.Module:
@@ -145,7 +157,8 @@ def reseed(model: nn.Module, seed: int) -> None:
 
 
 def reprogram(model: nn.Module, seed: int) -> None:
-    """Programme every array again with seed ``seed``: an independent set of replicated arrays."""
+    """Programme every array again with seed ``seed``: an independent set of replicated arrays
+    (at the same time since programming). Calibrate the ADC ranges again afterwards."""
     for i, (_, layer) in enumerate(analog_layers(model)):
         layer.program(derive(seed, Stream.LAYER_PROGRAM, i))
 
@@ -160,6 +173,9 @@ class LayerSummary:
     tiles: int
     utilisation: float
     conductances: int
+    adc_range: str = "fixed"
+    clipping_rate: float = float("nan")
+    rereads: int = 0
 
 
 @dataclass(frozen=True)
@@ -175,14 +191,16 @@ class Summary:
         return sum(s.conductances for s in self.layers)
 
     def to_markdown(self) -> str:
-        head = "| layer | type | profile | inputs x outputs | tiles | utilisation | conductances |\n"
-        head += "| --- | --- | --- | --- | ---: | ---: | ---: |\n"
+        head = ("| layer | type | profile | inputs x outputs | tiles | utilisation | conductances "
+                "| ADC range | clipped | re-reads |\n")
+        head += "| --- | --- | --- | --- | ---: | ---: | ---: | --- | ---: | ---: |\n"
         rows = "".join(
             f"| {s.name} | {s.kind} | {s.profile} | {s.inputs} x {s.outputs} | {s.tiles} "
-            f"| {s.utilisation:.1%} | {s.conductances:,} |\n"
+            f"| {s.utilisation:.1%} | {s.conductances:,} | {s.adc_range} "
+            f"| {'–' if math.isnan(s.clipping_rate) else f'{s.clipping_rate:.3%}'} | {s.rereads:,} |\n"
             for s in self.layers
         )
-        total = f"| total | | | | {self.total_tiles} | | {self.total_conductances:,} |\n"
+        total = f"| total | | | | {self.total_tiles} | | {self.total_conductances:,} | | | |\n"
         return head + rows + total
 
     def __str__(self) -> str:
@@ -190,7 +208,9 @@ class Summary:
 
 
 def summary(model: nn.Module) -> Summary:
-    """Per array-backed layer: tiles used, utilisation and conductances programmed."""
+    """Per array-backed layer: tiles used, utilisation, conductances programmed, the ADC range
+    (fixed, calibrated, uncalibrated or bound_management), and the clipping rate and re-reads
+    of its reads since ``crossbar.nn.reset_read_stats`` ("–" before any read)."""
     rows = []
     for name, layer in analog_layers(model):
         p = layer.profile
@@ -201,6 +221,8 @@ def summary(model: nn.Module) -> Summary:
             inputs=n_in, outputs=n_out, tiles=tiles,
             utilisation=float(np.float64(n_in * n_out) / (tiles * p.tile_rows * p.tile_cols)),
             conductances=2 * n_in * n_out,
+            adc_range="abstract" if layer.array.is_abstract else layer.array.range_state,
+            clipping_rate=layer.array.stats.clipping_rate, rereads=layer.array.stats.rereads,
         ))
     if not rows:
         raise ValueError("model has no crossbar layers; call crossbar.convert(model, profile) first")
