@@ -1,9 +1,9 @@
 """Building a user's network from its factory with weights drawn from the run's seed.
 
-A factory that takes a ``seed`` argument gets the seed and owns its
-initialisation. Any other factory is called inside :class:`SeededDraws`: every
-random draw torch lets a generator be given for (the ``torch.nn.init``
-functions every torch layer initialises itself with, ``Tensor.uniform_`` /
+A factory that takes a ``seed`` argument gets the seed (for draws of its
+own). Every factory is called inside :class:`SeededDraws`: every random draw
+without a generator of its own that torch lets a generator be given for (the
+``torch.nn.init`` functions every torch layer initialises itself with, ``Tensor.uniform_`` /
 ``normal_`` and the like, ``torch.rand`` / ``randn`` / ``randint`` /
 ``randperm`` / ``normal``) is taken from a ``torch.Generator`` seeded with
 ``derive(seed, Stream.TRAIN_INIT)``. So the factory's own initialisation scheme
@@ -80,12 +80,11 @@ def call_factory(factory: Callable, name: str, seed: int, kwargs: dict[str, Any]
         kw["noise"] = noise
     torch_state = torch.random.get_rng_state()
     numpy_state = np.random.get_state()[1].copy()  # noqa: NPY002 - read only: was it used?
+    if "seed" in params:
+        kw["seed"] = seed
     try:
-        if "seed" in params:
-            model = factory(seed=seed, **kw)
-        else:
-            with SeededDraws(torch.Generator().manual_seed(derive(seed, Stream.TRAIN_INIT))):
-                model = factory(**kw)
+        with SeededDraws(torch.Generator().manual_seed(derive(seed, Stream.TRAIN_INIT))):
+            model = factory(**kw)
     except TypeError as err:
         raise TypeError(f"{name}: {err}") from None
     moved = []
