@@ -258,10 +258,12 @@ def recipe_for(spec: Any) -> dict[str, Any]:
 
 def factory_parameters(spec: Any) -> dict[str, Any]:
     """The keyword parameters (``inspect.Parameter``) the factory of ``spec`` takes, noise and seed
-    excluded: a bundled name's factory, or the callable an import path names (imported)."""
+    excluded (and ``builtin_noise``: a sweep needs the noise layers): a bundled name's factory, or
+    the callable an import path names (imported)."""
     factory = (_MODELS[canonical_name(spec)].factory if is_bundled(spec)
                else import_object(spec, "model factory") if isinstance(spec, str) else spec)
-    return {n: p for n, p in parameters_of(factory).items() if n not in ("noise", "seed")}
+    skip = ("noise", "seed", "builtin_noise") if is_bundled(spec) else ("noise", "seed")
+    return {n: p for n, p in parameters_of(factory).items() if n not in skip}
 
 
 def _shape(example: Any) -> tuple[int, ...] | None:

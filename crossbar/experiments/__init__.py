@@ -47,7 +47,7 @@ from .store import (
     load_results,
 )
 from .sweep import SweepResult, pending_cells, run_sweep
-from .voting import noisy_probs, predict_with_votes, vote, vote_curve
+from .voting import noisy_probs, predict_with_votes, reseed_all, vote, vote_curve
 
 __all__ = [
     "FRESH",
@@ -92,6 +92,7 @@ __all__ = [
     "pareto_front",
     "pending_cells",
     "predict_with_votes",
+    "reseed_all",
     "run_budget",
     "run_demo",
     "run_sweep",

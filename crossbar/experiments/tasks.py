@@ -149,6 +149,8 @@ def build_model(cfg: SweepConfig, inputs: Inputs | None = None):
     x, y = test_set(cfg, inputs)
     if inputs is not None and inputs.model is not None:
         model = inputs.model
+    elif cfg.model.startswith("object:"):
+        raise ValueError(f"model {cfg.model!r} was passed in Python: pass it again (model=...)")
     elif is_bundled(cfg.model):
         return None
     else:
