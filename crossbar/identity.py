@@ -16,13 +16,20 @@ a silent reuse. See docs/reliability.md.
 * :func:`tensor_digest` / :func:`data_identity`: the tensors actually used.
 * :func:`state_digest`: a network's weights and buffers (not the checkpoint
   file, which also holds timings).
+* :func:`object_identity`: a user's model factory, data loader or module
+  class, named ``package.module:attribute``, with a digest of the source
+  files of its package (:func:`user_source_files`), so a resumed run refuses
+  results of an edited network or loader, naming it.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import json
+import sys
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,10 +38,13 @@ __all__ = [
     "code_identity",
     "data_identity",
     "digest_json",
+    "files_digest",
+    "object_identity",
     "profile_digest",
     "source_digest",
     "state_digest",
     "tensor_digest",
+    "user_source_files",
 ]
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -50,11 +60,11 @@ def digest_json(obj: Any, n: int = 64) -> str:
 
 def _source_files() -> list[Path]:
     """The Python sources of crossbar, crossbar.devices and crossbar.models that compute results."""
-    import crossbar.devices
-    import crossbar.models
+    import importlib.util
 
-    roots = [_PACKAGE, Path(crossbar.devices.__file__).resolve().parent,
-             Path(crossbar.models.__file__).resolve().parent]
+    # found, not imported: this bottom layer imports nothing above it (crossbar.models uses it)
+    roots = [_PACKAGE] + [Path(importlib.util.find_spec(f"crossbar.{sub}").origin).resolve().parent
+                          for sub in ("devices", "models")]
     files = []
     for root in dict.fromkeys(roots):
         for path in sorted(root.rglob("*.py")):
@@ -134,3 +144,69 @@ def state_digest(state: Mapping[str, Any]) -> str:
         h.update(name.encode() + b"\0")
         h.update(tensor_digest(state[name]).encode())
     return h.hexdigest()[:16]
+
+
+# ------------------------------------------------------------------ user code
+
+
+def files_digest(files: list[Path], root: Path | None = None) -> str:
+    """Digest of source files: each one's path (relative to ``root``) and bytes. Kept per
+    process while no file's size or modification time changes (a large package is read once)."""
+    stamp = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    return _files_digest(stamp, None if root is None else str(root))
+
+
+@functools.lru_cache(maxsize=64)
+def _files_digest(stamp: tuple, root: str | None) -> str:
+    h = hashlib.sha256()
+    for file, _, _ in stamp:
+        path = Path(file)
+        name = path.relative_to(root).as_posix() if root is not None else path.name
+        h.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def user_source_files(module_name: str) -> tuple[Path | None, list[Path]]:
+    """(root, files): the sources a user's object may depend on.
+
+    For a module inside a package: every ``.py`` file under the top-level
+    package's folder. For a top-level module file (``my_nets.py``): every
+    ``.py`` file in its folder (a helper module next to it is covered; so are
+    unrelated scripts there, which only makes a resume refuse more often).
+    Empty for a module without files (built in, or defined interactively).
+    """
+    top = sys.modules.get(module_name.split(".")[0])
+    if top is None:
+        return None, []
+    folders = [Path(p) for p in getattr(top, "__path__", None) or []]
+    if folders:
+        root = folders[0].resolve().parent
+        files = sorted({f.resolve() for d in folders for f in d.rglob("*.py")})
+        return root, files
+    file = getattr(top, "__file__", None)
+    if not file or not file.endswith(".py"):
+        return None, []
+    root = Path(file).resolve().parent
+    return root, sorted(root.glob("*.py"))
+
+
+def object_identity(obj: Any) -> dict[str, Any]:
+    """{"name": "package.module:qualname", "source": digest of :func:`user_source_files`}
+    of a user's function or class (``source`` None, with a warning, where no source
+    file can be read: an object defined interactively is identified by its name and,
+    for the caller, by what it produced)."""
+    module = getattr(obj, "__module__", None) or "?"
+    name = f"{module}:{getattr(obj, '__qualname__', type(obj).__qualname__)}"
+    root, files = user_source_files(module)
+    source = None
+    try:
+        source = files_digest(files, root) if files else None
+    except OSError:
+        source = None
+    if source is None:
+        try:
+            source = digest_json(inspect.getsource(obj), 16)
+        except (OSError, TypeError):
+            warnings.warn(f"{name}: no source file to identify it by; a resumed run cannot tell "
+                          "whether it was edited", stacklevel=3)
+    return {"name": name, "source": source}

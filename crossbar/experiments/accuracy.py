@@ -99,6 +99,17 @@ class AccuracyEvaluator:
         return correct / len(self.y)
 
     # -- chips and draws -------------------------------------------------------------
+    def _placement(self):
+        """Where an abstract profile's output noise goes in this network (traced once on the
+        test inputs; None when no profile has output noise)."""
+        if not hasattr(self, "_where"):
+            from crossbar.nn.placement import plan
+
+            noisy = [self.profile, *(self.profile.with_overrides(**ov)
+                                     for ov in self.layer_overrides.values())]
+            self._where = plan(self.model, self.x[:2]) if any(p.output_noise for p in noisy) else None
+        return self._where
+
     def profile_at(self, s: float):
         return scale_noise(self.profile, s, self.scale)
 
@@ -114,7 +125,7 @@ class AccuracyEvaluator:
         layer_profiles = {pat: scale_noise(self.profile.with_overrides(**ov), s, self.scale)
                           for pat, ov in self.layer_overrides.items()}
         net = convert(self.model, p, seed=derive(self.seed, Stream.BUDGET_PROGRAM, r),
-                      overrides=layer_profiles or None).eval()
+                      overrides=layer_profiles or None, example=self._placement()).eval()
         self._chips[key] = net
         while len(self._chips) > max(self.repeats, 1):
             self._chips.popitem(last=False)

@@ -177,7 +177,8 @@ def obtain_model(config: BudgetConfig, progress: bool = True) -> tuple[torch.nn.
         with limit_threads(config.threads):
             train(t.model, t.data or config.data, noise=NoiseConfig(t.noise, t.sigma_train, 0.0),
                   epochs=t.epochs, lr=t.lr, batch_size=t.batch_size, seed=t.seed, checkpoint=path,
-                  data_root=config.data_root, limit=t.limit, progress=progress, device="cpu")
+                  data_root=config.data_root, limit=t.limit, progress=progress, device="cpu",
+                  model_kwargs=t.model_kwargs or None, threads=None)
     elif not path.exists():
         raise FileNotFoundError(
             f"checkpoint {path} does not exist; give an existing file or a 'train' block"
@@ -196,11 +197,14 @@ def obtain_model(config: BudgetConfig, progress: bool = True) -> tuple[torch.nn.
 
 
 def run_budget(config: BudgetConfig, *, progress: bool = True,
-               model: torch.nn.Module | None = None, model_info: dict | None = None) -> BudgetResult:
+               model: torch.nn.Module | None = None, model_info: dict | None = None,
+               data=None) -> BudgetResult:
     """Run a noise budget: reference, bisection per K, costs, (V, K) optimum.
 
-    ``model`` / ``model_info``: an already loaded network (``run_demo`` shares
-    one between devices); otherwise :func:`obtain_model`. Every accuracy is
+    ``model`` / ``model_info``: an already loaded (trained) network, any ``nn.Module``
+    (``run_demo`` shares one between devices); otherwise :func:`obtain_model`.
+    ``data``: test data instead of the config's (anything ``crossbar.data.resolve``
+    takes; its test split is used). Every accuracy is
     saved to ``<out>/cache/evaluations-<profile>-<key>.json`` as soon as it is
     known, so an interrupted run resumes where it stopped. The report is
     written by ``crossbar.report.write_budget_report(result)``. The cache key is a
@@ -209,7 +213,7 @@ def run_budget(config: BudgetConfig, *, progress: bool = True,
     other content is refused (``budget_cache.claim_folder``).
     """
     from crossbar.cost.mapping import network_cost_of
-    from crossbar.data import load
+    from crossbar.data import load_split, resolve
     from crossbar.identity import data_identity
     from crossbar.training import model_digest
     from crossbar.training.checkpoint import nonfinite_entries
@@ -227,7 +231,8 @@ def run_budget(config: BudgetConfig, *, progress: bool = True,
         raise ValueError(f"the network's weights {', '.join(bad[:3])} hold NaN or infinity "
                          "(a diverged training run); a budget needs finite weights")
     model_info["digest"] = model_digest(model)  # the weights evaluated, whatever the caller says
-    ds = load(config.data, "test", root=config.data_root, limit=config.test_limit)
+    ds = (load_split(config.data, "test", root=config.data_root, limit=config.test_limit)
+          if data is None else resolve(data)[1].subset(config.test_limit))
     key = config.evaluation_key(model_info["digest"], data_identity(ds)["digest"], profile)
     cache_file = cache_path(out, profile.name, key)
     cache = read_cache(cache_file, key)
@@ -276,6 +281,9 @@ def run_budget(config: BudgetConfig, *, progress: bool = True,
         activity = None if config.activity == "measured" else config.activity
         net = network_cost_of(evaluator.chip(1.0, 0), ds.x[: min(len(ds.y), 32)], activity=activity,
                               replication=config.replication)
+        if bar is not None:  # the total was an estimate: end the bar at the steps taken
+            bar.total = bar.n
+            bar.refresh()
     points, optimum = energy_optimum(net, thresholds, profile.v_read, config.alpha)
     result = BudgetResult(
         config=config, profile=profile.name, model=model_info,

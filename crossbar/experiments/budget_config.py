@@ -17,16 +17,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from crossbar.atomic import safe_name
 from crossbar.checks import one_line
 from crossbar.identity import code_identity, digest_json, profile_digest
 
 from .checks import (
     MAX_INT,
     ConfigError,
+    data_spec,
     fail,
     integer,
     interval,
     mapping_keys,
+    model_kwargs,
+    model_spec,
     number,
     overrides,
     string,
@@ -60,12 +64,14 @@ class TrainSpec:
     batch_size: int | None = None
     seed: int = 0
     limit: int | None = None  # first N training (and per-epoch test) examples
+    model_kwargs: dict = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
-        from crossbar.models import available
-
-        string("train.model", self.model, available())
-        string("train.data", self.data, optional=True)
+        model_spec("train.model", self.model)
+        object.__setattr__(self, "model_kwargs",
+                           model_kwargs("train.model_kwargs", self.model, self.model_kwargs))
+        if self.data is not None:
+            data_spec("train.data", self.data)
         string("train.noise", self.noise, ("none", "mult", "add"))
         object.__setattr__(self, "sigma_train", number("train.sigma_train", self.sigma_train, 0.0, 10.0))
         integer("train.epochs", self.epochs, 1, hi=100_000)
@@ -80,9 +86,11 @@ class TrainSpec:
 
     def checkpoint_name(self, data: str) -> str:
         """A file name that changes whenever a setting that changes the weights does."""
-        text = _frozen_json({**dataclasses.asdict(self), "data": self.data or data})
-        digest = hashlib.sha256(text.encode()).hexdigest()[:8]
-        return f"{self.model}-{self.noise}{self.sigma_train:g}-{digest}.pt"
+        d = {**dataclasses.asdict(self), "data": self.data or data}
+        if not self.model_kwargs:
+            del d["model_kwargs"]  # the names of budgets without model arguments stay as they were
+        digest = hashlib.sha256(_frozen_json(d).encode()).hexdigest()[:8]
+        return f"{safe_name(self.model)}-{self.noise}{self.sigma_train:g}-{digest}.pt"
 
 
 @dataclass(frozen=True)
@@ -122,9 +130,7 @@ class BudgetConfig:
             set_("train", TrainSpec.from_dict(self.train))
         if self.checkpoint is None and self.train is None:
             fail("checkpoint", "a checkpoint path, or a 'train' block to train one", None)
-        from crossbar.data import available as datasets
-
-        string("data", self.data, datasets())
+        data_spec("data", self.data)
         string("data_root", self.data_root, optional=True)
         integer("test_limit", self.test_limit, 1)
         string("profile", self.profile)

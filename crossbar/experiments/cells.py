@@ -11,31 +11,53 @@ Gaussian noise layers of the network (kind "mult" / "add", sigma_val their
 inference std) or a device profile (sigma_val a scale on the profile's
 programming and read noise, the network mapped onto crossbar arrays).
 
-Identity: a task carries what its result must be made of (:func:`sweep_identity`:
-the code, the profile's contents, the test data; and the model's weights
-digest). The worker checks each against what it actually loads and refuses to
-compute a cell from anything else (another code version on a Dask worker, a
-profile or test set edited while the sweep runs, a replaced checkpoint).
+Identity: a task carries what its result must be made of (``tasks.sweep_identity``:
+the code, the profile's contents, the test data, a user's network; and the
+model's weights digest). The worker checks each against what it actually
+loads and refuses to compute a cell from anything else (another code version
+on a Dask worker, a profile, test set or network source edited while the
+sweep runs, a replaced checkpoint).
+
+A user's network named ``package.module:factory`` (or data ``package.module:loader``)
+is imported by every worker by that path; a worker that cannot import it fails
+with ``tasks.WorkerImportError`` naming the worker. A network or data passed in
+Python (``tasks.Inputs``) travels with every task instead.
 """
 
 from __future__ import annotations
 
-import functools
+import copy
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import torch
 
-from crossbar.identity import code_identity, data_identity, profile_digest
+from crossbar.identity import code_identity, profile_digest
 from crossbar.seeds import Stream, cell_key, derive
 
 from .config import SweepConfig
+from .tasks import (
+    CellTask,
+    IdentityMismatchError,
+    Inputs,
+    TrainTask,
+    WorkerImportError,
+    build_model,
+    expect,
+    expect_model,
+    imported,
+    sweep_identity,
+    test_digest,
+    test_set,
+)
 from .voting import RULES, noisy_probs, vote_curve
+
+__all__ = ["FRESH", "REPLICATED", "REREAD", "CellTask", "IdentityMismatchError", "Inputs", "TrainTask",
+           "WorkerImportError", "build_model", "checkpoint_path", "device_draws", "evaluate_cell",
+           "gaussian_draws", "run_training", "snr_db", "summarise", "sweep_identity"]
 
 # Vote meanings. Gaussian noise layers draw fresh noise on every inference, so
 # re-reading and replicating coincide there ("fresh"); with a device profile a
@@ -50,69 +72,26 @@ def checkpoint_path(out: str | Path, sigma_train: float) -> Path:
     return Path(out) / "models" / f"sigma_train-{float(sigma_train)!r}.pt"
 
 
-@dataclass(frozen=True)
-class TrainTask:
-    config: SweepConfig
-    sigma_train: float
-    checkpoint: str
-
-
-@dataclass(frozen=True)
-class CellTask:
-    """One cell to evaluate; ``identity`` (:func:`sweep_identity`) and ``model_digest``
-    are what the worker must find, or it refuses the task."""
-
-    config: SweepConfig
-    sigma_train: float
-    sigma_val: float
-    checkpoint: str
-    config_hash: str
-    identity: dict
-    model_digest: str
-
-
-class IdentityMismatchError(RuntimeError):
-    """A worker found other inputs (code, profile, data, weights) than the sweep was started with."""
-
-
-def _expect(what: str, found: Any, wanted: Any) -> None:
-    if found != wanted:
-        raise IdentityMismatchError(
-            f"{what} differs from the one this sweep was started with (found {found!r}, expected "
-            f"{wanted!r}); a cell is never computed from other inputs: restart the sweep")
-
-
-@functools.lru_cache(maxsize=4)
-def _test_digest(data: str, root: str | None, limit: int | None) -> str:
-    x, y = _test_set(data, root, limit)
-    return data_identity(SimpleNamespace(x=x, y=y))["digest"]
-
-
-def sweep_identity(cfg: SweepConfig, profile=None) -> dict[str, Any]:
-    """What a sweep's results are made of besides its config: the code, the device
-    profile's contents (``profile``: the loaded profile, if any) and the test data used."""
-    return {
-        "code": code_identity(),
-        "profile_contents": None if profile is None else profile_digest(profile),
-        "test_data": _test_digest(cfg.data, cfg.data_root, cfg.limit_test),
-    }
-
-
-# ------------------------------------------------------------------ training
-
-
+@imported
 def run_training(task: TrainTask) -> dict[str, Any]:
     """Train, finish training or check the model of one sigma_train; returns a summary
     with the weights digest. An existing checkpoint of another configuration or other
-    training data is refused (``crossbar.training.train`` compares them)."""
+    training data is refused (``crossbar.training.train`` compares them), and so is a
+    user's network whose source here differs from the sweep's."""
+    import copy
+
     from crossbar.nn import NoiseConfig
     from crossbar.training import model_digest, train
 
     cfg = task.config
     t0 = time.perf_counter()
+    inputs = task.inputs or Inputs()
+    model_arg = copy.deepcopy(inputs.model) if inputs.model is not None else cfg.model
+    data_arg, test_arg = inputs.data if inputs.data is not None else (cfg.data, None)
     model, history = train(
-        cfg.model,
-        cfg.data,
+        model_arg,
+        data_arg,
+        test_data=test_arg,
         noise=NoiseConfig(kind=cfg.noise, sigma_train=task.sigma_train, sigma_val=0.0),
         epochs=cfg.epochs,
         batch_size=cfg.batch_size,
@@ -125,7 +104,10 @@ def run_training(task: TrainTask) -> dict[str, Any]:
         limit=cfg.limit_train,
         progress=False,
         model_kwargs=dict(cfg.model_kwargs) or None,
+        threads=None,  # the runner chose the worker's threads
     )
+    if task.identity is not None:
+        expect_model(model, task.identity.get("model"))
     last = history.last if len(history) else {}
     return {
         "sigma_train": task.sigma_train,
@@ -139,14 +121,7 @@ def run_training(task: TrainTask) -> dict[str, Any]:
 # ------------------------------------------------------------------ cells
 
 
-@functools.lru_cache(maxsize=4)
-def _test_set(data: str, root: str | None, limit: int | None) -> tuple[torch.Tensor, np.ndarray]:
-    from crossbar.data import load
-
-    ds = load(data, split="test", root=root, limit=limit)
-    return ds.x, ds.y.cpu().numpy()
-
-
+@imported
 def evaluate_cell(task: CellTask) -> dict[str, Any]:
     """R noisy runs (and the votes) of one (sigma_train, sigma_val) cell.
 
@@ -158,12 +133,14 @@ def evaluate_cell(task: CellTask) -> dict[str, Any]:
 
     cfg = task.config
     t0 = time.perf_counter()
-    _expect("the code (crossbar version and source digest)", code_identity(), task.identity["code"])
-    x, y = _test_set(cfg.data, cfg.data_root, cfg.limit_test)
-    _expect(f"the test data {cfg.data!r}", _test_digest(cfg.data, cfg.data_root, cfg.limit_test),
-            task.identity["test_data"])
-    model, info = load_checkpoint(task.checkpoint, device=cfg.torch_device)
-    _expect(f"the model in {task.checkpoint}", info["model_digest"], task.model_digest)
+    expect("the code (crossbar version and source digest)", code_identity(), task.identity["code"])
+    x, y = test_set(cfg, task.inputs)
+    expect(f"the test data {cfg.data!r}", test_digest(cfg, task.inputs), task.identity["test_data"])
+    passed = task.inputs.model if task.inputs is not None else None
+    model, info = load_checkpoint(task.checkpoint, device=cfg.torch_device,
+                                  model=None if passed is None else copy.deepcopy(passed))
+    expect_model(model, task.identity.get("model"))
+    expect(f"the model in {task.checkpoint}", info["model_digest"], task.model_digest)
     model.eval()
     key = cell_key(task.sigma_train, task.sigma_val)
     if cfg.profile:
@@ -239,6 +216,7 @@ def device_draws(model, x, cfg: SweepConfig, sigma_val: float, key, digest: str 
     ``digest``: the profile contents the sweep was started with (None: not checked).
     """
     from crossbar.nn import convert, reseed, set_noise
+    from crossbar.nn.placement import plan
 
     from .profiles import load_profile
 
@@ -246,16 +224,17 @@ def device_draws(model, x, cfg: SweepConfig, sigma_val: float, key, digest: str 
     model.to("cpu")  # the arrays are NumPy: this path runs on the CPU whatever torch_device says
     base = load_profile(cfg.profile)
     if digest is not None:
-        _expect(f"the device profile {cfg.profile!r}", profile_digest(base), digest)
+        expect(f"the device profile {cfg.profile!r}", profile_digest(base), digest)
     profile = base.with_overrides(noise_scale=sigma_val)
     d, k = cfg.draws, max(cfg.votes, 1)
     n_reread = max(1, d // k) if cfg.votes else 0
     common = dict(seed_fn=reseed, device="cpu", batch_size=cfg.eval_batch_size)
     replicated, reread = [], []
     chip0 = None
+    where = plan(model, x[:2]) if profile.output_noise is not None else None  # traced once
     for c in range(d):
         chip = convert(model, profile,  # convert() copies the model
-                       seed=derive(cfg.seed, Stream.SWEEP_PROGRAM, *key, c)).eval()
+                       seed=derive(cfg.seed, Stream.SWEEP_PROGRAM, *key, c), example=where).eval()
         replicated.append(noisy_probs(chip, x, 1, draws_per_pass=1,
                                       seed=derive(cfg.seed, Stream.SWEEP_READ, *key, c),
                                       **common)[0])

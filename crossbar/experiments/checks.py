@@ -22,12 +22,15 @@ from crossbar.checks import MAX_INT, CheckError
 __all__ = [
     "MAX_INT",
     "MAX_SIGMA",
+    "OBJECT",
     "ConfigError",
     "fail",
     "integer",
     "interval",
+    "data_spec",
     "mapping_keys",
     "model_kwargs",
+    "model_spec",
     "number",
     "overrides",
     "sigmas",
@@ -150,31 +153,91 @@ def overrides(key: str, v: Any) -> dict:
     return dict(v)
 
 
-def model_kwargs(key: str, model: str, v: Any) -> dict:
-    """Extra keyword arguments of ``crossbar.models.build(model, ...)``: names the factory
-    takes (not noise or seed), each a bool, a string, an integer in 1..65536 or a finite number."""
-    import inspect
+OBJECT = "object:"
+"""Prefix of the ``model`` / ``data`` of a config whose network or data was passed in Python
+(``run_sweep(config, model=..., data=...)``); set by the runner, never written by hand."""
 
+
+def model_spec(key: str, v: Any) -> str:
+    """A bundled network name, or an import path ``package.module:factory`` that imports here
+    (the error quotes why not); ``object:...`` as the runner sets it for a module passed in Python."""
+    from crossbar import models
+    from crossbar.resolve import ImportSpecError, import_object, is_spec
+
+    string(key, v)
+    if models.is_bundled(v) or v.startswith(OBJECT):
+        return v
+    allowed = f"one of {', '.join(models.available())}, or an import path package.module:factory"
+    if not is_spec(v):
+        raise ConfigError(None, key, "not a network", v, allowed)
+    try:
+        import_object(v, "model factory")
+    except ImportSpecError as err:
+        raise ConfigError(None, key, generic.one_line(err), allowed=allowed) from None
+    return v
+
+
+def data_spec(key: str, v: Any) -> str:
+    """A bundled dataset name, a path to an existing ``.npz`` file, or an import path
+    ``package.module:loader`` that imports here (``object:...``: data passed in Python)."""
+    from crossbar.data import available
+    from crossbar.resolve import ImportSpecError, import_object, is_spec
+
+    string(key, v)
+    allowed = (f"one of {', '.join(available())}, a path to an .npz file (x_train, y_train, x_test, "
+               "y_test), or an import path package.module:loader")
+    if v in available() or v.startswith(OBJECT):
+        return v
+    if is_spec(v):
+        try:
+            import_object(v, "data loader")
+        except ImportSpecError as err:
+            raise ConfigError(None, key, generic.one_line(err), allowed=allowed) from None
+        return v
+    if v.endswith(".npz"):
+        import os
+
+        if not os.path.isfile(v):
+            raise ConfigError(None, key, "no such file", v, allowed)
+        return v
+    raise ConfigError(None, key, "not a dataset" + generic.suggest(v, available()), v, allowed)
+
+
+def model_kwargs(key: str, model: str, v: Any) -> dict:
+    """Extra keyword arguments of the network's factory: names it takes (not noise or seed;
+    any name where it takes ``**kwargs``). Values: for a bundled network a bool, a string, an
+    integer in 1..65536 or a finite number; for a user's factory also any integer within
+    ±10^6 and lists of at most 64 such values. None for a module passed in Python."""
     from crossbar import models
 
     if v is None:
         return {}
     if not isinstance(v, Mapping) or not all(isinstance(k, str) for k in v):
         fail(key, "a mapping of argument names to values", v)
-    factory = getattr(models, models.canonical_name(model))
-    params = inspect.signature(factory).parameters
-    names = [n for n, p in params.items()
-             if n not in ("noise", "seed") and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    generic.check_keys(None, key, v, (), names)
+    if model.startswith(OBJECT):
+        if v:
+            fail(key, "nothing: a module passed in Python is used as it is", v)
+        return {}
+    bundled = models.is_bundled(model)
+    params = models.factory_parameters(model)
+    if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        generic.check_keys(None, key, v, (), [n for n, p in params.items() if p.kind != p.VAR_KEYWORD])
     for name, value in v.items():
-        where = generic.join(key, name)
-        if isinstance(value, bool) or isinstance(value, str) and len(value) <= 256:
-            continue
-        if isinstance(value, int):
-            generic.integer(None, where, value, lo=1, hi=65536)
-        else:
-            generic.real(None, where, value, lo=-1e6, hi=1e6)
+        items = value if isinstance(value, list) and not bundled else [value]
+        if len(items) > 64:
+            fail(generic.join(key, name), "a list of at most 64 values", value)
+        for item in items:
+            _argument(generic.join(key, name), item, bundled)
     return dict(v)
+
+
+def _argument(where: str, value: Any, bundled: bool) -> None:
+    if isinstance(value, bool) or isinstance(value, str) and len(value) <= 256:
+        return
+    if isinstance(value, int):
+        generic.integer(None, where, value, lo=1 if bundled else -10**6, hi=65536 if bundled else 10**6)
+    else:
+        generic.real(None, where, value, lo=-1e6, hi=1e6)
 
 
 TORCH_DEVICE_TYPES = ("cpu", "cuda", "mps")

@@ -102,8 +102,8 @@ class SweepConfig:
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
-        checks.string("model", self.model, MODEL_NAMES)
-        checks.string("data", self.data, DATA_NAMES)
+        checks.model_spec("model", self.model)
+        checks.data_spec("data", self.data)
         checks.string("noise", self.noise, NOISE_KINDS)
         checks.string("profile", self.profile, optional=True)
         checks.string("data_root", self.data_root, optional=True)

@@ -71,10 +71,18 @@ def store_hash(config: SweepConfig, identity: dict | None) -> str:
     return digest_json({"config": config.hash(), "identity": identity})
 
 
-def _differences(old: dict, new: dict, what: str) -> list[str]:
-    return [f"{what}{k}: results have {old.get(k)!r}, this {'config' if not what else 'run'} has "
-            f"{new.get(k)!r}" for k in sorted(set(old) | set(new))
-            if k not in ("out", "workers") and old.get(k) != new.get(k)]
+def _differences(old: dict, new: dict, what: str, noun: str = "config") -> list[str]:
+    """One line per differing key; nested mappings (e.g. a network's identity) key by key."""
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if k in ("out", "workers") or a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{what}{k}.", noun)
+        else:
+            out.append(f"{what}{k}: results have {a!r}, this {noun} has {b!r}")
+    return out
 
 
 def cell_id(sigma_train: float, sigma_val: float) -> tuple[float, float]:
@@ -159,7 +167,7 @@ class ResultsStore:
             if saved.get("config_hash") != self.hash:
                 old_id = saved.get("identity") if isinstance(saved.get("identity"), dict) else {}
                 diff = (_differences(saved["config"], self.config.to_dict(), "")
-                        + _differences(old_id, self.identity or {}, "identity "))
+                        + _differences(old_id, self.identity or {}, "identity ", "run"))
                 raise ConfigChangedError(
                     f"{self.out} holds results of a different sweep (hash "
                     f"{str(saved.get('config_hash'))[:12]}, this one {self.hash[:12]}): "

@@ -17,7 +17,9 @@ from typing import Any
 
 from .cells import (
     CellTask,
+    Inputs,
     TrainTask,
+    build_model,
     checkpoint_path,
     evaluate_cell,
     run_training,
@@ -63,6 +65,8 @@ def pending_cells(config: SweepConfig, done: set) -> list[tuple[float, float]]:
 def run_sweep(
     config: SweepConfig,
     *,
+    model: Any = None,
+    data: Any = None,
     out: str | Path | None = None,
     workers: int | None = None,
     scheduler: Any = None,
@@ -73,7 +77,11 @@ def run_sweep(
 ) -> SweepResult:
     """Run (or finish) the sweep ``config`` and write its report.
 
-    ``out`` / ``workers`` override the config's. ``scheduler``: a Dask
+    ``model``: an ``nn.Module`` to use instead of the config's ``model`` (its weights
+    are every training's start); ``data``: data to use instead of the config's
+    (anything ``crossbar.data.resolve`` takes: tensors, Datasets). Both travel with
+    every task, and their identity (class source and weights, data digests) is part of
+    the results'. ``out`` / ``workers`` override the config's. ``scheduler``: a Dask
     scheduler address (``"tcp://host:port"``, reached within
     ``scheduler_timeout`` seconds) or a ``distributed.Client``; workers must
     see the same files (output folder, data) as this process.
@@ -89,18 +97,23 @@ def run_sweep(
         changes["out"] = str(out)
     if workers is not None:
         changes["workers"] = workers
+    inputs = None
+    if model is not None or data is not None:
+        inputs, passed = passed_inputs(config, model, data)
+        changes.update(passed)
     cfg = config.replace(**changes) if changes else config
     # everything that can be checked here is checked before the output folder exists
     profile = load_profile(cfg.profile) if cfg.profile else None
     if scheduler is None:
         _check_device(cfg.torch_device)
-    identity = sweep_identity(cfg, profile)
+    net = build_model(cfg, inputs)  # a user's network: imported, built, checked on the test data
+    identity = sweep_identity(cfg, profile, inputs, net)
     ex = executor(cfg.workers, scheduler, scheduler_timeout)
     try:
         with ResultsStore(cfg.out, cfg, identity=identity) as store:
             done = store.records()
             todo = pending_cells(cfg, set(done))
-            _run_pending(cfg, store, todo, ex, progress, on_record, done)
+            _run_pending(cfg, store, todo, ex, progress, on_record, done, inputs)
             records = store.records()
     finally:
         ex.close()
@@ -111,6 +124,39 @@ def run_sweep(
 
         files = tuple(write_report(cfg, ordered, store.out))
     return SweepResult(out=store.out, config=cfg, records=ordered, files=files)
+
+
+def passed_inputs(config: SweepConfig, model: Any, data: Any) -> tuple[Inputs, dict[str, Any]]:
+    """The network and data passed in Python, prepared, and the config changes that name them."""
+    from torch import nn
+
+    from crossbar.data import resolve
+    from crossbar.models import resolve as resolve_model
+    from crossbar.nn import NoiseConfig
+
+    from .checks import OBJECT
+
+    changes: dict[str, Any] = {}
+    pair = None
+    if data is not None:
+        pair = resolve(data)
+        changes["data"] = f"{OBJECT}data"
+    prepared = None
+    if model is not None:
+        if not isinstance(model, nn.Module):
+            raise TypeError("model= takes an nn.Module; name a factory in the config's 'model' "
+                            "(package.module:factory) instead")
+        if config.model_kwargs:
+            fail("model_kwargs", "nothing: a module passed in Python is used as it is",
+                 config.model_kwargs)
+        example = pair[1].x[:2] if pair is not None else None
+        if example is None and not config.data.startswith(OBJECT):
+            from crossbar.data import load_split
+
+            example = load_split(config.data, "test", root=config.data_root, limit=2).x
+        prepared = resolve_model(model, noise=NoiseConfig(kind=config.noise), example=example)
+        changes["model"] = prepared.crossbar_model["name"]
+    return Inputs(prepared, pair), changes
 
 
 def _check_device(device: str) -> None:
@@ -135,7 +181,7 @@ def _check_model(store: ResultsStore, st: float, digest: str, finished: dict) ->
             "restore that model, or use another output folder (--out)")
 
 
-def _run_pending(cfg, store, todo, ex, progress, on_record, finished) -> None:
+def _run_pending(cfg, store, todo, ex, progress, on_record, finished, inputs) -> None:
     if not todo:
         return
     need = sorted({st for st, _ in todo})
@@ -146,12 +192,13 @@ def _run_pending(cfg, store, todo, ex, progress, on_record, finished) -> None:
         _check_model(store, st, digest, finished)
         for s_t, sv in todo:
             if s_t == st:
-                task = CellTask(cfg, st, sv, ckpt[st], store.hash, store.identity, digest)
+                task = CellTask(cfg, st, sv, ckpt[st], store.hash, store.identity, digest, inputs)
                 pending[ex.submit(evaluate_cell, task)] = ("cell", st, sv)
 
     # every model is trained, finished or checked against the config (never reused unseen)
     for st in need:
-        pending[ex.submit(run_training, TrainTask(cfg, st, ckpt[st]))] = ("train", st, None)
+        task = TrainTask(cfg, st, ckpt[st], store.identity, inputs)
+        pending[ex.submit(run_training, task)] = ("train", st, None)
     train_bar = _bar(progress, len(need), "models", "model")
     cell_bar = _bar(progress, len(todo), "sweep cells", "cell")
     try:

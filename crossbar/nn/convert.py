@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from crossbar.devices import as_profile
 from crossbar.nn.analog import MAPPABLE, SUPPORTED, AbstractNoise, AnalogLayer, NoiseAfter, analog_class
+from crossbar.nn.placement import Placement, carry_noise, plan
 from crossbar.seeds import Stream, derive
 
 # Layers with matrix products that convert() cannot map: an explicit error, never silently digital.
@@ -36,7 +36,7 @@ def _profile_for(name: str, profile, overrides: dict | None):
 
 
 def convert(model: nn.Module, profile, seed: int = 0, overrides: dict | None = None,
-            inplace: bool = False, calibration=None) -> nn.Module:
+            inplace: bool = False, example=None, calibration=None) -> nn.Module:
     """Return ``model`` with its Linear, Conv2d and LSTM layers running on crossbar arrays.
 
     ``profile``: a ``DeviceProfile``, a bundled profile name (``"pcm"``) or
@@ -44,10 +44,13 @@ def convert(model: nn.Module, profile, seed: int = 0, overrides: dict | None = N
     activations, noise layers) stays digital. ``overrides`` maps layer-name
     patterns (``fnmatch`` style, e.g. ``"features.0"`` or ``"classifier.*"``)
     to other profiles. Each layer gets its own programming seed derived from
-    ``seed``. An abstract profile's output noise (Qin Eq. 2/3) goes after the
-    batch norm that directly follows a product in an ``nn.Sequential``, else
-    right after the product. Raises :class:`UnsupportedLayerError` naming any
-    layer it cannot map. :func:`to_float` undoes the mapping.
+    ``seed``. An abstract profile's output noise (Qin Eq. 2/3) goes where
+    ``crossbar.nn.placement.plan`` says: after the batch norm that takes a
+    product's output, else right after the product; for a model with batch norms
+    that needs ``example`` (an input batch, a per-sample shape or a ``Placement``;
+    default: the model's ``crossbar_input``). Noise layers placed by
+    ``place_noise`` stay with their layers. Raises :class:`UnsupportedLayerError`
+    naming any layer it cannot map. :func:`to_float` undoes the mapping.
 
     Arrays are read ``time_since_programming`` after programming (the profile's;
     :func:`crossbar.nn.age` changes it). ``calibration``: inputs (a batch the model
@@ -57,11 +60,12 @@ def convert(model: nn.Module, profile, seed: int = 0, overrides: dict | None = N
     """
     profile = as_profile(profile)
     _check_mappable(model)
+    where = _noise_plan(model, profile, overrides, example)
     target = model if inplace else copy.deepcopy(model)
     counter = 0
+    norms: dict[str, AbstractNoise] = {}
     for name, module in list(target.named_modules()):
-        children = list(module.named_children())
-        for k, (child_name, child) in enumerate(children):
+        for child_name, child in list(module.named_children()):
             cls = analog_class(child)
             if cls is None:
                 continue
@@ -69,13 +73,17 @@ def convert(model: nn.Module, profile, seed: int = 0, overrides: dict | None = N
             p = _profile_for(full, profile, overrides)
             seeds = [derive(seed, Stream.LAYER_PROGRAM, counter + i) for i in range(cls.arrays_for(child))]
             new = cls.from_seeds(child, p, seeds)
+            carry_noise(child, new)
             counter += len(seeds)
             setattr(module, child_name, new)
-            following = children[k + 1][1] if k + 1 < len(children) else None
-            if (isinstance(module, nn.Sequential) and isinstance(following, _BatchNorm)
-                    and getattr(new, "noise", None) is not None):
-                setattr(module, children[k + 1][0], NoiseAfter(following, new.noise))
+            norm = where.norm_after(full) if where is not None else None
+            if norm is not None and getattr(new, "noise", None) is not None:
+                norms[norm] = new.noise
                 new.noise = None
+    for norm, noise in norms.items():  # the product's output noise behind its batch norm
+        parent_name, _, attr = norm.rpartition(".")
+        parent = target.get_submodule(parent_name)
+        setattr(parent, attr, NoiseAfter(getattr(parent, attr), noise))
     if counter == 0:
         raise UnsupportedLayerError(
             f"{type(model).__name__} has no layer that can be mapped; supported: {', '.join(SUPPORTED)}"
@@ -100,7 +108,9 @@ def to_float(model: nn.Module, inplace: bool = False) -> nn.Module:
                 setattr(module, child_name, child.inner)
                 restore(child.inner)
             elif isinstance(child, analog_types):
-                setattr(module, child_name, child.to_float())
+                plain = child.to_float()
+                carry_noise(child, plain)
+                setattr(module, child_name, plain)
             else:
                 restore(child)
 
@@ -108,6 +118,14 @@ def to_float(model: nn.Module, inplace: bool = False) -> nn.Module:
         return target.to_float()
     restore(target)
     return target
+
+
+def _noise_plan(model: nn.Module, profile, overrides: dict | None, example) -> Placement | None:
+    """Where abstract output noise goes (None: no profile used here has output noise)."""
+    profiles = [profile, *(as_profile(p) for p in (overrides or {}).values())]
+    if all(p.output_noise is None for p in profiles):
+        return None
+    return example if isinstance(example, Placement) else plan(model, example)
 
 
 def _check_mappable(model: nn.Module) -> None:

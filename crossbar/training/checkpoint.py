@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -62,10 +63,14 @@ def nonfinite_entries(state: Mapping[str, Any]) -> list[str]:
 
 def model_digest(model: nn.Module) -> str:
     """Identity of a trained network: its architecture (name and arguments, where it was
-    built by ``crossbar.models``) and the digest of its weights and buffers."""
+    built by ``crossbar.models``; for a user's network the digest of its source files)
+    and the digest of its weights and buffers."""
     spec = getattr(model, "crossbar_model", None) or {}
-    return digest_json({"model": spec.get("name") or f"module:{type(model).__qualname__}",
-                        "kwargs": spec.get("kwargs"), "state": state_digest(model.state_dict())}, 16)
+    ident = {"model": spec.get("name") or f"module:{type(model).__qualname__}",
+             "kwargs": spec.get("kwargs"), "state": state_digest(model.state_dict())}
+    if spec.get("source") is not None:  # a user's network: the source of its factory or class too
+        ident["source"] = spec["source"]
+    return digest_json(ident, 16)
 
 
 def jsonable(obj: Any) -> Any:
@@ -140,8 +145,11 @@ def load_checkpoint(
     (a ``History``), ``config`` (the run configuration), ``noise`` (the
     run's ``NoiseConfig``, or a list of per-layer dicts), ``data`` (name and
     source files), ``model`` / ``model_kwargs``, ``optimizer`` (state) and
-    ``rng``. Networks not built from ``crossbar.models`` need ``model=``, a
-    module of the same architecture to load the weights into.
+    ``rng``. A bundled network, or a user's network named by an import path
+    ``package.module:factory``, is rebuilt (``crossbar.models.resolve``; a factory
+    whose source changed since training is rebuilt with a warning naming it); any
+    other module needs ``model=``, a module of the same architecture to load the
+    weights into.
     """
     from crossbar import models as zoo
 
@@ -155,7 +163,13 @@ def load_checkpoint(
             )
         build_noise = ckpt.get("build_noise")
         noise = NoiseConfig.from_dict(build_noise) if build_noise else NO_NOISE
-        model = zoo.build(ckpt["model"], noise, **ckpt["model_kwargs"])
+        model = zoo.resolve(ckpt["model"], noise=noise, example=ckpt.get("model_input"),
+                            **ckpt["model_kwargs"])
+        trained = ckpt["config"].get("model_source")
+        now = model.crossbar_model.get("source")
+        if trained is not None and now != trained:
+            warnings.warn(f"{path}: the source of {ckpt['model']} changed since it was trained "
+                          f"(digest {trained}, now {now})", stacklevel=2)
     state = ckpt["state_dict"]
     bad = nonfinite_entries(state)
     if bad:

@@ -6,7 +6,8 @@ from typing import Any
 
 import torch
 
-__all__ = ["check_data", "limited", "load_dataset", "num_classes", "resolve_device"]
+__all__ = ["check_data", "check_outputs", "data_pair", "limited", "load_dataset", "num_classes",
+           "resolve_device"]
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -45,12 +46,44 @@ def limited(ds: Any, limit: int | None) -> Any:
 
 
 def load_dataset(name: str, split: str, root: Any, limit: int | None) -> Any:
-    """A split of a ``crossbar.data`` dataset by name."""
+    """A split of a bundled dataset, an ``.npz`` file or a ``package.module:loader``
+    (``crossbar.data.load_split``)."""
+    from crossbar.data import load_split
+
+    return load_split(name, split, root=root, limit=limit)
+
+
+def data_pair(data: Any, test_data: Any, limit: int | None) -> tuple[Any, Any, str]:
+    """(train, test, name) of data given as objects: one with ``.x`` / ``.y`` (``test_data``
+    the test set, if any), or any form ``crossbar.data.resolve`` takes (tensors, Datasets)."""
+    if isinstance(getattr(data, "x", None), torch.Tensor):
+        test = limited(test_data, limit) if test_data is not None else None
+        return limited(data, limit), test, getattr(data, "name", None) or "custom"
+    from crossbar.data import resolve
+
+    if test_data is not None:
+        raise ValueError("test_data applies to a data object with .x and .y; pass both splits in data")
+    train, test = resolve(data)
+    return limited(train, limit), limited(test, limit), "custom"
+
+
+def check_outputs(model: Any, ds: Any, name: str, data_name: str) -> None:
+    """The network takes the data's samples and gives one logit per class (a clear error if not)."""
+    from crossbar.nn.placement import quiet
+
+    x = ds.x[:2]
     try:
-        from crossbar.data import load
-    except ImportError as err:  # pragma: no cover - depends on the data package
-        raise ImportError("crossbar.data.load is not available; pass a dataset object") from err
-    return load(name, split=split, root=root, limit=limit)
+        with quiet(model):
+            out = model(x)
+    except Exception as err:  # noqa: BLE001 - the user's network failed on the data: say so
+        raise ValueError(f"model {name!r} cannot take {data_name!r} samples of shape {tuple(x.shape[1:])}: "
+                         f"{type(err).__name__}: {' '.join(str(err).split())[:240]}") from None
+    classes = num_classes(ds)
+    if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[1] < classes:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(f"model {name!r} gives {got} for a batch of {len(x)}; {data_name!r} has "
+                         f"{classes} classes, so it must give N x {classes} logits (set its "
+                         "number of outputs, e.g. through model_kwargs)")
 
 
 def check_data(ds: Any, what: str) -> None:

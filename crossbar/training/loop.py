@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from crossbar.identity import code_identity, data_identity
+from crossbar.models import GlobalRandomError
 from crossbar.nn import (
     NO_NOISE,
     NoiseConfig,
@@ -21,7 +22,9 @@ from crossbar.nn import (
     seed_noise,
     set_noise_rng_state,
 )
+from crossbar.nn.placement import place_noise
 from crossbar.seeds import Stream, derive
+from crossbar.threads import limit_threads
 
 from .checkpoint import (
     TrainingDivergedError,
@@ -33,7 +36,15 @@ from .checkpoint import (
     write_checkpoint,
 )
 from .history import History
-from .inputs import check_data, limited, load_dataset, num_classes, resolve_device
+from .inputs import (
+    check_data,
+    check_outputs,
+    data_pair,
+    limited,
+    load_dataset,
+    num_classes,
+    resolve_device,
+)
 from .recipe import lr_at, make_optimizer, resolve_optimizer
 
 __all__ = ["evaluate", "train"]
@@ -88,24 +99,43 @@ def train(
     progress: bool = True,
     model_kwargs: dict[str, Any] | None = None,
     test_data: Any = None,
+    threads: int | None = 1,
 ) -> tuple[nn.Module, History]:
     """Train ``model`` on ``data`` for ``epochs`` epochs; returns (model, history).
 
     ``model``: a name from ``crossbar.models.available()`` (built with
     ``noise``, ``seed`` and ``model_kwargs``; number of classes, and for cnn6
-    / the LSTM the input shape, are taken from the data unless given) or an
-    ``nn.Module`` (its own noise configs are kept unless ``noise`` is not the
-    default ``NoiseConfig()``, which is then set on every noise layer).
-    ``data``: a ``crossbar.data`` name (train split for training, test split
-    for the per-epoch test accuracy, both cut to ``limit`` samples) or an
-    object with tensors ``.x`` / ``.y`` (then ``test_data`` is the test set,
-    if any). ``batch_size`` / ``lr`` / ``optimizer`` ("adam", "sgd") default
-    to ``crossbar.models.recipe(model)``. ``checkpoint``: file written after
-    every epoch; with ``resume`` an existing one is continued (it must come
-    from the same configuration; ``epochs`` may grow). ``device``: default
-    CUDA when available.
+    / the LSTM the input shape, are taken from the data unless given), an
+    import path ``package.module:factory`` or a factory callable (built by
+    ``crossbar.models.resolve`` with ``model_kwargs``, weights from ``seed``,
+    noise layers placed where the paper puts them), or an ``nn.Module`` (its own
+    noise configs are kept unless ``noise`` is not the default ``NoiseConfig()``,
+    which is then set on every noise layer, placed first if it has none).
+    ``data``: a dataset name, an ``.npz`` path or ``package.module:loader``
+    (train split for training, test split for the per-epoch test accuracy,
+    both cut to ``limit`` samples), an object with tensors ``.x`` / ``.y``
+    (then ``test_data`` is the test set, if any), or tensors / Datasets as
+    ``crossbar.data.resolve`` takes them. ``batch_size`` / ``lr`` /
+    ``optimizer`` ("adam", "sgd") default to the model's recipe
+    (``crossbar.models.recipe_for``: the paper's, or Adam at 1e-3 for a user's
+    network). ``checkpoint``: file written after every epoch; with ``resume``
+    an existing one is continued (it must come from the same configuration;
+    ``epochs`` may grow). ``device``: default CUDA when available.
+    ``threads``: torch and Numba threads while training (default 1: the same
+    bits on every machine, and the fastest on a small shared one; None leaves
+    the setting alone).
     """
+    with limit_threads(threads):
+        return _train(model, data, noise=noise, epochs=epochs, batch_size=batch_size, lr=lr,
+                      optimizer=optimizer, seed=seed, checkpoint=checkpoint, resume=resume,
+                      device=device, data_root=data_root, limit=limit, progress=progress,
+                      model_kwargs=model_kwargs, test_data=test_data)
+
+
+def _train(model, data, *, noise, epochs, batch_size, lr, optimizer, seed, checkpoint, resume, device,
+           data_root, limit, progress, model_kwargs, test_data) -> tuple[nn.Module, History]:
     from crossbar import models as zoo
+    from crossbar.resolve import is_spec
 
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
@@ -127,9 +157,7 @@ def train(
         )
         data_name = getattr(train_ds, "name", None) or data
     else:
-        train_ds = limited(data, limit)
-        test_ds = limited(test_data, limit) if test_data is not None else None
-        data_name = getattr(data, "name", None) or "custom"
+        train_ds, test_ds, data_name = data_pair(data, test_data, limit)
     check_data(train_ds, f"training data {data_name!r}")
     if test_ds is not None:
         check_data(test_ds, f"test data {data_name!r}")
@@ -138,7 +166,7 @@ def train(
     # model
     init_seed = seed
     noise_seed, shuffle_seed = derive(seed, Stream.TRAIN_NOISE), derive(seed, Stream.TRAIN_SHUFFLE)
-    if isinstance(model, str):
+    if zoo.is_bundled(model):
         name = zoo.canonical_name(model)
         kwargs = {
             **zoo.kwargs_for_data(name, sample_shape, num_classes(train_ds)),
@@ -150,26 +178,38 @@ def train(
         rec = zoo.recipe(name)
     elif isinstance(model, nn.Module):
         if model_kwargs:
-            raise ValueError("model_kwargs only apply when the model is given by name")
+            raise ValueError("model_kwargs only apply when the model is given by name or factory")
         net = model
         spec = getattr(net, "crossbar_model", None)
         name = spec["name"] if spec else None
         kwargs = dict(spec["kwargs"]) if spec else {}
-        if name is not None:
+        if zoo.is_bundled(name):
             zoo.input_spec(name, **kwargs).check(sample_shape, name, data_name)
-        rec = zoo.recipe(name) if name else dict(zoo.DEFAULT_RECIPE)
+        rec = zoo.recipe_for(name)
         if noise != NO_NOISE:
+            if not noise_layers(net):
+                place_noise(net, noise, example=train_ds.x[:2])
             for layer in noise_layers(net):
                 layer.config = noise
+    elif isinstance(model, str) or callable(model):
+        kwargs = dict(model_kwargs or {})
+        net = zoo.resolve(model, noise=noise, seed=init_seed, example=train_ds.x[:2], **kwargs)
+        name = net.crossbar_model["name"]
+        check_outputs(net, train_ds, name, data_name)
+        rec = zoo.recipe_for(model)
     else:
-        raise TypeError(f"model must be a model name or an nn.Module, got {type(model)!r}")
+        raise TypeError(f"model must be a model name, an import path, a factory or an nn.Module, "
+                        f"got {type(model)!r}")
     seed_noise(net, noise_seed)
+    source = (getattr(net, "crossbar_model", None) or {}).get("source")
+    rebuild = name if zoo.is_bundled(name) or is_spec(name) else None  # what load_checkpoint rebuilds
     opt_cfg = resolve_optimizer(rec, optimizer, lr, batch_size)
 
     config = jsonable(
         {
             "model": name if name else f"module:{type(net).__qualname__}",
             "model_kwargs": kwargs,
+            **({"model_source": source} if source is not None else {}),
             "noise": noise_summary(net),
             "data": data_name,
             "data_digest": data_identity(train_ds)["digest"],
@@ -217,6 +257,7 @@ def train(
         for group in opt.param_groups:
             group["lr"] = lr_now
         net.train()
+        global_rng = torch.random.get_rng_state()
         perm = torch.randperm(n, generator=shuffle_gen)[:n_used].to(dev)
         loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
         correct = torch.zeros((), dtype=torch.long, device=dev)
@@ -241,6 +282,14 @@ def train(
         train_acc = correct.item() / seen
         bad = [] if math.isfinite(train_loss) else ["the loss"]
         bad += nonfinite_entries(net.state_dict())
+        if not torch.equal(global_rng, torch.random.get_rng_state()):
+            torch.random.set_rng_state(global_rng)
+            if bar is not None:
+                bar.close()
+            raise GlobalRandomError(
+                f"the network drew from torch's global random generator while training (e.g. an "
+                f"nn.Dropout layer), so the run would not follow its seed; nothing of epoch {epoch + 1} "
+                "was saved; remove the layer (the injected noise regularises already)")
         if bad:
             if bar is not None:
                 bar.close()
@@ -270,8 +319,9 @@ def train(
             write_checkpoint(
                 path,
                 {
-                    "model": name,
+                    "model": rebuild,
                     "model_kwargs": jsonable(kwargs),
+                    "model_input": list(sample_shape),
                     "build_noise": jsonable(getattr(net, "crossbar_model", {}).get("noise")),
                     "noise": jsonable(noise_summary(net)),
                     "noise_layers": [layer.config.to_dict() for layer in noise_layers(net)],
