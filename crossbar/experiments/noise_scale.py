@@ -1,15 +1,18 @@
-"""Scale a device profile's noise by a factor s: the knob a noise budget turns.
+"""Scale a device profile's noise by a factor s, and age a mapped network: the knobs a budget turns.
 
 A noise scale s multiplies the read noise only (``"read"``, the part that
 depends on the read voltage; the default) or the profile's ``noise_scale``
-(``"all"``: programming and read noise). See docs/budget.md.
+(``"all"``: programming and read noise). An :class:`Age` (time since
+programming, drift compensation) drifts the programmed conductances and puts
+the profile's 1/f read noise at the same time. See docs/budget.md.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
-__all__ = ["SCALE_MODES", "scale_noise", "scale_key"]
+__all__ = ["SCALE_MODES", "Age", "age_network", "age_profile", "scale_key", "scale_noise"]
 
 SCALE_MODES = ("read", "all")
 """What a noise scale s multiplies: the read noise only (the part that depends on the
@@ -65,3 +68,48 @@ def scale_key(s: float) -> float:
     """s to 10 significant digits: one key per scale in caches, however s was computed."""
     return float(f"{float(s):.10g}")
 
+
+
+@dataclass(frozen=True)
+class Age:
+    """Reads at ``t`` seconds after programming, with or without global drift compensation.
+
+    One time drives both effects the profiles model in time: conductance drift
+    (``CrossbarArray.drift``; profiles without a drift model do not drift) and
+    the 1/f read noise of a ``pcm_1f`` law (its ``t_inference_s``).
+    """
+
+    t: float
+    compensate: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.t, bool) or not isinstance(self.t, (int, float)) or not (
+                math.isfinite(self.t) and self.t > 0):
+            raise ValueError(f"time since programming must be a finite number of seconds > 0, "
+                             f"got {self.t!r}")
+        if not isinstance(self.compensate, bool):
+            raise ValueError(f"drift compensation must be true or false, got {self.compensate!r}")
+        object.__setattr__(self, "t", float(self.t))
+
+    def to_dict(self) -> dict:
+        return {"t": self.t, "compensate": self.compensate}
+
+
+def age_profile(profile, age: Age | None):
+    """``profile`` with its time-dependent read noise at ``age.t`` (unchanged for None or a
+    read-noise law without a time)."""
+    if age is None or "t_inference_s" not in profile.read_noise.params:
+        return profile
+    return profile.with_overrides(read_noise={"t_inference_s": age.t})
+
+
+def age_network(net, age: Age | None) -> None:
+    """Drift every array of a converted network to ``age.t`` (arrays whose profile has a drift
+    model), compensated if ``age.compensate``."""
+    if age is None:
+        return
+    from crossbar.nn.convert import analog_layers
+
+    for _, layer in analog_layers(net):
+        if layer.array.profile.drift is not None:
+            layer.array.drift(age.t, age.compensate)
