@@ -94,12 +94,31 @@ def test_plan_and_resolution():
     evals = [{"correct": [90, 92, 94]}, {"correct": [50]}, {"correct": [80, 80]}]
     assert pooled_chip_sd(evals, 100) == pytest.approx(math.sqrt((2 * 0.02**2 + 0) / 3))
     assert math.isnan(pooled_chip_sd([{"correct": [3]}], 10))
-    res = resolution(0.95, 0.03, n=1000, n_available=1000, chips=3, chip_sd=0.001, confidence=0.95)
-    assert res.input_half == pytest.approx(wilson_half_width(0.95, 1000))
-    assert res.resolved == (res.half_width <= 0.015)
-    tight = resolution(0.95, 0.01, n=1000, n_available=1000, chips=3, chip_sd=0.001, confidence=0.95)
-    assert not tight.resolved and tight.chips_needed is None  # the inputs alone exceed the band
-    assert tight.inputs_needed > 1000
+
+    # one K: confirmed at 2, excluded at 8; 4 straddles the target 0.95 far enough for chips to
+    # decide it, 5.6 too close: within the inputs' own half-width
+    th = {1: Threshold(1, 4.0, "bracketed", 4.0, 5.6, 0.95, (), confirmed=2.0, excluded=8.0, step=1.4)}
+    n = 1000
+
+    def ev(s, correct):
+        iv = Interval.from_counts(correct, n)
+        return {"k": 1, "s": s, "accuracy": iv.mean, "lo": iv.lo, "hi": iv.hi, "correct": correct}
+
+    evaluated = [ev(2.0, [975, 976, 977]), ev(4.0, [900, 915, 930]), ev(5.6, [945, 948, 951]),
+                 ev(8.0, [600, 610, 620])]
+    assert evaluated[1]["lo"] < 0.95 <= evaluated[1]["hi"]  # straddles with 3 chips
+    res = resolution(0.95, 0.03, n, 1000, 3, 0.95, evaluated, th)
+    assert [u["s"] for u in res.undecided] == [4.0, 5.6] and not res.resolved
+    r4 = res.undecided[0]["chips_needed"]
+    assert r4 is not None and res.undecided[1]["chips_needed"] is None and res.chips_needed == r4
+    # r4 chips are the fewest whose interval of s = 4 clears the target, at the measured spread
+    gap, h_in, sd = 0.95 - 0.915, wilson_half_width(0.915, n), 0.015
+    assert math.hypot(h_in, chip_half_width(sd, r4)) < gap <= math.hypot(h_in, chip_half_width(sd, r4 - 1))
+    assert res.input_half == pytest.approx(wilson_half_width(0.95, 1000)) and res.inputs_resolve
+    assert res.inputs_needed > 1000  # planned leaving room for the chips (80 % of the half-width)
+    tight = resolution(0.95, 0.02, n, 1000, 3, 0.95, [], th)
+    assert not tight.inputs_resolve and tight.resolved
+    assert resolution(0.95, 0.03, n, 1000, 3, 0.95, [evaluated[0], evaluated[3]], th).resolved
 
 
 def _curve(s: float) -> float:

@@ -37,9 +37,9 @@ def run(args: argparse.Namespace) -> int:
 
     print(f"{r.profile}: digital accuracy {iv(r.digital)}, mapped without "
           f"{'read' if config.scale == 'read' else 'device'} noise {iv(r.noiseless)}, "
-          f"target {100 * r.target:.2f} % ({r.data['n_test']} test inputs, {r.resolution.chips} chips, "
-          f"{'resolved' if r.resolution.resolved else 'not resolved'}: "
-          f"+-{100 * r.resolution.half_width:.2g} points at the target)")
+          f"target {100 * r.target:.2f} % ({r.data['n_test']} test inputs: +-"
+          f"{100 * r.resolution.input_half:.2g} points at the target; {r.resolution.chips} chips; "
+          f"{len(r.resolution.undecided)} grid point(s) left undecided)")
     lo, hi = config.noise_range
     for k, th in r.thresholds.items():
         shown = "none" if th.status == "none" else f"{'>= ' if th.status == 'all' else ''}{th.scale:.3g}"

@@ -34,7 +34,7 @@ from crossbar.threads import limit_threads
 from .accuracy import AccuracyEvaluator
 from .budget_cache import cache_path, claim_folder, read_cache, write_cache
 from .budget_config import BudgetConfig
-from .budget_plan import near_crossing, plan_inputs, pooled_chip_sd, resolution
+from .budget_plan import plan_inputs, resolution
 from .budget_result import BudgetResult, PointsResult, at_ends
 from .budget_search import Threshold, grid_range, noise_budget
 
@@ -165,8 +165,9 @@ def run_budget(config: BudgetConfig, *, progress: bool = True,
     cache key is a digest of the model's weights, the test data, the profile's
     values, the time since programming, the settings and the code
     (``BudgetConfig.evaluation_key``); an output folder with other content is
-    refused (``budget_cache.claim_folder``). With ``max_repeats > repeats`` the
-    search is run again with the chips the measured spread needs, once.
+    refused (``budget_cache.claim_folder``). With ``max_repeats > repeats``, when the
+    search leaves grid points undecided that more chips would decide, it is run
+    again, once, with the chips they need (at most ``max_repeats``).
     """
     from crossbar.cost.mapping import network_cost_of
 
@@ -199,9 +200,8 @@ def run_budget(config: BudgetConfig, *, progress: bool = True,
         step()
         thresholds = noise_budget(evaluator.estimate, config.votes, target, lo, hi, config.rel_tol,
                                   config.max_evaluations, on_step=step)
-        near = near_crossing(evaluator.evaluated(), thresholds)
-        res = resolution(target, max(reference - target, 0.0), evaluator.n, available,
-                         evaluator.repeats, pooled_chip_sd(near, evaluator.n), config.confidence)
+        res = resolution(target, max(reference - target, 0.0), evaluator.n, available, evaluator.repeats,
+                         config.confidence, evaluator.evaluated(), thresholds)
         return noiseless, reference, target, dict(sorted(nominal.items())), thresholds, res
 
     with contextlib.ExitStack() as stack:

@@ -1,13 +1,16 @@
 """How many test inputs and chips a noise budget needs to resolve its target, and whether it did.
 
 A budget asks whether an accuracy lies above or below a target that sits
-``band`` below the reference (``max_drop``). It **resolves** the target when
-the confidence interval at the target accuracy is at most half the band on
-each side: then an accuracy that has lost no more than half the allowed drop
-is shown to meet the target, and one that has lost twice the allowed drop is
-shown to miss it. The test-set size is planned before any analog evaluation,
-from the accuracy expected at the target; the chips are planned from the
-spread of per-chip accuracies measured next to the crossing. See
+``band`` below the reference (``max_drop``). The **inputs** resolve the
+target when the Wilson interval at the target accuracy is at most half the
+band on each side: then an accuracy that has lost no more than half the
+allowed drop is shown to meet the target. The test-set size is planned
+before any analog evaluation from the accuracy expected at the target. The
+**tolerable noise** is resolved when, for every K, the largest noise scale
+shown to meet the target and the smallest shown to miss it are neighbours
+on the grid; a grid point left between them (its interval straddles the
+target) is decided by more chips when its mean lies further from the target
+than the inputs' half-width, and by no number of chips otherwise. See
 docs/budget.md, "Statistics".
 """
 
@@ -15,12 +18,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from .budget_search import Threshold
-from .stats import chip_half_width, chips_needed, inputs_needed, wilson_half_width
+from .stats import chip_half_width, inputs_needed, wilson_half_width
 
-__all__ = ["INPUT_SHARE", "Resolution", "plan_inputs", "pooled_chip_sd", "resolution"]
+__all__ = ["INPUT_SHARE", "Resolution", "chips_to_decide", "plan_inputs", "pooled_chip_sd", "resolution",
+           "undecided"]
 
 INPUT_SHARE = 0.8
 """When test inputs are plentiful, the share of the wanted half-width given to the choice of
@@ -50,17 +54,56 @@ def pooled_chip_sd(evaluations: Iterable[Mapping], n: int) -> float:
     return math.sqrt(ss / dof) if dof else math.nan
 
 
+def chips_to_decide(correct: list[int], n: int, target: float, confidence: float,
+                    r_max: int = 10_000) -> int | None:
+    """The fewest chips whose interval of this evaluation's accuracy (per-chip counts
+    ``correct`` of ``n`` inputs, their spread taken as measured) lies wholly on one side of
+    ``target``; None when the inputs alone leave it straddling (no number of chips helps),
+    when one chip gives no spread, or above ``r_max``."""
+    if len(correct) < 2:
+        return None
+    mean = sum(correct) / (len(correct) * n)
+    gap = abs(mean - target)
+    h_in = wilson_half_width(mean, n, confidence)
+    if gap <= h_in:
+        return None
+    sd = math.sqrt(sum((c / n - mean) ** 2 for c in correct) / (len(correct) - 1))
+    for r in range(2, r_max + 1):
+        if math.hypot(h_in, chip_half_width(sd, r, confidence)) < gap:
+            return r
+    return None
+
+
+def undecided(evaluated: Iterable[Mapping], thresholds: Mapping[int, Threshold],
+              target: float) -> list[Mapping]:
+    """Evaluations of each K between its confirmed and excluded scales whose interval straddles
+    the target: the grid points the measurements leave undecided."""
+    out = []
+    for e in evaluated:
+        th = thresholds.get(e["k"])
+        if th is None or e["s"] <= 0 or not e["lo"] < target <= e["hi"]:
+            continue
+        above = math.isnan(th.confirmed) or e["s"] > th.confirmed
+        below = math.isnan(th.excluded) or e["s"] < th.excluded
+        if above and below:
+            out.append(e)
+    return out
+
+
 @dataclass(frozen=True)
 class Resolution:
-    """What a budget can tell apart: the interval at the target and the sizes it needs.
+    """What a budget can tell apart: the inputs' interval at the target and the grid points left
+    undecided, with the sizes that would decide them.
 
     ``band``: reference - target; ``wanted``: band / 2; ``input_half``: the
-    Wilson half-width at the target accuracy with ``n`` inputs; ``chip_sd``:
-    per-chip spread pooled over the evaluations next to each K's crossing;
-    ``chip_half``: its t half-width with ``chips`` chips (NaN with one chip);
-    ``half_width``: both in quadrature; ``inputs_needed`` / ``chips_needed``:
-    the sizes that would give ``wanted`` (None: not reachable: more inputs than
-    any test set, or the inputs alone use the whole half-width).
+    Wilson half-width at the target accuracy with ``n`` inputs;
+    ``inputs_needed``: the inputs that bring it to ``INPUT_SHARE`` x wanted
+    (None: more than 10^9); ``undecided``: {k, s, mean, lo, hi,
+    chips_needed} of each grid point left straddling the target
+    (chips_needed None: the inputs alone leave it straddling); ``chip_sd``:
+    per-chip spread pooled over those points (NaN if none); ``resolved``: no
+    point is left undecided, i.e. every K's tolerable noise is pinned to one
+    grid step (or to an end of the range).
     """
 
     confidence: float
@@ -71,38 +114,50 @@ class Resolution:
     n_available: int
     chips: int
     input_half: float
-    chip_sd: float
-    chip_half: float
-    half_width: float
     inputs_needed: int | None
-    chips_needed: int | None
-    resolved: bool
+    chip_sd: float
+    undecided: tuple[dict, ...] = field(default_factory=tuple)
+
+    @property
+    def inputs_resolve(self) -> bool:
+        return self.wanted > 0 and self.input_half <= self.wanted
+
+    @property
+    def resolved(self) -> bool:
+        return not self.undecided
+
+    @property
+    def chips_needed(self) -> int | None:
+        """Chips that decide every undecided point that chips can decide (None: none can)."""
+        need = [u["chips_needed"] for u in self.undecided if u["chips_needed"] is not None]
+        return max(need) if need else None
+
+    @property
+    def chip_half(self) -> float:
+        return chip_half_width(self.chip_sd, self.chips, self.confidence) if not math.isnan(self.chip_sd) \
+            else math.nan
 
     def to_dict(self) -> dict:
-        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()}
+        d = asdict(self)
+        d["undecided"] = [dict(u) for u in self.undecided]
+        d.update(inputs_resolve=self.inputs_resolve, resolved=self.resolved, chips_needed=self.chips_needed,
+                 chip_half=self.chip_half)
+        return {k: (None if isinstance(v, float) and (math.isnan(v) or math.isinf(v)) else v)
+                for k, v in d.items()}
 
 
-def near_crossing(evaluated: Iterable[Mapping], thresholds: Mapping[int, Threshold]) -> list[Mapping]:
-    """The evaluations at each K's last grid point that meets the target and first that misses
-    it (by the mean): where the resolution decides the answer."""
-    want = {(k, s) for k, th in thresholds.items() for s in (th.good, th.bad) if not math.isnan(s)}
-    return [e for e in evaluated if (e["k"], e["s"]) in want]
-
-
-def resolution(target: float, band: float, n: int, n_available: int, chips: int,
-               chip_sd: float, confidence: float) -> Resolution:
-    """The interval a budget with ``n`` inputs and ``chips`` chips has at ``target``."""
+def resolution(target: float, band: float, n: int, n_available: int, chips: int, confidence: float,
+               evaluated: Iterable[Mapping], thresholds: Mapping[int, Threshold]) -> Resolution:
+    """The inputs' interval at ``target`` and the grid points the search left undecided."""
     wanted = band / 2
     p = min(max(target, 0.0), 1.0)
-    h_in = wilson_half_width(p, n, confidence)
-    h_chip = chip_half_width(chip_sd, chips, confidence) if not math.isnan(chip_sd) else math.nan
-    h = math.hypot(h_in, h_chip) if not math.isnan(h_chip) else h_in
-    need_in = inputs_needed(p, INPUT_SHARE * wanted, confidence) if wanted > 0 else None
-    need_chips = None
-    if wanted > h_in and not math.isnan(chip_sd):
-        need_chips = chips_needed(chip_sd, math.sqrt(wanted**2 - h_in**2), confidence)
-    resolved = wanted > 0 and h <= wanted and chips > 1
-    return Resolution(confidence=confidence, target=target, band=band, wanted=wanted, n=n,
-                      n_available=n_available, chips=chips, input_half=h_in, chip_sd=chip_sd,
-                      chip_half=h_chip, half_width=h, inputs_needed=need_in, chips_needed=need_chips,
-                      resolved=resolved)
+    left = undecided(list(evaluated), thresholds, target)
+    return Resolution(
+        confidence=confidence, target=target, band=band, wanted=wanted, n=n, n_available=n_available,
+        chips=chips, input_half=wilson_half_width(p, n, confidence),
+        inputs_needed=inputs_needed(p, INPUT_SHARE * wanted, confidence) if wanted > 0 else None,
+        chip_sd=pooled_chip_sd(left, n),
+        undecided=tuple({"k": e["k"], "s": e["s"], "mean": e["accuracy"], "lo": e["lo"], "hi": e["hi"],
+                         "chips_needed": chips_to_decide(e["correct"], n, target, confidence)}
+                        for e in left),
+    )

@@ -21,30 +21,33 @@ def resolution_text(res) -> str:
     """What the budget can tell apart at its target, and what it would need (one paragraph)."""
     conf = f"{100 * field(res, 'confidence'):g} %"
     n, avail, chips = field(res, "n"), field(res, "n_available"), field(res, "chips")
-    h, h_in, h_chip = field(res, "half_width"), field(res, "input_half"), field(res, "chip_half")
-    wanted, band = field(res, "wanted"), field(res, "band")
+    h_in, wanted, band = field(res, "input_half"), field(res, "wanted"), field(res, "band")
     text = (f"Every accuracy is measured on {n:,} test inputs (of {avail:,} available) with {chips} "
             f"programmed chip(s) and given with its {conf} interval: Wilson over the inputs, Student t "
-            "over the chips, added in quadrature. At the target ")
-    if chips < 2 or h_chip is None:
-        text += (f"the inputs alone give ±{100 * h_in:.2g} points; with one chip the spread over chips is "
-                 "not measured, so the intervals leave it out. ")
+            "over the chips (not measured with one chip), added in quadrature. ")
+    need_n = field(res, "inputs_needed")
+    if field(res, "inputs_resolve"):
+        text += (f"At the target the inputs give ±{100 * h_in:.2g} points, within half the "
+                 f"{drop_text(band)} band (±{100 * wanted:.2g}). ")
     else:
-        text += (f"the interval is ±{100 * h:.2g} points (inputs ±{100 * h_in:.2g}, "
-                 f"chips ±{100 * h_chip:.2g}, their spread measured next to each crossing). ")
-    if field(res, "resolved"):
-        return text + (f"That resolves the target: it is at most half the {drop_text(band)} band "
-                       f"(±{100 * wanted:.2g}).")
-    text += f"Resolving the {drop_text(band)} band needs ±{100 * wanted:.2g} points: "
-    need_n, need_r = field(res, "inputs_needed"), field(res, "chips_needed")
-    if h_in > wanted:
-        more = f"{need_n:,}" if need_n is not None else "more than 10^9"
-        return text + (f"**this run cannot resolve it** — the {n:,} inputs alone give ±{100 * h_in:.2g} "
-                       f"points; it would take about {more} test inputs"
-                       + (" (more than the test set holds)." if need_n is None or need_n > avail else "."))
-    if need_r is not None:
-        return text + f"**not resolved**: it would take {need_r} chips at the measured spread."
-    return text + "**not resolved** with these chips."
+        more = f"about {need_n:,}" if need_n is not None else "more than 10^9"
+        text += (f"At the target the inputs alone give ±{100 * h_in:.2g} points, more than half the "
+                 f"{drop_text(band)} band (±{100 * wanted:.2g}): **the test set cannot resolve the band**; "
+                 f"it would take {more} test inputs"
+                 + (f" (the test set holds {avail:,})" if need_n is None or need_n > avail else "") + ". ")
+    left = field(res, "undecided") or []
+    if not left:
+        return text + ("The search left no grid point undecided: the tolerable noise of every K is pinned "
+                       "between neighbouring grid points (or an end of the range).")
+    parts = []
+    for u in left:
+        need = u["chips_needed"]
+        parts.append(f"K = {u['k']} at s = {u['s']:.3g} ({iv_text(u)})"
+                     + (f": {need} chips would decide it" if need is not None else
+                        ": its mean is within the inputs' interval of the target, no number of chips "
+                        "decides it"))
+    return text + ("Grid points left undecided (their interval straddles the target): " + "; ".join(parts)
+                   + ".")
 
 
 def energy_ranges(r) -> dict[int, tuple[float | None, float | None]]:
