@@ -68,8 +68,16 @@ def run(args: argparse.Namespace) -> int:
     config = DemoConfig(train=train, **kw)
     t0 = time.perf_counter()
     # the report of the finished devices is on disk after each device; figures come at the end
-    result = run_demo(config, progress=not args.no_progress,
-                      on_device=lambda partial: write_demo_report(partial, plots=False))
+    n_tasks = len(config.tasks(config.out))
+
+    def finished(partial) -> None:
+        write_demo_report(partial, plots=False)
+        if not args.no_progress:
+            done = len(partial.results) + len(partial.points) + len(partial.errors)
+            print(f"finished {done} of {n_tasks} budgets and evaluations "
+                  f"({partial.elapsed_s / 60:.1f} min)", flush=True)
+
+    result = run_demo(config, progress=not args.no_progress, on_device=finished)
     write_demo_report(result)
     kv = max(config.votes)
     lo, hi = config.noise_range

@@ -233,7 +233,8 @@ def write_demo_report(demo, out: str | os.PathLike | None = None, plots: bool | 
     data = demo_data(demo)
     figs = []
     if plots and demo.results:
-        figs = budget_figures(demo.devices() or demo.results, out, max(20, max(demo.config.votes)))
+        figs = budget_figures(demo.devices() or demo.results, out, max(20, max(demo.config.votes)),
+                              noise=demo.results)
         if data["aging"]:
             target = next(iter(demo.results.values())).target
             n = next(iter(demo.results.values())).data["n_test"]

@@ -107,8 +107,9 @@ def _pipelined(d: dict, k: int) -> float:
     return sum(times) + (k - 1) * max(times)
 
 
-def readme_excerpt(data: dict) -> str:
-    """The README's demo excerpt: the device table, the aged device and the run time."""
+def readme_excerpt(data: dict, timing: dict | None = None) -> str:
+    """The README's demo excerpt: the device table, the aged device and the run time (``timing``:
+    tools/time_demo.sh's measurement of `make demo` from a clean checkout, set-up included)."""
     cfg = data["config"]
     first = next(iter(_devices(data).values()), None)
     n = first["data"]["n_test"] if first else 0
@@ -130,9 +131,14 @@ def readme_excerpt(data: dict) -> str:
             f"{name} {format_si(d['network']['energy'], 'J')}, {d['tops_per_watt']:.3g} TOPS/W, "
             f"{format_si(d['network']['latency'], 's')}" for name, d in _devices(data).items()) + ".",
         "",
-        f"Run time {data['elapsed_s'] / 60:.1f} min after set-up ({data.get('cpu_s', 0) / 60:.1f} CPU-min, "
-        f"{cfg['workers']} worker processes); see the full report in "
-        "[docs/results/demo/report.md](docs/results/demo/report.md).",
+        f"The demo itself ran {data['elapsed_s'] / 60:.1f} min ({data.get('cpu_s', 0) / 60:.1f} CPU-min, "
+        f"{cfg['workers']} worker processes)"
+        + ("" if timing is None else
+           f"; `make demo` from a clean checkout, set-up included, took {timing['wall_s'] / 60:.1f} min "
+           f"({timing['cpu_s'] / 60:.1f} CPU-min) on {timing['cores']} cores with a load average of "
+           f"{timing['load_average_before'].split()[0]} from other users when it started "
+           f"(tools/time_demo.sh, commit {timing['commit']})")
+        + ". Full report: [docs/results/demo/report.md](docs/results/demo/report.md).",
         EXCERPT_END,
     ]
     return "\n".join(lines)

@@ -232,10 +232,12 @@ def plot_aging(rows: list[dict], n: int, target: float, path: str | os.PathLike)
     return _save(fig, Path(path))
 
 
-def budget_figures(results: Mapping[str, Any], out: Path, k_max: int) -> list[Path]:
-    """pareto.png, latency.png and accuracy_vs_noise.png of ``results`` in ``out``."""
+def budget_figures(results: Mapping[str, Any], out: Path, k_max: int,
+                   noise: Mapping[str, Any] | None = None) -> list[Path]:
+    """pareto.png, latency.png and accuracy_vs_noise.png of ``results`` in ``out`` (the last of
+    ``noise`` if given: e.g. the devices and an aged chip)."""
     return [
         plot_pareto(results, out / "pareto.png"),
         plot_latency(results, out / "latency.png", k_max=k_max),
-        plot_accuracy_vs_noise(results, out / "accuracy_vs_noise.png"),
+        plot_accuracy_vs_noise(noise if noise is not None else results, out / "accuracy_vs_noise.png"),
     ]
