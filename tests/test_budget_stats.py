@@ -159,3 +159,13 @@ def test_comparisons_are_called_only_when_intervals_separate():
     assert tolerates_more(th(5, 1.0, 3.0), one) == "<"
     unknown = Threshold(5, math.nan, "none", math.nan, 0.5, 0.9, ())
     assert tolerates_more(unknown, one) == "tie" and tolerates_more(one, unknown) == "tie"
+
+
+def test_the_sizes_quoted_in_the_docs_are_computed():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "budget.md").read_text(encoding="utf-8")
+    for p, band in ((0.97, 0.01), (0.96, 0.02), (0.95, 0.03)):
+        n, _ = plan_inputs(p, band, available=10**6, confidence=0.95)
+        assert f"{n:,}" in doc, (p, band, n)
+    assert f"±{100 * wilson_half_width(0.95, 1000):.3g} points" in doc

@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 
 from crossbar.report import readme_excerpt, replace_excerpt
-from crossbar.report.demo_tables import EXCERPT_BEGIN, EXCERPT_END, aging_table, cost_table, device_table
+from crossbar.report.demo_tables import (
+    EXCERPT_BEGIN,
+    EXCERPT_END,
+    TABLES_BEGIN,
+    TABLES_END,
+    aging_table,
+    cost_table,
+    device_table,
+    docs_tables,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "docs" / "results" / "demo"
@@ -28,6 +37,9 @@ def test_the_readme_excerpt_is_generated_from_the_published_report():
         "README.md's demo excerpt differs from docs/results/demo/report.json: run "
         "`.venv/bin/python tools/publish_demo.py` (or tools/time_demo.sh)")
     assert (DEMO / "excerpt.md").read_text(encoding="utf-8").startswith(EXCERPT_BEGIN)
+    doc = (ROOT / "docs" / "budget.md").read_text(encoding="utf-8")
+    start, end = doc.index(TABLES_BEGIN), doc.index(TABLES_END) + len(TABLES_END)
+    assert doc[start:end] == docs_tables(data), "stale tables in docs/budget.md: tools/publish_demo.py"
 
 
 def test_the_published_report_holds_the_tables_of_its_json():

@@ -6,8 +6,9 @@ REPORT_DIR (default demo-report) is the output folder of `crossbar-sim demo`
 (`make demo`). report.md, report.json, excerpt.md and the figures are copied to
 docs/results/demo/; the README block between the excerpt markers is replaced by
 crossbar.report.readme_excerpt of that report.json (and of the timing of
-`make demo` from a clean checkout, if given: tools/time_demo.sh writes it).
-tests/test_readme.py fails when the README and docs/results/demo disagree.
+`make demo` from a clean checkout, if given: tools/time_demo.sh writes it), and
+the demo tables of docs/budget.md likewise. tests/test_readme.py fails when the
+README or docs/budget.md and docs/results/demo disagree.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from crossbar.atomic import atomic_write_text
 from crossbar.report import readme_excerpt, replace_excerpt
+from crossbar.report.demo_tables import TABLES_BEGIN, TABLES_END, docs_tables
 
 ROOT = Path(__file__).resolve().parent.parent
 DEST = ROOT / "docs" / "results" / "demo"
@@ -47,7 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     excerpt = readme_excerpt(data, json.loads(timing.read_text()) if timing.exists() else None)
     readme = ROOT / "README.md"
     atomic_write_text(readme, replace_excerpt(readme.read_text(encoding="utf-8"), excerpt))
-    print(f"published {src} to {DEST.relative_to(ROOT)} and regenerated the README excerpt")
+    doc = ROOT / "docs" / "budget.md"
+    atomic_write_text(doc, replace_excerpt(doc.read_text(encoding="utf-8"), docs_tables(data),
+                                           TABLES_BEGIN, TABLES_END))
+    print(f"published {src} to {DEST.relative_to(ROOT)}; regenerated the README excerpt and the tables "
+          "of docs/budget.md")
     return 0
 
 

@@ -12,14 +12,16 @@ from crossbar.cost import format_si
 
 from .text import iv_text, pct, range_text, scale_text, verdict_text
 
-__all__ = ["EXCERPT_BEGIN", "EXCERPT_END", "aging_table", "cost_table", "device_table", "readme_excerpt",
-           "replace_excerpt"]
+__all__ = ["EXCERPT_BEGIN", "EXCERPT_END", "TABLES_BEGIN", "TABLES_END", "aging_table", "cost_table",
+           "device_table", "docs_tables", "readme_excerpt", "replace_excerpt"]
 
 # report.json's "aging": rows {"age" (s; 0: as published), "label", "compensate" (None: as
 # published), "k", "mean", "lo", "hi"} of the aged device at its published read noise (s = 1).
 
 EXCERPT_BEGIN = "<!-- demo excerpt: generated from docs/results/demo/report.json; do not edit -->"
 EXCERPT_END = "<!-- end of demo excerpt -->"
+TABLES_BEGIN = "<!-- demo tables: generated from docs/results/demo/report.json; do not edit -->"
+TABLES_END = "<!-- end of demo tables -->"
 
 
 def _devices(data: dict) -> dict[str, dict]:
@@ -144,12 +146,17 @@ def readme_excerpt(data: dict, timing: dict | None = None) -> str:
     return "\n".join(lines)
 
 
-def replace_excerpt(readme: str, excerpt: str) -> str:
-    """``readme`` with the text between the excerpt markers replaced by ``excerpt`` (which
-    carries the markers); a README without the markers is refused."""
-    if EXCERPT_BEGIN not in readme or EXCERPT_END not in readme:
-        raise ValueError("the README has no demo excerpt markers; add the two marker lines "
-                         f"{EXCERPT_BEGIN!r} and {EXCERPT_END!r}")
-    head, rest = readme.split(EXCERPT_BEGIN, 1)
-    _, tail = rest.split(EXCERPT_END, 1)
-    return head + excerpt + tail
+def docs_tables(data: dict) -> str:
+    """The block of docs/budget.md: the demo's three tables, between their markers."""
+    return "\n".join([TABLES_BEGIN, "", device_table(data), aging_table(data), cost_table(data), TABLES_END])
+
+
+def replace_excerpt(text: str, block: str, begin: str = EXCERPT_BEGIN, end: str = EXCERPT_END) -> str:
+    """``text`` with the part between the markers ``begin`` and ``end`` replaced by ``block``
+    (which carries them); a text without the markers is refused."""
+    if begin not in text or end not in text:
+        raise ValueError(f"the file has no demo excerpt markers; add the two marker lines {begin!r} and "
+                         f"{end!r}")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return head + block + tail
