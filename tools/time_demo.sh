@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Time `make demo` from a clean checkout (set-up included: venv, install, training, budgets),
-# then publish its report and timing (tools/publish_demo.py).
+# then publish its report and timing (tools/publish_demo.py, with this checkout's .venv).
 #
 #     tools/time_demo.sh [COMMIT]     # default HEAD; the checkout goes to a temporary folder
+#
+# The temporary folder is removed once the report is published; if anything fails it is kept
+# and its path printed.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 commit="${1:-HEAD}"
 work="$(mktemp -d /tmp/crossbar-demo-XXXXXX)"
+trap 'echo "kept $work" >&2' ERR
 git clone -q "$root" "$work/src"
 git -C "$work/src" checkout -q --detach "$commit"
-trap 'rm -rf "$work"' EXIT
 cd "$work/src"
 load="$(cut -d' ' -f1-3 /proc/loadavg)"
 /usr/bin/time -f '%e %U %S' -o "$work/time.txt" make demo >"$work/demo.log" 2>&1 || {
@@ -23,4 +26,7 @@ json.dump({"command": "make demo (clean checkout: venv, install, training, budge
            "load_average_before": load}, open(f"{work}/timing.json", "w"), indent=1)
 PY
 cat "$work/timing.json"
-"$work/src/.venv/bin/python" "$root/tools/publish_demo.py" "$work/src/demo-report" --timing "$work/timing.json"
+python="$root/.venv/bin/python"
+[ -x "$python" ] || python="$work/src/.venv/bin/python"
+"$python" "$root/tools/publish_demo.py" "$work/src/demo-report" --timing "$work/timing.json"
+rm -rf "$work"
