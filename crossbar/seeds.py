@@ -60,6 +60,9 @@ class Stream(IntEnum):
     CALIBRATION_READ = 21
     # a vote group's common low-frequency read noise (words: group, then layer index)
     VOTE_GROUP = 22
+    # a noise budget's chip: ADC-range calibration and its vote group (words: chip)
+    BUDGET_CALIBRATION = 23
+    BUDGET_VOTE_GROUP = 24
 
 
 def _word(name: str, value) -> int:

@@ -130,9 +130,15 @@ def test_noise_budget_finds_known_thresholds():
         assert th[k].status == "bracketed"
         assert crossing[k] / 1.02 <= th[k].scale <= crossing[k]
         assert th[k].good <= crossing[k] < th[k].bad
-    assert th[10].status == "all" and th[10].scale == pytest.approx(128.0)
+        # exact accuracies: the interval of the tolerable noise is the bracket itself
+        assert (th[k].confirmed, th[k].excluded) == (th[k].good, th[k].bad) and th[k].resolved
+    assert th[10].status == "all" and 128.0 / 1.02 <= th[10].scale <= 128.0
+    assert math.isnan(th[10].excluded) and th[10].confirmed == th[10].scale
     assert th[20].status == "none" and math.isnan(th[20].scale) and not th[20].feasible
+    assert th[20].excluded == pytest.approx(1.02 ** math.ceil(math.log(0.5) / math.log(1.02)))
     assert all(s > 0 for s, _ in calls)
+    grid = {round(math.log(s) / math.log(1.02), 6) for s, _ in calls}
+    assert all(j == int(j) for j in grid)  # every K is evaluated on the one grid 1.02^j
     assert th[1].to_dict()["scale"] == th[1].scale and th[20].to_dict()["scale"] is None
 
 
@@ -183,6 +189,10 @@ def test_evaluator_is_deterministic_and_order_free():
     got_a = {key: a.accuracy(*key) for key in order_a}
     got_b = {key: b.accuracy(*key) for key in reversed(order_a)}
     assert got_a == got_b
+    # chip r's count does not depend on how many chips are averaged: more chips extend the list
+    more = AccuracyEvaluator(_small_cnn(), x, y, p, **{**kw, "repeats": 3})
+    assert more.counts(4.0, 5)[:2] == a.counts(4.0, 5)
+    assert a.estimate(4.0, 5).mean == pytest.approx(sum(a.counts(4.0, 5)) / 20)
     np.testing.assert_array_equal(a.draws(4.0, 1, 5), b.draws(4.0, 1, 5))
     d = a.draws(4.0, 0, 5)
     assert d.shape == (5, 10, 3) and not np.allclose(d[0], d[1])  # each vote reads fresh noise
@@ -192,6 +202,10 @@ def test_evaluator_is_deterministic_and_order_free():
     seen = []
     c = AccuracyEvaluator(_small_cnn(), x, y, p, cache=a.cache, on_result=lambda *r: seen.append(r), **kw)
     assert c.accuracy(4.0, 5) == got_a[(4.0, 5)] and c.forward_rows == 0 and not seen
+    # a cache with fewer chips is extended, not recomputed: only chip 2 is read
+    d = AccuracyEvaluator(_small_cnn(), x, y, p, cache=a.cache, on_result=lambda *r: seen.append(r),
+                          **{**kw, "repeats": 3})
+    assert d.counts(4.0, 5) == more.counts(4.0, 5) and d.forward_rows == 5 * 10 and len(seen) == 1
 
 
 # ----------------------------------------------------------------------------- configs
@@ -221,6 +235,11 @@ def _yaml(tmp_path, text: str):
     ("checkpoint: m.pt\nlayer_overrides: {features.0: {adc_rang: 1}}\n", r"layer_overrides.*adc_rang"),
     ("checkpoint: m.pt\nrepeats: 1.5\n", r"'repeats'.*must be an integer.*1..10000"),
     ("checkpoint: m.pt\nreference: float\n", r"'reference'.*one of mapped, digital"),
+    ("checkpoint: m.pt\ntest_limit: some\n", r"'test_limit'.*'auto' or an integer"),
+    ("checkpoint: m.pt\nrepeats: 4\nmax_repeats: 3\n", r"'max_repeats'.*>= repeats \(4\)"),
+    ("checkpoint: m.pt\nconfidence: 1.5\n", r"'confidence'.*<= 0.999"),
+    ("checkpoint: m.pt\ntime_since_programming: -1\n", r"'time_since_programming'"),
+    ("checkpoint: m.pt\ndrift_compensation: maybe\n", r"'drift_compensation'.*true or false"),
 ])
 def test_bad_configs_name_the_key(tmp_path, text, match):
     with pytest.raises(ConfigError, match=match) as info:
@@ -233,6 +252,9 @@ def test_config_defaults_and_cli_error(tmp_path, capsys):
 
     c = load_budget_config(_yaml(tmp_path, "checkpoint: m.pt\nvotes: [5, 3]\n"))
     assert c.votes == (1, 3, 5) and c.scale == "read" and c.noise_range == (0.125, 128.0)
+    assert c.test_limit == "auto" and (c.repeats, c.max_repeats) == (3, 8)
+    assert c.age.t == c.base_profile().time_since_programming and c.age.compensate
+    assert c.vote_schedule == "pipelined"
     assert main(["budget", str(_yaml(tmp_path, "checkpoint: m.pt\nscale: x\n"))]) == 2
     assert "key 'scale'" in capsys.readouterr().err
 

@@ -78,12 +78,16 @@ def test_a_profile_name_cannot_write_outside_out(checkpoint, tmp_path):
     (b"\x00\xff garbage", "not a readable cache"),
     (b"[1, 2]", "not a cache object"),
     (b'{"key": "other", "evaluations": {}}', "is not this run's"),
-    (b'{"key": "K", "evaluations": {"1.0|1": {"s": 1.0, "k": 1, "accuracy": "high", "per_repeat": [0.5]}}}',
-     "accuracy 'high'"),
-    (b'{"key": "K", "evaluations": {"1.0|1": {"s": 2.0, "k": 1, "accuracy": 0.5, "per_repeat": [0.5]}}}',
+    (b'{"key": "K", "evaluations": {"1.0|1": {"s": 1.0, "k": 1, "n": 10, "correct": ["high"]}}}',
+     r"per-chip counts .*'high'"),
+    (b'{"key": "K", "evaluations": {"1.0|1": {"s": 2.0, "k": 1, "n": 10, "correct": [5]}}}',
      "holds s = 2.0"),
-    (b'{"key": "K", "evaluations": {"1.0|1": {"s": 1.0, "k": 1, "accuracy": 0.5, "per_repeat": []}}}',
-     "per-repeat"),
+    (b'{"key": "K", "evaluations": {"1.0|1": {"s": 1.0, "k": 1, "n": 10, "correct": []}}}',
+     "per-chip counts"),
+    (b'{"key": "K", "evaluations": {"1.0|1": {"s": 1.0, "k": 1, "n": 10, "correct": [11]}}}',
+     r"per-chip counts .*0..10"),
+    (b'{"key": "K", "evaluations": {"1.0|1": {"s": 1.0, "k": 1, "n": 0, "correct": [0]}}}',
+     "0 test inputs"),
     (b'{"key": "K", "evaluations": {"1.0|1": 3}}', "not an object"),
 ])
 def test_an_untrustworthy_cache_is_discarded_with_a_warning_naming_it(tmp_path, content, problem):
@@ -100,13 +104,13 @@ def test_a_mistyped_cache_is_recomputed_to_the_same_result(checkpoint, tmp_path)
     (cache,) = (tmp_path / "out" / "cache").iterdir()
     data = json.loads(cache.read_text())
     for entry in data["evaluations"].values():
-        entry["accuracy"] = str(entry["accuracy"])
+        entry["correct"] = [str(c) for c in entry["correct"]]
     cache.write_text(json.dumps(data))
     with pytest.warns(CacheDiscardedWarning, match=cache.name):
         again = run_budget(cfg, progress=False)
     assert again.forward_rows > 0 and repr(again.thresholds) == repr(first.thresholds)
     assert json.loads(cache.read_text())["evaluations"] == {  # rewritten with good entries
-        k: {**v, "accuracy": float(v["accuracy"])} for k, v in data["evaluations"].items()}
+        k: {**v, "correct": [int(c) for c in v["correct"]]} for k, v in data["evaluations"].items()}
 
 
 def test_nan_weights_are_refused_before_any_evaluation(checkpoint, tmp_path):

@@ -79,11 +79,14 @@ BUDGET_KEYS = {
         "model": st.sampled_from(["cnn6", "resnet"]), "epochs": counts, "lr": floats, "seed": counts,
         "limit": counts, "sigma_train": floats, "noise": st.sampled_from(["mult", "none", "x"])})),
     "data": st.sampled_from(["mnist5k", "mnist", "imagenet"]),
-    "test_limit": counts, "profile": profiles, "profile_overrides": overrides,
+    "profile": profiles, "profile_overrides": overrides,
     "layer_overrides": st.dictionaries(st.sampled_from(["features.0", "*"]), overrides, max_size=2),
     "scale": st.sampled_from(["read", "all", "both"]), "reference": st.sampled_from(["mapped", "x"]),
     "max_drop": floats, "target_accuracy": st.one_of(st.none(), floats),
-    "votes": st.lists(counts, max_size=4), "repeats": counts,
+    "votes": st.lists(counts, max_size=4), "repeats": counts, "max_repeats": counts,
+    "test_limit": st.one_of(counts, st.just("auto"), st.text(max_size=5)),
+    "confidence": floats, "time_since_programming": st.one_of(st.none(), floats),
+    "drift_compensation": st.one_of(st.booleans(), scalars),
     "noise_range": st.lists(st.one_of(floats, st.floats(min_value=0.01, max_value=1e7)), max_size=3),
     "rel_tol": floats, "alpha": floats, "activity": st.one_of(st.just("measured"), floats),
     "replication": counts, "seed": counts, "batch_rows": counts, "threads": st.one_of(st.none(), counts),
@@ -148,7 +151,8 @@ def test_budget_config_is_valid_or_a_clear_error(d):
     event("valid")
     assert _finite_everywhere(cfg.to_dict())
     lo, hi = cfg.noise_range
-    assert 0 < lo < hi and 1 <= cfg.repeats <= 10_000 and 0 <= cfg.seed < 2**64
+    assert 0 < lo < hi and 1 <= cfg.repeats <= cfg.max_repeats <= 10_000 and 0 <= cfg.seed < 2**64
+    assert cfg.test_limit == "auto" or 1 <= cfg.test_limit <= 10**9
     assert cfg.base_profile() is not None
     assert BudgetConfig.from_dict(cfg.to_dict()) == cfg
 
@@ -267,7 +271,8 @@ def test_a_damaged_budget_cache_is_discarded_or_fully_valid(content):
         if got:
             assert not seen
             for name, e in got.items():
-                assert name == f"{float(e['s'])!r}|{e['k']}" and 0 <= e["accuracy"] <= 1
+                assert name == f"{float(e['s'])!r}|{e['k']}" and e["n"] >= 1
+                assert e["correct"] and all(0 <= c <= e["n"] for c in e["correct"])
         elif content not in ({"key": "K", "evaluations": {}},):
             assert [w.category for w in seen] == [CacheDiscardedWarning]
             assert str(path) in str(seen[0].message)

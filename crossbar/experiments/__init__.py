@@ -15,9 +15,18 @@ their reports (docs/budget.md). ``OperatingPoint``, ``energy_optimum`` and
 from crossbar.cost.optimum import OperatingPoint, energy_optimum, pareto_front
 
 from .accuracy import AccuracyEvaluator
-from .budget import BudgetResult, Threshold, noise_budget, obtain_model, run_budget
+from .budget import (
+    BudgetResult,
+    PointsResult,
+    Threshold,
+    noise_budget,
+    obtain_model,
+    run_budget,
+    run_points,
+)
 from .budget_cache import CacheDiscardedWarning, ForeignFolderError
 from .budget_config import REFERENCES, BudgetConfig, TrainSpec, load_budget_config
+from .budget_search import tolerates_more
 from .cells import (
     FRESH,
     REPLICATED,
@@ -36,9 +45,10 @@ from .cells import (
 from .config import ConfigError, SoftmaxSpec, SweepConfig, load_config
 from .demo import DemoConfig, DemoResult, run_demo
 from .executors import SchedulerUnreachableError
-from .noise_scale import SCALE_MODES, scale_noise
+from .noise_scale import SCALE_MODES, Age, scale_noise
 from .profiles import load_profile
 from .report import summary, write_report
+from .stats import Interval, compare
 from .store import (
     ConfigChangedError,
     CorruptResultsError,
@@ -51,11 +61,13 @@ from .voting import noisy_probs, predict_with_votes, reseed_all, vote, vote_curv
 
 __all__ = [
     "FRESH",
+    "Interval",
     "REFERENCES",
     "REPLICATED",
     "REREAD",
     "SCALE_MODES",
     "AccuracyEvaluator",
+    "Age",
     "BudgetConfig",
     "BudgetResult",
     "CacheDiscardedWarning",
@@ -69,6 +81,7 @@ __all__ = [
     "IdentityMismatchError",
     "Inputs",
     "OperatingPoint",
+    "PointsResult",
     "ResultsStore",
     "SchedulerUnreachableError",
     "SoftmaxSpec",
@@ -80,6 +93,7 @@ __all__ = [
     "TrainTask",
     "WorkerImportError",
     "checkpoint_path",
+    "compare",
     "energy_optimum",
     "evaluate_cell",
     "load_budget_config",
@@ -95,11 +109,13 @@ __all__ = [
     "reseed_all",
     "run_budget",
     "run_demo",
+    "run_points",
     "run_sweep",
     "run_training",
     "scale_noise",
     "snr_db",
     "summary",
+    "tolerates_more",
     "sweep_identity",
     "vote",
     "vote_curve",

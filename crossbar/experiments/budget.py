@@ -2,14 +2,17 @@
 
 For a trained model, a test subset, a device profile and a target accuracy
 (by default 1 point below the mapped network's accuracy without read noise),
-:func:`run_budget` finds by bisection (:func:`noise_budget`), for K = 1 and
-every K of ``votes``, the largest noise scale s at which the K-vote accuracy
-(:class:`crossbar.experiments.accuracy.AccuracyEvaluator`) still meets the
-target (Qin & Vucinic, Section 3.3). It then prices every K with the cost
-model (``crossbar.cost``): latency of the three voting schedules, energy and
-area per inference, and the energy-optimal pair (read voltage V, votes K)
-under the assumption that the read noise relative to the signal grows as
-(V0 / V)^alpha, i.e. a noise scale s is reached at V = V0 / s^(1/alpha).
+:func:`run_budget` finds, for K = 1 and every K of ``votes``, where on a grid
+of noise scales s the K-vote accuracy
+(:class:`crossbar.experiments.accuracy.AccuracyEvaluator`) stops meeting the
+target (Qin & Vucinic, Section 3.3), with the interval its confidence
+intervals allow (:mod:`crossbar.experiments.budget_search`). It plans the
+test-set size and the number of chips that resolve the target, or says that
+the data cannot (:mod:`crossbar.experiments.budget_plan`). It then prices
+every K with the cost model (``crossbar.cost``): latency of the three voting
+schedules, energy and area per inference, and the energy-optimal pair (read
+voltage V, votes K) under the assumption that the read noise relative to the
+signal grows as (V0 / V)^alpha, i.e. a noise scale s is reached at V = V0 / s^(1/alpha).
 
 The search returns a :class:`BudgetResult` and writes only its resume cache;
 ``crossbar.report.write_budget_report`` writes report.md, report.json and the
@@ -19,148 +22,24 @@ figures (the CLI calls it). See docs/budget.md.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 
 import torch
 
-from crossbar.cost import NetworkCost, ThresholdResult, find_threshold
-from crossbar.cost.optimum import OperatingPoint, energy_optimum, pareto_front, price_evaluations
+from crossbar.cost.optimum import energy_optimum
 from crossbar.threads import limit_threads
 
 from .accuracy import AccuracyEvaluator
 from .budget_cache import cache_path, claim_folder, read_cache, write_cache
 from .budget_config import BudgetConfig
-from .noise_scale import scale_key
+from .budget_plan import plan_inputs, resolution
+from .budget_result import BudgetResult, PointsResult, at_ends
+from .budget_search import Threshold, grid_range, noise_budget
 
-__all__ = ["BudgetResult", "Threshold", "noise_budget", "obtain_model", "run_budget"]
-
-
-# =====================================================================================
-# bisection per K
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """The largest tolerable noise scale for K votes.
-
-    ``scale``: largest s found with accuracy >= target (NaN if none);
-    ``status``: ``"bracketed"`` (between ``good`` and ``bad``, within the
-    tolerance), ``"all"`` (even the top of the range meets the target: a lower
-    bound) or ``"none"`` (not even the bottom does); ``evaluations``: (s, accuracy).
-    """
-
-    k: int
-    scale: float
-    status: str
-    good: float
-    bad: float
-    target: float
-    evaluations: tuple[tuple[float, float], ...]
-
-    @classmethod
-    def from_log2(cls, k: int, res: ThresholdResult, target: float) -> Threshold:
-        def ex(t: float) -> float:
-            return float("nan") if math.isnan(t) else scale_key(2.0**t)
-
-        return cls(k=k, scale=ex(res.x), status=res.status, good=ex(res.good), bad=ex(res.bad),
-                   target=target, evaluations=tuple((ex(t), a) for t, a in res.evaluations))
-
-    @property
-    def feasible(self) -> bool:
-        return self.status != "none"
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["evaluations"] = [list(e) for e in self.evaluations]
-        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
-
-
-def noise_budget(accuracy: Callable[[float, int], float], votes: Iterable[int], target: float,
-                 lo: float, hi: float, rel_tol: float = 0.1, max_evaluations: int = 40,
-                 on_step: Callable[[int, float, float], None] | None = None) -> dict[int, Threshold]:
-    """Largest noise scale with ``accuracy(s, K) >= target`` for each K, by bisection on log2 s.
-
-    ``accuracy`` is any deterministic function (e.g. :meth:`AccuracyEvaluator.accuracy`);
-    [lo, hi] the range of s searched; the search stops when the bracket is
-    within a factor (1 + rel_tol). ``on_step(K, s, acc)`` is called after
-    every evaluation (progress bars).
-    """
-    if not (0 < lo < hi):
-        raise ValueError(f"need 0 < lo < hi, got {lo}, {hi}")
-    out: dict[int, Threshold] = {}
-    for k in sorted(set(int(v) for v in votes)):
-        def f(t: float, k: int = k) -> float:
-            s = scale_key(2.0**t)
-            acc = accuracy(s, k)
-            if on_step is not None:
-                on_step(k, s, acc)
-            return acc
-
-        res = find_threshold(f, math.log2(lo), math.log2(hi), target, tol=math.log2(1.0 + rel_tol),
-                             max_evaluations=max_evaluations)
-        out[k] = Threshold.from_log2(k, res, target)
-    return out
-
-
-
-# =====================================================================================
-# one budget run
-
-
-@dataclass(frozen=True)
-class BudgetResult:
-    """Everything a budget run found; ``to_dict()`` is the report.json content."""
-
-    config: BudgetConfig
-    profile: str
-    model: dict
-    data: dict
-    digital_accuracy: float
-    reference_accuracy: float
-    target: float
-    noiseless_accuracy: float
-    nominal_accuracy: dict[int, float]
-    thresholds: dict[int, Threshold]
-    network: NetworkCost
-    points: tuple[OperatingPoint, ...]
-    optimum: dict[str, OperatingPoint | None]
-    evaluations: tuple[dict, ...]
-    v0: float
-    elapsed_s: float
-    forward_rows: int
-
-    def pareto(self, paper: bool = False) -> list[dict]:
-        """Every evaluated (s, K) as an operating point: energy per inference at V(s), accuracy."""
-        return price_evaluations(self.network, self.evaluations, self.v0, self.config.alpha, paper=paper)
-
-    def to_dict(self) -> dict:
-        front = pareto_front((p["energy"], p["accuracy"]) for p in self.pareto())
-        return {
-            "config": self.config.to_dict(),
-            "profile": self.profile,
-            "model": self.model,
-            "data": self.data,
-            "digital_accuracy": self.digital_accuracy,
-            "reference": self.config.reference,
-            "reference_accuracy": self.reference_accuracy,
-            "target": self.target,
-            "noiseless_accuracy": self.noiseless_accuracy,
-            "nominal_accuracy": {str(k): v for k, v in self.nominal_accuracy.items()},
-            "thresholds": {str(k): t.to_dict() for k, t in self.thresholds.items()},
-            "network": self.network.to_dict(),
-            "voltage_nominal": self.v0,
-            "operating_points": [p.to_dict() for p in self.points],
-            "optimum": {k: (None if p is None else p.to_dict()) for k, p in self.optimum.items()},
-            "pareto_points": self.pareto(),
-            "pareto_front": [{"energy": e, "accuracy": a} for e, a in front],
-            "evaluations": list(self.evaluations),
-            "elapsed_s": self.elapsed_s,
-            "forward_rows": self.forward_rows,
-        }
+__all__ = ["BudgetResult", "PointsResult", "Threshold", "noise_budget", "obtain_model", "run_budget",
+           "run_points"]
 
 
 def obtain_model(config: BudgetConfig, progress: bool = True) -> tuple[torch.nn.Module, dict]:
@@ -196,29 +75,49 @@ def obtain_model(config: BudgetConfig, progress: bool = True) -> tuple[torch.nn.
     }
 
 
-def run_budget(config: BudgetConfig, *, progress: bool = True,
-               model: torch.nn.Module | None = None, model_info: dict | None = None,
-               data=None) -> BudgetResult:
-    """Run a noise budget: reference, bisection per K, costs, (V, K) optimum.
-
-    ``model`` / ``model_info``: an already loaded (trained) network, any ``nn.Module``
-    (``run_demo`` shares one between devices); otherwise :func:`obtain_model`.
-    ``data``: test data instead of the config's (anything ``crossbar.data.resolve``
-    takes; its test split is used). Every accuracy is
-    saved to ``<out>/cache/evaluations-<profile>-<key>.json`` as soon as it is
-    known, so an interrupted run resumes where it stopped. The report is
-    written by ``crossbar.report.write_budget_report(result)``. The cache key is a
-    digest of the model's weights, the test data, the profile's values, the
-    settings and the code (``BudgetConfig.evaluation_key``); an output folder with
-    other content is refused (``budget_cache.claim_folder``).
-    """
-    from crossbar.cost.mapping import network_cost_of
+def _test_data(config: BudgetConfig, model: torch.nn.Module, profile, data=None):
+    """(test set used, inputs available): ``test_limit: auto`` takes the fewest
+    inputs that resolve the target at the accuracy planned from the digital network on every
+    available input (docs/budget.md, "Statistics"). ``data``: the caller's data instead of the
+    config's (anything ``crossbar.data.resolve`` takes; its test split)."""
     from crossbar.data import load_split, resolve
-    from crossbar.identity import data_identity
+
+    every = load_split(config.data, "test", root=config.data_root) if data is None else resolve(data)[1]
+    available = len(every.y)
+    digital = AccuracyEvaluator(model, every.x, every.y, profile).digital_accuracy()
+    if config.target_accuracy is not None:
+        p_target, band = config.target_accuracy, max(digital - config.target_accuracy, 0.0)
+    else:
+        p_target, band = digital - config.max_drop, config.max_drop
+    if config.test_limit == "auto":
+        n = plan_inputs(p_target, band, available, config.confidence)[0] if band > 0 else available
+    else:
+        n = min(int(config.test_limit), available)
+    return (every if n == available else every.subset(n)), available
+
+
+CALIBRATION_INPUTS = 32
+
+
+def _calibration_inputs(config: BudgetConfig, data=None) -> torch.Tensor:
+    """The training inputs each chip's calibrated ADC ranges are set on (the first
+    ``CALIBRATION_INPUTS``; a chip calibrates on data it will see, never on the test set)."""
+    from crossbar.data import load_split, resolve
+
+    train = (load_split(config.data, "train", root=config.data_root) if data is None
+             else resolve(data)[0])
+    return train.subset(CALIBRATION_INPUTS).x
+
+
+def _evaluator(config: BudgetConfig, model, model_info, progress: bool, data=None):
+    """The shared start of a budget and of point evaluations: profile, folder, model checks,
+    test data, cache. Returns (profile, model_info, test set, inputs available, evaluator)."""
+    from crossbar.cost import read_spacing
+    from crossbar.cost.mapping import network_cost_of
+    from crossbar.identity import data_identity, tensor_digest
     from crossbar.training import model_digest
     from crossbar.training.checkpoint import nonfinite_entries
 
-    t0 = time.perf_counter()
     profile = config.base_profile()
     if model is None and config.train is None:  # a bad checkpoint fails before the folder exists
         model, model_info = obtain_model(config, progress=progress)
@@ -231,67 +130,128 @@ def run_budget(config: BudgetConfig, *, progress: bool = True,
         raise ValueError(f"the network's weights {', '.join(bad[:3])} hold NaN or infinity "
                          "(a diverged training run); a budget needs finite weights")
     model_info["digest"] = model_digest(model)  # the weights evaluated, whatever the caller says
-    ds = (load_split(config.data, "test", root=config.data_root, limit=config.test_limit)
-          if data is None else resolve(data)[1].subset(config.test_limit))
-    key = config.evaluation_key(model_info["digest"], data_identity(ds)["digest"], profile)
+    with limit_threads(config.threads):
+        ds, available = _test_data(config, model, profile, data)
+        calibration = _calibration_inputs(config, data)
+    data_key = f"{data_identity(ds)['digest']}+calibration:{tensor_digest(calibration)}"
+    key = config.evaluation_key(model_info["digest"], data_key, profile)
     cache_file = cache_path(out, profile.name, key)
-    cache = read_cache(cache_file, key)
+    evaluator = AccuracyEvaluator(
+        model, ds.x, ds.y, profile, scale=config.scale, votes=config.votes, repeats=config.repeats,
+        seed=config.seed, batch_rows=config.batch_rows, layer_overrides=config.layer_overrides,
+        threads=config.threads, age=config.age, calibration=calibration,
+        confidence=config.confidence, cache=read_cache(cache_file, key),
+        on_result=lambda entry: write_cache(cache_file, key, evaluator.cache),
+    )
+    # cost at the nominal profile (V0 = v_read), input activity measured on up to 32 test
+    # inputs; it also gives the time between the K re-reads of one inference
+    activity = None if config.activity == "measured" else config.activity
+    with limit_threads(config.threads):
+        net = network_cost_of(evaluator.chip(1.0, 0), ds.x[:32], activity=activity,
+                              replication=config.replication)
+    evaluator.read_spacing = read_spacing(net, config.vote_schedule)
+    return profile, model_info, ds, available, evaluator, net
+
+
+def run_points(config: BudgetConfig, scales: Iterable[float] = (1.0,), *, progress: bool = False,
+               model: torch.nn.Module | None = None, model_info: dict | None = None,
+               target: float | None = None, data=None) -> PointsResult:
+    """Accuracy with its interval at each noise scale of ``scales`` for every K of ``votes``
+    (no search): e.g. an aged chip at its published read noise. ``target``: the accuracy
+    the points are judged against (default: the config's target from its reference);
+    ``data`` as :func:`run_budget` takes it. Cached and resumed like a budget."""
+    t0 = time.perf_counter()
+    _, _, _, _, ev, _ = _evaluator(config, model, model_info, progress, data)
+    with limit_threads(config.threads):
+        if target is None:
+            if config.target_accuracy is not None:
+                target = config.target_accuracy
+            else:
+                ref = ev.estimate(0.0, 1) if config.reference == "mapped" else ev.digital_interval()
+                target = ref.mean - config.max_drop
+        acc = {}
+        for s in scales:
+            for k in reversed(config.votes):  # K_max first: its draws hold those of every K
+                acc[(float(s), k)] = ev.estimate(s, k)
+    acc = dict(sorted(acc.items()))
+    return PointsResult(config=config, profile=ev.profile.name, target=float(target), accuracies=acc,
+                        elapsed_s=time.perf_counter() - t0, forward_rows=ev.forward_rows)
+
+
+def run_budget(config: BudgetConfig, *, progress: bool = True,
+               model: torch.nn.Module | None = None, model_info: dict | None = None,
+               data=None) -> BudgetResult:
+    """Run a noise budget: plan, reference, search per K, resolution, costs, (V, K) optimum.
+
+    ``model`` / ``model_info``: an already loaded network, any ``nn.Module`` (``run_demo``
+    shares one between devices); otherwise :func:`obtain_model`. ``data``: test data
+    instead of the config's (anything ``crossbar.data.resolve`` takes: its test split, and
+    its training split for the ADC-range calibration). Every chip's count of
+    correct inputs is saved to ``<out>/cache/evaluations-<profile>-<key>.json``
+    as soon as it is known, so an interrupted run resumes where it stopped. The
+    report is written by ``crossbar.report.write_budget_report(result)``. The
+    cache key is a digest of the model's weights, the test data, the profile's
+    values, the time since programming, the settings and the code
+    (``BudgetConfig.evaluation_key``); an output folder with other content is
+    refused (``budget_cache.claim_folder``). With ``max_repeats > repeats``, when the
+    search leaves grid points undecided that more chips would decide, it is run
+    again, once, with the chips they need (at most ``max_repeats``).
+    """
+    t0 = time.perf_counter()
+    profile, model_info, ds, available, evaluator, net = _evaluator(config, model, model_info,
+                                                                    progress, data)
+    lo, hi = config.noise_range
+    _, j_lo, j_hi = grid_range(lo, hi, config.rel_tol)
 
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        lo, hi = config.noise_range
-        per_k = 2 + math.ceil(math.log2(max(math.log2(hi / lo) / math.log2(1 + config.rel_tol), 1.0)))
-        bar = tqdm(total=2 + len(config.votes) * (per_k + 1), desc=f"budget {profile.name}",
-                   unit="eval", dynamic_ncols=True)
+        per_k = 4 + math.ceil(math.log2(j_hi - j_lo + 1))
+        bar = tqdm(total=2 + len(config.votes) * per_k, desc=f"budget {profile.name}", unit="eval",
+                   dynamic_ncols=True)
 
-    def saved(s, k, acc, per):
-        write_cache(cache_file, key, evaluator.cache)
-
-    evaluator = AccuracyEvaluator(
-        model, ds.x, ds.y, profile, scale=config.scale, votes=config.votes, repeats=config.repeats,
-        seed=config.seed, batch_rows=config.batch_rows, layer_overrides=config.layer_overrides,
-        threads=config.threads, cache=cache, on_result=saved,
-    )
-
-    def step(k=None, s=None, acc=None):
+    def step(k=None, s=None, iv=None):
         if bar is not None:
             bar.update(1)
             if k is not None:
-                bar.set_postfix(K=k, s=f"{s:.3g}", acc=f"{acc:.3f}")
+                bar.set_postfix(K=k, s=f"{s:.3g}", acc=f"{iv.mean:.3f}")
+
+    def search():
+        noiseless = evaluator.estimate(0.0, 1)
+        reference = noiseless.mean if config.reference == "mapped" else digital.mean
+        target = (config.target_accuracy if config.target_accuracy is not None
+                  else reference - config.max_drop)
+        step()
+        nominal = {k: evaluator.estimate(1.0, k) for k in reversed(config.votes)}  # K_max first
+        step()
+        thresholds = noise_budget(evaluator.estimate, config.votes, target, lo, hi, config.rel_tol,
+                                  config.max_evaluations, on_step=step)
+        res = resolution(target, max(reference - target, 0.0), evaluator.n, available, evaluator.repeats,
+                         config.confidence, evaluator.evaluated(), thresholds)
+        return noiseless, reference, target, dict(sorted(nominal.items())), thresholds, res
 
     with contextlib.ExitStack() as stack:
         stack.callback(lambda: bar is not None and bar.close())
         stack.enter_context(limit_threads(config.threads))
-        digital = evaluator.digital_accuracy()
-        noiseless = evaluator.accuracy(0.0, 1)
-        reference = noiseless if config.reference == "mapped" else digital
-        target = config.target_accuracy if config.target_accuracy is not None else reference - config.max_drop
-        step()
-        nominal = {}
-        for k in reversed(config.votes):  # the largest K computes every draw at s = 1 once
-            nominal[k] = evaluator.accuracy(1.0, k)
-        nominal = dict(sorted(nominal.items()))
-        step()
-        lo, hi = config.noise_range
-        thresholds = noise_budget(evaluator.accuracy, config.votes, target, lo, hi, config.rel_tol,
-                                  config.max_evaluations, on_step=step)
-        # cost at the nominal profile (V0 = v_read), input activity measured on up to 32 test images
-        activity = None if config.activity == "measured" else config.activity
-        net = network_cost_of(evaluator.chip(1.0, 0), ds.x[: min(len(ds.y), 32)], activity=activity,
-                              replication=config.replication)
+        digital = evaluator.digital_interval()
+        noiseless, reference, target, nominal, thresholds, res = search()
+        need = res.chips_needed
+        if not res.resolved and need is not None and evaluator.repeats < need <= config.max_repeats:
+            evaluator.repeats = need  # the chips the measured spread needs; chips 0.. are reused
+            noiseless, reference, target, nominal, thresholds, res = search()
         if bar is not None:  # the total was an estimate: end the bar at the steps taken
             bar.total = bar.n
             bar.refresh()
     points, optimum = energy_optimum(net, thresholds, profile.v_read, config.alpha)
-    result = BudgetResult(
+    confirmed, _ = energy_optimum(net, at_ends(thresholds, "confirmed"), profile.v_read, config.alpha)
+    excluded, _ = energy_optimum(net, at_ends(thresholds, "excluded"), profile.v_read, config.alpha)
+    return BudgetResult(
         config=config, profile=profile.name, model=model_info,
-        data={"name": ds.name, "source": ds.source, "n_test": len(ds.y)},
-        digital_accuracy=digital, reference_accuracy=reference, target=float(target),
-        noiseless_accuracy=noiseless,
-        nominal_accuracy=nominal, thresholds=thresholds, network=net, points=tuple(points),
+        data={"name": ds.name, "source": ds.source, "n_test": len(ds.y), "n_available": available},
+        digital=digital, noiseless=noiseless, nominal=nominal, reference_accuracy=reference,
+        target=float(target), thresholds=thresholds, resolution=res, network=net,
+        points=tuple(points), points_confirmed=tuple(confirmed), points_excluded=tuple(excluded),
         optimum=optimum, evaluations=tuple(evaluator.evaluated()), v0=profile.v_read,
         elapsed_s=time.perf_counter() - t0, forward_rows=evaluator.forward_rows,
     )
-    return result

@@ -3,10 +3,11 @@
 ``<out>/.crossbar-budget`` marks a folder as a budget's (or the demo's): a
 folder that holds other files and no marker is refused, so ``--out`` never
 overwrites someone else's report. The resume cache
-``<out>/cache/evaluations-<profile>-<key>.json`` holds every accuracy(s, K)
-found so far; ``key`` is a digest of everything that decides an accuracy, by
-content (``BudgetConfig.evaluation_key``). A cache file that cannot be read,
-has another key or holds a malformed entry is discarded with a
+``<out>/cache/evaluations-<profile>-<key>.json`` holds, for every (s, K)
+evaluated so far, the number of correct test inputs of each programmed chip
+(``{"s", "k", "n", "correct": [c_0, c_1, ...]}``); ``key`` is a digest of
+everything that decides an accuracy, by content (``BudgetConfig.evaluation_key``).
+A cache file that cannot be read, has another key or holds a malformed entry is discarded with a
 :class:`CacheDiscardedWarning` naming the file, and every accuracy is
 computed again: never a crash, never a silent reuse.
 """
@@ -72,21 +73,21 @@ def _entry_problem(name: Any, e: Any) -> str | None:
     if not isinstance(e, dict):
         return f"entry {name!r} is not an object"
 
-    def unit(v: Any) -> bool:
-        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= 1
+    def count(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
 
-    s, k = e.get("s"), e.get("k")
+    s, k, n = e.get("s"), e.get("k"), e.get("n")
     if isinstance(s, bool) or not isinstance(s, (int, float)) or not math.isfinite(s) or s < 0:
         return f"entry {name!r} has scale s = {s!r}"
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+    if not count(k) or k < 1:
         return f"entry {name!r} has vote count k = {k!r}"
     if name != f"{float(s)!r}|{k}":
         return f"entry {name!r} holds s = {s!r}, k = {k!r}"
-    if not unit(e.get("accuracy")):
-        return f"entry {name!r} has accuracy {e.get('accuracy')!r}"
-    per = e.get("per_repeat")
-    if not isinstance(per, list) or not per or not all(unit(v) for v in per):
-        return f"entry {name!r} has per-repeat accuracies {per!r}"
+    if not count(n) or n < 1:
+        return f"entry {name!r} has {n!r} test inputs"
+    correct = e.get("correct")
+    if not isinstance(correct, list) or not correct or not all(count(c) and 0 <= c <= n for c in correct):
+        return f"entry {name!r} has per-chip counts of correct inputs {correct!r} (0..{n} each)"
     return None
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from crossbar.atomic import safe_name
 from crossbar.checks import one_line
+from crossbar.cost.voting import VOTING_MODES
 from crossbar.identity import code_identity, digest_json, profile_digest
 
 from .checks import (
@@ -37,7 +38,7 @@ from .checks import (
     vote_counts,
 )
 from .config import load_yaml_config
-from .noise_scale import SCALE_MODES
+from .noise_scale import SCALE_MODES, Age
 from .profiles import load_profile
 
 __all__ = ["REFERENCES", "BudgetConfig", "TrainSpec", "load_budget_config"]
@@ -101,7 +102,7 @@ class BudgetConfig:
     train: TrainSpec | None = None
     data: str = "mnist5k"
     data_root: str | None = None
-    test_limit: int = 200
+    test_limit: Any = "auto"
     profile: str = "reram"
     profile_overrides: dict = field(default_factory=dict, hash=False)
     layer_overrides: dict = field(default_factory=dict, hash=False)
@@ -110,7 +111,12 @@ class BudgetConfig:
     max_drop: float = 0.01
     target_accuracy: float | None = None
     votes: tuple[int, ...] = (1, 3, 5, 10, 20)
-    repeats: int = 2
+    repeats: int = 3
+    max_repeats: int = 8
+    confidence: float = 0.95
+    time_since_programming: float | None = None
+    drift_compensation: bool = True
+    vote_schedule: str = "pipelined"
     noise_range: tuple[float, float] = (0.125, 128.0)
     rel_tol: float = 0.1
     alpha: float = 1.0
@@ -132,7 +138,11 @@ class BudgetConfig:
             fail("checkpoint", "a checkpoint path, or a 'train' block to train one", None)
         data_spec("data", self.data)
         string("data_root", self.data_root, optional=True)
-        integer("test_limit", self.test_limit, 1)
+        if self.test_limit != "auto":
+            try:
+                integer("test_limit", self.test_limit, 1)
+            except ConfigError:
+                fail("test_limit", "'auto' or an integer in 1..1000000000", self.test_limit)
         string("profile", self.profile)
         set_("profile_overrides", overrides("profile_overrides", self.profile_overrides))
         lo = self.layer_overrides if self.layer_overrides is not None else {}
@@ -145,6 +155,15 @@ class BudgetConfig:
         set_("target_accuracy", number("target_accuracy", self.target_accuracy, 0.0, 1.0, optional=True))
         set_("votes", vote_counts("votes", self.votes))
         integer("repeats", self.repeats, 1, hi=10_000)
+        integer("max_repeats", self.max_repeats, 1, hi=10_000)
+        if self.max_repeats < self.repeats:
+            fail("max_repeats", f">= repeats ({self.repeats})", self.max_repeats)
+        set_("confidence", number("confidence", self.confidence, 0.5, 0.999))
+        set_("time_since_programming", number("time_since_programming", self.time_since_programming,
+                                              1e-9, 1e10, optional=True))
+        if not isinstance(self.drift_compensation, bool):
+            fail("drift_compensation", "true or false", self.drift_compensation)
+        string("vote_schedule", self.vote_schedule, VOTING_MODES)
         set_("noise_range", interval("noise_range", self.noise_range))
         set_("rel_tol", number("rel_tol", self.rel_tol, 0.0, 10.0, lo_open=True))
         set_("alpha", number("alpha", self.alpha, 0.0, 10.0, lo_open=True))
@@ -161,6 +180,13 @@ class BudgetConfig:
         self.base_profile()  # profile name and overrides are valid
 
     # -- derived ---------------------------------------------------------------------
+    @property
+    def age(self) -> Age:
+        """Time since programming (default: the profile's own) and drift compensation."""
+        t = self.time_since_programming
+        return Age(self.base_profile().time_since_programming if t is None else t,
+                   self.drift_compensation)
+
     def base_profile(self):
         """The device profile with ``profile_overrides`` applied (validated; errors name the key)."""
         p = load_profile(self.profile, "profile")
@@ -198,9 +224,12 @@ class BudgetConfig:
     def evaluation_key(self, model_digest: str, data_digest: str, profile) -> str:
         """Digest of everything that decides accuracy(s, K), by content (the resume cache's key):
         the model's weights, the test data used, the profile's values (``profile``: the
-        base profile, overrides applied), the settings of the evaluation and the code."""
-        keys = ("scale", "votes", "repeats", "seed", "batch_rows", "layer_overrides")
+        base profile, overrides applied), the settings of the evaluation and the code.
+        Not the number of chips: chip r's count does not depend on it (the cache keeps
+        counts per chip)."""
+        keys = ("scale", "votes", "seed", "batch_rows", "layer_overrides", "vote_schedule")
         d = {k: self.to_dict()[k] for k in keys}
+        d["age"] = self.age.to_dict()
         d.update(model=model_digest, data=data_digest, profile=profile_digest(profile),
                  code=code_identity())
         return digest_json(d, 16)

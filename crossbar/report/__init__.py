@@ -10,16 +10,21 @@ half-written report.
 """
 
 from crossbar.report.budget import budget_markdown, budget_table, write_budget_report
-from crossbar.report.demo import demo_markdown, write_demo_report
-from crossbar.report.figures import plot_accuracy_vs_noise, plot_latency, plot_pareto
+from crossbar.report.demo import demo_data, demo_markdown, write_demo_report
+from crossbar.report.demo_tables import readme_excerpt, replace_excerpt
+from crossbar.report.figures import plot_accuracy_vs_noise, plot_aging, plot_latency, plot_pareto
 
 __all__ = [
     "budget_markdown",
     "budget_table",
+    "demo_data",
     "demo_markdown",
     "plot_accuracy_vs_noise",
+    "plot_aging",
     "plot_latency",
     "plot_pareto",
+    "readme_excerpt",
+    "replace_excerpt",
     "write_budget_report",
     "write_demo_report",
 ]
