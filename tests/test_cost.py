@@ -14,7 +14,6 @@ from crossbar import cost, devices
 from crossbar.array import CrossbarArray
 from crossbar.cost import (
     TileUsage,
-    energy_at_sigma,
     find_threshold,
     input_activity,
     layer_cost,
@@ -23,10 +22,8 @@ from crossbar.cost import (
     pipelined_latency_paper,
     sequential_latency,
     sequential_latency_paper,
-    sigma_at_voltage,
     tile_cost,
     tile_usage,
-    voltage_for_sigma,
     voting_cost,
 )
 
@@ -358,29 +355,11 @@ def test_activity_scales_cell_energy_only():
 # V - noise - energy
 
 
-def test_voltage_noise_energy_monotone():
+def test_energy_increases_with_voltage():
     v = np.linspace(0.05, 1.0, 40)
-    s = sigma_at_voltage(0.1, v, 0.2)
-    assert np.all(np.diff(s) < 0)  # higher V never more noise
-    assert sigma_at_voltage(0.1, 0.2, 0.2) == pytest.approx(0.1)
-    assert sigma_at_voltage(0.1, 0.4, 0.2, a=0.5) == pytest.approx(0.1 / math.sqrt(2))
     e = [layer_cost(P.with_overrides(v_read=x), [TileUsage(64, 32, 1e-3)]).energy for x in v]
     assert np.all(np.diff(e) > 0)  # energy increases with V
     assert cost.read_energy_at_voltage(1.0, 0.4, 0.2) == pytest.approx(4.0)
-
-
-def test_voltage_for_sigma_inverts_and_energy_at_sigma():
-    for a in (0.5, 1.0, 2.0):
-        v = voltage_for_sigma(0.3, 0.1, 0.2, a)
-        assert sigma_at_voltage(0.1, v, 0.2, a) == pytest.approx(0.3)
-    net = _network()
-    assert energy_at_sigma(net, 0.1, 0.1) == pytest.approx(net.energy)
-    # halving the noise doubles V (a = 1): cell energy x 4, periphery unchanged
-    e = energy_at_sigma(net, 0.05, 0.1)
-    assert e == pytest.approx(4 * net.energy_cell + net.energy - net.energy_cell)
-    assert energy_at_sigma(net, 0.05, 0.1, periphery_scales=True) == pytest.approx(4 * net.energy)
-    sig = np.linspace(0.02, 1.0, 30)
-    assert np.all(np.diff(energy_at_sigma(net, sig, 0.1)) < 0)
 
 
 # ---------------------------------------------------------------------------
@@ -461,10 +440,6 @@ def test_bad_activity(activity):
         lambda: TileUsage(0, 4, 1e-5),
         lambda: TileUsage(4, 4, float("nan")),
         lambda: network_cost([]),
-        lambda: sigma_at_voltage(0.1, 0.0, 0.2),
-        lambda: sigma_at_voltage(float("nan"), 0.1, 0.2),
-        lambda: voltage_for_sigma(0.0, 0.1, 0.2),
-        lambda: sigma_at_voltage(0.1, 0.1, 0.2, a=0.0),
         lambda: input_activity([1.0, float("nan")]),
         lambda: input_activity([1.0], full_scale=0.0),
         lambda: find_threshold(_accuracy, 1.0, 1.0, 0.9),

@@ -88,7 +88,7 @@ BUDGET_KEYS = {
     "confidence": floats, "time_since_programming": st.one_of(st.none(), floats),
     "drift_compensation": st.one_of(st.booleans(), scalars),
     "noise_range": st.lists(st.one_of(floats, st.floats(min_value=0.01, max_value=1e7)), max_size=3),
-    "rel_tol": floats, "alpha": floats, "activity": st.one_of(st.just("measured"), floats),
+    "rel_tol": floats, "voltage_tol": floats, "activity": st.one_of(st.just("measured"), floats),
     "replication": counts, "seed": counts, "batch_rows": counts, "threads": st.one_of(st.none(), counts),
     "max_evaluations": counts, "out": st.text(max_size=10), "plots": st.one_of(st.booleans(), scalars),
 }

@@ -123,15 +123,16 @@ def test_read_spacing_of_the_voting_schedules():
         read_spacing(net, "batched")
 
 
-def test_the_voltage_law_tables_in_physics_md_are_regenerated_by_their_script():
+def test_the_voltage_law_tables_in_physics_and_budget_md_are_regenerated_by_their_script():
     import importlib.util
 
     root = Path(__file__).resolve().parent.parent
     spec = importlib.util.spec_from_file_location("voltage_law", root / "examples" / "voltage_law.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    doc = (root / "docs" / "physics.md").read_text(encoding="utf-8")
-    assert script.profile_table() in doc and script.close_comparison() in doc
+    for page in ("physics.md", "budget.md"):
+        doc = (root / "docs" / page).read_text(encoding="utf-8")
+        assert script.profile_table() in doc and script.close_comparison() in doc, page
 
 
 def test_a_converted_model_reads_at_another_voltage_through_its_profile():

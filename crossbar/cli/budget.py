@@ -47,9 +47,11 @@ def run(args: argparse.Namespace) -> int:
         right = f">{hi:.3g}" if math.isnan(th.excluded) else f"{th.excluded:.3g}"
         print(f"  K = {k:>3}: accuracy at s = 1 {iv(r.nominal[k])}, tolerable noise scale {shown} "
               f"(interval {left}-{right})")
-    best = r.optimum.get("fixed_periphery")
+    best = r.optimum
     if best is not None:
-        print(f"energy-optimal at the point estimates: K = {best.k} at V = {best.voltage:.3g} V, "
-              f"{format_si(best.energy, 'J')} per inference")
+        ties = r.ties()
+        print(f"energy-optimal (V, K), physical voltage law: K = {best.k} at V = {best.voltage:.3g} V, "
+              f"{format_si(best.energy, 'J')} per inference"
+              + (f" (a tie with K = {', '.join(map(str, ties))})" if ties else ""))
     print(f"report: {config.out}/report.md")
     return 0

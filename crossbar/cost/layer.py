@@ -68,6 +68,7 @@ class LayerCost:
     shift_adds: int
     conversions: int
     rereads: float
+    clipping_rate: float
     ops: int
     cells: int
     area: float
@@ -125,6 +126,7 @@ def layer_cost(
     activity: float = 1.0,
     name: str = "",
     rereads: float = 0,
+    clipping_rate: float = math.nan,
 ) -> LayerCost:
     """Latency, energy, operations and area of one layer per inference.
 
@@ -138,7 +140,8 @@ def layer_cost(
     inference from bound management (a mean over the examples read may be
     fractional; ``crossbar.nn.reread_counts`` counts them, ``network_cost_of``
     measures them); each costs the mean tile energy and, conservatively, the
-    slowest tile's time.
+    slowest tile's time. ``clipping_rate``: the share of the layer's ADC conversions that
+    clipped where it was measured (``network_cost_of``), shown in the tables; NaN unknown.
     """
     p = CircuitParameters.from_profile(profile)
     usages = [t if isinstance(t, TileUsage) else tile_usage(t) for t in tiles]
@@ -186,6 +189,7 @@ def layer_cost(
         shift_adds=round((mvms + mean) * sum(c.shift_adds for c in costs)),
         conversions=round((mvms + mean) * sum(c.conversions for c in costs)),
         rereads=extra,
+        clipping_rate=float(clipping_rate),
         ops=OPS_PER_MAC * mvms * sum(u.macs for u in usages),
         cells=r * sum(u.cells for u in usages),
         area=area_array + (area_adc or 0.0) + (area_periphery or 0.0),

@@ -20,6 +20,7 @@ Each analog layer is one pipeline stage, in the order the model holds them
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -58,11 +59,13 @@ def _examples(example_input, examples: int | None) -> int:
 @dataclass(frozen=True)
 class LayerTrace:
     """What one analog layer did in a forward pass, per example: vectors multiplied, their
-    activity, and the tile re-reads of bound management (a mean, may be fractional)."""
+    activity, the tile re-reads of bound management (a mean, may be fractional), and the
+    share of its ADC conversions that clipped (NaN: none made, e.g. an abstract profile)."""
 
     mvms: int
     activity: float | None
     rereads: float = 0.0
+    clipping_rate: float = math.nan
 
 
 def trace(model: nn.Module, example_input, examples: int | None = None,
@@ -117,6 +120,7 @@ def trace(model: nn.Module, example_input, examples: int | None = None,
         for m, (seed, reads) in zip(readers, saved, strict=True):
             m.read_seed, m.reads = seed, reads
         rereads = {name: layer.array.stats.rereads for name, layer in layers}
+        clipped = {name: layer.array.stats.clipping_rate for name, layer in layers}
         for name, layer in layers:
             layer.array.stats = stats[name]
     missing = [name for name in counts if counts[name] == 0]
@@ -127,7 +131,8 @@ def trace(model: nn.Module, example_input, examples: int | None = None,
         if total % n:
             raise ValueError(f"analog layer {name} multiplied {total} vectors for {n} examples, not a whole "
                              "number per example; pass examples=N with the true number of examples")
-        out[name] = LayerTrace(total // n, sums[name] / total if activity else None, rereads[name] / n)
+        out[name] = LayerTrace(total // n, sums[name] / total if activity else None, rereads[name] / n,
+                               clipped[name])
     return out
 
 
@@ -209,5 +214,6 @@ def network_cost_of(
     for name, layer in layers:
         usages = [tile_usage(t) for t in layer.array.tiles]
         costs.append(layer_cost(layer.profile, usages, passes=traces[name].mvms, replication=reps[name],
-                                activity=acts[name], name=name, rereads=traces[name].rereads))
+                                activity=acts[name], name=name, rereads=traces[name].rereads,
+                                clipping_rate=traces[name].clipping_rate))
     return network_cost(costs)

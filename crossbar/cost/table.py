@@ -33,8 +33,13 @@ def _area(value: float | None) -> str:
     return "n/a" if value is None else f"{value * 1e6:.4g} mm²"
 
 
+def _clipped(c) -> str:
+    rate = getattr(c, "clipping_rate", math.nan)
+    return "" if rate is None or math.isnan(rate) else f"{100 * rate:.2g} %"
+
+
 def _row(label: str, c, tiles, mvms: str, passes: str, sums: dict) -> str:
-    return (f"| {label} | {tiles} | {mvms} | {passes} | {format_si(sums['time'], 's')} "
+    return (f"| {label} | {tiles} | {mvms} | {passes} | {_clipped(c)} | {format_si(sums['time'], 's')} "
             f"| {format_si(sums['energy'], 'J')} | {format_si(sums['energy_cell'], 'J')} "
             f"| {format_si(sums['energy_dac'], 'J')} | {format_si(sums['energy_adc'], 'J')} "
             f"| {format_si(sums['rest'], 'J')} | {c.tops_per_watt:.3g} "
@@ -44,10 +49,10 @@ def _row(label: str, c, tiles, mvms: str, passes: str, sums: dict) -> str:
 
 def markdown_table(layers: Sequence, total=None) -> str:
     """Per-layer rows (and a total): time, energy split, TOPS/W, throughput, area."""
-    head = ("| layer | tiles | MVMs | passes | T_l | E_l | E_cell | E_DAC | E_ADC "
-            "| E_sense+digital+buffer | TOPS/W | throughput | area | program time "
+    head = ("| layer | tiles | MVMs | passes | ADC outputs clipped | T_l | E_l | E_cell | E_DAC "
+            "| E_ADC | E_sense+digital+buffer | TOPS/W | throughput | area | program time "
             "| program energy |")
-    lines = [head, "|" + " --- |" * 15]
+    lines = [head, "|" + " --- |" * 16]
 
     def sums(items: Sequence) -> dict:
         out = {k: sum(getattr(c, k) for c in items)

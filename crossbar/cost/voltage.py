@@ -44,53 +44,12 @@ def _positive(name: str, x, allow_zero: bool = False):
     return float(a) if a.ndim == 0 else a
 
 
-def sigma_at_voltage(sigma0: float, v, v0: float, a: float = 1.0):
-    """Relative read noise at voltage ``v``: sigma0 * (v0 / v)^a (v may be an array)."""
-    s0 = finite("sigma0", sigma0, minimum=0.0)
-    v = _positive("v", v)
-    v0 = finite("v0", v0, minimum=0.0, strict=True)
-    a = finite("a", a, minimum=0.0, strict=True)
-    return s0 * (v0 / v) ** a
-
-
-def voltage_for_sigma(sigma, sigma0: float, v0: float, a: float = 1.0):
-    """Read voltage that gives relative noise ``sigma``: v0 * (sigma0 / sigma)^(1/a)."""
-    sigma = _positive("sigma", sigma)
-    s0 = finite("sigma0", sigma0, minimum=0.0, strict=True)
-    v0 = finite("v0", v0, minimum=0.0, strict=True)
-    a = finite("a", a, minimum=0.0, strict=True)
-    return v0 * (s0 / sigma) ** (1.0 / a)
-
-
 def read_energy_at_voltage(e0: float, v, v0: float):
     """Cell read energy at voltage ``v`` given ``e0`` at ``v0``: e0 * (v / v0)^2."""
     e0 = finite("e0", e0, minimum=0.0)
     v = _positive("v", v, allow_zero=True)
     v0 = finite("v0", v0, minimum=0.0, strict=True)
     return e0 * (v / v0) ** 2
-
-
-def energy_at_sigma(
-    cost: NetworkCost | LayerCost,
-    sigma,
-    sigma0: float,
-    a: float = 1.0,
-    periphery_scales: bool = False,
-):
-    """Energy per inference when V is set to reach relative read noise ``sigma``.
-
-    ``cost`` was computed at the profile's v_read, where the noise is
-    ``sigma0``. V / v_read = (sigma0 / sigma)^(1/a); the cell energy scales as
-    (V / v_read)^2 and DAC, ADC and digital energy stay fixed unless
-    ``periphery_scales`` (the paper's P ~ V^2 for the whole inference).
-    """
-    if not isinstance(cost, NetworkCost | LayerCost):
-        raise ValueError(f"cost must be a NetworkCost or LayerCost, got {type(cost).__name__}")
-    ratio = voltage_for_sigma(sigma, sigma0, 1.0, a)
-    scale = ratio**2
-    if periphery_scales:
-        return cost.energy * scale
-    return cost.energy_cell * scale + (cost.energy - cost.energy_cell)
 
 
 # ----------------------------------------------------------------------------- the physical law

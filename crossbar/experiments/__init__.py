@@ -8,11 +8,11 @@ cell to ``results.jsonl`` and writes the paper's tables and figures (docs/experi
 a trained network tolerates for each vote count K and prices it;
 ``run_demo(DemoConfig())`` does so for one CNN on several devices. Both return
 results; ``crossbar.report.write_budget_report`` / ``write_demo_report`` write
-their reports (docs/budget.md). ``OperatingPoint``, ``energy_optimum`` and
+their reports (docs/budget.md). ``VoltagePoint``, ``voltage_optimum`` and
 ``pareto_front`` live in ``crossbar.cost.optimum`` and are re-exported here.
 """
 
-from crossbar.cost.optimum import OperatingPoint, energy_optimum, pareto_front
+from crossbar.cost.optimum import VoltagePoint, pareto_front, voltage_optimum
 
 from .accuracy import AccuracyEvaluator
 from .budget import (
@@ -60,6 +60,8 @@ from .sweep import SweepResult, pending_cells, run_sweep
 from .voting import noisy_probs, predict_with_votes, reseed_all, vote, vote_curve
 
 __all__ = [
+    "VoltagePoint",
+    "voltage_optimum",
     "FRESH",
     "Interval",
     "REFERENCES",
@@ -80,7 +82,6 @@ __all__ = [
     "ForeignFolderError",
     "IdentityMismatchError",
     "Inputs",
-    "OperatingPoint",
     "PointsResult",
     "ResultsStore",
     "SchedulerUnreachableError",
@@ -94,7 +95,6 @@ __all__ = [
     "WorkerImportError",
     "checkpoint_path",
     "compare",
-    "energy_optimum",
     "evaluate_cell",
     "load_budget_config",
     "load_config",

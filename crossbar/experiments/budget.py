@@ -11,8 +11,9 @@ test-set size and the number of chips that resolve the target, or says that
 the data cannot (:mod:`crossbar.experiments.budget_plan`). It then prices
 every K with the cost model (``crossbar.cost``): latency of the three voting
 schedules, energy and area per inference, and the energy-optimal pair (read
-voltage V, votes K) under the assumption that the read noise relative to the
-signal grows as (V0 / V)^alpha, i.e. a noise scale s is reached at V = V0 / s^(1/alpha).
+voltage V, votes K) under the physical voltage law: the network is evaluated at
+each voltage tried, where the conductance noise is unchanged and the circuit noise
+floor grows relative to the signal (``crossbar.cost.voltage_optimum``).
 
 The search returns a :class:`BudgetResult` and writes only its resume cache;
 ``crossbar.report.write_budget_report`` writes report.md, report.json and the
@@ -24,18 +25,20 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from crossbar.cost.optimum import energy_optimum
+from crossbar.cost import voltage_range
 from crossbar.threads import limit_threads
 
 from .accuracy import AccuracyEvaluator
 from .budget_cache import cache_path, claim_folder, read_cache, write_cache
 from .budget_config import BudgetConfig
 from .budget_plan import plan_inputs, resolution
-from .budget_result import BudgetResult, PointsResult, at_ends
+from .budget_result import BudgetResult, PointsResult
 from .budget_search import Threshold, grid_range, noise_budget
 
 __all__ = ["BudgetResult", "PointsResult", "Threshold", "noise_budget", "obtain_model", "run_budget",
@@ -134,15 +137,25 @@ def _evaluator(config: BudgetConfig, model, model_info, progress: bool, data=Non
         ds, available = _test_data(config, model, profile, data)
         calibration = _calibration_inputs(config, data)
     data_key = f"{data_identity(ds)['digest']}+calibration:{tensor_digest(calibration)}"
-    key = config.evaluation_key(model_info["digest"], data_key, profile)
-    cache_file = cache_path(out, profile.name, key)
-    evaluator = AccuracyEvaluator(
-        model, ds.x, ds.y, profile, scale=config.scale, votes=config.votes, repeats=config.repeats,
-        seed=config.seed, batch_rows=config.batch_rows, layer_overrides=config.layer_overrides,
-        threads=config.threads, age=config.age, calibration=calibration,
-        confidence=config.confidence, cache=read_cache(cache_file, key),
-        on_result=lambda entry: write_cache(cache_file, key, evaluator.cache),
-    )
+
+    made: list[AccuracyEvaluator] = []
+
+    def evaluator_for(p, tag: str = "") -> AccuracyEvaluator:
+        """An evaluator of ``p`` (the profile, or it at another read voltage: ``tag`` names its
+        cache file) with its own cache."""
+        key = config.evaluation_key(model_info["digest"], data_key, p)
+        cache_file = cache_path(out, p.name + tag, key)
+        ev = AccuracyEvaluator(
+            model, ds.x, ds.y, p, scale=config.scale, votes=config.votes, repeats=config.repeats,
+            seed=config.seed, batch_rows=config.batch_rows, layer_overrides=config.layer_overrides,
+            threads=config.threads, age=config.age, calibration=calibration,
+            confidence=config.confidence, cache=read_cache(cache_file, key),
+            on_result=lambda entry: write_cache(cache_file, key, ev.cache),
+        )
+        made.append(ev)
+        return ev
+
+    evaluator = evaluator_for(profile)
     # cost at the nominal profile (V0 = v_read), input activity measured on up to 32 test
     # inputs; it also gives the time between the K re-reads of one inference
     activity = None if config.activity == "measured" else config.activity
@@ -150,7 +163,45 @@ def _evaluator(config: BudgetConfig, model, model_info, progress: bool, data=Non
         net = network_cost_of(evaluator.chip(1.0, 0), ds.x[:32], activity=activity,
                               replication=config.replication)
     evaluator.read_spacing = read_spacing(net, config.vote_schedule)
-    return profile, model_info, ds, available, evaluator, net
+    return _Setup(profile, model_info, ds, available, evaluator, net, evaluator_for, made)
+
+
+@dataclass(frozen=True)
+class _Setup:
+    profile: Any
+    model_info: dict
+    ds: Any
+    available: int
+    evaluator: AccuracyEvaluator
+    net: Any
+    evaluator_for: Callable[..., AccuracyEvaluator]
+    evaluators: list[AccuracyEvaluator]  # every one made: their forward rows are the run's
+
+
+def _voltage_search(setup: _Setup, config: BudgetConfig, target: float, step):
+    """Per K, the lowest read voltage whose K-vote accuracy (the point estimate) meets
+    ``target``, with the network evaluated at each voltage tried (``crossbar.cost.at_voltage``:
+    the circuit floor grows relative to the signal as V drops); returns (points, optimum,
+    {(V, K): Interval})."""
+    from crossbar.cost import at_voltage, voltage_optimum
+
+    evaluators: dict[float, AccuracyEvaluator] = {}
+    seen = {}
+
+    def accuracy(v: float, k: int) -> float:
+        v = float(f"{v:.6g}")
+        if v not in evaluators:
+            ev = setup.evaluator_for(at_voltage(setup.profile, v), f"-at-{v:g}V")
+            ev.read_spacing, ev.repeats = setup.evaluator.read_spacing, setup.evaluator.repeats
+            evaluators[v] = ev
+        iv = evaluators[v].estimate(1.0, k)
+        seen[(v, k)] = iv
+        step(k, v, iv)
+        return iv.mean
+
+    points, best = voltage_optimum(setup.net, setup.profile, accuracy, config.votes, target,
+                                   tol=config.voltage_tol)
+    return tuple(points), best, dict(sorted(seen.items()))
 
 
 def run_points(config: BudgetConfig, scales: Iterable[float] = (1.0,), *, progress: bool = False,
@@ -161,7 +212,7 @@ def run_points(config: BudgetConfig, scales: Iterable[float] = (1.0,), *, progre
     the points are judged against (default: the config's target from its reference);
     ``data`` as :func:`run_budget` takes it. Cached and resumed like a budget."""
     t0 = time.perf_counter()
-    _, _, _, _, ev, _ = _evaluator(config, model, model_info, progress, data)
+    ev = _evaluator(config, model, model_info, progress, data).evaluator
     with limit_threads(config.threads):
         if target is None:
             if config.target_accuracy is not None:
@@ -198,8 +249,9 @@ def run_budget(config: BudgetConfig, *, progress: bool = True,
     again, once, with the chips they need (at most ``max_repeats``).
     """
     t0 = time.perf_counter()
-    profile, model_info, ds, available, evaluator, net = _evaluator(config, model, model_info,
-                                                                    progress, data)
+    setup = _evaluator(config, model, model_info, progress, data)
+    profile, model_info, ds, available, evaluator, net = (
+        setup.profile, setup.model_info, setup.ds, setup.available, setup.evaluator, setup.net)
     lo, hi = config.noise_range
     _, j_lo, j_hi = grid_range(lo, hi, config.rel_tol)
 
@@ -208,14 +260,16 @@ def run_budget(config: BudgetConfig, *, progress: bool = True,
         from tqdm.auto import tqdm
 
         per_k = 4 + math.ceil(math.log2(j_hi - j_lo + 1))
-        bar = tqdm(total=2 + len(config.votes) * per_k, desc=f"budget {profile.name}", unit="eval",
+        v_min, v_max = voltage_range(profile)
+        per_v = 2 + math.ceil(math.log2(max((v_max - v_min) / config.voltage_tol, 1.0)))
+        bar = tqdm(total=2 + len(config.votes) * (per_k + per_v), desc=f"budget {profile.name}", unit="eval",
                    dynamic_ncols=True)
 
-    def step(k=None, s=None, iv=None):
+    def step(k=None, s=None, iv=None, unit="s"):
         if bar is not None:
             bar.update(1)
             if k is not None:
-                bar.set_postfix(K=k, s=f"{s:.3g}", acc=f"{iv.mean:.3f}")
+                bar.set_postfix({"K": k, unit: f"{s:.3g}", "acc": f"{iv.mean:.3f}"})
 
     def search():
         noiseless = evaluator.estimate(0.0, 1)
@@ -240,18 +294,17 @@ def run_budget(config: BudgetConfig, *, progress: bool = True,
         if not res.resolved and need is not None and evaluator.repeats < need <= config.max_repeats:
             evaluator.repeats = need  # the chips the measured spread needs; chips 0.. are reused
             noiseless, reference, target, nominal, thresholds, res = search()
+        points, optimum, voltage_accuracy = _voltage_search(
+            setup, config, target, lambda k, v, iv: step(k, v, iv, unit="V"))
         if bar is not None:  # the total was an estimate: end the bar at the steps taken
             bar.total = bar.n
             bar.refresh()
-    points, optimum = energy_optimum(net, thresholds, profile.v_read, config.alpha)
-    confirmed, _ = energy_optimum(net, at_ends(thresholds, "confirmed"), profile.v_read, config.alpha)
-    excluded, _ = energy_optimum(net, at_ends(thresholds, "excluded"), profile.v_read, config.alpha)
     return BudgetResult(
         config=config, profile=profile.name, model=model_info,
         data={"name": ds.name, "source": ds.source, "n_test": len(ds.y), "n_available": available},
         digital=digital, noiseless=noiseless, nominal=nominal, reference_accuracy=reference,
         target=float(target), thresholds=thresholds, resolution=res, network=net,
-        points=tuple(points), points_confirmed=tuple(confirmed), points_excluded=tuple(excluded),
-        optimum=optimum, evaluations=tuple(evaluator.evaluated()), v0=profile.v_read,
-        elapsed_s=time.perf_counter() - t0, forward_rows=evaluator.forward_rows,
+        points=points, optimum=optimum, voltage_accuracy=voltage_accuracy,
+        evaluations=tuple(evaluator.evaluated()), v0=profile.v_read,
+        elapsed_s=time.perf_counter() - t0, forward_rows=sum(e.forward_rows for e in setup.evaluators),
     )

@@ -119,7 +119,7 @@ class BudgetConfig:
     vote_schedule: str = "pipelined"
     noise_range: tuple[float, float] = (0.125, 128.0)
     rel_tol: float = 0.1
-    alpha: float = 1.0
+    voltage_tol: float = 0.02
     activity: Any = "measured"
     replication: int = 1
     seed: int = 0
@@ -166,7 +166,7 @@ class BudgetConfig:
         string("vote_schedule", self.vote_schedule, VOTING_MODES)
         set_("noise_range", interval("noise_range", self.noise_range))
         set_("rel_tol", number("rel_tol", self.rel_tol, 0.0, 10.0, lo_open=True))
-        set_("alpha", number("alpha", self.alpha, 0.0, 10.0, lo_open=True))
+        set_("voltage_tol", number("voltage_tol", self.voltage_tol, 1e-4, 1.0))
         if self.activity != "measured":
             set_("activity", number("activity", self.activity, 0.0, 1.0))
         integer("replication", self.replication, 1, hi=10_000)

@@ -6,40 +6,17 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from crossbar.cost import NetworkCost
-from crossbar.cost.optimum import OperatingPoint, pareto_front, price_evaluations
+from crossbar.cost.optimum import VoltagePoint, pareto_front
 
 from .budget_config import BudgetConfig
 from .budget_plan import Resolution
 from .budget_search import Threshold, tolerates_more
 from .stats import Interval, compare
 
-__all__ = ["BudgetResult", "PointsResult", "at_ends"]
-
-
-@dataclass(frozen=True)
-class _At:
-    """A tolerable noise scale seen as the cost model's ``Tolerance`` (one end of an interval)."""
-
-    scale: float
-    status: str
-
-    @property
-    def feasible(self) -> bool:
-        return self.status != "none"
-
-
-def at_ends(thresholds: dict[int, Threshold], end: str) -> dict[int, _At]:
-    """The thresholds at their confirmed (or excluded) scale, for pricing the interval's ends."""
-    out = {}
-    for k, th in thresholds.items():
-        s = getattr(th, end)
-        bound = th.status == "all" and s == th.good  # the top of the range: a lower bound
-        out[k] = _At(s, "none" if math.isnan(s) else ("all" if bound else "bracketed"))
-    return out
+__all__ = ["BudgetResult", "PointsResult"]
 
 
 @dataclass(frozen=True)
@@ -48,9 +25,10 @@ class BudgetResult:
 
     Accuracies come as :class:`~crossbar.experiments.stats.Interval` (``digital``,
     ``noiseless``, ``nominal``) and, for compatibility, as their means
-    (``digital_accuracy``, ...). ``points`` are the operating points at each K's
-    point estimate; ``points_confirmed`` / ``points_excluded`` at the ends of its
-    interval (the energy there bounds the energy at the true tolerable noise).
+    (``digital_accuracy``, ...). ``points``: per K, the lowest read voltage meeting the
+    target under the physical voltage law and its energy (``crossbar.cost.voltage_optimum``);
+    ``optimum``: the cheapest of them; ``voltage_accuracy``: every (V, K) evaluated on the
+    way, with its interval.
     """
 
     config: BudgetConfig
@@ -65,10 +43,9 @@ class BudgetResult:
     thresholds: dict[int, Threshold]
     resolution: Resolution
     network: NetworkCost
-    points: tuple[OperatingPoint, ...]
-    points_confirmed: tuple[OperatingPoint, ...]
-    points_excluded: tuple[OperatingPoint, ...]
-    optimum: dict[str, OperatingPoint | None]
+    points: tuple[VoltagePoint, ...]
+    optimum: VoltagePoint | None
+    voltage_accuracy: dict[tuple[float, int], Interval]
     evaluations: tuple[dict, ...]
     v0: float
     elapsed_s: float
@@ -94,14 +71,22 @@ class BudgetResult:
                     "noise": tolerates_more(self.thresholds[k], th1)}
                 for k, iv in self.nominal.items() if k != 1}
 
-    def pareto(self, paper: bool = False) -> list[dict]:
-        """Every evaluated (s, K) as an operating point: energy per inference at V(s), accuracy."""
-        pts = price_evaluations(self.network, self.evaluations, self.v0, self.config.alpha, paper=paper)
-        ivs = {(e["k"], e["s"]): e for e in self.evaluations}
-        for p in pts:
-            e = ivs[(p["k"], p["s"])]
-            p["lo"], p["hi"] = e["lo"], e["hi"]
-        return pts
+    def pareto(self) -> list[dict]:
+        """Every evaluated (V, K): energy per voted inference at V, accuracy with its interval."""
+        from crossbar.cost import energy_at_voltage
+
+        return [{"k": k, "voltage": v, "energy": k * float(energy_at_voltage(self.network, v, self.v0)),
+                 "accuracy": iv.mean, "lo": iv.lo, "hi": iv.hi}
+                for (v, k), iv in sorted(self.voltage_accuracy.items())]
+
+    def ties(self) -> list[int]:
+        """The K whose energy range (over its voltage bracket) overlaps the optimum's: the
+        optimum is called cheaper only than the others."""
+        best = self.optimum
+        if best is None:
+            return []
+        return [p.k for p in self.points if p.k != best.k and p.status != "none"
+                and p.energy_low <= best.energy and best.energy_low <= p.energy]
 
     def to_dict(self) -> dict:
         front = pareto_front((p["energy"], p["accuracy"]) for p in self.pareto())
@@ -127,9 +112,8 @@ class BudgetResult:
             "throughput": self.network.throughput,
             "voltage_nominal": self.v0,
             "operating_points": [p.to_dict() for p in self.points],
-            "operating_points_confirmed": [p.to_dict() for p in self.points_confirmed],
-            "operating_points_excluded": [p.to_dict() for p in self.points_excluded],
-            "optimum": {k: (None if p is None else p.to_dict()) for k, p in self.optimum.items()},
+            "optimum": None if self.optimum is None else self.optimum.to_dict(),
+            "optimum_ties": self.ties(),
             "pareto_points": self.pareto(),
             "pareto_front": [{"energy": e, "accuracy": a} for e, a in front],
             "evaluations": list(self.evaluations),

@@ -71,7 +71,7 @@ class DemoConfig:
     rel_tol: float = 0.5
     reference: str = "digital"
     max_drop: float = 0.03
-    alpha: float = 1.0
+    voltage_tol: float = 0.05
     scale: str = "read"
     seed: int = 0
     layer_overrides: dict = field(default_factory=dict, hash=False)
@@ -101,7 +101,7 @@ class DemoConfig:
             checkpoint=str(checkpoint), data=self.data, test_limit=self.test_limit, profile=device,
             layer_overrides=self.layer_overrides, scale=self.scale, reference=self.reference,
             max_drop=self.max_drop, votes=self.votes, repeats=self.repeats, max_repeats=self.repeats,
-            noise_range=self.noise_range, rel_tol=self.rel_tol, alpha=self.alpha, seed=self.seed,
+            noise_range=self.noise_range, rel_tol=self.rel_tol, voltage_tol=self.voltage_tol, seed=self.seed,
             out=self.out, plots=self.plots, time_since_programming=age, drift_compensation=compensate,
         )
 

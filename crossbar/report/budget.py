@@ -13,8 +13,7 @@ from crossbar.cost import format_si
 from .figures import budget_figures
 from .text import drop_text, field, iv_text, mm2, pct, range_text, scale_text, verdict_text
 
-__all__ = ["budget_markdown", "budget_table", "energy_ranges", "optimum_lines", "resolution_text",
-           "write_budget_report"]
+__all__ = ["budget_markdown", "budget_table", "optimum_lines", "resolution_text", "write_budget_report"]
 
 
 def resolution_text(res) -> str:
@@ -50,44 +49,41 @@ def resolution_text(res) -> str:
                    + ".")
 
 
-def energy_ranges(r) -> dict[int, tuple[float | None, float | None]]:
-    """Per K: energy per voted inference at the ends of the tolerable-noise interval (low: at
-    the excluded scale, high: at the confirmed scale; None where that end is unknown)."""
-    lo = {p.k: p.energy for p in r.points_excluded}
-    hi = {p.k: p.energy for p in r.points_confirmed}
-    return {k: (lo.get(k), hi.get(k)) for k in r.thresholds}
+def _v_status(p) -> str:
+    if p.status == "all":
+        return "the lowest allowed voltage"
+    return f"bracketed in ({p.excluded:.3g}, {p.voltage:.3g}] V"
 
 
 def budget_table(r) -> str:
-    """Per K: accuracy at s = 1, tolerable noise with its interval, voltage, energy, latency, area."""
+    """Per K: accuracy at s = 1, tolerable noise with its interval, then the lowest read voltage
+    meeting the target (physical voltage law) with its energy, latency and area."""
+    from crossbar.cost import voting_cost
+
     c = r.config
     lo_s, hi_s = c.noise_range
     lines = [
-        "| K | accuracy at s = 1 | tolerable s | its interval | more than 1 read? | read voltage V "
-        "| energy / inference at V (over the interval) | same if P ∝ V² | latency sequential "
-        "| latency pipelined | latency parallel | area parallel |",
-        "| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| K | accuracy at s = 1 | tolerable s | its interval | more than 1 read? | lowest read voltage "
+        "meeting the target | energy / inference there | latency sequential | latency pipelined "
+        "| latency parallel | area parallel |",
+        "| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     points = {p.k: p for p in r.points}
-    ranges = energy_ranges(r)
     vot = r.voting()
     for k, th in sorted(r.thresholds.items()):
-        p = points.get(k)
         acc1 = iv_text(r.nominal.get(k))
         more = "–" if k == 1 else verdict_text(vot[k]["noise"], "yes", "fewer", "tie")
-        if p is None:
-            lines.append(f"| {k} | {acc1} | none in range | {range_text(th, lo_s, hi_s)} | {more} "
-                         "| – | – | – | – | – | – | – |")
-            continue
-        v = p.voting
-        le = "≤ " if p.bound else ""
-        e_lo, e_hi = ranges[k]
-        span = (f" ({format_si(e_lo, 'J') if e_lo is not None else '?'}–"
-                f"{format_si(e_hi, 'J') if e_hi is not None else '?'})")
+        tol_s = "none in range" if th.status == "none" else scale_text(th)
+        p = points.get(k)
+        if p is None or p.status == "none":
+            volt = energy = "none up to the nominal voltage"
+        else:
+            volt = f"{p.voltage:.3g} V ({_v_status(p)})"
+            energy = (format_si(p.energy, "J") if p.energy_low == p.energy else
+                      f"{format_si(p.energy_low, 'J')}–{format_si(p.energy, 'J')}")
+        v = voting_cost(r.network, k)
         lines.append(
-            f"| {k} | {acc1} | {scale_text(th)} | {range_text(th, lo_s, hi_s)} | {more} "
-            f"| {le}{p.voltage:.3g} V | {le}{format_si(p.energy, 'J')}{span} "
-            f"| {le}{format_si(p.energy_paper, 'J')} "
+            f"| {k} | {acc1} | {tol_s} | {range_text(th, lo_s, hi_s)} | {more} | {volt} | {energy} "
             f"| {format_si(v['sequential']['latency'], 's')} | {format_si(v['pipelined']['latency'], 's')} "
             f"| {format_si(v['parallel']['latency'], 's')} | {mm2(v['parallel']['area'])} |"
         )
@@ -95,34 +91,30 @@ def budget_table(r) -> str:
 
 
 def optimum_lines(r) -> list[str]:
-    """Bullet lines naming the energy-optimal (V, K) under both energy models, and whether it is
-    shown cheaper than the other K (their energy intervals separate) or a tie."""
-    best, paper = r.optimum.get("fixed_periphery"), r.optimum.get("paper")
+    """A bullet naming the energy-optimal (V, K) under the physical voltage law, and whether it
+    is cheaper than the other K (their energy ranges over the voltage brackets separate) or a tie."""
+    best = r.optimum
     if best is None:
-        return ["- No K in the range meets the target: no operating point."]
-    ranges = energy_ranges(r)
-    b_hi = ranges[best.k][1]
-    ties = [k for k, (lo, _) in ranges.items() if k != best.k and r.thresholds[k].feasible
-            and (b_hi is None or lo is None or lo <= b_hi)]
-    verdict = ("cheaper than every other K: their energy intervals do not overlap" if not ties else
-               "a tie with K = " + ", ".join(str(k) for k in ties) + " (the energy intervals overlap)")
-    out = [f"- **Energy-optimal (V, K)** (cell read energy ∝ V², DAC/ADC/digital fixed) at the point "
-           f"estimates: **K = {best.k} at V = {best.voltage:.3g} V** (s = {best.scale:.3g}), "
-           f"{format_si(best.energy, 'J')} per inference; {verdict}."]
-    if paper is not None:
-        out.append(f"- If the whole inference energy scaled as V² (the paper's P ∝ V²): K = {paper.k} at "
-                   f"V = {paper.voltage:.3g} V, {format_si(paper.energy_paper, 'J')} per inference.")
-    return out
+        return [f"- No K meets the target at any read voltage up to the nominal {r.v0:g} V: no "
+                "operating point."]
+    ties = r.ties()
+    verdict = ("cheaper than every other K: their energy ranges do not overlap" if not ties else
+               "a tie with K = " + ", ".join(str(k) for k in ties) + " (the energy ranges overlap)")
+    energy = (format_si(best.energy, "J") if best.energy_low == best.energy else
+              f"{format_si(best.energy_low, 'J')}–{format_si(best.energy, 'J')}")
+    return [f"- **Energy-optimal (V, K)** under the physical voltage law (cell read energy ∝ V², "
+            f"DAC/ADC/digital fixed; the network evaluated at each voltage): **K = {best.k} at "
+            f"V = {best.voltage:.3g} V** ({_v_status(best)}), {energy} per inference; {verdict}."]
 
 
 def _age_text(c) -> str:
-    t = c.time_since_programming
-    if t is None:
-        return ("Reads as the profile states them: its read noise at the profile's own time, "
-                "conductances as programmed (no drift).")
-    return (f"Reads {t:g} s after programming: conductances drifted to that time "
-            f"({'with' if c.drift_compensation else 'without'} global drift compensation) and the "
-            "1/f read noise at that time.")
+    t = c.age.t
+    own = " (the profile's own time)" if c.time_since_programming is None else ""
+    return (f"Reads {t:g} s after programming{own}: conductances drifted to that time "
+            f"({'with' if c.drift_compensation else 'without'} global drift compensation), the "
+            "1/f read noise at that time, and the K re-reads of one inference "
+            f"{c.vote_schedule} (they share the read noise slower than their spacing); ADC ranges "
+            "calibrated on training inputs.")
 
 
 def budget_markdown(r, title: str | None = None, figures: Sequence[str] = ()) -> str:
@@ -161,8 +153,10 @@ def budget_markdown(r, title: str | None = None, figures: Sequence[str] = ()) ->
         "target; *its interval*: from the largest scale whose whole interval lies at or above the "
         "target to the smallest whose whole interval lies below it (\"< lo\" / \"> hi\": none in the "
         "range). K votes tolerate *more* than one read only when the two intervals do not overlap. "
-        f"Energy per inference counts all K votes; V = V0 / s^(1/α) with V0 = {r.v0:g} V, α = {c.alpha:g}; "
-        "\"≥\" / \"≤\": even the top of the range meets the target, so V and the energy are bounds.",
+        "The lowest read voltage is searched from the profile's v_read_min up to its nominal "
+        f"{r.v0:g} V with the network evaluated at each voltage tried (its conductance noise "
+        "unchanged, the circuit noise floor larger relative to the signal; docs/budget.md, "
+        f"\"Read voltage\") to {c.voltage_tol:g} V; energy per inference counts all K votes.",
         "",
         budget_table(r),
         "## One inference at the nominal voltage",

@@ -134,42 +134,35 @@ def plot_accuracy_vs_noise(results: Mapping[str, Any], path: str | os.PathLike) 
 
 
 def plot_pareto(results: Mapping[str, Any], path: str | os.PathLike) -> Path:
-    """Error rate vs energy per inference over (V, K), one column per device, two energy models.
+    """Error rate vs energy per inference over (V, K), one panel per device.
 
-    Each evaluated (s, K) is a point at energy K x E(V(s)), V = V0 / s^(1/alpha),
-    with its interval. Top row: only the cell read energy scales with V^2; bottom:
-    the whole inference energy does (the paper's P ~ V^2). Star: the cheapest
-    (V, K) at the point estimates of the tolerable noise.
+    Each (V, K) the voltage search evaluated is a point at energy K x E(V) with its
+    interval (the network evaluated at V: the physical voltage law; cell read energy
+    ~ V^2, DAC/ADC/digital fixed). Star: the cheapest (V, K) meeting the target.
     """
     plt = _plt()
     n_dev = len(results)
-    fig, axes = plt.subplots(2, n_dev, figsize=(4.8 * n_dev + 0.4, 7.6), squeeze=False)
-    rows = ((False, "fixed_periphery", "energy", "cell energy ∝ V², DAC/ADC fixed"),
-            (True, "paper", "energy_paper", "whole inference ∝ V² (paper)"))
+    fig, axes = plt.subplots(1, n_dev, figsize=(4.8 * n_dev + 0.4, 4.4), squeeze=False)
     for col, (label, r) in enumerate(results.items()):
         n = r.data["n_test"]
-        for row, (paper, key, attr, what) in enumerate(rows):
-            ax = axes[row][col]
-            pts = r.pareto(paper=paper)
-            for i, k in enumerate(sorted({p["k"] for p in pts})):
-                sel = sorted((p for p in pts if p["k"] == k), key=lambda p: p["energy"])
-                _errbar(ax, [p["energy"] * 1e9 for p in sel], sel, n, color=_COLORS[i % len(_COLORS)],
-                        marker="o", ls="none", label=f"K = {k}")
-            ax.axhline(100 * (1 - r.target), color="darkorange", lw=1.2, ls="--", label="target")
-            best = r.optimum.get(key)
-            if best is not None:
-                ax.scatter([getattr(best, attr) * 1e9], [_err(r.target, n)], marker="*", s=180,
-                           color="gold", edgecolor="black", zorder=4,
-                           label="cheapest (V, K) at the point estimate")
-            ax.set_xscale("log")
-            _error_axis(ax, n)
-            ax.set_xlabel("energy per inference, all K votes (nJ, log)", fontsize=8)
-            ax.set_title(f"{label}: {what}", fontsize=9)
+        ax = axes[0][col]
+        pts = r.pareto()
+        for i, k in enumerate(sorted({p["k"] for p in pts})):
+            sel = sorted((p for p in pts if p["k"] == k), key=lambda p: p["energy"])
+            _errbar(ax, [p["energy"] * 1e9 for p in sel], sel, n, color=_COLORS[i % len(_COLORS)],
+                    marker="o", ls="none", label=f"K = {k}")
+        ax.axhline(100 * (1 - r.target), color="darkorange", lw=1.2, ls="--", label="target")
+        best = r.optimum
+        if best is not None:
+            ax.scatter([best.energy * 1e9], [_err(r.target, n)], marker="*", s=180, color="gold",
+                       edgecolor="black", zorder=4, label=f"cheapest: K = {best.k} at {best.voltage:.3g} V")
+        ax.set_xscale("log")
+        _error_axis(ax, n)
+        ax.set_xlabel("energy per inference, all K votes (nJ, log)", fontsize=8)
+        ax.set_title(label, fontsize=9)
     _legend_below(fig, list(axes.flat), ncol=4)
-    alpha = next(iter(results.values())).config.alpha
-    law = "V0 / s" if alpha == 1 else f"V0 / s^(1/{alpha:g})"
-    fig.suptitle(f"Error rate vs energy over read voltage V and votes K (V = {law}), 95 % intervals",
-                 fontsize=10)
+    fig.suptitle("Error rate vs energy over read voltage V and votes K (network evaluated at each V), "
+                 "95 % intervals", fontsize=10)
     fig.tight_layout()
     return _save(fig, Path(path))
 
