@@ -10,7 +10,7 @@ noise (:func:`qin_noise`), used by abstract profiles and noise-injection layers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -39,6 +39,28 @@ def im2col(x: torch.Tensor, kernel_size, stride, padding, dilation) -> torch.Ten
     windows = x.as_strided((n, h_out, w_out, c, kh, kw),
                            (s[0], s[2] * sh, s[3] * sw, s[1], s[2] * dh, s[3] * dw))
     return windows.reshape(n * h_out * w_out, c * kh * kw)
+
+
+def lstm_layers(seq: torch.Tensor, h0: Sequence[torch.Tensor], c0: Sequence[torch.Tensor],
+                gates: Sequence[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]):
+    """Stacked LSTM layers over ``seq`` (steps, batch, features), as ``nn.LSTM`` computes them:
+    layer k's gate pre-activations are ``gates[k](x_t, h)`` (4 hidden widths: i, f, g, o),
+    from the initial states ``h0[k]``, ``c0[k]``. Returns (the last layer's outputs,
+    h_n, c_n), the states stacked over layers. The one recurrence of the analog LSTM and
+    of an LSTM with placed noise."""
+    hs, cs = [], []
+    for k, gate in enumerate(gates):
+        h, c = h0[k], c0[k]
+        outs = []
+        for t in range(seq.shape[0]):
+            i, f, g, o = gate(seq[t], h).chunk(4, dim=1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            outs.append(h)
+        seq = torch.stack(outs)
+        hs.append(h)
+        cs.append(c)
+    return seq, torch.stack(hs), torch.stack(cs)
 
 
 def keyed_normal(like: torch.Tensor, key: int, mean: float, std: float) -> torch.Tensor:

@@ -24,7 +24,7 @@ from torch import nn
 
 from crossbar.array import CrossbarArray
 from crossbar.operands import as_matrix
-from crossbar.readops import im2col, keyed_normal, qin_noise
+from crossbar.readops import im2col, keyed_normal, lstm_layers, qin_noise
 
 __all__ = ["AbstractNoise", "AnalogConv2d", "AnalogLSTM", "AnalogLayer", "AnalogLinear", "MAPPABLE",
            "NoiseAfter", "ReadSequence", "SUPPORTED", "analog_class", "im2col"]
@@ -323,27 +323,13 @@ class AnalogLSTM(nn.Module):
     def forward(self, x: torch.Tensor, state=None):
         if self.batch_first:
             x = x.transpose(0, 1)
-        steps, batch, _ = x.shape
-        hs, cs = [], []
-        seq = x
-        for k, gate in enumerate(self.gates):
-            if state is None:
-                h = x.new_zeros(batch, self.hidden_size)
-                c = x.new_zeros(batch, self.hidden_size)
-            else:
-                h, c = state[0][k], state[1][k]
-            outs = []
-            for t in range(steps):
-                z = gate(torch.cat([seq[t], h], dim=1))
-                i, f, g, o = z.chunk(4, dim=1)
-                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-                h = torch.sigmoid(o) * torch.tanh(c)
-                outs.append(h)
-            seq = torch.stack(outs)
-            hs.append(h)
-            cs.append(c)
+        if state is None:
+            zeros = x.new_zeros(len(self.gates), x.shape[1], self.hidden_size)
+            state = (zeros, zeros)
+        gates = [lambda x_t, h, gate=gate: gate(torch.cat([x_t, h], dim=1)) for gate in self.gates]
+        seq, h_n, c_n = lstm_layers(x, state[0], state[1], gates)
         out = seq.transpose(0, 1) if self.batch_first else seq
-        return out, (torch.stack(hs), torch.stack(cs))
+        return out, (h_n, c_n)
 
 
 # The one list of mappable layers: torch type -> analog class (convert, to_float and the checks use it).

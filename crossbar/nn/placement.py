@@ -51,6 +51,7 @@ from torch.overrides import TorchFunctionMode
 
 from crossbar.nn.analog import MAPPABLE, AnalogLSTM
 from crossbar.nn.noise import NO_NOISE, NoiseConfig, NoiseInjection, noise_layers
+from crossbar.readops import lstm_layers
 
 __all__ = ["NOISE_ATTR", "NoisyLSTM", "Placement", "PlacementError", "UnplacedProductWarning",
            "carry_noise", "example_batch", "place_noise", "plan", "quiet"]
@@ -297,28 +298,18 @@ class NoisyLSTM(nn.LSTM):
         x = input if batched else input.unsqueeze(1)
         if batched and self.batch_first:
             x = x.transpose(0, 1)
-        steps, batch = x.shape[0], x.shape[1]
         if hx is None:
-            zeros = x.new_zeros(self.num_layers, batch, self.hidden_size)
+            zeros = x.new_zeros(self.num_layers, x.shape[1], self.hidden_size)
             hx = (zeros, zeros)
         elif not batched:
             hx = (hx[0].unsqueeze(1), hx[1].unsqueeze(1))
-        seq, hs, cs = x, [], []
-        for k in range(self.num_layers):
+
+        def gate(k: int):
             w_ih, w_hh = getattr(self, f"weight_ih_l{k}"), getattr(self, f"weight_hh_l{k}")
             b = getattr(self, f"bias_ih_l{k}") + getattr(self, f"bias_hh_l{k}") if self.bias else None
-            h, c = hx[0][k], hx[1][k]
-            outs = []
-            for t in range(steps):
-                z = noise(F.linear(seq[t], w_ih, b) + F.linear(h, w_hh))
-                i, f, g, o = z.chunk(4, 1)
-                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-                h = torch.sigmoid(o) * torch.tanh(c)
-                outs.append(h)
-            seq = torch.stack(outs)
-            hs.append(h)
-            cs.append(c)
-        h_n, c_n = torch.stack(hs), torch.stack(cs)
+            return lambda x_t, h: noise(F.linear(x_t, w_ih, b) + F.linear(h, w_hh))
+
+        seq, h_n, c_n = lstm_layers(x, hx[0], hx[1], [gate(k) for k in range(self.num_layers)])
         if not batched:
             return seq.squeeze(1), (h_n.squeeze(1), c_n.squeeze(1))
         return (seq.transpose(0, 1) if self.batch_first else seq), (h_n, c_n)
