@@ -54,6 +54,14 @@ class Stream(IntEnum):
     # a noise budget (words: chip, then draw block and image block)
     BUDGET_PROGRAM = 18
     BUDGET_READ = 19
+    # Walking Noise and hardening (crossbar.walk; words: repeat, then the cell's words)
+    WALK_INIT = 50
+    WALK_TRAIN = 51
+    WALK_EVAL = 52
+    HARDEN_INIT = 53
+    HARDEN_TRAIN = 54
+    HARDEN_EVAL = 55
+    HARDEN_PROGRAM = 56
 
 
 def _word(name: str, value) -> int:
