@@ -15,6 +15,7 @@ from .config import (
     load_walk_config,
 )
 from .dynamics import network_summary, weight_stats
+from .harden import HardenResult, run_harden
 from .midpoint import Crossing, find_midpoint, log_grid, mean_ci, summarize_midpoints
 from .noise import (
     WALK_KINDS,
@@ -39,6 +40,7 @@ __all__ = [
     "CrossbarSpec",
     "Grid",
     "HardenConfig",
+    "HardenResult",
     "LockedError",
     "NoiseSite",
     "NoisyOp",
@@ -60,6 +62,7 @@ __all__ = [
     "quantize",
     "quantize_activation",
     "quantize_weight",
+    "run_harden",
     "run_walk",
     "set_global",
     "set_walk",

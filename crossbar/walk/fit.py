@@ -22,7 +22,7 @@ from crossbar.training import evaluate, train
 
 from .dynamics import network_summary, weight_stats
 
-__all__ = ["clean_json", "fit", "noisy_accuracy"]
+__all__ = ["clean_json", "discard", "fit", "noisy_accuracy"]
 
 
 def clean_json(obj: Any) -> Any:

@@ -101,11 +101,13 @@ def _row(records: dict, cfg, label: str, method: str, bits: int | None, level: d
     row["midpoint_values"] = [None if math.isnan(c.value) else c.value for c in crossings]
     if clean_trained:
         cb: dict[tuple[str, int | None], list[float]] = {}
+        rows: dict[str, int] = {}
         for r in range(cfg.repeats):
             for e in (rec(0.0, r) or {}).get("crossbar", []):
                 cb.setdefault((e["profile"], e["levels"]), []).append(e["accuracy"])
+                rows[e["profile"]] = e["tile_rows"]
         n_cb = min(n_test, cfg.crossbar.limit_test or n_test) if cfg.crossbar else n_test
-        row["crossbar"] = [{"profile": p, "levels": lv,
+        row["crossbar"] = [{"profile": p, "levels": lv, "tile_rows": rows[p],
                             **dict(zip(("mean", "ci"), mean_ci(v, n_cb), strict=True))}
                            for (p, lv), v in cb.items()]
     return row
@@ -227,10 +229,17 @@ def _markdown(a: dict, figures: list[str]) -> str:
                   "| network | method | " + " | ".join(
                       f"{p}, {'continuous' if lv is None else f'{lv} levels'}" for p, lv in keys) + " |",
                   "|---|---|" + "---|" * len(keys)]
+        heights = {}
         for label, row in cb_rows:
             by = {(e["profile"], e["levels"]): e for e in row["crossbar"]}
             lines.append(f"| {label} | {row['method']} | " + " | ".join(
                 fmt_acc(by[k]["mean"], by[k]["ci"]) if k in by else "-" for k in keys) + " |")
+            for e in row["crossbar"]:
+                heights.setdefault(label, {})[e["profile"]] = e["tile_rows"]
+        lines += ["", "Tile heights (rows): " + "; ".join(
+            f"{label}: " + ", ".join(f"{p} {'own' if h is None else h}" for p, h in hs.items())
+            for label, hs in heights.items())
+            + f". Test images: the first {cfg.crossbar.limit_test or a['data']['test']['n']}."]
     lines += ["", "## The papers' conclusions, checked", ""]
     for claim in dict.fromkeys(c["claim"] for c in a["claims"]):
         same = [c for c in a["claims"] if c["claim"] == claim]
