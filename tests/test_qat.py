@@ -24,19 +24,19 @@ from crossbar.walk.nets import mlp
 
 @pytest.mark.parametrize("bits", [2, 4, 8])
 def test_activation_quantiser_takes_exactly_2_to_the_b_levels(bits):
-    act_max = 3.0
-    x = torch.linspace(-1.0, act_max + 1.0, 20_001)
-    q = quantize_activation(x, bits, act_max)
+    step = 3.0 / (2**bits - 1)
+    top = step * (2**bits - 1)
+    x = torch.linspace(-1.0, top + 1.0, 20_001)
+    q = quantize_activation(x, bits, step)
     levels = torch.unique(q)
     assert len(levels) == 2**bits
-    step = act_max / (2**bits - 1)
     assert torch.allclose(levels, torch.arange(2**bits) * step, atol=1e-5)
-    assert (q - x.clamp(0, act_max)).abs().max() <= step / 2 + 1e-6
+    assert (q - x.clamp(0, top)).abs().max() <= step / 2 + 1e-6
 
 
 def test_activation_ste_is_the_identity_inside_the_range():
     x = torch.tensor([-0.5, 0.1, 0.7, 1.3, 2.9, 3.5], requires_grad=True)
-    quantize_activation(x, 4, 3.0).sum().backward()
+    quantize_activation(x, 4, 0.2).sum().backward()  # range [0, 3]
     assert x.grad.tolist() == [0.0, 1.0, 1.0, 1.0, 1.0, 0.0]
     w = torch.randn(5, 7, generator=torch.Generator().manual_seed(0), requires_grad=True)
     g = torch.randn(5, 7, generator=torch.Generator().manual_seed(1))
@@ -60,7 +60,7 @@ def test_weight_quantiser_is_symmetric_narrow_range_per_channel(bits):
 
 
 def test_quantize_model_trains_latent_weights():
-    net = quantize(mlp(width=8, depth=1, seed=0), 4, 2.0)
+    net = quantize(mlp(width=8, depth=1, seed=0), 4, 0.25)
     assert isinstance(net[3], QuantReLU)
     lin = net[1]
     assert not torch.equal(lin.weight, lin.parametrizations.weight.original)
@@ -78,7 +78,7 @@ def test_quantised_weights_sit_exactly_on_matching_device_levels():
     x = torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(3))
     data = type("D", (), {"x": x, "y": torch.zeros(64, dtype=torch.long)})()
     bits = 3
-    qat = place_noise(quantize(mlp(width=16, depth=1, seed=1), bits, 2.0), x[:2]).eval()
+    qat = place_noise(quantize(mlp(width=16, depth=1, seed=1), bits, 0.3), x[:2]).eval()
     flt = place_noise(mlp(width=16, depth=1, seed=1), x[:2]).eval()
     rows = fan_in_rows(qat)
     assert rows == 1024
@@ -101,7 +101,7 @@ models:
 data: mnist5k
 limit_train: 256
 limit_test: 100
-bits: [3]
+qat: [{bits: 3, act_step: 0.5}]
 grid: {min: 0.3, max: 3, per_decade: 1}
 repeats: 2
 epochs: 1
@@ -116,14 +116,15 @@ def test_cli_tiny_hardening_run(tmp_path, capsys):
     cfg.write_text(HARDEN)
     assert main(["harden", str(cfg), "--out", str(tmp_path / "o"), "--no-progress", "--no-plots"]) == 0
     out = capsys.readouterr().out
-    for text in ("| QAT 3-bit + noisy training |", "ideal, 4 levels",
-                 "noisy training more robust than QAT 3-bit?"):
+    for text in ("| QAT 3-bit, step 0.5 + noisy training |", "ideal, 4 levels",
+                 "noisy training more robust than QAT 3-bit, step 0.5?"):
         assert text in out
     a = json.loads((tmp_path / "o" / "harden.json").read_text())
     assert a["complete"]
     rows = {r["method"]: r for r in a["networks"][0]["rows"]}
-    assert set(rows) == {"float", "QAT 3-bit", "noisy training", "QAT 3-bit + noisy training"}
-    cb = {(e["profile"], e["levels"]): e["mean"] for e in rows["QAT 3-bit"]["crossbar"]}
+    q = "QAT 3-bit, step 0.5"
+    assert set(rows) == {"float", q, "noisy training", f"{q} + noisy training"}
+    cb = {(e["profile"], e["levels"]): e["mean"] for e in rows[q]["crossbar"]}
     assert cb[("ideal", 4)] == cb[("ideal", None)]  # exact on matching levels
     lines = (tmp_path / "o" / "results.jsonl").read_text().splitlines()
     assert len(lines) == 2 * (1 + 1 + 2 + 2)  # repeats x (float, qat, noisy x 2 sigmas, both x 2)

@@ -22,7 +22,7 @@ import yaml
 from .midpoint import log_grid
 from .noise import WALK_KINDS
 
-__all__ = ["ConfigError", "CrossbarSpec", "Grid", "HardenConfig", "ModelSpec", "WalkConfig",
+__all__ = ["ConfigError", "CrossbarSpec", "Grid", "HardenConfig", "ModelSpec", "QatSpec", "WalkConfig",
            "load_harden_config",
            "load_walk_config"]
 
@@ -191,7 +191,7 @@ class _Common:
             elif isinstance(v, CrossbarSpec):
                 v = v.to_dict()
             elif isinstance(v, tuple):
-                v = [x.to_dict() if isinstance(x, ModelSpec) else x for x in v]
+                v = [x.to_dict() if isinstance(x, (ModelSpec, QatSpec)) else x for x in v]
             d[f.name] = v
         return d
 
@@ -315,13 +315,42 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
+class QatSpec:
+    """One QAT setting: ``bits`` for weights and activations, constant activation step ``act_step``."""
+
+    bits: int
+    act_step: float
+
+    def __post_init__(self) -> None:
+        if isinstance(self.bits, bool) or not isinstance(self.bits, int) or not 2 <= self.bits <= 16:
+            _fail("qat[].bits", self.bits, "an integer 2..16")
+        object.__setattr__(self, "act_step", _real("qat[].act_step", self.act_step, 0.0, lo_open=True))
+
+    @property
+    def name(self) -> str:
+        return f"QAT {self.bits}-bit, step {self.act_step:g}"
+
+    @classmethod
+    def parse(cls, v: Any) -> QatSpec:
+        if isinstance(v, QatSpec):
+            return v
+        d = _keys("qat[]", v, ["bits", "act_step"])
+        for k in ("bits", "act_step"):
+            if k not in d:
+                _fail(f"qat[].{k}", None, "required")
+        return cls(d["bits"], d["act_step"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"bits": self.bits, "act_step": self.act_step}
+
+
+@dataclass(frozen=True)
 class HardenConfig(_Common):
     """QAT vs noisy training vs both under global noise; every key in docs/walking_noise.md."""
 
     models: tuple = ("mlp", "lenet5")
     methods: tuple[str, ...] = METHODS
-    bits: tuple[int, ...] = (4, 8)
-    act_max: float = 4.0
+    qat: tuple = ({"bits": 4, "act_step": 0.25}, {"bits": 8, "act_step": 1.0})
     kind: str = "add"
     ratio: float = 0.5
     grid: Grid = Grid(1e-2, 1e1, 2)
@@ -342,13 +371,13 @@ class HardenConfig(_Common):
             _fail("models", labels, "distinct labels (give each entry its own 'label')")
         set_("models", specs)
         set_("methods", _subset("methods", self.methods, METHODS))
-        b = self.bits
-        if not isinstance(b, (list, tuple)) or not b or any(
-            isinstance(x, bool) or not isinstance(x, int) or not 2 <= x <= 16 for x in b
-        ) or len(set(b)) != len(b):
-            _fail("bits", b, "a non-empty list of distinct integers 2..16")
-        set_("bits", tuple(sorted(b)))
-        set_("act_max", _real("act_max", self.act_max, 0.0, lo_open=True))
+        q = self.qat
+        if not isinstance(q, (list, tuple)) or not q:
+            _fail("qat", q, "a non-empty list of {bits, act_step} mappings")
+        specs = tuple(QatSpec.parse(x) for x in q)
+        if len(set(specs)) != len(specs):
+            _fail("qat", [x.to_dict() for x in specs], "distinct settings")
+        set_("qat", specs)
         _str("kind", self.kind, WALK_KINDS)
         set_("ratio", _real("ratio", self.ratio, 0.0, 1.0))
         set_("grid", Grid.parse("grid", self.grid))

@@ -34,7 +34,7 @@ from crossbar.seeds import Stream, derive
 from crossbar.threads import limit_threads
 from crossbar.training import evaluate
 
-from .config import METHODS, HardenConfig, ModelSpec
+from .config import METHODS, HardenConfig, ModelSpec, QatSpec
 from .fit import clean_json, discard, fit, noisy_accuracy
 from .lookup import data_identity, load_data, make_model, model_identity
 from .noise import WalkNet, WalkNoise, place_noise, set_global
@@ -42,7 +42,7 @@ from .qat import device_levels, quantize
 from .run import sigma_word
 from .store import RunStore, task_key
 
-__all__ = ["HardenResult", "crossbar_accuracy", "fan_in_rows", "run_harden", "tasks"]
+__all__ = ["HardenResult", "crossbar_accuracy", "fan_in_rows", "qat_key", "run_harden", "tasks"]
 
 
 @dataclass
@@ -53,14 +53,19 @@ class HardenResult:
     files: list[Path]
 
 
-def tasks(cfg: HardenConfig) -> list[tuple[str, int | None, float]]:
-    """(method, bits, training sigma) of every network trained per model and repeat."""
-    out: list[tuple[str, int | None, float]] = []
+def tasks(cfg: HardenConfig) -> list[tuple[str, QatSpec | None, float]]:
+    """(method, QAT setting, training sigma) of every network trained per model and repeat."""
+    out: list[tuple[str, QatSpec | None, float]] = []
     for method in cfg.methods:
-        bits = cfg.bits if "qat" in method else (None,)
+        qats = cfg.qat if "qat" in method else (None,)
         sigmas = cfg.grid.values if "noisy" in method else (0.0,)
-        out += [(method, b, s) for b in bits for s in sigmas]
+        out += [(method, q, s) for q in qats for s in sigmas]
     return out
+
+
+def qat_key(q: QatSpec | None) -> list | None:
+    """A QAT setting as part of a task key."""
+    return None if q is None else [q.bits, q.act_step]
 
 
 def fan_in_rows(net: nn.Module) -> int:
@@ -97,23 +102,23 @@ class _Harden:
         self.cb_test = self.test_ds if limit is None else SimpleNamespace(
             x=self.test_ds.x[:limit], y=self.test_ds.y[:limit])
 
-    def build(self, mi: int, spec: ModelSpec, r: int, bits: int | None) -> WalkNet:
+    def build(self, mi: int, spec: ModelSpec, r: int, q: QatSpec | None) -> WalkNet:
         shape = tuple(self.train_ds.x.shape[1:])
         seed = derive(self.cfg.seed, Stream.HARDEN_INIT, mi, r)
         net = make_model(spec.model, spec.kwargs, shape, self.classes, seed)
-        if bits is not None:
-            quantize(net, bits, self.cfg.act_max)
+        if q is not None:
+            quantize(net, q.bits, q.act_step)
         return place_noise(net, self.example)
 
     def noise(self, sigma: float, training: bool) -> WalkNoise:
         return WalkNoise(self.cfg.kind, sigma, self.cfg.ratio, training=training, inference=True)
 
-    def one(self, mi: int, spec: ModelSpec, r: int, method: str, bits: int | None, s_train: float) -> None:
+    def one(self, mi: int, spec: ModelSpec, r: int, method: str, q: QatSpec | None, s_train: float) -> None:
         cfg = self.cfg
-        key = task_key("model", spec.label, method, bits, s_train, r)
+        key = task_key("model", spec.label, method, qat_key(q), s_train, r)
         if self.store.get(key) is not None:
             return
-        net = self.build(mi, spec, r, bits)
+        net = self.build(mi, spec, r, q)
         if s_train > 0:
             set_global(net, self.noise(s_train, training=True))
         ckpt = self.store.model_path(key, ".pt")
@@ -121,23 +126,25 @@ class _Harden:
                        seed=derive(cfg.seed, Stream.HARDEN_TRAIN, mi, r),
                        checkpoint=ckpt, dynamics=False)
         set_global(net, None)
-        record: dict[str, Any] = {"type": "model", "label": spec.label, "method": method, "bits": bits,
+        record: dict[str, Any] = {"type": "model", "label": spec.label, "method": method, "qat": qat_key(q),
                                   "train_sigma": s_train, "repeat": r, "clean": evaluate(net, self.test_ds),
                                   "noisy": {}, "crossbar": [], **rec}
         m_i = METHODS.index(method)
+        q_words = (0, 0) if q is None else (q.bits, sigma_word(q.act_step))
         for s in (cfg.grid.values if s_train == 0 else (s_train,)):
             set_global(net, self.noise(s, training=False))
-            seed = derive(cfg.seed, Stream.HARDEN_EVAL, mi, m_i, bits or 0, sigma_word(s_train),
+            seed = derive(cfg.seed, Stream.HARDEN_EVAL, mi, m_i, *q_words, sigma_word(s_train),
                           sigma_word(s), r)
             record["noisy"][repr(s)] = noisy_accuracy(net, self.test_ds, seed, cfg.eval_draws)
         set_global(net, None)
         if cfg.crossbar is not None and s_train == 0:
-            levels = [device_levels(b) for b in ((bits,) if bits else cfg.bits)] + [None]
+            bits = [q.bits] if q else sorted({x.bits for x in cfg.qat})
+            levels = [device_levels(b) for b in bits] + [None]
             for p_i, profile in enumerate(cfg.crossbar.profiles):
                 rows = cfg.crossbar.rows_for(profile)
                 tile_rows = fan_in_rows(net) if rows == "fan-in" else rows
                 for lv in levels:
-                    seed = derive(cfg.seed, Stream.HARDEN_PROGRAM, mi, m_i, bits or 0, p_i, lv or 0, r)
+                    seed = derive(cfg.seed, Stream.HARDEN_PROGRAM, mi, m_i, *q_words, p_i, lv or 0, r)
                     record["crossbar"].append({
                         "profile": profile, "levels": lv, "tile_rows": tile_rows,
                         "accuracy": crossbar_accuracy(net, profile, lv, tile_rows, seed, self.cb_test)})
@@ -150,10 +157,10 @@ class _Harden:
                 for t in tasks(self.cfg)]
         bar = tqdm(total=len(todo), desc="harden", unit="net", disable=not progress, dynamic_ncols=True)
         with bar:
-            for mi, spec, r, method, bits, s in todo:
-                bar.set_postfix_str(f"{spec.label} {method}{'' if bits is None else f' {bits}-bit'} "
+            for mi, spec, r, method, q, s in todo:
+                bar.set_postfix_str(f"{spec.label} {method}{'' if q is None else f' ({q.name})'} "
                                     f"sigma {s:g} repeat {r}")
-                self.one(mi, spec, r, method, bits, s)
+                self.one(mi, spec, r, method, q, s)
                 bar.update(1)
 
 

@@ -16,8 +16,9 @@ import numpy as np
 
 from crossbar.atomic import atomic_write_text
 
-from .config import harden_from_dict
+from .config import QatSpec, harden_from_dict
 from .fit import clean_json
+from .harden import qat_key
 from .midpoint import find_midpoint, mean_ci, summarize_midpoints
 from .report import fmt_acc, fmt_sigma, load_run, midpoint_cell
 from .store import task_key
@@ -25,9 +26,9 @@ from .store import task_key
 __all__ = ["analyse_harden", "compare", "write_harden_report"]
 
 
-def _name(method: str, bits: int | None) -> str:
-    return {"float": "float", "qat": f"QAT {bits}-bit", "noisy": "noisy training",
-            "qat+noisy": f"QAT {bits}-bit + noisy training"}[method]
+def _name(method: str, q: QatSpec | None) -> str:
+    return {"float": "float", "qat": q.name if q else "", "noisy": "noisy training",
+            "qat+noisy": f"{q.name if q else ''} + noisy training"}[method]
 
 
 def _interval(m: float | None, h: float | None) -> tuple[float, float] | None:
@@ -60,13 +61,13 @@ def compare(a: tuple[float, float] | None, b: tuple[float, float] | None) -> str
     return "~"
 
 
-def _row(records: dict, cfg, label: str, method: str, bits: int | None, level: dict[int, float],
+def _row(records: dict, cfg, label: str, method: str, q: QatSpec | None, level: dict[int, float],
          n_test: int) -> dict[str, Any] | None:
     grid = cfg.grid.values
     clean_trained = "noisy" not in method
 
     def rec(s_train: float, r: int) -> dict | None:
-        return records.get(task_key("model", label, method, bits, s_train, r))
+        return records.get(task_key("model", label, method, qat_key(q), s_train, r))
 
     def acc(s: float, r: int) -> float:
         found = rec(0.0 if clean_trained else s, r)
@@ -74,7 +75,7 @@ def _row(records: dict, cfg, label: str, method: str, bits: int | None, level: d
             raise KeyError(s)
         return found["noisy"][repr(s)]
 
-    row: dict[str, Any] = {"method": _name(method, bits), "key": [method, bits], "sigma": list(grid),
+    row: dict[str, Any] = {"method": _name(method, q), "key": [method, qat_key(q)], "sigma": list(grid),
                            "mean": [], "ci": [], "n": []}
     for s in grid:
         vals = []
@@ -127,14 +128,14 @@ def _paired_ratio(a: dict, b: dict) -> dict[str, Any]:
 def analyse_harden(identity: dict[str, Any], records: dict[str, dict[str, Any]]) -> dict[str, Any]:
     cfg = harden_from_dict(identity["config"])
     n_test, chance = identity["data"]["test"]["n"], identity["chance"]
-    order = [(m, b) for m in cfg.methods for b in (cfg.bits if "qat" in m else (None,))]
+    order = [(m, q) for m in cfg.methods for q in (cfg.qat if "qat" in m else (None,))]
     nets = []
     for spec in cfg.models:
         # the half level comes from each repeat's float network (its own clean accuracy if no float row)
         level = {}
         for r in range(cfg.repeats):
             ref = records.get(task_key("model", spec.label, "float", None, 0.0, r)) or records.get(
-                task_key("model", spec.label, "qat", cfg.bits[0], 0.0, r))
+                task_key("model", spec.label, "qat", qat_key(cfg.qat[0]), 0.0, r))
             level[r] = ((ref["clean"] if ref else math.nan) + chance) / 2
         rows = [x for m, b in order if (x := _row(records, cfg, spec.label, m, b, level, n_test))]
         nets.append({"label": spec.label, "model": spec.model, "kwargs": spec.kwargs, "rows": rows,
@@ -146,8 +147,8 @@ def analyse_harden(identity: dict[str, Any], records: dict[str, dict[str, Any]])
     return clean_json(a)
 
 
-def _by(net: dict, method: str, bits: int | None = None) -> dict | None:
-    return next((r for r in net["rows"] if r["key"] == [method, bits]), None)
+def _by(net: dict, method: str, q: QatSpec | None = None) -> dict | None:
+    return next((r for r in net["rows"] if r["key"] == [method, qat_key(q)]), None)
 
 
 def _claims(a: dict, cfg) -> list[dict[str, Any]]:
@@ -155,11 +156,11 @@ def _claims(a: dict, cfg) -> list[dict[str, Any]]:
     out = []
     for net in a["networks"]:
         flt, noisy = _by(net, "float"), _by(net, "noisy")
-        for b in cfg.bits:
-            qat, both = _by(net, "qat", b), _by(net, "qat+noisy", b)
-            for name, x, y in ((f"QAT {b}-bit more robust than float", qat, flt),
-                               (f"noisy training more robust than QAT {b}-bit", noisy, qat),
-                               (f"QAT {b}-bit + noisy training more robust than noisy training",
+        for q in cfg.qat:
+            qat, both = _by(net, "qat", q), _by(net, "qat+noisy", q)
+            for name, x, y in ((f"{q.name} more robust than float", qat, flt),
+                               (f"noisy training more robust than {q.name}", noisy, qat),
+                               (f"{q.name} + noisy training more robust than noisy training",
                                 both, noisy)):
                 if x is None or y is None:
                     continue
@@ -206,8 +207,8 @@ def _markdown(a: dict, figures: list[str]) -> str:
              f"{cfg.repeats} repeats "
              f"(seeds); {cfg.epochs} epochs, {cfg.optimizer} lr {cfg.lr:g}, batch {cfg.batch_size}",
              f"- global {cfg.kind} noise at every position; noisy training uses the evaluation sigma; "
-             f"QAT: {', '.join(map(str, cfg.bits))} bits, activations in [0, {cfg.act_max:g}] "
-             "(constant step)",
+             "QAT: weights signed b-bit (max-abs scale per channel), activations unsigned b-bit with a "
+             "constant step: " + ", ".join(q.name for q in cfg.qat),
              "- accuracies in %: mean ± half-width of the 95 % interval over repeats; a comparison is called "
              "only when the intervals do not overlap"]
     if not a["complete"]:

@@ -4,9 +4,9 @@ After Wang, Borras, Klein & Fröning, "On Hardening DNNs against Noisy
 Computations" (arXiv 2501.14531), whose code (Brevitas) quantises
 
 * **activations**: every ReLU becomes :class:`QuantReLU`, an unsigned
-  b-bit fixed-point number with a *constant* step ``act_max / (2^b - 1)``:
-  ``q(x) = step * clamp(round(x / step), 0, 2^b - 1)``, exactly ``2^b``
-  levels ``0, step, ..., act_max``;
+  b-bit fixed-point number with a *constant* step ``s`` (the constant
+  scaling factor): ``q(x) = s * clamp(round(x / s), 0, 2^b - 1)``, exactly
+  ``2^b`` levels ``0, s, ..., (2^b - 1) s``;
 * **weights**: every Linear/Conv2d weight, signed b-bit, narrow range and
   one max-abs scale per output channel (Brevitas ``Int8WeightPerTensorFloat``
   with ``narrow_range``): ``w_q = s_c * clamp(round(w / s_c), -K, K)``,
@@ -39,12 +39,11 @@ def _check_bits(bits: int) -> int:
     return bits
 
 
-def quantize_activation(x: torch.Tensor, bits: int, act_max: float) -> torch.Tensor:
-    """Unsigned fixed point with constant step ``act_max / (2^bits - 1)``; STE gradient
-    1 on [0, act_max], 0 outside."""
+def quantize_activation(x: torch.Tensor, bits: int, step: float) -> torch.Tensor:
+    """Unsigned fixed point with constant step ``step`` and ``2^bits`` levels; STE gradient
+    1 on [0, (2^bits - 1) step], 0 outside."""
     top = 2**bits - 1
-    step = act_max / top
-    clipped = x.clamp(0.0, act_max)
+    clipped = x.clamp(0.0, step * top)
     q = torch.round(clipped / step).clamp_(0, top) * step
     return clipped + (q - clipped).detach()
 
@@ -63,18 +62,19 @@ def quantize_weight(w: torch.Tensor, bits: int) -> torch.Tensor:
 class QuantReLU(nn.Module):
     """ReLU followed by the constant-scale activation quantiser."""
 
-    def __init__(self, bits: int, act_max: float) -> None:
+    def __init__(self, bits: int, step: float) -> None:
         super().__init__()
         self.bits = _check_bits(bits)
-        if not (isinstance(act_max, (int, float)) and math.isfinite(act_max) and act_max > 0):
-            raise ValueError(f"act_max must be a number > 0, got {act_max!r}")
-        self.act_max = float(act_max)
+        ok = isinstance(step, (int, float)) and not isinstance(step, bool) and math.isfinite(step)
+        if not ok or step <= 0:
+            raise ValueError(f"activation step must be a number > 0, got {step!r}")
+        self.step = float(step)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return quantize_activation(x, self.bits, self.act_max)
+        return quantize_activation(x, self.bits, self.step)
 
     def extra_repr(self) -> str:
-        return f"bits={self.bits}, act_max={self.act_max:g}, step={self.act_max / (2**self.bits - 1):.4g}"
+        return f"bits={self.bits}, step={self.step:g}, max={self.step * (2**self.bits - 1):g}"
 
 
 class WeightQuant(nn.Module):
@@ -88,14 +88,14 @@ class WeightQuant(nn.Module):
         return quantize_weight(w, self.bits)
 
 
-def quantize(model: nn.Module, bits: int, act_max: float) -> nn.Module:
+def quantize(model: nn.Module, bits: int, step: float) -> nn.Module:
     """Make ``model`` quantization-aware in place: quantised Linear/Conv2d weights and
     every ``nn.ReLU`` module replaced by :class:`QuantReLU`. Returns ``model``."""
     _check_bits(bits)
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if type(child) is nn.ReLU:
-                setattr(parent, name, QuantReLU(bits, act_max))
+                setattr(parent, name, QuantReLU(bits, step))
     for m in list(model.modules()):
         if isinstance(m, (nn.Linear, nn.Conv2d)) and not parametrize.is_parametrized(m, "weight"):
             parametrize.register_parametrization(m, "weight", WeightQuant(bits))
