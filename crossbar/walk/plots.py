@@ -168,16 +168,18 @@ def harden_figures(a: dict[str, Any], folder: Path) -> list[Path]:
     files = []
     for net in a["networks"]:
         fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
+        n = len(net["rows"])
         for i, row in enumerate(net["rows"]):
-            ax.errorbar(row["sigma"], [100 * _nan(v) for v in row["mean"]],
+            dodge = 10 ** ((i - (n - 1) / 2) * 0.012)  # side by side, so no error bar hides another
+            ax.errorbar([s * dodge for s in row["sigma"]], [100 * _nan(v) for v in row["mean"]],
                         yerr=[100 * _nan(v) for v in row["ci"]], marker="os^vD<>p"[i % 8], ms=4, lw=1,
-                        capsize=2, label=row["method"])
+                        ls="--" if "noisy" in row["key"][0] else "-", capsize=2, label=row["method"])
         ax.axhline(100 * a["chance"], color="grey", ls=":", lw=0.8, label="chance")
         ax.set_xscale("log")
         ax.set_ylim(0, 100)
-        ax.set_xlabel(f"global {a['kind']} noise sigma (inference; noisy training at the same sigma)")
+        ax.set_xlabel(f"global {a['kind']} noise sigma (points offset slightly)")
         ax.set_ylabel("test accuracy (%), mean ± 95 % CI")
-        ax.set_title(f"{net['label']}: QAT vs noisy training", fontsize=9)
+        ax.set_title(f"{net['label']}: QAT vs noisy training (trained at the tested sigma)", fontsize=9)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
         files.append(_save(fig, folder / f"harden_{net['label']}.png"))
     return files
