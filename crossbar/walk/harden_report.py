@@ -42,7 +42,7 @@ def _mid_interval(mp: dict[str, Any]) -> tuple[float, float] | None:
     st = mp.get("status")
     if st == "ok":
         lo, hi = mp["ci"]
-        return (mp["value"], mp["value"]) if lo is None else (lo, hi)
+        return None if lo is None else (lo, hi)  # one repeat: no interval, no comparison
     if st == "above":
         return mp["bound"], math.inf
     if st == "below":
@@ -168,19 +168,35 @@ def _claims(a: dict, cfg) -> list[dict[str, Any]]:
                              for mx, hx, my, hy in zip(x["mean"], x["ci"], y["mean"], y["ci"], strict=True)]
                 out.append({"network": net["label"], "claim": name,
                             "midpoint": compare(_mid_interval(x["midpoint"]), _mid_interval(y["midpoint"])),
+                            "paired": _paired_verdict(_paired_ratio(x, y)),
                             "wins": per_sigma.count(">"), "losses": per_sigma.count("<"),
                             "not_separated": per_sigma.count("~") + per_sigma.count("?"),
                             "ratio": _paired_ratio(x, y)})
     return out
 
 
+def _paired_verdict(r: dict) -> str:
+    """'>' / '<' when the interval of the paired ratio lies above / below 1, '~' when it holds 1."""
+    if r["status"] != "ok":
+        return "?"
+    return compare(tuple(r["ci"]), (1.0, 1.0))
+
+
+_WORDS = {">": "yes", "<": "no, the opposite", "~": "not separated", "?": "cannot tell"}
+
+
 def _verdict(c: dict) -> str:
-    mid = {">": "yes", "<": "no, the opposite", "~": "not separated", "?": "cannot tell"}[c["midpoint"]]
     r = c["ratio"]
-    ratio = (f"; midpoint ratio {r['value']:.3g} [{r['ci'][0]:.3g}, {r['ci'][1]:.3g}]" if r["status"] == "ok"
-             else f"; midpoint ratio: {r['status']}")
-    return (f"{c['network']}: {mid} on the midpoint{ratio}; per noise level higher at {c['wins']}, lower at "
-            f"{c['losses']}, not separated at {c['not_separated']}")
+    paired = (f"paired midpoint ratio {r['value']:.3g} [{r['ci'][0]:.3g}, {r['ci'][1]:.3g}]: "
+              f"{_WORDS[c['paired']]}" if r["status"] == "ok" else f"paired midpoint ratio: {r['status']}")
+    return (f"{c['network']}: {paired}; unpaired midpoint intervals: {_WORDS[c['midpoint']]}; per noise "
+            f"level higher at {c['wins']}, lower at {c['losses']}, not separated at {c['not_separated']}")
+
+
+def _own_rows(profile: str) -> str:
+    from crossbar.devices import load
+
+    return f"{load(profile).tile_rows} (the profile's own)"
 
 
 def _across(same: list[dict]) -> str:
@@ -238,7 +254,7 @@ def _markdown(a: dict, figures: list[str]) -> str:
             for e in row["crossbar"]:
                 heights.setdefault(label, {})[e["profile"]] = e["tile_rows"]
         lines += ["", "Tile heights (rows): " + "; ".join(
-            f"{label}: " + ", ".join(f"{p} {'own' if h is None else h}" for p, h in hs.items())
+            f"{label}: " + ", ".join(f"{p} {_own_rows(p) if h is None else h}" for p, h in hs.items())
             for label, hs in heights.items())
             + f". Test images: the first {cfg.crossbar.limit_test or a['data']['test']['n']}."]
     lines += ["", "## The papers' conclusions, checked", ""]
