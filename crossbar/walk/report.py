@@ -200,7 +200,7 @@ def _markdown(a: dict[str, Any], figures: list[str]) -> str:
                 lines.append(f"| {p} {labels[p]} | " + " | ".join(cells) + " |")
             lines.append("")
     if figures:
-        lines += ["## Figures", ""] + [f"- [{f}]({f})" for f in figures]
+        lines += ["", "## Figures", ""] + [f"- [{f}]({f})" for f in figures]
     return "\n".join(lines) + "\n"
 
 
