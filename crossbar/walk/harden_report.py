@@ -19,46 +19,16 @@ from crossbar.atomic import atomic_write_text
 from .config import QatSpec, harden_from_dict
 from .fit import clean_json
 from .harden import qat_key
-from .midpoint import find_midpoint, mean_ci, summarize_midpoints
+from .midpoint import compare, find_midpoint, interval, mean_ci, midpoint_interval, summarize_midpoints
 from .report import fmt_acc, fmt_sigma, load_run, midpoint_cell
 from .store import task_key
 
-__all__ = ["analyse_harden", "compare", "write_harden_report"]
+__all__ = ["analyse_harden", "write_harden_report"]
 
 
 def _name(method: str, q: QatSpec | None) -> str:
     return {"float": "float", "qat": q.name if q else "", "noisy": "noisy training",
             "qat+noisy": f"{q.name if q else ''} + noisy training"}[method]
-
-
-def _interval(m: float | None, h: float | None) -> tuple[float, float] | None:
-    if m is None or (isinstance(m, float) and math.isnan(m)):
-        return None
-    h = 0.0 if h is None or math.isnan(h) else h
-    return m - h, m + h
-
-
-def _mid_interval(mp: dict[str, Any]) -> tuple[float, float] | None:
-    st = mp.get("status")
-    if st == "ok":
-        lo, hi = mp["ci"]
-        return None if lo is None else (lo, hi)  # one repeat: no interval, no comparison
-    if st == "above":
-        return mp["bound"], math.inf
-    if st == "below":
-        return 0.0, mp["bound"]
-    return None
-
-
-def compare(a: tuple[float, float] | None, b: tuple[float, float] | None) -> str:
-    """'>' when interval a lies above b, '<' below, '~' when they overlap, '?' when one is missing."""
-    if a is None or b is None:
-        return "?"
-    if a[0] > b[1]:
-        return ">"
-    if a[1] < b[0]:
-        return "<"
-    return "~"
 
 
 def _row(records: dict, cfg, label: str, method: str, q: QatSpec | None, level: dict[int, float],
@@ -164,10 +134,11 @@ def _claims(a: dict, cfg) -> list[dict[str, Any]]:
                                 both, noisy)):
                 if x is None or y is None:
                     continue
-                per_sigma = [compare(_interval(mx, hx), _interval(my, hy))
+                per_sigma = [compare(interval(mx, hx), interval(my, hy))
                              for mx, hx, my, hy in zip(x["mean"], x["ci"], y["mean"], y["ci"], strict=True)]
                 out.append({"network": net["label"], "claim": name,
-                            "midpoint": compare(_mid_interval(x["midpoint"]), _mid_interval(y["midpoint"])),
+                            "midpoint": compare(midpoint_interval(x["midpoint"]),
+                                                midpoint_interval(y["midpoint"])),
                             "paired": _paired_verdict(_paired_ratio(x, y)),
                             "wins": per_sigma.count(">"), "losses": per_sigma.count("<"),
                             "not_separated": per_sigma.count("~") + per_sigma.count("?"),

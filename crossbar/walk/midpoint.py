@@ -16,11 +16,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats
 
-__all__ = ["Crossing", "find_midpoint", "log_grid", "mean_ci", "summarize_midpoints"]
+__all__ = ["Crossing", "compare", "find_midpoint", "interval", "log_grid", "mean_ci", "midpoint_interval",
+           "summarize_midpoints"]
 
 CONFIDENCE = 0.95
 
@@ -139,3 +141,35 @@ def summarize_midpoints(crossings: Sequence[Crossing]) -> dict:
         half = _t(n) * sd / math.sqrt(n)
         out.update(ci=[10 ** (m - half), 10 ** (m + half)], log10_sd=sd)
     return out
+
+
+def interval(m: float | None, h: float | None) -> tuple[float, float] | None:
+    """``m`` +- ``h`` as a (low, high) pair; None when either is missing (nothing to compare)."""
+    if m is None or h is None or math.isnan(m) or math.isnan(h):
+        return None
+    return m - h, m + h
+
+
+def midpoint_interval(mp: dict[str, Any]) -> tuple[float, float] | None:
+    """The interval of a :func:`summarize_midpoints` result: its CI, [bound, inf) when censored
+    above, (0, bound] below; None for one repeat (no interval) or a mix."""
+    st = mp.get("status")
+    if st == "ok":
+        lo, hi = mp["ci"]
+        return None if lo is None else (lo, hi)  # one repeat: no interval, no comparison
+    if st == "above":
+        return mp["bound"], math.inf
+    if st == "below":
+        return 0.0, mp["bound"]
+    return None
+
+
+def compare(a: tuple[float, float] | None, b: tuple[float, float] | None) -> str:
+    """'>' when interval a lies above b, '<' below, '~' when they overlap, '?' when one is missing."""
+    if a is None or b is None:
+        return "?"
+    if a[0] > b[1]:
+        return ">"
+    if a[1] < b[0]:
+        return "<"
+    return "~"

@@ -19,7 +19,7 @@ from crossbar.atomic import atomic_write_text
 
 from .config import walk_from_dict
 from .fit import clean_json
-from .midpoint import find_midpoint, mean_ci, summarize_midpoints
+from .midpoint import compare, find_midpoint, interval, mean_ci, midpoint_interval, summarize_midpoints
 from .store import IDENTITY_FILE, RESULTS_FILE, task_key
 
 __all__ = ["analyse_walk", "fmt_acc", "fmt_sigma", "load_run", "midpoint_cell", "write_walk_report"]
@@ -116,7 +116,63 @@ def analyse_walk(identity: dict[str, Any], records: dict[str, dict[str, Any]]) -
         out["clean_dynamics"] = {
             key: _per_epoch([s[key] for s in runs]) for key in ("growth", "binarisation")
         } | {"test_acc": _per_epoch([clean[r]["history"]["test_acc"] for r in sorted(clean)])}
+    out["claims"] = _claims(out, cfg)
     return clean_json(out)
+
+
+def _claims(a: dict[str, Any], cfg) -> list[dict[str, Any]]:
+    """Walking Noise's conclusions, per noise kind, counted over positions (intervals must separate).
+
+    * noisy training raises robustness: training-mode midpoint above the inference-mode one;
+    * additive noise raises weight magnitudes / multiplicative noise binarises the weights:
+      after the last epoch, the growth / B of some training sigma lies above clean training's.
+    """
+    out = []
+    mids = {(m["mode"], m["kind"], m["position"]): m for m in a["midpoints"]}
+    positions = sorted({m["position"] for m in a["midpoints"]})
+    if set(cfg.modes) == {"inference", "training"}:
+        for kind in cfg.kinds:
+            verdicts = [compare(midpoint_interval(mids[("training", kind, p)]),
+                                midpoint_interval(mids[("inference", kind, p)])) for p in positions]
+            out.append({"claim": "noisy training raises the midpoint", "kind": kind,
+                        "positions": len(positions),
+                        **{w: verdicts.count(c) for w, c in (("higher", ">"), ("lower", "<"),
+                                                              ("not_separated", "~"), ("cannot_tell", "?"))}})
+    clean = a.get("clean_dynamics")
+    if a["dynamics"] and clean:
+        for measure in ("growth", "binarisation"):
+            ref = interval(clean[measure]["mean"][-1], clean[measure]["ci"][-1])
+            for kind in cfg.kinds:
+                rows = [d for d in a["dynamics"] if d["kind"] == kind]
+                final = {id(d): interval(d[measure]["mean"][-1], d[measure]["ci"][-1]) for d in rows}
+                above = sorted({d["position"] for d in rows if compare(final[id(d)], ref) == ">"})
+                best = max(rows, key=lambda d: d[measure]["mean"][-1], default=None)
+                name = {"growth": "weight magnitude (largest growth)", "binarisation": "weight binarisation"}
+                out.append({"claim": f"noisy training raises the {name[measure]}", "kind": kind,
+                            "positions": len({d["position"] for d in rows}), "higher_at": above,
+                            "largest": None if best is None else {
+                                "position": best["position"], "sigma": best["sigma"],
+                                "mean": best[measure]["mean"][-1], "ci": best[measure]["ci"][-1]},
+                            "clean": {"mean": clean[measure]["mean"][-1], "ci": clean[measure]["ci"][-1]}})
+    return out
+
+
+def _claims_markdown(claims: list[dict[str, Any]]) -> list[str]:
+    lines = ["", "## The paper's conclusions, checked", "",
+             "Counted over positions; a difference counts only when the 95 % intervals separate.", ""]
+    for c in claims:
+        if "higher" in c:
+            lines.append(f"- **{c['claim']}**, {c['kind']} noise: higher at {c['higher']} of "
+                         f"{c['positions']} positions, lower at {c['lower']}, not separated at "
+                         f"{c['not_separated']}, not comparable (mixed censoring) at {c['cannot_tell']}")
+        else:
+            big = c["largest"]
+            where = "" if big is None else (f"; largest {big['mean']:.3g} ± {big['ci']:.2g} at position "
+                                            f"{big['position']}, sigma {fmt_sigma(big['sigma'])}")
+            lines.append(f"- **{c['claim']}** above clean training ({c['clean']['mean']:.3g} ± "
+                         f"{c['clean']['ci']:.2g}), {c['kind']} noise: at {len(c['higher_at'])} of "
+                         f"{c['positions']} positions {c['higher_at']}{where}")
+    return lines
 
 
 def _dynamics(records: dict, kind: str, p: int, grid: tuple[float, ...], repeats: int) -> list[dict]:
@@ -199,6 +255,8 @@ def _markdown(a: dict[str, Any], figures: list[str]) -> str:
                          if (p, s) in by else "n/a" for s in shown]
                 lines.append(f"| {p} {labels[p]} | " + " | ".join(cells) + " |")
             lines.append("")
+    if a.get("claims"):
+        lines += _claims_markdown(a["claims"])
     if figures:
         lines += ["", "## Figures", ""] + [f"- [{f}]({f})" for f in figures]
     return "\n".join(lines) + "\n"
