@@ -152,6 +152,19 @@ def test_midpoint_censoring_and_summary():
     assert summarize_midpoints(cs)["status"] == "mixed"
 
 
+def test_intervals_compare_only_when_they_separate():
+    from crossbar.walk.midpoint import compare, interval, midpoint_interval
+
+    assert compare(interval(0.9, 0.05), interval(0.7, 0.1)) == ">"
+    assert compare(interval(0.9, 0.15), interval(0.7, 0.1)) == "~"
+    assert compare(interval(0.5, None), interval(0.7, 0.1)) == "?"  # no uncertainty, no call
+    one_repeat = {"status": "ok", "value": 2.0, "ci": [None, None]}
+    assert midpoint_interval(one_repeat) is None
+    above = {"status": "above", "bound": 100.0}
+    assert compare(midpoint_interval(above), (3.0, 5.0)) == ">"
+    assert compare(midpoint_interval(above), midpoint_interval(above)) == "~"
+
+
 def test_binarisation_and_growth_measures():
     lin = nn.Linear(1000, 50)
     with torch.no_grad():
@@ -218,7 +231,7 @@ def test_cli_tiny_walk_resumes_after_an_interruption_to_the_same_result(tmp_path
     assert figs == ["curves_combined.png", "dynamics_combined_binarisation.png",
                     "dynamics_combined_growth.png", "midpoints.png"]
     md = (straight / "walk.md").read_text()
-    assert "± " in md and "| 3 ReLU `3` |" in md
+    assert "± " in md and "| 3 ReLU `3` |" in md and "noisy training raises the midpoint" in md
 
     import crossbar.walk.fit as fit_module
 
