@@ -25,14 +25,17 @@ from .dynamics import network_summary, weight_stats
 __all__ = ["clean_json", "discard", "fit", "noisy_accuracy"]
 
 
-def clean_json(obj: Any) -> Any:
-    """``obj`` with every non-finite float replaced by None (strict JSON)."""
+def clean_json(obj: Any, digits: int | None = None) -> Any:
+    """``obj`` with every non-finite float replaced by None (strict JSON), floats rounded to
+    ``digits`` significant digits if given (for reports; records keep full precision)."""
     if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
+        if not math.isfinite(obj):
+            return None
+        return obj if digits is None else float(f"{obj:.{digits}g}")
     if isinstance(obj, dict):
-        return {k: clean_json(v) for k, v in obj.items()}
+        return {k: clean_json(v, digits) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [clean_json(v) for v in obj]
+        return [clean_json(v, digits) for v in obj]
     return obj
 
 

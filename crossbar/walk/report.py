@@ -280,6 +280,7 @@ def write_walk_report(out: str | Path, *, plots: bool = True) -> list[Path]:
 
         files = walk_figures(a, out / "figures")
     rel = [str(f.relative_to(out)) for f in files]
-    files.insert(0, atomic_write_text(out / "walk.json", json.dumps(a, indent=1, allow_nan=False) + "\n"))
+    text = json.dumps(clean_json(a, 6), separators=(",", ":"), allow_nan=False)
+    files.insert(0, atomic_write_text(out / "walk.json", text + "\n"))
     files.insert(1, atomic_write_text(out / "walk.md", _markdown(a, rel)))
     return files
