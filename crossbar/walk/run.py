@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ def sigma_word(sigma: float) -> int:
 class WalkResult:
     config: WalkConfig
     out: Path
-    positions: list
+    positions: list[dict[str, Any]]
     records: list[dict[str, Any]]
     files: list[Path]
 
@@ -158,7 +158,7 @@ def run_walk(config: WalkConfig, *, out: str | Path | None = None, progress: boo
             "config": config.identity(),
             "model": model_identity(config.model, config.model_kwargs, probe),
             "data": data_identity(train_ds, test_ds),
-            "positions": [p.__dict__ for p in probe.positions],
+            "positions": [asdict(p) for p in probe.positions],
             "chance": chance,
         }
         store = RunStore(out, "walk", identity)
@@ -172,4 +172,4 @@ def run_walk(config: WalkConfig, *, out: str | Path | None = None, progress: boo
         from .report import write_walk_report
 
         files = write_walk_report(out, plots=plots)
-    return WalkResult(config, out, [p.__dict__ for p in probe.positions], store.records(), files)
+    return WalkResult(config, out, [asdict(p) for p in probe.positions], store.records(), files)
