@@ -63,7 +63,8 @@ def test_the_tutorial_commands_run(tmp_path):
     exe = str(Path(sys.executable).parent / "crossbar-sim")
     for name, expected in [("sweep", [r"^\d cells in runs/tutorial-sweep/results.jsonl$",
                                       r"^\| best noise-injected training \|", r"^wrote: tables.md"]),
-                           ("budget", [r"^reram: digital accuracy [\d.]+ %", r"^  K =   1: accuracy at s = 1 .*tolerable noise scale",
+                           ("budget", [r"^reram: digital accuracy [\d.]+ %",
+                                       r"^  K =   1: accuracy at s = 1 .*tolerable noise scale",
                                        r"^report: runs/tutorial-budget/report.md$"])]:
         command = todo[name]
         assert command == f"crossbar-sim {name} {name}.yaml"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,14 +13,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from crossbar.walk import LockedError, load_walk_config, run_walk
+    from crossbar.walk import load_walk_config, run_walk
 
     config = load_walk_config(args.config)
-    try:
-        result = run_walk(config, out=args.out, progress=not args.no_progress, plots=not args.no_plots)
-    except LockedError as err:
-        print(f"crossbar-sim walk: error: {err}", file=sys.stderr)
-        return 2
+    result = run_walk(config, out=args.out, progress=not args.no_progress, plots=not args.no_plots)
     print((result.out / "walk.md").read_text(), end="")
     print("wrote: " + ", ".join(str(f.relative_to(result.out)) for f in result.files))
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import json
 import math
 import numbers
@@ -23,14 +24,14 @@ from .midpoint import log_grid
 from .noise import WALK_KINDS
 
 __all__ = ["ConfigError", "CrossbarSpec", "Grid", "HardenConfig", "ModelSpec", "QatSpec", "WalkConfig",
-           "load_harden_config",
-           "load_walk_config"]
+           "load_harden_config", "load_walk_config"]
 
 MODES = ("inference", "training")
 METHODS = ("float", "qat", "noisy", "qat+noisy")
 OPTIMIZERS = ("adam", "sgd")
 # Fields that decide where and how a run executes, never what it computes (left out of the hash).
 RUN_ONLY = ("out", "threads", "keep_models")
+_FITTED = ("in_features", "in_channels", "image_size", "num_classes", "seed")  # set from the data
 
 
 class ConfigError(ValueError):
@@ -90,12 +91,35 @@ def _keys(key: str, d: Any, allowed: list[str]) -> dict:
     return dict(d)
 
 
-def _model_names() -> tuple[str, ...]:
-    from crossbar import models
+def _model(key: str, model: Any, kwargs_key: str, kwargs: Any) -> dict:
+    """Check a network as a sweep takes it, or one of this package's nets; returns its arguments."""
+    from crossbar.experiments import checks
 
-    from .nets import NETS
+    from . import nets
 
-    return (*NETS, *models.available())
+    if model in nets.NETS:  # the data fixes sizes and classes; the seed is the run's
+        takes = [n for n in inspect.signature(getattr(nets, model)).parameters if n not in _FITTED]
+        if not isinstance(kwargs, dict) or any(k not in takes for k in kwargs):
+            _fail(kwargs_key, kwargs, f"a mapping of keyword arguments of {model}: {', '.join(takes)}")
+        return dict(kwargs)
+    names = ", ".join(nets.NETS)
+    if isinstance(model, str) and model.startswith(checks.OBJECT):
+        _fail(key, model, f"{names}, a crossbar.models name or an import path package.module:factory")
+    try:
+        checks.model_spec(key, model)
+        return checks.model_kwargs(kwargs_key, model, kwargs)
+    except checks.ConfigError as err:
+        raise ConfigError(str(err).replace("allowed: one of ", f"allowed: one of {names}, ")) from None
+
+
+def _data(key: str, data: Any) -> None:
+    """Check the data as a sweep takes it: a bundled name, an ``.npz`` file or a loader's import path."""
+    from crossbar.experiments import checks
+
+    try:
+        checks.data_spec(key, data)
+    except checks.ConfigError as err:
+        raise ConfigError(str(err)) from None
 
 
 @dataclass(frozen=True)
@@ -161,9 +185,7 @@ class _Common:
     keep_models: bool = False
 
     def _check_common(self) -> None:
-        from crossbar.data import available
-
-        _str("data", self.data, tuple(available()))
+        _data("data", self.data)
         _str("data_root", self.data_root, optional=True)
         _int("limit_train", self.limit_train, 1, optional=True)
         _int("limit_test", self.limit_test, 1, optional=True)
@@ -226,9 +248,7 @@ class WalkConfig(_Common):
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
         self._check_common()
-        _str("model", self.model, _model_names())
-        if not isinstance(self.model_kwargs, dict) or not all(isinstance(k, str) for k in self.model_kwargs):
-            _fail("model_kwargs", self.model_kwargs, "a mapping with string keys")
+        set_("model_kwargs", _model("model", self.model, "model_kwargs", self.model_kwargs))
         set_("kinds", _subset("kinds", self.kinds, WALK_KINDS))
         set_("ratio", _real("ratio", self.ratio, 0.0, 1.0))
         set_("modes", _subset("modes", self.modes, MODES))
@@ -292,12 +312,11 @@ class ModelSpec:
     kwargs: dict = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
-        _str("models[].model", self.model, _model_names())
+        kwargs = _model("models[].model", self.model, "models[].kwargs", self.kwargs)
+        object.__setattr__(self, "kwargs", kwargs)
         if not self.label:
             object.__setattr__(self, "label", self.model)
         _str("models[].label", self.label)
-        if not isinstance(self.kwargs, dict) or not all(isinstance(k, str) for k in self.kwargs):
-            _fail("models[].kwargs", self.kwargs, "a mapping of keyword arguments")
 
     @classmethod
     def parse(cls, v: Any) -> ModelSpec:
@@ -307,7 +326,7 @@ class ModelSpec:
             return cls(v)
         d = _keys("models[]", v, ["model", "label", "kwargs"])
         if "model" not in d:
-            _fail("models[].model", None, "a model name (required)")
+            _fail("models[].model", None, "a model name or import path package.module:factory (required)")
         return cls(d["model"], d.get("label") or "", d.get("kwargs") or {})
 
     def to_dict(self) -> dict[str, Any]:

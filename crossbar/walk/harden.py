@@ -40,9 +40,9 @@ from .lookup import data_identity, load_data, make_model, model_identity
 from .noise import WalkNet, WalkNoise, place_noise, set_global
 from .qat import device_levels, quantize
 from .run import sigma_word
-from .store import RunStore, task_key
+from .store import RunStore, qat_key, task_key
 
-__all__ = ["HardenResult", "crossbar_accuracy", "fan_in_rows", "qat_key", "run_harden", "tasks"]
+__all__ = ["HardenResult", "crossbar_accuracy", "fan_in_rows", "run_harden", "tasks"]
 
 
 @dataclass
@@ -61,11 +61,6 @@ def tasks(cfg: HardenConfig) -> list[tuple[str, QatSpec | None, float]]:
         sigmas = cfg.grid.values if "noisy" in method else (0.0,)
         out += [(method, q, s) for q in qats for s in sigmas]
     return out
-
-
-def qat_key(q: QatSpec | None) -> list | None:
-    """A QAT setting as part of a task key."""
-    return None if q is None else [q.bits, q.act_step]
 
 
 def fan_in_rows(net: nn.Module) -> int:
@@ -103,9 +98,8 @@ class _Harden:
             x=self.test_ds.x[:limit], y=self.test_ds.y[:limit])
 
     def build(self, mi: int, spec: ModelSpec, r: int, q: QatSpec | None) -> WalkNet:
-        shape = tuple(self.train_ds.x.shape[1:])
         seed = derive(self.cfg.seed, Stream.HARDEN_INIT, mi, r)
-        net = make_model(spec.model, spec.kwargs, shape, self.classes, seed)
+        net = make_model(spec.model, spec.kwargs, self.train_ds, self.classes, seed)
         if q is not None:
             quantize(net, q.bits, q.act_step)
         return place_noise(net, self.example)

@@ -18,10 +18,9 @@ from crossbar.atomic import atomic_write_text
 
 from .config import QatSpec, harden_from_dict
 from .fit import clean_json
-from .harden import qat_key
 from .midpoint import compare, find_midpoint, interval, mean_ci, midpoint_interval, summarize_midpoints
 from .report import fmt_acc, fmt_sigma, load_run, midpoint_cell
-from .store import task_key
+from .store import qat_key, task_key
 
 __all__ = ["analyse_harden", "write_harden_report"]
 

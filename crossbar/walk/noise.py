@@ -20,7 +20,14 @@ layers, multiplicative then additive, so
 (the paper code's ``GaussCombined`` with amplitude ``sigma`` and ratio ``r``,
 multiplication first). Being ``NoiseInjection`` layers, the sites are seeded
 by ``crossbar.nn.seed_noise`` and their generators are saved in training
-checkpoints, so noisy training resumes exactly.
+checkpoints, so noisy training resumes exactly; the draw itself is the one
+Eq. 2/3 sampler ``crossbar.readops.qin_noise`` that every noise layer uses.
+
+Where the noise goes differs from ``crossbar.nn.placement`` on purpose: that
+module puts the paper's noise after each matrix-vector product (after its batch
+norm), a walk needs a position after every operation. A user's network built by
+``crossbar.models.resolve`` carries placement's noise layers, switched off here
+(an exact identity); its operations still get walk positions.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import torch
 from torch import nn
 
 from crossbar.nn import NoiseConfig, NoiseInjection
+from crossbar.nn.placement import NOISE_ATTR
 
 __all__ = [
     "WALK_KINDS",
@@ -171,7 +179,9 @@ def _is_op(name: str, module: nn.Module) -> bool:
         return False
     if isinstance(module, _NOT_POSITIONS):
         return False
-    return all(child == "parametrizations" for child, _ in module.named_children())
+    # a leaf but for its weight parametrization or the (switched-off) paper noise that
+    # crossbar.nn.placement attached to a user's network
+    return all(child in ("parametrizations", NOISE_ATTR) for child, _ in module.named_children())
 
 
 def _type_name(module: nn.Module) -> str:

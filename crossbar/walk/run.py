@@ -138,12 +138,12 @@ def run_walk(config: WalkConfig, *, out: str | Path | None = None, progress: boo
     with limit_threads(config.threads):
         train_ds, test_ds = load_data(config)
         classes = int(getattr(train_ds, "classes", 0) or int(train_ds.y.max()) + 1)
-        shape = tuple(train_ds.x.shape[1:])
         example = train_ds.x[:2]
 
         def build(r: int) -> WalkNet:
             seed = derive(config.seed, Stream.WALK_INIT, r)
-            return place_noise(make_model(config.model, config.model_kwargs, shape, classes, seed), example)
+            net = make_model(config.model, config.model_kwargs, train_ds, classes, seed)
+            return place_noise(net, example)
 
         probe = build(0)
         n = len(probe.positions)

@@ -23,7 +23,7 @@ from typing import Any
 
 from crossbar.atomic import atomic_write_text
 
-__all__ = ["ConfigChangedError", "LockedError", "RunStore", "task_key"]
+__all__ = ["ConfigChangedError", "LockedError", "RunStore", "qat_key", "task_key"]
 
 IDENTITY_FILE = "run.json"
 RESULTS_FILE = "results.jsonl"
@@ -41,6 +41,11 @@ class LockedError(RuntimeError):
 def task_key(*parts: Any) -> str:
     """The text key of one task (a JSON list of its defining values)."""
     return json.dumps(list(parts), separators=(",", ":"))
+
+
+def qat_key(q: Any) -> list | None:
+    """A QAT setting (``bits``, ``act_step``; None for a float network) as part of a task key."""
+    return None if q is None else [q.bits, q.act_step]
 
 
 def _hash(obj: Any) -> str:
