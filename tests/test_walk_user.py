@@ -64,7 +64,7 @@ repeats: 1
 epochs: 3
 batch_size: 40
 lr: 0.02
-crossbar: null
+crossbar: {profiles: [ideal, reram], limit_test: 60, tile_rows: {ideal: fan-in}}
 """
 
 
@@ -106,7 +106,7 @@ def test_walk_on_a_users_factory_and_data_runs_and_resumes_only_on_the_same_sour
     assert "model.source_sha256" in err, err
 
 
-def test_harden_on_a_users_factory_quantises_its_layers(user_code):
+def test_harden_on_a_users_factory_quantises_its_layers_and_calibrates_the_chip(user_code, capsys):
     cfg = user_code / "harden.yaml"
     cfg.write_text(HARDEN)
     out = user_code / "hout"
@@ -115,6 +115,8 @@ def test_harden_on_a_users_factory_quantises_its_layers(user_code):
     assert result["complete"]
     rows = {row["method"] for net in result["networks"] for row in net["rows"]}
     assert {"float", "QAT 4-bit, step 0.25"} <= rows, rows
+    # reram's ADC ranges are calibrated on training inputs: no read with the fixed range
+    assert "not calibrated" not in capsys.readouterr().err
 
 
 def test_a_users_factory_that_is_missing_is_one_clear_line(user_code, capsys):

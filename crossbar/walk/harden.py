@@ -72,10 +72,11 @@ def fan_in_rows(net: nn.Module) -> int:
 
 
 def crossbar_accuracy(net: WalkNet, profile: str, levels: int | None, tile_rows: int | None, seed: int,
-                      test_ds: Any) -> float:
+                      test_ds: Any, calibration: Any = None) -> float:
     """Accuracy of ``net`` (noise sites off) mapped onto arrays of ``profile`` with ``levels``
     conductance levels per device (None: continuous) and tiles of ``tile_rows`` rows (None:
-    the profile's own)."""
+    the profile's own); a profile with calibrated ADC ranges is calibrated on ``calibration``
+    (training inputs, as a chip calibrates on data it sees, never on the test set)."""
     from crossbar.devices import load
     from crossbar.nn import convert
 
@@ -84,7 +85,7 @@ def crossbar_accuracy(net: WalkNet, profile: str, levels: int | None, tile_rows:
         prof = prof.with_overrides(tile_rows=tile_rows)
     plain = copy.deepcopy(net)
     set_global(plain, None)
-    return evaluate(convert(plain, prof, seed=seed), test_ds)
+    return evaluate(convert(plain, prof, seed=seed, calibration=calibration), test_ds)
 
 
 class _Harden:
@@ -93,6 +94,9 @@ class _Harden:
         self.cfg, self.store = cfg, store
         self.train_ds, self.test_ds = data
         self.example, self.classes = example, classes
+        from crossbar.experiments.budget import CALIBRATION_INPUTS  # the budgets' calibration batch
+
+        self.calibration = self.train_ds.x[:CALIBRATION_INPUTS]
         limit = cfg.crossbar.limit_test if cfg.crossbar else None
         self.cb_test = self.test_ds if limit is None else SimpleNamespace(
             x=self.test_ds.x[:limit], y=self.test_ds.y[:limit])
@@ -141,7 +145,8 @@ class _Harden:
                     seed = derive(cfg.seed, Stream.HARDEN_PROGRAM, mi, m_i, *q_words, p_i, lv or 0, r)
                     record["crossbar"].append({
                         "profile": profile, "levels": lv, "tile_rows": tile_rows,
-                        "accuracy": crossbar_accuracy(net, profile, lv, tile_rows, seed, self.cb_test)})
+                        "accuracy": crossbar_accuracy(net, profile, lv, tile_rows, seed, self.cb_test,
+                                                      self.calibration)})
         self.store.put(key, clean_json(record))
         if not cfg.keep_models:
             discard(ckpt)
@@ -172,7 +177,7 @@ def run_harden(config: HardenConfig, *, out: str | Path | None = None, progress:
             models[spec.label] = model_identity(spec.model, spec.kwargs, probe) | {
                 "positions": len(probe.positions)}
         identity = {"config": config.identity(), "models": models, "data": data_identity(train_ds, test_ds),
-                    "chance": 1.0 / classes}
+                    "chance": 1.0 / classes, "adc_calibration_inputs": len(runner.calibration)}
         runner.store = store = RunStore(out, "harden", identity)
         store.lock()
         try:
