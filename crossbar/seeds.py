@@ -63,6 +63,14 @@ class Stream(IntEnum):
     # a noise budget's chip: ADC-range calibration and its vote group (words: chip)
     BUDGET_CALIBRATION = 23
     BUDGET_VOTE_GROUP = 24
+    # Walking Noise and hardening (crossbar.walk; words: repeat, then the cell's words)
+    WALK_INIT = 50
+    WALK_TRAIN = 51
+    WALK_EVAL = 52
+    HARDEN_INIT = 53
+    HARDEN_TRAIN = 54
+    HARDEN_EVAL = 55
+    HARDEN_PROGRAM = 56
 
 
 def _word(name: str, value) -> int:
