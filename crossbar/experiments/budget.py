@@ -190,6 +190,8 @@ def _voltage_search(setup: _Setup, config: BudgetConfig, target: float, step):
 
     def accuracy(v: float, k: int) -> float:
         v = float(f"{v:.6g}")
+        if v == setup.profile.v_read:  # the profile as it is: the budget's own evaluations
+            evaluators[v] = setup.evaluator
         if v not in evaluators:
             ev = setup.evaluator_for(at_voltage(setup.profile, v), f"-at-{v:g}V")
             ev.read_spacing, ev.repeats = setup.evaluator.read_spacing, setup.evaluator.repeats
