@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import shutil
@@ -312,11 +313,21 @@ def test_summary_tables_pick_the_best_sigma_train():
             _fake(0.0, 1.0, 0.2, 0.3), _fake(0.5, 1.0, 0.7, 0.95), _fake(1.0, 1.0, 0.8, 0.9)]
     t = summary(cfg, recs)
     assert t["snr_db"] == [None, 0.0]
-    assert t["single"] == {"noiseless_trained": [99.0, 20.0], "best": [99.0, 80.0],
-                           "best_sigma_train": [0.0, 1.0]}  # tie at 99 % -> smallest sigma_train
+    single = {k: v for k, v in t["single"].items() if not k.endswith("_interval")}
+    assert single == {"noiseless_trained": [99.0, 20.0], "best": [99.0, 80.0],
+                      "best_sigma_train": [0.0, 1.0]}  # tie at 99 % -> smallest sigma_train
+
+    def wilson_pct(p, n, z=1.959964):  # one run: the Wilson interval over the 10 inputs alone
+        centre, half = (p + z * z / (2 * n)), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        scale = 100 / (1 + z * z / n)
+        return [round(scale * (centre - half), 2), round(scale * (centre + half), 2)]
+
+    assert t["single"]["noiseless_trained_interval"] == [wilson_pct(0.99, 10), wilson_pct(0.2, 10)]
+    assert t["single"]["best_interval"] == [wilson_pct(0.99, 10), wilson_pct(0.8, 10)]
     v = t["voting"]["fresh"]
     assert v["no_voting"] == [99.0, 80.0]
     assert v["best_voting"] == [99.0, 95.0]
+    assert v["best_voting_interval"] == [wilson_pct(0.99, 10), wilson_pct(0.95, 10)]  # one group each
     assert v["best_sigma_train"] == [0.0, 0.5]
     no_zero = summary(cfg.replace(sigma_train=(0.5, 1.0)), recs[1:3] + recs[4:])
     assert no_zero["single"]["noiseless_trained"] == [None, None]

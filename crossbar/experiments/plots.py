@@ -18,7 +18,7 @@ from crossbar.atomic import atomic_write
 from .cells import snr_db
 from .config import SweepConfig
 from .records import by_cell, vote_meanings, voted_accuracy
-from .stats import chip_half_width, wilson
+from .stats import Interval
 
 
 def _plt():
@@ -41,9 +41,8 @@ def interval(mean: float, sd: float, reps: int, n: int) -> tuple[float, float]:
     """95 % interval of an accuracy: Wilson over ``n`` test inputs and the t interval of a mean
     over ``reps`` repetitions with spread ``sd`` (runs or vote groups; left out for one),
     in quadrature."""
-    lo, hi = wilson(mean * n, n)
-    c = chip_half_width(sd, reps) if reps > 1 else 0.0
-    return max(0.0, mean - float(np.hypot(mean - lo, c))), min(1.0, mean + float(np.hypot(hi - mean, c)))
+    iv = Interval.from_summary(mean, sd, reps, n)
+    return iv.lo, iv.hi
 
 
 def _error_bars(ax, xs, means, sds, reps, n: int, **kw) -> None:

@@ -26,6 +26,7 @@ from .cells import snr_db
 from .config import SweepConfig
 from .plots import write_figures
 from .records import by_cell, vote_meanings, voted_accuracy
+from .stats import Interval
 
 TABLE_FILES = ("tables.md", "tables.csv", "tables.json", "grid.csv", "grid.json", "votes.csv")
 
@@ -47,13 +48,17 @@ def summary(config: SweepConfig, records: list[dict[str, Any]]) -> dict[str, Any
     """The paper-format tables as one JSON-able dict."""
     grid = by_cell(records)
     sts, svs = config.sigma_train, config.sigma_val
-    single: dict[str, list] = {"noiseless_trained": [], "best": [], "best_sigma_train": []}
+    single: dict[str, list] = {"noiseless_trained": [], "best": [], "best_sigma_train": [],
+                               "noiseless_trained_interval": [], "best_interval": []}
     for sv in svs:
         noiseless = grid[(0.0, sv)]["accuracy_mean"] if 0.0 in sts else None
         best, best_st = _best([(st, grid[(st, sv)]["accuracy_mean"]) for st in sts])
         single["noiseless_trained"].append(_pct(noiseless))
         single["best"].append(_pct(best))
         single["best_sigma_train"].append(best_st)
+        single["noiseless_trained_interval"].append(_single_interval(grid[(0.0, sv)]) if 0.0 in sts
+                                                    else None)
+        single["best_interval"].append(_single_interval(grid[(best_st, sv)]))
     out: dict[str, Any] = {
         "model": config.model,
         "data": config.data,
@@ -70,7 +75,9 @@ def summary(config: SweepConfig, records: list[dict[str, Any]]) -> dict[str, Any
                 "rule": config.vote_rule,
                 "votes": config.votes,
                 "no_voting": list(single["best"]),
+                "no_voting_interval": list(single["best_interval"]),
                 "best_voting": [],
+                "best_voting_interval": [],
                 "best_sigma_train": [],
             }
             for sv in svs:
@@ -79,19 +86,44 @@ def summary(config: SweepConfig, records: list[dict[str, Any]]) -> dict[str, Any
                     for st in sts
                 ])
                 block["best_voting"].append(_pct(best))
+                block["best_voting_interval"].append(
+                    _vote_interval(grid[(best_st, sv)], m, config.vote_rule, config.votes))
                 block["best_sigma_train"].append(best_st)
             out["voting"][m] = block
     return out
+
+
+def _pct_interval(iv: Interval) -> list[float]:
+    return [round(100.0 * iv.lo, 2), round(100.0 * iv.hi, 2)]
+
+
+def _single_interval(record: dict[str, Any]) -> list[float]:
+    """95 % interval (%) of a cell's one-read accuracy: Wilson over its test inputs and t over
+    its noisy runs, in quadrature."""
+    return _pct_interval(Interval.from_summary(record["accuracy_mean"], record["accuracy_std"],
+                                               record["runs"], record["n_test"]))
+
+
+def _vote_interval(record: dict[str, Any], meaning: str, rule: str, k: int) -> list[float]:
+    """The same for its k-vote accuracy, t over the disjoint vote groups."""
+    v = record["votes"][meaning][rule]
+    return _pct_interval(Interval.from_summary(v["mean"][k - 1], v["std"][k - 1], v["groups"][k - 1],
+                                               record["n_test"]))
 
 
 def _json_float(v: float | None) -> float | None:
     return None if v is None or not math.isfinite(v) else round(v, 3)
 
 
-def _fmt(v: Any) -> str:
+def _fmt(v: Any, iv: list[float] | None = None) -> str:
     if v is None:
         return "n/a"
-    return f"{v:.2f}%" if isinstance(v, float) else str(v)
+    text = f"{v:.2f}%" if isinstance(v, float) else str(v)
+    return text if iv is None else f"{text} ({iv[0]:.1f}–{iv[1]:.1f})"
+
+
+def _row(label: str, values: list, intervals: list) -> str:
+    return f"| {label} | " + " | ".join(_fmt(v, iv) for v, iv in zip(values, intervals, strict=True)) + " |"
 
 
 def markdown(config: SweepConfig, tables: dict[str, Any]) -> str:
@@ -102,7 +134,9 @@ def markdown(config: SweepConfig, tables: dict[str, Any]) -> str:
         f"# Sweep: {config.model} on {config.data}, noise source {config.source}",
         "",
         f"Accuracy (%) on {'the whole test set' if config.limit_test is None else f'the first {config.limit_test} test inputs'}, "  # noqa: E501
-        f"mean of {config.runs} noisy runs per cell. Best: the highest over "
+        f"mean of {config.runs} noisy runs per cell, with its 95 % interval (Wilson over the "
+        "test inputs and Student t over the runs, or over the disjoint vote groups, in "
+        "quadrature). Best: the highest mean over "
         f"sigma_train in {list(config.sigma_train)}.",
         "",
         head,
@@ -113,8 +147,8 @@ def markdown(config: SweepConfig, tables: dict[str, Any]) -> str:
             "inf" if v is None else f"{v:.2f}" for v in tables["snr_db"]) + " |")
     s = tables["single"]
     lines += [
-        "| noiseless training | " + " | ".join(_fmt(v) for v in s["noiseless_trained"]) + " |",
-        "| best noise-injected training | " + " | ".join(_fmt(v) for v in s["best"]) + " |",
+        _row("noiseless training", s["noiseless_trained"], s["noiseless_trained_interval"]),
+        _row("best noise-injected training", s["best"], s["best_interval"]),
         "| sigma_train of best | " + " | ".join(f"{v:g}" for v in s["best_sigma_train"]) + " |",
     ]
     for m, block in tables["voting"].items():
@@ -124,8 +158,8 @@ def markdown(config: SweepConfig, tables: dict[str, Any]) -> str:
             "",
             head,
             rule,
-            "| no voting | " + " | ".join(_fmt(v) for v in block["no_voting"]) + " |",
-            "| best voting | " + " | ".join(_fmt(v) for v in block["best_voting"]) + " |",
+            _row("no voting", block["no_voting"], block["no_voting_interval"]),
+            _row("best voting", block["best_voting"], block["best_voting_interval"]),
             "| sigma_train of best | "
             + " | ".join(f"{v:g}" for v in block["best_sigma_train"]) + " |",
         ]

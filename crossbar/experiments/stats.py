@@ -134,13 +134,19 @@ class Interval:
             raise ValueError("need at least one chip's count")
         r = len(correct)
         mean = sum(correct) / (r * n)
-        w_lo, w_hi = wilson(mean * n, n, confidence)
         sd = math.nan
-        c = 0.0
         if chips_apart and r > 1:
-            accs = [v / n for v in correct]
-            sd = math.sqrt(sum((a - mean) ** 2 for a in accs) / (r - 1))
-            c = chip_half_width(sd, r, confidence)
+            sd = math.sqrt(sum((v / n - mean) ** 2 for v in correct) / (r - 1))
+        return cls.from_summary(mean, sd, r, n, confidence)
+
+    @classmethod
+    def from_summary(cls, mean: float, sd: float, r: int, n: int,
+                     confidence: float = CONFIDENCE) -> Interval:
+        """The same from the mean accuracy of ``r`` chips (or noisy runs, or vote groups) of
+        ``n`` inputs each and the spread ``sd`` between them (NaN: not measured): the Wilson
+        interval over the inputs and the t interval over the r, added in quadrature."""
+        w_lo, w_hi = wilson(mean * n, n, confidence)
+        c = chip_half_width(sd, r, confidence) if r > 1 and math.isfinite(sd) else 0.0
         lo = mean - math.hypot(mean - w_lo, c)
         hi = mean + math.hypot(w_hi - mean, c)
         return cls(mean=mean, lo=max(0.0, lo), hi=min(1.0, hi), n=n, chips=r,

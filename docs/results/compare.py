@@ -29,23 +29,29 @@ def comparison(ours: dict, paper: dict) -> str:
     psv = paper["sigma_val"]
     t2, t7 = paper["table2_mnist_cnn6_mult"], paper["table7_mnist_voting_mult"]
     (meaning, vote), *_ = ours["voting"].items()
+    single = ours["single"]
     rows = [
-        ("noiseless-trained (σ_train = 0)", t2["noiseless_trained"], ours["single"]["noiseless_trained"]),
-        ("best over σ_train", t2["best"], ours["single"]["best"]),
-        ("σ_train of the best", t2["best_sigma_train"], ours["single"]["best_sigma_train"]),
-        (f"best with {vote['votes']} votes", t7["best_voting"], vote["best_voting"]),
-        ("σ_train of the best with votes", t7["best_sigma_train"], vote["best_sigma_train"]),
+        ("noiseless-trained (σ_train = 0)", t2["noiseless_trained"], single["noiseless_trained"],
+         single["noiseless_trained_interval"]),
+        ("best over σ_train", t2["best"], single["best"], single["best_interval"]),
+        ("σ_train of the best", t2["best_sigma_train"], single["best_sigma_train"], None),
+        (f"best with {vote['votes']} votes", t7["best_voting"], vote["best_voting"],
+         vote["best_voting_interval"]),
+        ("σ_train of the best with votes", t7["best_sigma_train"], vote["best_sigma_train"], None),
     ]
     head = "| | " + " | ".join(f"σ_val = {s:g}" for s in svs) + " |\n"
     head += "| --- |" + " ---: |" * len(svs) + "\n"
     body = ""
-    for label, published, measured in rows:
+    for label, published, measured, intervals in rows:
         pub = {s: v for s, v in zip(psv, published, strict=True)}
-        cells = [f"{fmt(pub.get(s))} / **{fmt(m)}**" for s, m in zip(svs, measured, strict=True)]
+        ivs = intervals or [None] * len(svs)
+        cells = [f"{fmt(pub.get(s))} / **{fmt(m)}**" + ("" if iv is None else f" ({iv[0]:.1f}–{iv[1]:.1f})")
+                 for s, m, iv in zip(svs, measured, ivs, strict=True)]
         body += f"| {label} | " + " | ".join(cells) + " |\n"
     return (f"Accuracy in %, paper (Table 2 and Table 7, full MNIST) / **ours** "
             f"({ours['data']}, {ours['runs']} runs per cell, votes: {meaning} noise, "
-            f"rule {vote['rule']}).\n\n" + head + body)
+            f"rule {vote['rule']}) with our 95 % interval (Wilson over the test inputs, t over the "
+            "runs or vote groups). The paper gives no intervals.\n\n" + head + body)
 
 
 def main() -> None:
