@@ -14,6 +14,7 @@ COMMANDS = {
     "sweep": "Run a sigma_train x sigma_val sweep with voting from a YAML config.",
     "budget": "Largest tolerable device noise with and without voting, its latency/energy, optimal (V, K).",
     "demo": "Train a small CNN on real digits, map it onto ReRAM/PCM/NAND and write a report.",
+    "attack": "Black-box adversarial examples against noisy inference (Table 11), with a white-box check.",
 }
 
 
