@@ -177,8 +177,10 @@ def adversarial_train(
             loss_sum += loss.item() * len(yb)
             correct += int((logits.detach().argmax(1) == yb).sum())
             bar.update(1)
-        bar.close()
         test_acc = evaluate(net, test_data, device=dev) if test_data is not None else float("nan")
+        bar.set_postfix(loss=f"{loss_sum / n_used:.4f}", acc=f"{correct / n_used:.3f}",
+                        test=f"{test_acc:.3f}")
+        bar.close()
         history.append(epoch=epoch + 1, train_loss=loss_sum / n_used, train_acc=correct / n_used,
                        test_acc=test_acc, time=time.perf_counter() - t0, lr=lr_now)
         if path is not None:
@@ -208,4 +210,4 @@ def adversarial_train(
 def _bar(enabled: bool, total: int, desc: str):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="batch", disable=not enabled, dynamic_ncols=True, leave=False)
+    return tqdm(total=total, desc=desc, unit="batch", disable=not enabled, dynamic_ncols=True)
