@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,7 +18,9 @@ from crossbar.attacks import (
     box,
     cross_entropy,
     eot_gradient,
+    evaluate_noisy,
     fgsm,
+    load_config,
     madry_batch,
     paired_gain,
     pgd,
@@ -26,7 +29,7 @@ from crossbar.attacks import (
     wilson,
 )
 from crossbar.experiments import ConfigError
-from crossbar.nn import NoiseConfig, NoiseInjection
+from crossbar.nn import NoiseConfig, NoiseInjection, noise_layers
 from crossbar.training import load_checkpoint, train
 
 
@@ -278,6 +281,16 @@ def test_transfer_table_has_the_shape_of_table_11():
     assert again == rows
 
 
+def test_evaluation_on_a_device_profile_programs_one_chip_per_run():
+    net = _mlp(noise=NoiseConfig("mult", sigma_val=0.3))
+    x, y = _data(n=20)
+    rec = evaluate_noisy(net, x, y, 1.0, seed=1, runs=3, votes=2, profile="reram")
+    assert len(rec["accuracy"]) == 3 and rec["votes"]["groups"] == 1
+    assert len(set(rec["accuracy"])) > 1  # independently programmed chips differ
+    assert [layer.config.sigma_val for layer in noise_layers(net)] == [0.0, 0.0]  # only the device
+    assert evaluate_noisy(net, x, y, 1.0, seed=1, runs=3, votes=2, profile="reram") == rec
+
+
 # ---------------------------------------------------------------- configuration
 
 
@@ -302,3 +315,10 @@ def test_config_presets_overrides_and_errors():
     ]:
         with pytest.raises(ConfigError, match=match):
             AttackConfig.from_dict(d)
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).parent.parent.glob("examples/attack*.yaml"))
+                         + sorted(Path(__file__).parent.parent.glob("docs/results/attacks-*.yaml")))
+def test_shipped_attack_configs_are_valid(path):
+    cfg = load_config(path)
+    assert cfg.sigma_val == (0.0, 0.1, 0.2, 0.3, 0.4) and cfg.runs == 20
