@@ -147,10 +147,11 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, seed
     """One signed-gradient step of size ``eps`` from ``x``, clipped to [0, 1]
     (gradient averaged over ``eot_samples`` noise draws seeded from ``seed``)."""
     AttackParams(eps=eps, step=eps, iterations=1)  # validates eps
+    x = x.detach()
     lo, hi = box(x, eps)
     grad = eot_gradient(model, x, y, samples=eot_samples, seed=derive(seed, Stream.ATTACK_EOT, 0, 0),
                         seed_fn=seed_fn, loss_fn=loss_fn)
-    return torch.minimum(torch.maximum(x.detach() + eps * grad.sign(), lo), hi)
+    return torch.minimum(torch.maximum(x + eps * grad.sign(), lo), hi)
 
 
 def strength(model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor, *, samples: int = 1,

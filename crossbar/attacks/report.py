@@ -57,7 +57,7 @@ def markdown(cfg: AttackConfig, s: dict[str, Any]) -> str:
         "",
     ]
     for key, label in (("nn_adv", "NN_adv (makes the black-box examples)"),
-                       ("nn_val", "NN_val (is attacked)")):
+                       ("nn_val", "NN_val (classifies them, with inference noise)")):
         h = m[key]["history"]
         acc = f", natural test accuracy {_pct(h['test_acc'][-1])} %" if h["test_acc"] else ""
         lines.append(f"- {label}: `{m[key]['model']}`, adversarially trained {m[key]['epochs']} "
