@@ -176,7 +176,7 @@ def test_eot_gradient_is_unbiased_on_a_toy_noisy_network():
     assert bool(((wx @ w - expected).abs() > bound).any())
 
     # independent draws per sample: the variance of an m-sample mean is var / m
-    m, reps = 4, 250
+    m, reps = 4, 150
     est = torch.stack([eot_gradient(net, x, y, samples=m, seed=100 + r, loss_fn=half_square).double()
                        for r in range(reps)])
     centred = est - est.mean(0)
@@ -257,6 +257,10 @@ def test_wilson_interval_matches_its_closed_forms():
     c, d = wilson(13, 20)
     assert a == pytest.approx(1 - d) and b == pytest.approx(1 - c)
     assert a < 7 / 20 < b
+    for k in range(0, 31):  # the interval holds the estimate, exactly at the ends
+        lo, hi = wilson(k, 30)
+        assert 0.0 <= lo <= k / 30 <= hi <= 1.0
+    assert wilson(30, 30)[1] == 1.0 and wilson(0, 30)[0] == 0.0
 
 
 def test_transfer_table_has_the_shape_of_table_11():

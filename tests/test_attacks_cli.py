@@ -13,13 +13,13 @@ from crossbar.attacks import load_config, run_attack
 from crossbar.cli import main
 
 TINY = {
-    "data": "mnist5k", "limit_train": 40, "limit_test": 16,
+    "data": "mnist5k", "limit_train": 32, "limit_test": 12,
     "attack": {"preset": "mnist", "iterations": 3, "restarts": 2},
     "train_attack": {"iterations": 2},
-    "nn_adv": {"model": "madry_cnn4", "epochs": 2, "lr": 0.001},
+    "nn_adv": {"model": "cnn6", "epochs": 2, "lr": 0.001},  # small checkpoints: a fast test
     "nn_val": {"model": "cnn6", "epochs": 1, "lr": 0.001},
     "sigma_val": [0.0, 0.2, 0.4], "runs": 3, "votes": 2,
-    "whitebox": {"limit": 6, "eot_samples": 2},
+    "whitebox": {"limit": 4, "eot_samples": 2},
     "attack_batch_size": 8, "eval_batch_size": 25, "draws_per_pass": 3, "seed": 3,
 }
 # 2 networks + 2 black-box chunks + 3 white-box chunks + 9 evaluations
@@ -45,7 +45,7 @@ def test_cli_writes_table_11_with_uncertainties(reference, capsys):
     for r in rep["blackbox"] + rep["natural"] + rep["whitebox"]:
         assert len(r["accuracy"]) == 3 and r["wilson"][0] <= r["mean"] <= r["wilson"][1]
         assert r["votes"]["k"] == 2
-    assert rep["n"] == 16 and rep["whitebox_n"] == 6 and all(r["n"] == 6 for r in rep["whitebox"])
+    assert rep["n"] == 12 and rep["whitebox_n"] == 4 and all(r["n"] == 4 for r in rep["whitebox"])
     assert 0.0 < rep["linf_max"] <= 0.3
     assert rep["paper"]["table11_percent"]["mnist"]["0.2"] == 97.90
     assert rep["models"]["nn_adv"]["history"]["epoch"] == [1, 2]

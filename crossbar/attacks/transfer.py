@@ -37,7 +37,8 @@ def wilson(successes: float, n: int, z: float = Z95) -> tuple[float, float]:
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # the interval always holds p; clamping keeps rounding (e.g. p = 0) from pushing it out
+    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
 
 
 def _summary(acc: np.ndarray, n: int) -> dict[str, Any]:
