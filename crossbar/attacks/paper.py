@@ -22,7 +22,3 @@ TABLE11: dict[str, dict[float, float]] = {
     "mnist": {0.0: 97.40, 0.1: 97.79, 0.2: 97.90, 0.3: 97.71, 0.4: 97.00},
     "cifar10": {0.0: 66.52, 0.1: 67.65, 0.2: 67.43, 0.3: 66.57, 0.4: 63.39},
 }
-TABLE11_SETUP = {
-    "mnist": {"nn_adv": "madry_cnn4", "nn_val": "cnn6", "epochs": 100, "attack": "mnist"},
-    "cifar10": {"nn_adv": "densenet40", "nn_val": "densenet100", "epochs": 300, "attack": "cifar10"},
-}
