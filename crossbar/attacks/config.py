@@ -136,7 +136,7 @@ class AttackConfig:
     vote_rule: str = "hard"
     whitebox: WhiteboxSpec | None = WhiteboxSpec()
     attack_batch_size: int = 100
-    eval_batch_size: int = 250
+    eval_batch_size: int = 25
     draws_per_pass: int = 10
     torch_device: str = "cpu"
     seed: int = 0

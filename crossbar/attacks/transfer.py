@@ -74,7 +74,7 @@ def _draws(model: nn.Module, x: torch.Tensor, sigma_val: float, draws: int, *, s
 
 def evaluate_noisy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigma_val: float, *, seed: int,
                    noise: str = "mult", runs: int = 20, votes: int = 0, vote_rule: str = "hard",
-                   profile: str | None = None, batch_size: int = 250, draws_per_pass: int = 10,
+                   profile: str | None = None, batch_size: int = 25, draws_per_pass: int = 10,
                    device: str = "cpu") -> dict[str, Any]:
     """Accuracy of ``model`` on ``(x, y)`` over ``runs`` noisy inferences at ``sigma_val``.
 
