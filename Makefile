@@ -29,7 +29,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_sweep.py
 
 # Prove the non-editable install works: build a wheel, install it into a fresh
-# venv and run a smoke check from outside the source tree.
+# venv and run a smoke check from outside the source tree, then from the
+# repository root, where ./crossbar shadows the installed package (crossbar/_layout.py).
 wheel-check: $(STAMP)
 	rm -rf dist /tmp/crossbar-wheel-venv
 	$(BIN)/pip wheel --quiet --no-deps -w dist .
@@ -38,6 +39,8 @@ wheel-check: $(STAMP)
 	/tmp/crossbar-wheel-venv/bin/pip install --quiet dist/crossbar_sim-*.whl
 	cd /tmp && /tmp/crossbar-wheel-venv/bin/python -m crossbar.smoke
 	cd /tmp && /tmp/crossbar-wheel-venv/bin/crossbar-sim devices
+	cd $(CURDIR) && /tmp/crossbar-wheel-venv/bin/python -c "import crossbar; print(crossbar.devices.load('pcm').name, 'from', crossbar.devices.__file__)"
+	cd $(CURDIR) && /tmp/crossbar-wheel-venv/bin/python -m crossbar.smoke
 
 clean:
 	rm -rf $(VENV) dist build *.egg-info demo-report

@@ -15,12 +15,13 @@ overhead for hardware-faithful inference.
 Add a section by writing ``section_<name>(args) -> Table`` and listing it in
 ``SECTIONS``.
 
-    .venv/bin/python benchmarks/bench_nn.py [--steps 50] [--batch 32] [--device cpu]
+    .venv/bin/python benchmarks/bench_nn.py [--steps 50] [--batch 32] [--device cpu] [--threads N]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -30,8 +31,9 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from crossbar import devices, models
+from crossbar import models
 from crossbar.nn import NoiseConfig, NoiseSource, convert, noise_layers
+from crossbar.threads import set_threads
 
 TARGET_RATIO = 1.2
 
@@ -72,11 +74,14 @@ def _make_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> Call
     return step
 
 
+CLOCK = time.perf_counter  # --clock cpu: time.process_time
+
+
 def time_interleaved(
     steps: dict[str, Callable[[], None]], n: int, warmup: int, device: torch.device
 ) -> dict[str, list[float]]:
     """Run each step function ``warmup`` times, then ``n`` times round-robin;
-    returns the wall times (s) of the timed calls per name."""
+    returns the times (s, wall clock or CPU, see ``--clock``) of the timed calls per name."""
     for fn in steps.values():
         for _ in range(warmup):
             fn()
@@ -84,10 +89,10 @@ def time_interleaved(
     times: dict[str, list[float]] = {k: [] for k in steps}
     for _ in range(n):
         for name, fn in steps.items():
-            t0 = time.perf_counter()
+            t0 = CLOCK()
             fn()
             _sync(device)
-            times[name].append(time.perf_counter() - t0)
+            times[name].append(CLOCK() - t0)
     return times
 
 
@@ -163,7 +168,7 @@ def section_inference(args: argparse.Namespace) -> Table:
     gen = torch.Generator().manual_seed(1)
     x = torch.rand(args.infer_batch, 1, 28, 28, generator=gen)
     float_model = models.cnn6(seed=0).eval()
-    analog = convert(float_model, devices.load("pcm"), seed=0)
+    analog = convert(float_model, "pcm", seed=0, calibration=x[:64])  # the profile's calibrated ADC range
 
     def run(model: torch.nn.Module) -> Callable[[], None]:
         def infer() -> None:
@@ -172,7 +177,7 @@ def section_inference(args: argparse.Namespace) -> Table:
 
         return infer
 
-    n = max(3, args.steps // 10)
+    n = args.infer_batches
     times = time_interleaved({"float": run(float_model), "pcm": run(analog)}, n, 1, torch.device("cpu"))
     table = Table(
         f"cnn6 inference, batch {args.infer_batch}, {n} batches, cpu, {torch.get_num_threads()} threads",
@@ -197,9 +202,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--infer-batch", type=int, default=256, help="images per inference batch")
+    parser.add_argument("--infer-batches", type=int, default=10, help="timed inference batches per model")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--sections", nargs="+", choices=list(SECTIONS), default=list(SECTIONS))
+    parser.add_argument("--threads", type=int, default=None, help="compute threads (default: torch's)")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall-clock time, or this process's CPU time (with --threads 1: the work "
+                             "itself, steady when other programs load the machine)")
     args = parser.parse_args(argv)
+    if args.threads:
+        set_threads(args.threads)
+    global CLOCK
+    CLOCK = time.perf_counter if args.clock == "wall" else time.process_time
+    print(f"{torch.get_num_threads()} threads, {args.clock} clock, load average {os.getloadavg()[0]:.1f}\n")
     for name in args.sections:
         print(SECTIONS[name](args).render())
         print()

@@ -8,9 +8,14 @@ voting on top, and report accuracy, latency, energy and noise budgets.
 from __future__ import annotations
 
 from importlib import import_module
+from pathlib import Path
 
-from crossbar import devices
-from crossbar.array import CrossbarArray
+from crossbar import _layout
+
+_layout.install(Path(__file__).resolve().parent)  # devices/, models/ of a checkout (see _layout)
+
+from crossbar import devices  # noqa: E402
+from crossbar.array import CrossbarArray  # noqa: E402
 
 __version__ = "0.1.0"
 

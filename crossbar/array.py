@@ -11,127 +11,106 @@ so that G+ - G- is proportional to w. Each tile's columns are digitised by its
 ADC, rescaled by w_max (a digital multiply per column) and the partial sums of
 the row tiles are added digitally, as in hardware.
 
+Reads are pure: ``mvm(x, key)`` is a function of the programmed state, the
+input and an explicit key (from :func:`crossbar.seeds.derive`); the array
+keeps no read counter. Whoever owns a sequence of reads (a layer, a vote, an
+experiment) owns the counter. The programmed state lives in torch buffers, so
+``array.to("cuda")`` moves it and ``state_dict`` saves it; NumPy views are
+taken only where the Numba kernels are called.
+
+The converters follow the profile (:class:`crossbar.readplan.ReadPlan`: input
+slices, phases, ADC, range management; docs/physics.md, "Converters"). The
+array's time since programming drives drift and the 1/f read noise
+(:meth:`CrossbarArray.age`); reads inside a :class:`crossbar.readtime.ReadGroup`
+share the low-frequency part of that noise. Every read adds to ``stats``
+(conversions, clipped conversions, bound-management re-reads).
+
 Abstract profiles (the Qin paper's Gaussian models) have no conductance
-physics: their MVM is the exact product plus output noise (Eq. 2 or 3).
+physics: their MVM is the exact product plus output noise (Eq. 2 or 3),
+drawn by :func:`crossbar.readops.qin_noise`, the sampler the noise-injection
+layers use too.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import numbers
+import warnings
 
 import numpy as np
 import torch
+from torch import nn
 
-from crossbar import kernels
-from crossbar.seeds import Stream, derive, kernel_key
+from crossbar import dac_kernels
+from crossbar.calibration import calibrate_tiles
+from crossbar.operands import as_matrix, check_finite, check_key
+from crossbar.readcpu import chunk_rows, read_cpu, read_patches_cpu
+from crossbar.readops import im2col, keyed_normal, qin_noise
+from crossbar.readplan import ReadPlan, ReadStats
+from crossbar.readtime import ReadGroup, as_buffers, group_state
+from crossbar.readtorch import read_keys, read_per_cell, read_torch
 from crossbar.threads import torch_threads
 from crossbar.tile import Tile
 
-_NO_VARIANCE = np.empty((0, 0), dtype=np.float32)
 
-
-def dense_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` in float32 through torch's BLAS.
-
-    torch and the Numba kernels share one OpenMP thread pool; NumPy's OpenBLAS
-    keeps its own spinning threads, which on a small machine stall the next
-    parallel kernel by a scheduler time slice (measured: 8 ms on 2 cores).
-    """
-    return torch.matmul(torch.from_numpy(a), torch.from_numpy(b)).numpy()
-
-
-@dataclass(frozen=True)
-class _RowBlock:
-    """The tiles sharing one band of input rows, side by side: read with one product."""
-
-    rows: slice
-    g_diff: np.ndarray  # rows x outputs, normalised G+ - G-
-    variance: np.ndarray | None  # rows x outputs, normalised per-cell read variance
-    full_scale: np.ndarray  # per output column, normalised ADC full scale
-    col_scale: np.ndarray  # per output column, digital rescale (w_max x drift gain)
-
-
-def _as_float_matrix(name: str, a, ndim: tuple[int, ...]) -> np.ndarray:
-    """Validate a NumPy/torch input: dimensionality and finiteness."""
-    if hasattr(a, "detach"):  # torch tensor
-        a = a.detach().cpu().numpy()
-    a = np.asarray(a)
-    if a.ndim not in ndim:
-        raise ValueError(f"{name} must have {' or '.join(map(str, ndim))} dimensions, got shape {a.shape}")
-    if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
-        raise ValueError(f"{name} must be real numbers, got dtype {a.dtype}")
-    if not np.all(np.isfinite(a)):
-        bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
-        raise ValueError(f"{name} contains {bad} NaN or infinite value(s); only finite values are allowed")
-    return a
-
-
-class CrossbarArray:
+class CrossbarArray(nn.Module):
     """A weight matrix programmed onto the tiles of one device profile.
 
-    Create with :meth:`program`; read with :meth:`mvm`. Every read draws fresh
-    read noise from a counter-based stream keyed by (seed, read number), so
-    the same seed and the same sequence of calls give bit-identical outputs
-    whatever the thread count.
+    Create with :meth:`program`; read with :meth:`mvm`. ``tiles`` is the
+    programming record (conductances, write counts, drift exponents, on the
+    CPU); the buffers hold what a read needs, per row band of tiles:
+
+    - ``conductance`` (bands x tile_rows x outputs, float32): (G+ - G-) / (g_max - g_min),
+    - ``variance`` (same shape, bfloat16, or None without read noise): per-cell read-noise
+      variance in the same unit, the operand of the exact-noise product (see :meth:`mvm`),
+    - ``floor`` (bands x outputs, float32, or None): circuit noise variance per conversion,
+    - ``full_scale`` and ``col_scale`` (bands x outputs, float64): ADC full scale and the
+      digital rescale w_max (times the drift-compensation gain),
+    - ``weights`` (inputs x outputs, float32): the target weights (the exact product of
+      abstract profiles, and what :meth:`program` was given).
+
+    ``time`` (s since programming) and ``compensated`` (global drift compensation) are
+    the state :meth:`age` sets; programming ages the array to the profile's
+    ``time_since_programming`` with compensation. ``stats`` counts conversions, clipped
+    conversions and re-reads.
     """
 
-    def __init__(self, weights: np.ndarray, profile, seed: int, tiles: list[Tile],
+    def __init__(self, weights: torch.Tensor, profile, seed: int, tiles: list[Tile],
                  col_scales: list[np.ndarray]) -> None:
-        self.weights = weights
+        super().__init__()
         self.profile = profile
+        self.plan = ReadPlan.of(profile)
         self.seed = seed
         self.tiles = tiles
         self._col_scales = col_scales
-        self._read_seed = seed
-        self.reads = 0
+        self.stats = ReadStats()
+        self._warned = False
+        n_in = weights.shape[0]
+        rows = profile.tile_rows
+        self.bands = tuple((r0, min(r0 + rows, n_in)) for r0 in range(0, n_in, rows))
+        self.register_buffer("weights", weights)
+        for name in ("conductance", "variance", "floor", "full_scale", "col_scale"):
+            self.register_buffer(name, None)
+        self.calibrated = False
         self._assemble()
-
-    def _assemble(self) -> None:
-        """Group the tiles by row band (after programming and after drift)."""
-        blocks = []
-        n_out = self.shape[1]
-        for r0 in sorted({t.row_slice.start for t in self.tiles}):
-            band = [(t, s) for t, s in zip(self.tiles, self._col_scales, strict=True)
-                    if t.row_slice.start == r0]
-            rows = band[0][0].row_slice
-            g = np.zeros((rows.stop - rows.start, n_out), dtype=np.float32)
-            var = np.zeros_like(g)
-            fs = np.zeros(n_out)
-            cs = np.zeros(n_out)
-            for tile, scale in band:
-                g[:, tile.col_slice] = tile.g_diff
-                if tile.read_variance is not None:
-                    var[:, tile.col_slice] = tile.read_variance
-                fs[tile.col_slice] = tile.full_scale
-                cs[tile.col_slice] = scale * tile.drift_gain
-            blocks.append(_RowBlock(rows, g, var if var.any() else None, fs, cs))
-        self._blocks = blocks
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.weights.shape
-
-    @property
-    def is_abstract(self) -> bool:
-        return self.profile.output_noise is not None
 
     @classmethod
     def program(cls, W, profile, seed: int = 0) -> CrossbarArray:
         """Map ``W`` (inputs x outputs) onto differential pairs and programme every tile once."""
-        W = np.ascontiguousarray(_as_float_matrix("W", W, (2,)), dtype=np.float64)
-        if W.shape[0] == 0 or W.shape[1] == 0:
-            raise ValueError(f"W must have at least one row and column, got shape {W.shape}")
+        Wt = as_matrix("W", W, (2,))
+        if Wt.shape[0] == 0 or Wt.shape[1] == 0:
+            raise ValueError(f"W must have at least one row and column, got shape {tuple(Wt.shape)}")
+        W64 = np.asarray(W.detach().cpu().numpy() if isinstance(W, torch.Tensor) else W, dtype=np.float64)
         p = profile
         g_range = p.g_max - p.g_min
         tiles: list[Tile] = []
         scales: list[np.ndarray] = []
-        n_in, n_out = W.shape
+        n_in, n_out = W64.shape
         for r0 in range(0, n_in, p.tile_rows):
             for c0 in range(0, n_out, p.tile_cols):
                 rows = slice(r0, min(r0 + p.tile_rows, n_in))
                 cols = slice(c0, min(c0 + p.tile_cols, n_out))
-                block = W[rows, cols]
+                block = W64[rows, cols]
                 w_max = np.abs(block).max(axis=0)
                 w_max[w_max == 0] = 1.0
                 target_plus = p.g_min + g_range * np.maximum(block, 0.0) / w_max
@@ -139,114 +118,277 @@ class CrossbarArray:
                 with torch_threads():
                     tiles.append(Tile.program(len(tiles), rows, cols, target_plus, target_minus, p, seed))
                 scales.append(w_max.astype(np.float64))
-        return cls(W.astype(np.float32), p, int(seed), tiles, scales)
+        return cls(Wt.clone(), p, int(seed), tiles, scales)
 
-    def reseed(self, seed: int) -> None:
-        """Restart the read-noise stream (programmed conductances are kept)."""
-        self._read_seed = int(seed)
-        self.reads = 0
+    # ------------------------------------------------------------------ state
+    def _assemble(self) -> None:
+        """Gather the tiles' read state into the band buffers (after programming, ageing, calibration)."""
+        device = self.weights.device
+        self._group = None
+        if self.is_abstract:
+            return
+        n_out = self.shape[1]
+        g = np.zeros((len(self.bands), self._height, n_out), dtype=np.float32)
+        var = np.zeros_like(g)
+        floor = np.zeros((len(self.bands), n_out), dtype=np.float32)
+        fs = np.ones((len(self.bands), n_out))
+        cs = np.zeros((len(self.bands), n_out))
+        for tile, scale in zip(self.tiles, self._col_scales, strict=True):
+            i = self._band_of(tile)
+            g[i, : tile.rows, tile.col_slice] = tile.g_diff
+            if tile.read_variance is not None:
+                var[i, : tile.rows, tile.col_slice] = tile.read_variance
+            floor[i, tile.col_slice] = tile.floor
+            fs[i, tile.col_slice] = tile.full_scale
+            cs[i, tile.col_slice] = scale * tile.drift_gain
+        self.conductance = torch.from_numpy(g).to(device)
+        self.variance = torch.from_numpy(var).to(device, torch.bfloat16) if var.any() else None
+        self.floor = torch.from_numpy(floor).to(device) if floor.any() else None
+        self.full_scale = torch.from_numpy(fs).to(device)
+        self.col_scale = torch.from_numpy(cs).to(device)
 
-    def drift(self, t: float, compensate: bool = False) -> None:
-        """Apply conductance drift to time ``t`` (s) after programming (profiles with drift only)."""
-        if not (isinstance(t, (int, float)) and math.isfinite(t) and t > 0):
-            raise ValueError(f"drift time must be a finite number of seconds > 0, got {t!r}")
+    @property
+    def _height(self) -> int:
+        return max(r1 - r0 for r0, r1 in self.bands)
+
+    def _band_of(self, tile: Tile) -> int:
+        return [r0 for r0, _ in self.bands].index(tile.row_slice.start)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.weights.shape)
+
+    @property
+    def is_abstract(self) -> bool:
+        return self.profile.output_noise is not None
+
+    @property
+    def output_sigma(self) -> float:
+        """Standard deviation of an abstract profile's output noise (0 for physical profiles)."""
+        noise = self.profile.output_noise
+        return 0.0 if noise is None else float(noise.sigma * self.profile.noise_scale)
+
+    @property
+    def is_deterministic(self) -> bool:
+        """True when a read draws no random numbers (no read noise, no circuit noise, no output
+        noise): ``key`` may be None."""
+        if self.is_abstract:
+            return self.output_sigma == 0.0
+        return self.variance is None and self.floor is None
+
+    @property
+    def time(self) -> float:
+        """Seconds since programming (drift and 1/f read noise; :meth:`age`)."""
+        return self.tiles[0].time
+
+    @property
+    def range_state(self) -> str:
+        """The ADC range: ``fixed``, ``bound_management``, ``calibrated`` or ``uncalibrated``
+        (a calibrated-mode array read with the fixed full scale until :meth:`calibrate`)."""
+        mode = self.plan.mode if self.plan.adc_bits else "fixed"
+        if mode == "calibrated" and not self.calibrated:
+            return "uncalibrated"
+        return mode
+
+    def age(self, t: float, compensate: bool = True) -> None:
+        """Set the time since programming to ``t`` seconds: drift (profiles with drift) and the 1/f
+        read noise at ``t``; ``compensate``: global drift compensation (one gain per tile, the
+        default, as AIHWKit's inference configuration). A calibrated ADC range is dropped: call
+        :meth:`calibrate` again."""
+        if isinstance(t, bool) or not (isinstance(t, numbers.Real) and math.isfinite(t) and t > 0):
+            raise ValueError(f"the time since programming must be a finite number of seconds > 0, got {t!r}")
         with torch_threads():
             for tile in self.tiles:
-                tile.drift(float(t), compensate)
+                tile.age(float(t), bool(compensate))
+        self.calibrated = False
         self._assemble()
 
-    def mvm(self, x, bias=None):
-        """Noisy analog product ``x @ W (+ bias)`` for a batch x (batch x inputs).
-
-        Accepts a NumPy array or torch tensor (1-D for a single vector) and
-        answers in the same type and, for torch, on the same device; float32.
-        """
-        return self._run(x, bias, per_cell_rng=None)
-
-    def mvm_per_cell(self, x, rng: np.random.Generator, bias=None):
-        """Reference read drawing independent noise for every cell (slow; a test oracle)."""
-        if self.is_abstract:
-            raise ValueError("per-cell reads need a physical profile; this one has output noise only")
-        return self._run(x, bias, per_cell_rng=rng)
+    def calibrate(self, x, key: int) -> int:
+        """Calibrate the ADC range of every tile on the vectors ``x`` (rows x inputs; the
+        ``calibrated`` range mode; others: nothing to do), reading with noise stream ``key``
+        (``derive(seed, Stream.CALIBRATION_READ, ...)``). Returns how many tiles saw only
+        zeros and kept the fixed full scale."""
+        if self.is_abstract or self.plan.mode != "calibrated" or not self.plan.adc_bits:
+            return 0
+        xt = as_matrix("calibration inputs", x, (2,)).to(self.weights.device)
+        if xt.shape[0] == 0 or xt.shape[1] != self.shape[0]:
+            raise ValueError(f"calibration inputs must be a non-empty batch of {self.shape[0]}-entry "
+                             f"vectors, got shape {tuple(xt.shape)}")
+        left = calibrate_tiles(self, xt, check_key(key))
+        self._assemble()
+        self.calibrated = True
+        return left
 
     def effective_weights(self) -> np.ndarray:
         """The weights the programmed conductances represent (no read noise, ideal converters)."""
         if self.is_abstract:
-            return self.weights.copy()
-        W = np.zeros(self.shape, dtype=np.float64)
-        for tile, scale in zip(self.tiles, self._col_scales, strict=True):
-            W[tile.row_slice, tile.col_slice] = tile.g_diff * scale * tile.drift_gain
-        return W
+            return self.weights.cpu().numpy().copy()
+        g = self.conductance.cpu().numpy().astype(np.float64)
+        cs = self.col_scale.cpu().numpy()
+        return np.concatenate([g[i, : r1 - r0] * cs[i] for i, (r0, r1) in enumerate(self.bands)])
 
-    def _run(self, x, bias, per_cell_rng):
-        torch_like = hasattr(x, "detach")
-        device = x.device if torch_like else None
-        xa = _as_float_matrix("x", x, (1, 2))
-        single = xa.ndim == 1
+    def _read_buffers(self, group: ReadGroup | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The conductance and variance to read: the array's, or those of a vote group (cached)."""
+        if group is None:
+            return self.conductance, self.variance
+        if not isinstance(group, ReadGroup):
+            raise ValueError(f"group must be a crossbar.readtime.ReadGroup or None, got {group!r}")
+        if self._group is None or self._group[0] != group:
+            with torch_threads():
+                g, var = group_state(self.tiles, self.bands, self.shape[1], self._height, group)
+            self._group = (group, *as_buffers(g, var, self.weights.device))
+        return self._group[1], self._group[2]
+
+    # ------------------------------------------------------------------ reads
+    def mvm(self, x, key: int | None = None, bias=None, *, output_noise: bool = True,
+            group: ReadGroup | None = None):
+        """Analog product ``x @ W (+ bias)`` for a batch x (batch x inputs), read with ``key``.
+
+        ``key``: an integer from :func:`crossbar.seeds.derive` naming this
+        read's random numbers; the same key gives the same bits at any thread
+        count. It may be None only when the read is deterministic
+        (:attr:`is_deterministic`). ``output_noise=False`` leaves out an
+        abstract profile's Eq. 2/3 noise (``convert`` places it after the
+        batch norm). ``group``: the read is one of a vote group (shared
+        low-frequency read noise, :mod:`crossbar.readtime`). Accepts a NumPy
+        array or a torch tensor (1-D for one vector) and answers in the same
+        type, float32, on the input's device.
+
+        Exact read noise: the column noise is Gaussian with variance
+        sum_i u_i^2 s_ij^2, one bfloat16 product of the squared inputs with the
+        cell variances (:func:`crossbar.readops.variance_product`; the noise std
+        within 0.6 % of exact, :func:`crossbar.readops.variance_error_bound`).
+        """
+        torch_like = isinstance(x, torch.Tensor)
+        xt = as_matrix("x", x, (1, 2), finite=False)  # read() checks, for free on the CPU
+        single = xt.dim() == 1
         if single:
-            xa = xa[None, :]
-        if xa.shape[1] != self.shape[0]:
+            xt = xt[None, :]
+        if xt.shape[1] != self.shape[0]:
             raise ValueError(
-                f"x has {xa.shape[1]} inputs per row but the array was programmed with "
+                f"x has {xt.shape[1]} inputs per row but the array was programmed with "
                 f"{self.shape[0]} inputs (W shape {self.shape})"
             )
         b = None
         if bias is not None:
-            b = _as_float_matrix("bias", bias, (1,)).astype(np.float32)
+            b = as_matrix("bias", bias, (1,)).to(xt.device)
             if b.shape[0] != self.shape[1]:
                 raise ValueError(f"bias has {b.shape[0]} entries, expected {self.shape[1]} (outputs)")
-        key = derive(self._read_seed, Stream.READ, self.reads)
-        self.reads += 1
-        with torch_threads():
-            y = self._abstract(xa, b, key) if self.is_abstract else self._physical(xa, b, key, per_cell_rng)
+        y = self.read(xt.to(self.weights.device), key, b, output_noise=output_noise, group=group)
         if single:
             y = y[0]
-        if torch_like:
-            import torch
+        return y.to(xt.device) if torch_like else y.numpy()
 
-            return torch.from_numpy(y).to(device)
-        return y
+    def _check_read(self, key, output_noise: bool) -> int | None:
+        key = check_key(key)
+        deterministic = self.is_deterministic or (self.is_abstract and not output_noise)
+        if key is None and not deterministic:
+            raise ValueError(
+                f"reads of profile {self.profile.name!r} are random (read or output noise): pass "
+                "key=crossbar.seeds.derive(seed, Stream.READ, n), a new n for every read"
+            )
+        if self.range_state == "uncalibrated" and not self._warned:
+            self._warned = True
+            warnings.warn(f"array of profile {self.profile.name!r} (range_management: calibrated) is "
+                          "read with the fixed ADC range: it was not calibrated since it was programmed "
+                          "or aged; call crossbar.nn.calibrate(model, x)", RuntimeWarning, stacklevel=4)
+        return key
 
-    def _abstract(self, x: np.ndarray, bias, key) -> np.ndarray:
-        y = dense_product(np.ascontiguousarray(x, dtype=np.float32), self.weights)
-        if bias is not None:
-            y += bias
-        noise = self.profile.output_noise
-        sigma = noise.sigma * self.profile.noise_scale
-        if sigma > 0:
-            kernels.output_noise(y, kernel_key(key), float(sigma), noise.kind == "mult")
-        return y
+    def read(self, x: torch.Tensor, key: int | None, bias: torch.Tensor | None = None, *,
+             row0: int = 0, output_noise: bool = True, group: ReadGroup | None = None) -> torch.Tensor:
+        """:meth:`mvm` without input checks, for callers that checked already (the torch layers).
 
-    def _physical(self, x: np.ndarray, bias, key, rng) -> np.ndarray:
-        u, u2, row_scale = kernels.dac(np.ascontiguousarray(x), self.profile.dac_bits or 0)
-        out = np.zeros((x.shape[0], self.shape[1]), dtype=np.float32)
-        bits = self.profile.adc_bits or 0
-        for index, block in enumerate(self._blocks):
-            # Contiguous copies: torch's BLAS is several times slower on strided slices.
-            ub = np.ascontiguousarray(u[:, block.rows])
-            if rng is not None:
-                current, variance = _per_cell_currents(ub, block, rng), _NO_VARIANCE
-            else:
-                current = dense_product(ub, block.g_diff)
-                variance = (_NO_VARIANCE if block.variance is None
-                            else dense_product(np.ascontiguousarray(u2[:, block.rows]), block.variance))
-            block_key = kernel_key(key, index)
-            kernels.read_columns(current, variance, block_key, block.full_scale, bits,
-                                 block.col_scale, row_scale, out, 0)
+        ``x``: a contiguous float32 tensor (rows x inputs) on the array's
+        device; NaN or infinity raises ValueError. ``row0``: the index of x's
+        first row in the batch the caller splits into several reads with one
+        key (its noise is that of the whole batch).
+        """
+        key = self._check_read(key, output_noise)
+        if self.is_abstract:
+            y = torch.matmul(x, self.weights)
+            if not math.isfinite(y.sum().item()):  # NaN or infinity in x reach y (an overflow of
+                check_finite("x", x)                # the sum alone only costs the exact check)
+            if bias is not None:
+                y += bias
+            if output_noise and self.output_sigma > 0:
+                kind = self.profile.output_noise.kind
+                y = qin_noise(y, kind, self.output_sigma, lambda like, m, s: keyed_normal(like, key, m, s),
+                              inplace=True)
+            return y
+        conductance, variance = self._read_buffers(group)
+        if x.device.type == "cpu" and self.plan.mode != "bound_management":
+            plan = self.plan
+
+            def convert(c0, m, u, u2, scale):
+                dac_kernels.dac(x[c0 : c0 + m].numpy(), plan.bits, plan.widths_array, plan.phases,
+                                self._starts, u, u2, scale)
+
+            out = torch.empty(x.shape[0], self.shape[1])
+            with torch_threads():
+                clipped = read_cpu(self, convert, self._keys(key), row0, out[:, None, :], chunk_rows(self),
+                                   conductance, variance)
+            if clipped is None:
+                check_finite("x", x)
+            self.stats.add(x.shape[0] * plan.reads * len(self.bands) * self.shape[1], clipped)
+        else:
+            check_finite("x", x)
+            out = read_torch(self, x, key, row0=row0, conductance=conductance, variance=variance,
+                             stats=self.stats)
         if bias is not None:
             out += bias
         return out
 
+    @property
+    def _starts(self) -> np.ndarray:
+        return np.array([r0 for r0, _ in self.bands] + [self.shape[0]], dtype=np.int64)
 
-def _per_cell_currents(u: np.ndarray, block: _RowBlock, rng: np.random.Generator) -> np.ndarray:
-    """Brute force: an independent noisy conductance for every cell and read (test oracle).
+    def _keys(self, key: int | None) -> np.ndarray:
+        return read_keys(key, len(self.bands), self.plan.reads)
 
-    Draws batch x rows x outputs normals, which the exact method in
-    :meth:`CrossbarArray.mvm` avoids with one product of squared inputs and
-    squared cell stds.
-    """
-    std = np.zeros_like(block.g_diff) if block.variance is None else np.sqrt(block.variance)
-    current = np.empty((u.shape[0], block.g_diff.shape[1]))
-    for b in range(u.shape[0]):
-        current[b] = u[b] @ (block.g_diff + std * rng.standard_normal(block.g_diff.shape))
-    return current
+    def read_patches(self, images: torch.Tensor, kernel_size, stride, padding, dilation, key: int | None,
+                     bias: torch.Tensor | None = None, *, output_noise: bool = True,
+                     group: ReadGroup | None = None) -> torch.Tensor:
+        """A convolution: :meth:`read` of the :func:`im2col` patches of ``images`` (N x C x H x W),
+        answered as N x outputs x H_out x W_out.
+
+        On the CPU the DAC kernel reads the patches straight from the images,
+        a few images per launch, the patch matrix is never written and the
+        ADC kernel writes the output in place; the result is that of
+        ``read(im2col(images, ...), key, bias)`` bit for bit.
+        """
+        geometry = tuple(np.asarray(g, dtype=np.int64) for g in (kernel_size, stride, padding, dilation))
+        n, _, h, w = images.shape
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = geometry
+        out_hw = np.array([(h + 2 * ph - dh * (kh - 1) - 1) // sh + 1,
+                           (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1])
+        h_out, w_out = int(out_hw[0]), int(out_hw[1])
+        if self.is_abstract or images.device.type != "cpu" or self.plan.mode == "bound_management":
+            y = self.read(im2col(images, kernel_size, stride, padding, dilation), key, bias,
+                          output_noise=output_noise, group=group)
+            return y.view(n, h_out, w_out, -1).permute(0, 3, 1, 2).contiguous()
+        key = self._check_read(key, output_noise)
+        out, clipped = read_patches_cpu(self, images.contiguous(), geometry, out_hw, self._keys(key),
+                                        *self._read_buffers(group))
+        if clipped is None:
+            check_finite("images", images)
+        self.stats.add(n * h_out * w_out * self.plan.reads * len(self.bands) * self.shape[1], clipped)
+        if bias is not None:
+            out += bias[:, None, None]
+        return out
+
+    def mvm_per_cell(self, x, rng: np.random.Generator, bias=None):
+        """Reference read drawing independent noise for every cell and read (slow; a test oracle):
+        :func:`crossbar.readtorch.read_per_cell`."""
+        if self.is_abstract:
+            raise ValueError("per-cell reads need a physical profile; this one has output noise only")
+        xt = as_matrix("x", x, (2,)).cpu()
+        if xt.shape[1] != self.shape[0]:
+            raise ValueError(f"x has {xt.shape[1]} inputs per row, expected {self.shape[0]}")
+        out = read_per_cell(self, xt, rng)
+        if bias is not None:
+            out += as_matrix("bias", bias, (1,)).cpu().numpy()
+        return out
+
+    def extra_repr(self) -> str:
+        n_in, n_out = self.shape
+        return f"in={n_in}, out={n_out}, profile={self.profile.name}, tiles={len(self.tiles)}"

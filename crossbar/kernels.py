@@ -145,20 +145,28 @@ def standard_normal(key: np.uint64, n: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
-def normal_float32(key: np.uint64, n: int, mean: float, std: float) -> np.ndarray:
-    """``n`` draws of N(mean, std^2) of stream ``key`` as float32 (noise-injection layers).
+@njit(cache=True, nogil=True)
+def normal_float32_into(key: np.uint64, out: np.ndarray, first: int, mean: float, std: float) -> None:
+    """out[i] = draw ``first + i`` of N(mean, std^2) of stream ``key`` as float32 (``first`` even).
 
-    Serial on purpose: it runs between torch operations, where a second
-    thread pool would only compete with torch's for the cores.
+    Serial and without the GIL: it runs between torch operations, where a
+    second OpenMP pool would compete with torch's for the cores; callers split
+    a large draw over plain threads (:func:`crossbar.threads.run_split`).
     """
-    out = np.empty(n, dtype=np.float32)
-    npairs = (n + 1) // 2
-    for p in range(npairs):
-        z0, z1 = _normal_pair(key, np.uint64(p))
+    n = out.size
+    p0 = first // 2
+    for p in range((n + 1) // 2):
+        z0, z1 = _normal_pair(key, np.uint64(p0 + p))
         out[2 * p] = mean + std * z0
         if 2 * p + 1 < n:
             out[2 * p + 1] = mean + std * z1
+
+
+@njit(cache=True)
+def normal_float32(key: np.uint64, n: int, mean: float, std: float) -> np.ndarray:
+    """``n`` draws of N(mean, std^2) of stream ``key`` as float32 (noise-injection layers)."""
+    out = np.empty(n, dtype=np.float32)
+    normal_float32_into(key, out, 0, mean, std)
     return out
 
 
@@ -244,96 +252,3 @@ def drift_conductance(g0: np.ndarray, nu: np.ndarray, t: float, t0: float) -> np
     for i in prange(a.size):
         o[i] = a[i] * np.exp(-b[i] * lr)
     return o.reshape(g0.shape)
-
-
-@njit(parallel=True, cache=True)
-def dac(x: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Digital-to-analog conversion of each input row.
-
-    Each row is scaled by its largest magnitude (a digital scale per input
-    vector) and, for ``bits > 0``, rounded to the signed grid
-    k / (2^(bits-1) - 1). Returns the normalised voltages u in [-1, 1]
-    (float32), u**2 (float32) and the row scales (float32).
-    """
-    batch, n = x.shape
-    u = np.empty((batch, n), dtype=np.float32)
-    u2 = np.empty((batch, n), dtype=np.float32)
-    scale = np.empty(batch, dtype=np.float32)
-    levels = float(2 ** (bits - 1) - 1) if bits > 0 else 0.0
-    for b in prange(batch):
-        m = 0.0
-        for i in range(n):
-            m = max(m, abs(float(x[b, i])))
-        if m == 0.0:
-            m = 1.0
-        scale[b] = m
-        inv = 1.0 / m
-        for i in range(n):
-            v = float(x[b, i]) * inv
-            if levels > 0.0:
-                v = np.rint(v * levels) / levels
-            u[b, i] = v
-            u2[b, i] = v * v
-    return u, u2, scale
-
-
-@njit(parallel=True, cache=True)
-def read_columns(
-    current: np.ndarray,
-    variance: np.ndarray,
-    key: np.uint64,
-    full_scale: np.ndarray,
-    bits: int,
-    col_scale: np.ndarray,
-    row_scale: np.ndarray,
-    out: np.ndarray,
-    col0: int,
-) -> None:
-    """Add read noise, digitise and rescale one tile's column currents.
-
-    For element (b, j): noisy = current + sqrt(variance) * z (skipped when
-    ``variance`` has size 0); the ADC clips to +-full_scale[j] (> 0) and, for
-    ``bits > 0``, rounds to steps of full_scale[j] / (2^(bits-1) - 1); the
-    result times col_scale[j] * row_scale[b] is *added* to out[b, col0 + j]
-    (the digital accumulation of partial sums over row tiles).
-    """
-    batch, cols = current.shape
-    noisy = variance.size > 0
-    half = (cols + 1) // 2
-    quantise = bits > 0
-    levels = float(2 ** (bits - 1) - 1) if quantise else 1.0
-    inv_step = levels / full_scale
-    step = full_scale / levels
-    for b in prange(batch):
-        z = np.zeros(2 * half)
-        if noisy:
-            for jp in range(half):
-                z[2 * jp], z[2 * jp + 1] = _normal_pair(key, np.uint64(b * half + jp))
-        rs = row_scale[b]
-        for j in range(cols):
-            v = float(current[b, j])
-            if noisy:
-                v += np.sqrt(float(variance[b, j])) * z[j]
-            v = min(max(v, -full_scale[j]), full_scale[j])
-            if quantise:
-                v = np.rint(v * inv_step[j]) * step[j]
-            out[b, col0 + j] += v * col_scale[j] * rs
-
-
-@njit(parallel=True, cache=True)
-def output_noise(y: np.ndarray, key: np.uint64, sigma: float, multiplicative: bool) -> None:
-    """Qin & Vucinic Eq. 3 (y * z, z ~ N(1, s^2)) or Eq. 2 (y + z, z ~ N(0, s^2)), in place."""
-    batch, cols = y.shape
-    half = (cols + 1) // 2
-    for b in prange(batch):
-        for jp in range(half):
-            z0, z1 = _normal_pair(key, np.uint64(b * half + jp))
-            for k in range(2):
-                j = 2 * jp + k
-                if j >= cols:
-                    break
-                z = sigma * (z0 if k == 0 else z1)
-                if multiplicative:
-                    y[b, j] = y[b, j] * (1.0 + z)
-                else:
-                    y[b, j] = y[b, j] + z

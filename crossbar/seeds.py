@@ -54,6 +54,15 @@ class Stream(IntEnum):
     # a noise budget (words: chip, then draw block and image block)
     BUDGET_PROGRAM = 18
     BUDGET_READ = 19
+    # an abstract profile's output noise after one converted product (words: noise module index)
+    OUTPUT_NOISE = 20
+    # the reads that calibrate a layer's ADC ranges (words: layer index, then row band)
+    CALIBRATION_READ = 21
+    # a vote group's common low-frequency read noise (words: group, then layer index)
+    VOTE_GROUP = 22
+    # a noise budget's chip: ADC-range calibration and its vote group (words: chip)
+    BUDGET_CALIBRATION = 23
+    BUDGET_VOTE_GROUP = 24
     # adversarial attacks (crossbar.attacks)
     ATTACK_START = 40  # random start of one PGD restart (words: restart)
     ATTACK_EOT = 41  # noise of one EOT gradient or strength evaluation (words: restart, iteration)

@@ -11,6 +11,7 @@ import sys
 import numpy as np
 
 from crossbar import CrossbarArray, devices
+from crossbar.seeds import Stream, derive
 
 
 def main() -> int:
@@ -18,7 +19,7 @@ def main() -> int:
     W = rng.normal(size=(40, 12)).astype(np.float32)
     x = rng.normal(size=(5, 40)).astype(np.float32)
     for name in devices.available():
-        y = CrossbarArray.program(W, devices.load(name), seed=1).mvm(x)
+        y = CrossbarArray.program(W, devices.load(name), seed=1).mvm(x, key=derive(1, Stream.READ, 0))
         if y.shape != (5, 12) or not np.all(np.isfinite(y)):
             print(f"smoke: profile {name} gave a bad output", file=sys.stderr)
             return 1

@@ -8,19 +8,24 @@ the thread count. Every parallel kernel in crossbar-sim therefore runs inside
 :func:`torch_threads`, which gives Numba torch's thread count and restores
 torch's setting afterwards, one launch at a time per process (Dask workers
 may be threads of one process). Kernels that run between torch operations in
-training (the noise-injection generator) are serial and need none of this.
+training (the noise-injection generator) are serial and GIL-free; a large draw
+is split over plain threads by :func:`run_split`.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numba
 import torch
 
 _LAUNCH = threading.RLock()
+_POOL: ThreadPoolExecutor | None = None
+_POOL_SIZE = 0
+_POOL_LOCK = threading.Lock()
 
 
 @contextmanager
@@ -59,3 +64,31 @@ def limit_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def run_split(fn: Callable[[int, int], None], n: int, min_part: int = 1 << 16) -> None:
+    """Run ``fn(lo, hi)`` over [0, n) in parts on plain threads, one per torch thread.
+
+    For serial GIL-free kernels (``nogil=True``) between torch operations,
+    e.g. the noise-injection draws: plain threads sleep when idle, where a
+    second OpenMP pool would spin against torch's. Part boundaries are even,
+    so a kernel that draws normals in pairs gives the same bits however
+    ``n`` is split. ``fn`` must write disjoint outputs per part.
+    """
+    global _POOL, _POOL_SIZE
+    parts = min(torch.get_num_threads(), max(1, n // min_part))
+    if parts <= 1:
+        fn(0, n)
+        return
+    with _POOL_LOCK:
+        if _POOL_SIZE < parts:
+            _POOL = ThreadPoolExecutor(max_workers=parts, thread_name_prefix="crossbar-split")
+            _POOL_SIZE = parts
+        pool = _POOL
+    step = -(-n // parts)
+    step += step % 2
+    bounds = [(lo, min(n, lo + step)) for lo in range(step, n, step)]
+    futures = [pool.submit(fn, lo, hi) for lo, hi in bounds]
+    fn(0, min(n, step))
+    for f in futures:
+        f.result()

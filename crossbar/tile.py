@@ -1,22 +1,30 @@
-"""One physical crossbar tile: programme target conductances, read column currents.
+"""One physical crossbar tile: programme target conductances, age them, derive what a read needs.
 
 A tile holds ``rows x cols`` differential pairs (G+, G-). Programming turns
 target conductances into programmed ones (levels, write noise, faults,
-verify, drift exponents); calibration derives what a read needs: the
-normalised conductance difference (G+ - G-) / (g_max - g_min), the per-cell
-read-noise variance in the same unit, and the ADC full scale of each column.
-The read itself is in :mod:`crossbar.array`, which reads all tiles of a row
-block with one dense product.
+verify, drift exponents). The tile's time since programming drives both drift
+and the 1/f read noise (:meth:`Tile.age`); from the conductances at that time
+the tile derives what a read needs: the normalised conductance difference
+(G+ - G-) / (g_max - g_min), the per-cell read-noise variance in the same unit
+(whole, or split into the part common to reads dt apart and the fresh part),
+the circuit noise floor of each column, and the ADC full scale of each column
+(fixed, or calibrated on data by :mod:`crossbar.calibration`). The read itself
+is in :mod:`crossbar.array`, which reads all tiles of a row block with one dense
+product.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from crossbar import kernels
 from crossbar.seeds import Stream, kernel_key
+
+BOLTZMANN = 1.380649e-23  # J/K (SI, exact)
+TEMPERATURE = 300.0  # K: room temperature, the condition of the device data used (docs/physics.md)
 
 
 @dataclass
@@ -35,11 +43,14 @@ class Tile:
     g0_plus: np.ndarray = field(init=False, repr=False)
     g0_minus: np.ndarray = field(init=False, repr=False)
     drift_gain: float = 1.0
+    time: float = field(init=False)
+    compensated: bool = field(init=False, default=True)
+    calibrated: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         self.g0_plus = self.g_plus
         self.g0_minus = self.g_minus
-        self._calibrate()
+        self.age(self.profile.time_since_programming, True)
 
     @property
     def rows(self) -> int:
@@ -94,38 +105,74 @@ class Tile:
             nu_minus=nu_minus,
         )
 
-    def drift(self, t: float, compensate: bool) -> None:
-        """Conductances at time ``t`` (s) after programming; optional global drift compensation.
+    def age(self, t: float, compensate: bool) -> None:
+        """The tile ``t`` seconds after programming: drift (profiles with drift; none before
+        t0) and the 1/f read noise at ``t``; optional global drift compensation.
 
         Compensation multiplies the tile's output by sum|G0+ - G0-| / sum|G(t)+ - G(t)-|,
-        the single gain a periphery calibration read would measure.
+        the single gain a periphery calibration read would measure. The ADC range goes
+        back to the fixed full scale: a calibrated range must be measured again.
         """
         d = self.profile.drift
-        if d is None:
-            raise ValueError(f"device profile {self.profile.name!r} has no drift model")
-        self.g_plus = kernels.drift_conductance(self.g0_plus, self.nu_plus, t, d.t0)
-        self.g_minus = kernels.drift_conductance(self.g0_minus, self.nu_minus, t, d.t0)
-        if compensate:
+        self.time, self.compensated = float(t), bool(compensate)
+        if d is not None:
+            self.g_plus = kernels.drift_conductance(self.g0_plus, self.nu_plus, t, d.t0)
+            self.g_minus = kernels.drift_conductance(self.g0_minus, self.nu_minus, t, d.t0)
+        self.drift_gain = 1.0
+        if compensate and d is not None:
             before = np.abs(self.g0_plus - self.g0_minus).sum()
             after = np.abs(self.g_plus - self.g_minus).sum()
             self.drift_gain = float(before / after) if after > 0 else 1.0
-        else:
-            self.drift_gain = 1.0
-        self._calibrate()
+        self._derive()
 
-    def _calibrate(self) -> None:
-        """Normalised conductance difference, read-noise variance and ADC full scale."""
+    def _derive(self) -> None:
+        """Normalised conductance difference, read-noise variance, noise floor, fixed full scale."""
         p = self.profile
         g_range = p.g_max - p.g_min
         self.g_diff = ((self.g_plus - self.g_minus) / g_range).astype(np.float32)
-        s_plus = np.asarray(p.read_std(self.g_plus), dtype=np.float64)
-        s_minus = np.asarray(p.read_std(self.g_minus), dtype=np.float64)
-        var = (s_plus**2 + s_minus**2) / g_range**2
+        var = self.read_variance_split(None)[1]
         self.read_variance = var.astype(np.float32) if np.any(var > 0) else None
+        self.floor = self._noise_floor()
         # ADC full scale: adc_range times the largest current a column of a full tile could
         # carry (every one of tile_rows rows at full input and full weight), in normalised
-        # units. The ADC is designed for the tile, whatever part of it a layer uses.
-        self.full_scale = np.full(self.cols, p.adc_range * p.tile_rows, dtype=np.float64)
+        # units. The ADC is designed for the tile, whatever part of it a layer uses. An ideal
+        # ADC neither clips nor quantises.
+        fixed = math.inf if p.adc_bits is None else p.adc_range * p.tile_rows
+        self.full_scale = np.full(self.cols, fixed, dtype=np.float64)
+        self.calibrated = False
+
+    def read_variance_split(self, dt: float | None) -> tuple[np.ndarray, np.ndarray]:
+        """Per pair, in normalised units: (common std of G+, common std of G-) stacked, and the
+        fresh variance, for reads ``dt`` seconds apart (None: one read, all of it fresh)."""
+        p = self.profile
+        g_range = p.g_max - p.g_min
+        c_plus, f_plus = p.read_split(self.g_plus, self.time, dt)
+        c_minus, f_minus = p.read_split(self.g_minus, self.time, dt)
+        return np.stack([c_plus, c_minus]) / g_range, (f_plus**2 + f_minus**2) / g_range**2
+
+    def _noise_floor(self) -> np.ndarray:
+        """Circuit noise variance per column and conversion in normalised units (:func:`noise_floor`)."""
+        return noise_floor(self.profile, (self.g_plus + self.g_minus).sum(axis=0))
+
+    def set_full_scale(self, full_scale: np.ndarray, calibrated: bool) -> None:
+        """Set the ADC full scale of each column (from a range calibration)."""
+        self.full_scale = np.asarray(full_scale, dtype=np.float64)
+        self.calibrated = bool(calibrated)
+
+
+def noise_floor(profile, g_column, v: float | None = None) -> np.ndarray:
+    """Circuit noise variance per column and conversion, relative to I_0^2, I_0 = v (g_max - g_min)
+    the current of one full-scale pair at read voltage ``v`` (default the profile's v_read):
+    the sense noise current ``sense_noise`` and the thermal (Johnson-Nyquist) noise
+    4 k T g_column / (2 t_read) of the column's cells (``g_column``: sum of G+ and G- over the
+    column, S) over the read's bandwidth 1 / (2 t_read), times ``noise_scale``^2. Both are
+    absolute currents, so the floor grows as 1 / v^2 relative to the signal. Abstract profiles: 0."""
+    g_column = np.asarray(g_column, dtype=np.float64)
+    if profile.kind != "physical":
+        return np.zeros(g_column.shape)
+    thermal = 4.0 * BOLTZMANN * TEMPERATURE * g_column / (2.0 * profile.t_read)
+    i0 = (profile.v_read if v is None else v) * (profile.g_max - profile.g_min)
+    return (profile.sense_noise**2 + thermal) / i0**2 * profile.noise_scale**2
 
 
 def _drift_exponents(drift, g: np.ndarray, seed: int, stream: int, index: int) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 >>> from crossbar import devices
 >>> devices.available()
-['gaussian-add', 'gaussian-mult', 'ideal', 'nand', 'pcm', 'reram']
+['gaussian-add', 'gaussian-mult', 'hermes', 'ideal', 'nand', 'neurram', 'pcm', 'reram']
 >>> pcm = devices.load("pcm", adc_bits=8)
 >>> pcm.g_max
 2.5e-05
@@ -13,9 +13,12 @@ is allowed. See docs/devices.md for the numbers and their sources.
 """
 
 from ._checks import ProfileError
-from .loader import available, load
-from .noise import NOISE_FORMS, ClippedLog, Drift, NoiseFunction
-from .profile import PROFILE_KEYS, DeviceProfile, OutputNoise, Verify
+from .blocks import OutputNoise, Periphery, RangeManagement, Verify
+from .drift import ClippedLog, Drift
+from .loader import as_profile, available, load
+from .noise import NOISE_FORMS, NoiseFunction
+from .profile import DeviceProfile
+from .schema import PROFILE_KEYS
 
 __all__ = [
     "NOISE_FORMS",
@@ -25,8 +28,11 @@ __all__ = [
     "Drift",
     "NoiseFunction",
     "OutputNoise",
+    "Periphery",
     "ProfileError",
+    "RangeManagement",
     "Verify",
+    "as_profile",
     "available",
     "load",
 ]

@@ -1,4 +1,5 @@
-"""Validation helpers shared by the profile parser: one error class, small typed checkers.
+"""Validation helpers of the profile parser: the generic checks of :mod:`crossbar.checks`
+raising :class:`ProfileError`, plus what only profiles need (frozen maps, pairs, noise bounds).
 
 Every checker takes the file being read and the dotted key being checked, so a
 failure can say where it happened, what was found and what is allowed.
@@ -6,42 +7,51 @@ failure can say where it happened, what was found and what is allowed.
 
 from __future__ import annotations
 
-import difflib
-import math
-import numbers
-from collections.abc import Iterable, Iterator, Mapping
+import functools
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-_MISSING = object()
+import numpy as np
+
+from crossbar import checks as _generic
+from crossbar.checks import CheckError, join, suggest
+
+__all__ = ["FrozenMap", "ProfileError", "check_keys", "choice", "integer", "join", "mapping",
+           "noise_is_bounded", "real", "real_pair", "suggest", "text"]
 
 
-class ProfileError(ValueError):
+class ProfileError(CheckError):
     """A device profile (file, dictionary or override) is invalid.
 
-    The message names the file, the dotted key, the offending value and what is
-    allowed; the same pieces are kept as attributes (``file``, ``key``,
-    ``value``, ``allowed``) for programs that want them.
+    The one error format of :class:`crossbar.checks.CheckError`: the message
+    names the file, the dotted key, the offending value (a bounded ``repr``,
+    never a whole document) and what is allowed; the pieces are attributes
+    (``file``, ``key``, ``value``, ``allowed``).
     """
 
-    def __init__(
-        self,
-        file: str,
-        key: str | None,
-        problem: str,
-        value: Any = _MISSING,
-        allowed: str | None = None,
-    ) -> None:
-        self.file = file
-        self.key = key
-        self.value = None if value is _MISSING else value
-        self.allowed = allowed
-        where = f"{file}: {key}" if key else file
-        message = f"{where}: {problem}"
-        if value is not _MISSING:
-            message += f" (got {value!r})"
-        if allowed:
-            message += f"; allowed: {allowed}"
-        super().__init__(message)
+
+def _profile_errors(check: Callable) -> Callable:
+    """``check`` from :mod:`crossbar.checks`, raising :class:`ProfileError`."""
+
+    @functools.wraps(check)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return check(*args, **kwargs)
+        except ProfileError:
+            raise
+        except CheckError as err:
+            value = (err.value,) if err.has_value else ()
+            raise ProfileError(err.file, err.key, err.problem, *value, allowed=err.allowed) from None
+
+    return wrapped
+
+
+real = _profile_errors(_generic.real)
+integer = _profile_errors(_generic.integer)
+choice = _profile_errors(_generic.choice)
+text = _profile_errors(_generic.text)
+mapping = _profile_errors(_generic.mapping)
+check_keys = _profile_errors(_generic.check_keys)
 
 
 class FrozenMap(Mapping):
@@ -76,103 +86,6 @@ class FrozenMap(Mapping):
         return f"FrozenMap({self._data!r})"
 
 
-def suggest(word: str, valid: Iterable[str]) -> str:
-    """' (did you mean X?)' for the closest valid word, or ''."""
-    close = difflib.get_close_matches(word, list(valid), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def mapping(file: str, key: str, value: Any) -> Mapping:
-    if not isinstance(value, Mapping):
-        raise ProfileError(file, key, "must be a mapping of keys to values", value)
-    for k in value:
-        if not isinstance(k, str):
-            raise ProfileError(file, key, "keys must be strings", k)
-    return value
-
-
-def check_keys(
-    file: str,
-    prefix: str,
-    data: Mapping,
-    required: Iterable[str],
-    optional: Iterable[str] = (),
-) -> None:
-    """Reject unknown keys (suggesting the closest valid one) and missing required keys."""
-    required = tuple(required)
-    valid = required + tuple(optional)
-    for k in data:
-        if k not in valid:
-            raise ProfileError(
-                file,
-                join(prefix, k),
-                "unknown key" + suggest(k, valid),
-                allowed=", ".join(valid),
-            )
-    for k in required:
-        if k not in data:
-            raise ProfileError(file, join(prefix, k), "required key is missing")
-
-
-def join(prefix: str, key: str) -> str:
-    return f"{prefix}.{key}" if prefix else key
-
-
-def real(
-    file: str,
-    key: str,
-    value: Any,
-    *,
-    lo: float | None = None,
-    hi: float | None = None,
-    lo_open: bool = False,
-    hi_open: bool = False,
-) -> float:
-    """A finite real number within [lo, hi] (open ends where asked)."""
-    allowed = _interval(lo, hi, lo_open, hi_open)
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ProfileError(file, key, "must be a number", value, allowed)
-    x = float(value)
-    if not math.isfinite(x):
-        raise ProfileError(file, key, "must be finite (NaN and infinity are rejected)", value,
-                           allowed)
-    too_low = lo is not None and (x <= lo if lo_open else x < lo)
-    too_high = hi is not None and (x >= hi if hi_open else x > hi)
-    if too_low or too_high:
-        raise ProfileError(file, key, "out of range", value, allowed)
-    return x
-
-
-def integer(file: str, key: str, value: Any, *, lo: int | None = None,
-            hi: int | None = None) -> int:
-    """An integer (not a bool, not a float) within [lo, hi]."""
-    allowed = ("any integer" if lo is None and hi is None
-               else f"an integer >= {lo}" if hi is None
-               else f"an integer <= {hi}" if lo is None
-               else f"an integer {lo}..{hi}")
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ProfileError(file, key, "must be an integer", value, allowed)
-    n = int(value)
-    if (lo is not None and n < lo) or (hi is not None and n > hi):
-        raise ProfileError(file, key, "out of range", value, allowed)
-    return n
-
-
-def choice(file: str, key: str, value: Any, options: Iterable[str]) -> str:
-    options = tuple(options)
-    if not isinstance(value, str) or value not in options:
-        hint = suggest(value, options) if isinstance(value, str) else ""
-        raise ProfileError(file, key, "not a valid choice" + hint, value,
-                           " | ".join(options))
-    return value
-
-
-def text(file: str, key: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ProfileError(file, key, "must be a non-empty string", value)
-    return value
-
-
 def real_pair(file: str, key: str, value: Any, *, lo: float | None = None) -> tuple[float, float]:
     """A two-element list [low, high] of finite numbers with low <= high."""
     if not isinstance(value, (list, tuple)) or len(value) != 2:
@@ -184,15 +97,20 @@ def real_pair(file: str, key: str, value: Any, *, lo: float | None = None) -> tu
     return a, b
 
 
-def _interval(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> str:
-    if lo is None and hi is None:
-        return "any finite value"
-    left = "(" if lo_open else "["
-    right = ")" if hi_open else "]"
-    a = "-inf" if lo is None else f"{lo:g}"
-    b = "inf" if hi is None else f"{hi:g}"
-    if lo is None:
-        left = "("
-    if hi is None:
-        right = ")"
-    return f"{left}{a}, {b}{right}"
+# Largest standard deviation a noise law may give, in units of g_max: beyond it the
+# normalised read variances overflow float32 in the products (1e3 g_max is already far
+# outside any device; the bound exists to refuse coefficients such as 1e308).
+NOISE_BOUND = 1e3
+
+
+def noise_is_bounded(file: str, key: str, std: Callable[[np.ndarray], np.ndarray],
+                     g_min: float, g_max: float) -> None:
+    """Refuse a noise law whose std over [0, g_max] is not finite or exceeds NOISE_BOUND g_max."""
+    g = np.concatenate([np.linspace(0.0, g_max, 65), [g_min]])
+    with np.errstate(all="ignore"):
+        sigma = np.asarray(std(g), dtype=np.float64)
+    worst = float(np.max(sigma)) if np.all(np.isfinite(sigma)) else float("inf")
+    if not worst <= NOISE_BOUND * g_max:
+        raise ProfileError(file, key, "the noise law's standard deviation is not finite or "
+                           f"exceeds {NOISE_BOUND:g} g_max over 0..g_max", worst,
+                           f"at most {NOISE_BOUND * g_max:g} S")

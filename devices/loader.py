@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any
 
-import yaml
+from crossbar import yamlio
 
 from ._checks import ProfileError
 from .profile import DeviceProfile
@@ -16,63 +15,19 @@ _BUNDLED_DIR = Path(__file__).resolve().parent
 _SUFFIXES = (".yaml", ".yml")
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that reads ``25e-6`` as a float and rejects duplicate keys.
-
-    PyYAML follows YAML 1.1, where a float needs a dot (``25e-6`` would be the
-    string "25e-6"); SI values are naturally written without one. The resolver
-    table is copied so the stock SafeLoader is left untouched.
-    """
-
-    yaml_implicit_resolvers = {
-        k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-                  |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-                  |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
-                  |[-+]?\.(?:inf|Inf|INF)
-                  |\.(?:nan|NaN|NAN))$""", re.X),
-    list("-+0123456789."),
-)
-
-
-def _mapping_without_duplicates(loader: _Loader, node: yaml.MappingNode, deep: bool = False):
-    seen: dict[Any, Any] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            mark = key_node.start_mark
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (line {mark.line + 1})", mark)
-        seen[key] = True
-    return loader.construct_mapping(node, deep=deep)
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-                        _mapping_without_duplicates)
-
-
 def available() -> list[str]:
     """Names of the bundled profiles (``load(name)`` accepts each)."""
     return sorted(p.stem for p in _BUNDLED_DIR.glob("*.yaml"))
 
 
 def read_yaml(path: str | os.PathLike) -> Any:
-    """Parse a YAML file with the profile rules (SI floats, no duplicate keys)."""
-    path = Path(path)
+    """Parse a profile file with the project's YAML rules (``crossbar.yamlio``: SI floats,
+    no duplicate keys, no aliases, UTF-8, bounded size); ProfileError naming the file."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ProfileError(str(path), None, f"cannot read the file ({exc.strerror})") from exc
-    try:
-        return yaml.load(text, Loader=_Loader)  # _Loader derives from SafeLoader
-    except yaml.YAMLError as exc:
-        detail = " ".join(str(exc).split())
-        raise ProfileError(str(path), None, f"malformed YAML: {detail}") from exc
+        return yamlio.read_yaml(path)
+    except yamlio.YamlFileError as exc:
+        problem = str(exc).removeprefix(f"{path}: ")
+        raise ProfileError(str(path), None, problem) from None
 
 
 def resolve(name_or_path: str | os.PathLike) -> Path:
@@ -96,6 +51,19 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
                            "a bundled name (" + ", ".join(available())
                            + ") or the path to a YAML file")
     return _BUNDLED_DIR / f"{name_or_path}.yaml"
+
+
+def as_profile(profile_or_name_or_path: DeviceProfile | str | os.PathLike) -> DeviceProfile:
+    """A ``DeviceProfile`` as it is; a bundled name or a YAML path loaded (``load``).
+
+    For functions that take any of the three (``crossbar.convert(model, "pcm")``).
+    """
+    if isinstance(profile_or_name_or_path, DeviceProfile):
+        return profile_or_name_or_path
+    if isinstance(profile_or_name_or_path, (str, os.PathLike)):
+        return load(profile_or_name_or_path)
+    raise ProfileError("<as_profile>", None, "expected a DeviceProfile, a profile name or a YAML path",
+                       profile_or_name_or_path, "a DeviceProfile, " + ", ".join(available()) + " or a path")
 
 
 def load(name_or_path: str | os.PathLike, **overrides: Any) -> DeviceProfile:

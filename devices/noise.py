@@ -13,10 +13,11 @@ are the ones the published device models use:
 ``pcm_1f``                   σ = G · min(c / ĝ^p, cap) · sqrt(ln((t + t_read) / (2 t_read)))
                              (PCM accumulated 1/f read noise, AIHWKit PCMLikeNoiseModel)
 
-``null`` in YAML means no noise (form ``none``).
-
-Drift follows G(t) = G(t0) · (t / t0)^(−ν) with ν ~ N(ν_mean(ĝ), ν_std(ĝ)) per
-cell; both moments are clipped logarithms a · ln ĝ + b (AIHWKit).
+``null`` in YAML means no noise (form ``none``). Every form but ``pcm_1f`` is white
+(independent on every read); ``pcm_1f`` is 1/f noise: its variance is a power
+spectrum A/f integrated from f_lo = 1/(t + t_read) (t: time since programming) to
+f_hi = 1/(2 t_read), and :meth:`NoiseFunction.split` divides that band at 1/dt
+for reads dt apart (docs/physics.md, "Read noise in time").
 """
 
 from __future__ import annotations
@@ -42,8 +43,6 @@ from ._checks import (
 
 # AIHWKit clamps ĝ^p from below at 1e-3 in the 1/f noise (avoids 0/0 at G = 0).
 _PCM_DENOMINATOR_FLOOR = 1e-3
-# AIHWKit clamps ĝ from below at 1e-7 before taking its logarithm for drift.
-_DRIFT_G_NORM_FLOOR = 1e-7
 
 
 def _bound_g_max(file: str, g_max: Any) -> float:
@@ -133,31 +132,19 @@ def _eval_saturating(g: np.ndarray, p: Mapping, g_max: float) -> np.ndarray:
 
 
 def _parse_pcm_1f(file: str, key: str, spec: Mapping) -> dict:
-    out = {
+    return {
         "c": real(file, join(key, "c"), spec["c"], lo=0.0),
         "p": real(file, join(key, "p"), spec["p"], lo=0.0, hi=10.0),
         "cap": real(file, join(key, "cap"), spec["cap"], lo=0.0, lo_open=True),
         "t_read_s": real(file, join(key, "t_read_s"), spec["t_read_s"], lo=0.0, lo_open=True),
-        "t_inference_s": real(file, join(key, "t_inference_s"), spec["t_inference_s"],
-                              lo=0.0, lo_open=True),
     }
-    if out["t_inference_s"] <= out["t_read_s"]:
-        raise ProfileError(file, join(key, "t_inference_s"),
-                           "must exceed t_read_s so that ln((t + t_read)/(2 t_read)) > 0",
-                           spec["t_inference_s"], f"> {out['t_read_s']:g} s")
-    return out
-
-
-def _pcm_time_factor(p: Mapping) -> float:
-    t, tr = p["t_inference_s"], p["t_read_s"]
-    return math.sqrt(math.log((t + tr) / (2.0 * tr)))
 
 
 def _eval_pcm_1f(g: np.ndarray, p: Mapping, g_max: float) -> np.ndarray:
+    """The 1/f amplitude G · Q_s (S): the std accumulated per unit of ln(f_hi / f_lo)."""
     g_abs = np.abs(g)
     denominator = np.maximum((g_abs / g_max) ** p["p"], _PCM_DENOMINATOR_FLOOR)
-    q = np.minimum(p["c"] / denominator, p["cap"])
-    return g_abs * q * _pcm_time_factor(p)
+    return g_abs * np.minimum(p["c"] / denominator, p["cap"])
 
 
 def _fmt(x: float) -> str:
@@ -192,11 +179,10 @@ _FORMS: dict[str, _Form] = {
         _Form("saturating_exponential", ("a_S", "b_S"), (), _parse_saturating,
               _eval_saturating,
               lambda p: f"σ = {_fmt(p['a_S'])} S · (1 − exp(−G / {_fmt(p['b_S'])} S))"),
-        _Form("pcm_1f", ("c", "p", "cap", "t_read_s", "t_inference_s"), (), _parse_pcm_1f,
-              _eval_pcm_1f,
+        _Form("pcm_1f", ("c", "p", "cap", "t_read_s"), (), _parse_pcm_1f, _eval_pcm_1f,
               lambda p: (f"σ = G · min({_fmt(p['c'])} / ĝ^{_fmt(p['p'])}, {_fmt(p['cap'])})"
-                         f" · sqrt(ln((t + t_read)/(2 t_read))), t = {_fmt(p['t_inference_s'])}"
-                         f" s, t_read = {_fmt(p['t_read_s'])} s")),
+                         f" · sqrt(ln((t + t_read)/(2 t_read))), t = time since programming,"
+                         f" t_read = {_fmt(p['t_read_s'])} s")),
     )
 }
 
@@ -216,21 +202,24 @@ class NoiseFunction:
     parameters in the units their names carry (as in the YAML); ``g_max`` (S)
     is the profile's maximum conductance, used by forms written on ĝ = G/g_max.
 
-    ``std(g)`` is the published (unscaled) law: the profile's ``noise_scale``
+    ``std(g, t)`` is the published (unscaled) law: the profile's ``noise_scale``
     is *not* applied here (see ``DeviceProfile.programming_std`` / ``read_std``).
+    ``time`` (s) is the time since programming a 1/f law uses when ``t`` is not
+    given: the profile binds its ``time_since_programming``.
     """
 
     form: str
     params: FrozenMap
     g_max: float
+    time: float | None = None
 
     @classmethod
     def from_spec(cls, spec: Mapping | None, *, g_max: float, file: str = "<spec>",
-                  key: str = "noise") -> NoiseFunction:
+                  key: str = "noise", time: float | None = None) -> NoiseFunction:
         """Build from the YAML form (``None`` = no noise); raise ProfileError if invalid."""
         g_max = _bound_g_max(file, g_max)
         if spec is None:
-            return cls("none", FrozenMap(), g_max)
+            return cls("none", FrozenMap(), g_max, time)
         spec = mapping(file, key, spec)
         if "form" not in spec:
             raise ProfileError(file, join(key, "form"), "required key is missing",
@@ -243,17 +232,52 @@ class NoiseFunction:
         form = _FORMS[name]
         check_keys(file, key, spec, ("form",) + form.keys, form.optional)
         params = form.parse(file, key, spec)
-        return cls(name, FrozenMap((k, _freeze(v)) for k, v in params.items()), g_max)
+        return cls(name, FrozenMap((k, _freeze(v)) for k, v in params.items()), g_max, time)
 
     @classmethod
     def zero(cls, g_max: float = 1.0) -> NoiseFunction:
         return cls("none", FrozenMap(), g_max)
 
-    def std(self, g: Any) -> np.ndarray:
-        """Noise standard deviation (S) at conductances ``g`` (S); same shape, >= 0."""
+    @property
+    def spectrum(self) -> str:
+        """``"1/f"`` for the accumulated 1/f law (``pcm_1f``), else ``"white"``."""
+        return "1/f" if self.form == "pcm_1f" else "white"
+
+    def std(self, g: Any, t: float | None = None) -> np.ndarray:
+        """Noise standard deviation (S) of one read at conductances ``g`` (S), ``t`` seconds
+        after programming (1/f laws; default: the bound ``time``); same shape, >= 0."""
+        common, fresh = self.split(g, t)
+        return np.hypot(common, fresh)
+
+    def split(self, g: Any, t: float | None = None, dt: float | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """(common, fresh) standard deviations (S) of reads spaced ``dt`` seconds apart.
+
+        White laws: (0, σ). The 1/f law's variance A ln(f_hi / f_lo) is split at
+        f_c = 1/dt, clipped to [f_lo, f_hi]: the band below f_c, A ln((t + t_read)
+        / d), is common to the reads, the band above, A ln(d / (2 t_read)), fresh
+        on each, d = clip(dt, 2 t_read, t + t_read). ``dt=None`` (a single read, or
+        reads far apart) puts all of it in the fresh part. The two add up to
+        ``std(g, t)`` squared.
+        """
         g = _as_array(g)
-        out = _FORMS[self.form].evaluate(g, self.params, self.g_max)
-        return np.maximum(out, 0.0)
+        amplitude = np.maximum(_FORMS[self.form].evaluate(g, self.params, self.g_max), 0.0)
+        if self.spectrum == "white":
+            return np.zeros(g.shape), amplitude
+        lo, hi = 2.0 * self.params["t_read_s"], self.check_time(t) + self.params["t_read_s"]
+        d = hi if dt is None else min(max(float(dt), lo), hi)
+        return amplitude * math.sqrt(math.log(hi / d)), amplitude * math.sqrt(math.log(d / lo))
+
+    def check_time(self, t: float | None = None) -> float:
+        """``t`` (default: the bound ``time``) checked for a 1/f law: it must exceed t_read."""
+        t = self.time if t is None else t
+        if t is None:
+            raise ValueError("a 1/f read-noise law needs the time since programming: pass t")
+        if not (isinstance(t, (int, float)) and math.isfinite(t) and t > self.params["t_read_s"]):
+            raise ValueError(f"the time since programming must be a finite number of seconds above "
+                             f"t_read = {self.params['t_read_s']:g} s (ln((t + t_read)/(2 t_read)) > 0), "
+                             f"got {t!r}")
+        return float(t)
 
     @property
     def is_zero(self) -> bool:
@@ -284,8 +308,7 @@ class NoiseFunction:
     def with_params(self, **params: Any) -> NoiseFunction:
         """A copy with some parameters replaced, validated again.
 
-        E.g. ``read_noise.with_params(t_inference_s=3600.0)`` for the PCM 1/f
-        noise one hour after programming.
+        E.g. ``read_noise.with_params(c=0.0176)`` for twice the PCM 1/f amplitude.
         """
         spec = self.to_dict() or {"form": "none"}
         spec.update(params)
@@ -295,91 +318,11 @@ class NoiseFunction:
                                    "the 'none' noise form takes no parameters")
             return self
         return NoiseFunction.from_spec(spec, g_max=self.g_max, file="<with_params>",
-                                       key=self.form)
+                                       key=self.form, time=self.time)
 
-    def bound_to(self, g_max: float) -> NoiseFunction:
-        """The same law for a profile with another g_max (used by overrides)."""
-        return NoiseFunction(self.form, self.params, g_max)
-
-
-# --------------------------------------------------------------------------- drift
+    def bound_to(self, g_max: float, time: float | None = None) -> NoiseFunction:
+        """The same law for a profile with another g_max and time since programming."""
+        return NoiseFunction(self.form, self.params, g_max, self.time if time is None else time)
 
 
-@dataclass(frozen=True)
-class ClippedLog:
-    """x(ĝ) = clip(a · ln ĝ + b, lo, hi), with ĝ floored at 1e-7 as in AIHWKit."""
-
-    a: float
-    b: float
-    lo: float
-    hi: float
-
-    @classmethod
-    def from_spec(cls, spec: Any, *, file: str, key: str, lo: float | None = None) -> ClippedLog:
-        spec = mapping(file, key, spec)
-        check_keys(file, key, spec, ("a", "b", "clip"))
-        a = real(file, join(key, "a"), spec["a"])
-        b = real(file, join(key, "b"), spec["b"])
-        clip_lo, clip_hi = real_pair(file, join(key, "clip"), spec["clip"], lo=lo)
-        return cls(a, b, clip_lo, clip_hi)
-
-    def __call__(self, g_norm: np.ndarray) -> np.ndarray:
-        x = self.a * np.log(np.maximum(g_norm, _DRIFT_G_NORM_FLOOR)) + self.b
-        return np.clip(x, self.lo, self.hi)
-
-    def to_dict(self) -> dict:
-        return {"a": self.a, "b": self.b, "clip": [self.lo, self.hi]}
-
-    def describe(self) -> str:
-        sign = "−" if self.b < 0 else "+"
-        return (f"clip({_fmt(self.a)}·ln ĝ {sign} {_fmt(abs(self.b))}, {_fmt(self.lo)}, "
-                f"{_fmt(self.hi)})")
-
-
-@dataclass(frozen=True)
-class Drift:
-    """Power-law conductance drift G(t) = G(t0) · (t / t0)^(−ν).
-
-    ν is drawn per cell from N(nu_mean(g), nu_std(g)); AIHWKit takes |ν| of
-    the draw. ``t0`` (s) is the first read after programming.
-    """
-
-    t0: float
-    mean: ClippedLog
-    spread: ClippedLog
-    g_max: float
-
-    @classmethod
-    def from_spec(cls, spec: Mapping | None, *, g_max: float, file: str = "<spec>",
-                  key: str = "drift") -> Drift | None:
-        g_max = _bound_g_max(file, g_max)
-        if spec is None:
-            return None
-        spec = mapping(file, key, spec)
-        check_keys(file, key, spec, ("t0_s", "nu_mean", "nu_std"))
-        t0 = real(file, join(key, "t0_s"), spec["t0_s"], lo=0.0, lo_open=True)
-        mean = ClippedLog.from_spec(spec["nu_mean"], file=file, key=join(key, "nu_mean"))
-        spread = ClippedLog.from_spec(spec["nu_std"], file=file, key=join(key, "nu_std"),
-                                      lo=0.0)
-        return cls(t0, mean, spread, g_max)
-
-    def nu_mean(self, g: Any) -> np.ndarray:
-        """Mean drift exponent at conductances ``g`` (S)."""
-        return self.mean(np.abs(_as_array(g)) / self.g_max)
-
-    def nu_std(self, g: Any) -> np.ndarray:
-        """Cell-to-cell standard deviation of the drift exponent at ``g`` (S); >= 0."""
-        return self.spread(np.abs(_as_array(g)) / self.g_max)
-
-    def to_dict(self) -> dict:
-        return {"t0_s": self.t0, "nu_mean": self.mean.to_dict(), "nu_std": self.spread.to_dict()}
-
-    def describe(self) -> str:
-        return (f"G(t) = G(t0)·(t/t0)^−ν, t0 = {_fmt(self.t0)} s, ν ~ N(μ, σ), "
-                f"μ = {self.mean.describe()}, σ = {self.spread.describe()}")
-
-    def bound_to(self, g_max: float) -> Drift:
-        return Drift(self.t0, self.mean, self.spread, g_max)
-
-
-__all__ = ["NOISE_FORMS", "ClippedLog", "Drift", "NoiseFunction"]
+__all__ = ["NOISE_FORMS", "NoiseFunction"]

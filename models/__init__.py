@@ -1,4 +1,4 @@
-"""The papers' networks as plain torch modules taking a ``NoiseConfig``.
+"""The papers' networks as plain torch modules taking a ``NoiseConfig``, and the user's own.
 
 ``build(name, noise, **kwargs)`` makes one by name; ``available()`` lists the
 names; ``recipe(name)`` is the paper's training recipe; ``input_spec(name,
@@ -6,18 +6,32 @@ names; ``recipe(name)`` is the paper's training recipe; ``input_spec(name,
 fit is refused with a clear message. Every factory takes a keyword ``seed``
 (default 0): weights are drawn from a ``torch.Generator`` seeded with it, and
 all noise layers share one noise generator seeded with it.
+
+``resolve(spec, noise=..., seed=..., example=..., **kwargs)`` is the one entry
+for every workflow: ``spec`` is a bundled name, an import path
+``package.module:factory`` (any callable returning an ``nn.Module``), a
+factory callable or an ``nn.Module``. A user's network gets the paper's noise
+placed by ``crossbar.nn.placement`` and its weights from the seed
+(``models/_user.py``); it records its identity (name, arguments, source
+digest) for checkpoints and results.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import nn
 
-from crossbar.nn import NO_NOISE, NoiseConfig
+from crossbar.identity import object_identity
+from crossbar.nn import NO_NOISE, NoiseConfig, noise_layers, seed_noise
+from crossbar.nn.placement import place_noise
+from crossbar.resolve import import_object, is_spec
 
+from ._user import GlobalRandomError, call_factory, parameters_of
 from .cnn6 import CNN6, cnn6
 from .densenet import DenseNet, densenet40, densenet100
 from .lstm import LSTMStrokes, lstm_strokes
@@ -25,7 +39,9 @@ from .madry import MadryCNN4, madry_cnn4
 
 __all__ = [
     "CNN6",
+    "DEFAULT_RECIPE",
     "DenseNet",
+    "GlobalRandomError",
     "InputSpec",
     "LSTMStrokes",
     "MadryCNN4",
@@ -35,11 +51,15 @@ __all__ = [
     "cnn6",
     "densenet40",
     "densenet100",
+    "factory_parameters",
     "input_spec",
+    "is_bundled",
     "kwargs_for_data",
     "lstm_strokes",
     "madry_cnn4",
     "recipe",
+    "recipe_for",
+    "resolve",
 ]
 
 
@@ -70,8 +90,8 @@ class InputSpec:
         )
 
 
-# The paper's Adam recipe (CNN, LSTM); also the recipe for a user's own module.
-DEFAULT_RECIPE = _ADAM = {
+# The paper's Adam recipe (CNN, LSTM).
+_ADAM = {
     "optimizer": "adam",
     "lr": 1e-4,
     "batch_size": 32,
@@ -82,6 +102,10 @@ DEFAULT_RECIPE = _ADAM = {
     "lr_milestones": (),
     "lr_gamma": 1.0,
 }
+# The recipe of a user's own network: Adam with its usual step size 1e-3 (Kingma & Ba, ICLR 2015,
+# Algorithm 1's default), batch 32. The paper's 1e-4 suits its 100-epoch runs; in the few epochs a
+# first run of a new network gets, 1e-3 learns (tests/test_user_models.py trains an MLP with it).
+DEFAULT_RECIPE = {**_ADAM, "lr": 1e-3, "epochs": None}
 # DenseNet's recipe (Huang et al.): Nesterov momentum 0.9, weight decay 1e-4,
 # lr 0.1 divided by 10 at 50 % and 75 % of the epochs; the paper uses batch 32
 # and 300 epochs.
@@ -217,3 +241,87 @@ def kwargs_for_data(name: str, sample_shape: Sequence[int], num_classes: int) ->
 
 def describe(name: str) -> str:
     return _MODELS[canonical_name(name)].description
+
+
+# ------------------------------------------------------------------ any network
+
+
+def is_bundled(spec: Any) -> bool:
+    """Whether ``spec`` names one of the bundled networks (or an alias)."""
+    return isinstance(spec, str) and _ALIASES.get(spec, spec) in _MODELS
+
+
+def recipe_for(spec: Any) -> dict[str, Any]:
+    """The training recipe of ``spec``: the paper's for a bundled network, else ``DEFAULT_RECIPE``."""
+    return recipe(spec) if is_bundled(spec) else dict(DEFAULT_RECIPE)
+
+
+def factory_parameters(spec: Any) -> dict[str, Any]:
+    """The keyword parameters (``inspect.Parameter``) the factory of ``spec`` takes, noise and seed
+    excluded (and ``builtin_noise``: a sweep needs the noise layers): a bundled name's factory, or
+    the callable an import path names (imported)."""
+    factory = (_MODELS[canonical_name(spec)].factory if is_bundled(spec)
+               else import_object(spec, "model factory") if isinstance(spec, str) else spec)
+    skip = ("noise", "seed", "builtin_noise") if is_bundled(spec) else ("noise", "seed")
+    return {n: p for n, p in parameters_of(factory).items() if n not in skip}
+
+
+def _shape(example: Any) -> tuple[int, ...] | None:
+    if isinstance(example, torch.Tensor):
+        return tuple(int(s) for s in example.shape[1:])
+    return None if example is None else tuple(int(s) for s in example)
+
+
+def resolve(spec: Any, *, noise: NoiseConfig = NO_NOISE, seed: int = 0, example: Any = None,
+            **kwargs: Any) -> nn.Module:
+    """The network ``spec`` names, with noise layers configured as ``noise`` and seeded ``seed``.
+
+    ``spec``: a bundled name (:func:`build`), an import path ``package.module:factory``
+    (``crossbar.resolve.import_object``; this is how workers rebuild a network), a
+    factory callable, or an ``nn.Module`` (copied; its weights kept). ``kwargs`` go
+    to the factory. A factory taking ``seed`` gets it; any other one is called with
+    its random draws taken from the seed (``models/_user.py``). A network without
+    noise layers gets them where ``crossbar.nn.placement`` puts them (``example``:
+    an input batch or per-sample shape, needed when it has batch norms); one that
+    has its own keeps them, set to ``noise``. The result carries ``crossbar_model``
+    (``name``, ``kwargs``, ``noise``, ``source``: digest of the factory's or class's
+    source files) and, where known, ``crossbar_input`` (the per-sample shape).
+    """
+    if not isinstance(noise, NoiseConfig):
+        raise TypeError(f"noise must be a NoiseConfig, got {type(noise)!r}")
+    if is_bundled(spec):
+        return build(spec, noise, seed=seed, **kwargs)
+    if isinstance(spec, nn.Module):
+        if kwargs:
+            raise ValueError("model arguments apply to a factory, not to a module passed as it is")
+        model = copy.deepcopy(spec)
+        ident = object_identity(type(spec))
+        name, takes_noise = f"object:{ident['name']}", False
+    else:
+        if isinstance(spec, str):
+            if not is_spec(spec):
+                raise ValueError(f"unknown model {spec!r}; expected one of {', '.join(available())} "
+                                 "or an import path package.module:factory")
+            factory = import_object(spec, "model factory")
+            name = spec
+        elif callable(spec):
+            factory, name = spec, None
+        else:
+            raise TypeError(f"model must be a name, an import path, a factory or an nn.Module, "
+                            f"got {type(spec).__name__}")
+        ident = object_identity(factory)
+        name = name or ident["name"]
+        takes_noise = "noise" in parameters_of(factory)
+        model = call_factory(factory, f"model factory {name!r}", seed, kwargs, noise)
+    if not noise_layers(model):
+        place_noise(model, noise, example)
+    elif not takes_noise:
+        for layer in noise_layers(model):
+            layer.config = noise
+    seed_noise(model, seed)
+    model.crossbar_model = {"name": name, "kwargs": dict(kwargs), "noise": noise.to_dict(),
+                            "source": ident["source"]}
+    shape = _shape(example)
+    if shape is not None:
+        model.crossbar_input = shape
+    return model

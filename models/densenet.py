@@ -51,6 +51,7 @@ class DenseNet(nn.Module):
         in_channels: int = 3,
     ) -> None:
         super().__init__()
+        self.crossbar_input = (in_channels, 32, 32)
         if depth < 7 or (depth - 4) % 3:
             raise ValueError(f"DenseNet depth must be 3n + 4 (n >= 1), got {depth}")
         per_block = (depth - 4) // 3

@@ -55,6 +55,7 @@ class LSTMStrokes(nn.Module):
         num_classes: int = 10,
     ) -> None:
         super().__init__()
+        self.crossbar_input = (steps, input_dim)
         self.steps, self.input_dim, self.hidden = steps, input_dim, hidden
         self.cell = NoisyLSTMCell(input_dim, hidden, noise)
         self.fc = nn.Linear(hidden, num_classes)

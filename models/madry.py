@@ -16,6 +16,7 @@ class MadryCNN4(nn.Module):
 
     def __init__(self, num_classes: int = 10, noise: NoiseConfig = NO_NOISE) -> None:
         super().__init__()
+        self.crossbar_input = (1, 28, 28)
         self.features = nn.Sequential(
             nn.Conv2d(1, 32, 5, padding=2),
             NoiseInjection(noise),

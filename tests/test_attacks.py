@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import pytest
@@ -288,11 +289,17 @@ def test_transfer_table_has_the_shape_of_table_11():
 def test_evaluation_on_a_device_profile_programs_one_chip_per_run():
     net = _mlp(noise=NoiseConfig("mult", sigma_val=0.3))
     x, y = _data(n=20)
-    rec = evaluate_noisy(net, x, y, 1.0, seed=1, runs=3, votes=2, profile="reram")
+    calib = _data(n=16, seed=5)[0]  # training inputs set the calibrated ADC ranges, never test inputs
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a chip read with an uncalibrated range warns
+        rec = evaluate_noisy(net, x, y, 1.0, seed=1, runs=3, votes=2, profile="reram", calibration=calib)
     assert len(rec["accuracy"]) == 3 and rec["votes"]["groups"] == 1
     assert len(set(rec["accuracy"])) > 1  # independently programmed chips differ
     assert [layer.config.sigma_val for layer in noise_layers(net)] == [0.0, 0.0]  # only the device
-    assert evaluate_noisy(net, x, y, 1.0, seed=1, runs=3, votes=2, profile="reram") == rec
+    again = evaluate_noisy(net, x, y, 1.0, seed=1, runs=3, votes=2, profile="reram", calibration=calib)
+    assert again == rec
+    with pytest.warns(RuntimeWarning, match="not calibrated"):
+        evaluate_noisy(net, x, y, 1.0, seed=1, runs=1, profile="reram")
 
 
 # ---------------------------------------------------------------- configuration
@@ -306,16 +313,23 @@ def test_config_presets_overrides_and_errors():
     assert cfg.replace(out="elsewhere", threads=2).hash() == cfg.hash() != cfg.replace(runs=3).hash()
     assert attack_params("a", "cifar10") == PRESETS["cifar10"]
     for d, match in [
-        ({"attack": "imagenet"}, r"'attack': expected one of mnist, cifar10, got 'imagenet'"),
-        ({"attack": {"preset": "mnist", "eps": -1}}, r"'attack': attack eps must be .* got -1"),
-        ({"nn_adv": {"model": "resnet"}}, r"'nn_adv.model': expected one of .*madry_cnn4, got 'resnet'"),
-        ({"nn_val": {"epochs": 3}}, r"'nn_val.model': expected a model name"),
-        ({"data": "mnist-strokes"}, r"'data': expected one of mnist, fashion-mnist, mnist5k, cifar10"),
-        ({"sigma_val": [0.1, 0.1]}, r"'sigma_val': expected distinct values"),
-        ({"whitebox": {"eot": 2}}, r"'whitebox.eot': expected no such key; allowed: attack, eot_samples"),
-        ({"profile": "reram"}, r"'whitebox': expected null with a device profile"),
-        ({"runs": 0}, r"'runs': expected an integer >= 1, got 0"),
-        ({"colour": 1}, r"'colour': expected no such key"),
+        ({"attack": "imagenet"},
+         r"key 'attack': invalid value \(got 'imagenet'\); allowed: one of mnist, cifar10"),
+        ({"attack": {"preset": "mnist", "eps": -1}}, r"key 'attack': attack eps must be .* \(got \{"),
+        ({"nn_adv": {"model": "resnet"}},
+         r"key 'nn_adv.model': not a network \(got 'resnet'\); allowed: one of "
+         r".*madry_cnn4, or an import path package.module:factory"),
+        ({"nn_adv": {"model": "no_such_module_xyz:net"}}, r"key 'nn_adv.model': .*no_such_module_xyz"),
+        ({"nn_adv": {"model": "cnn6", "model_kwargs": {"colour": 1}}}, r"key 'nn_adv.model_kwargs.*colour"),
+        ({"nn_val": {"epochs": 3}}, r"key 'nn_val.model': invalid value \(got None\)"),
+        ({"data": "mnist-strokes"}, r"key 'data': .*allowed: one of mnist, fashion-mnist, mnist5k, cifar10"),
+        ({"data": "missing.npz"}, r"key 'data': no such file \(got 'missing.npz'\)"),
+        ({"sigma_val": [0.1, 0.1]}, r"key 'sigma_val': invalid value .*; allowed: distinct values"),
+        ({"whitebox": {"eot": 2}},
+         r"key 'whitebox.eot': unknown key \(got 'eot'\); allowed: attack, eot_samples"),
+        ({"profile": "reram"}, r"key 'whitebox': .*allowed: null with a device profile"),
+        ({"runs": 0}, r"key 'runs': invalid value \(got 0\); allowed: an integer >= 1"),
+        ({"colour": 1}, r"key 'colour': unknown key"),
     ]:
         with pytest.raises(ConfigError, match=match):
             AttackConfig.from_dict(d)
@@ -326,3 +340,15 @@ def test_config_presets_overrides_and_errors():
 def test_shipped_attack_configs_are_valid(path):
     cfg = load_config(path)
     assert cfg.sigma_val == (0.0, 0.1, 0.2, 0.3, 0.4) and cfg.runs == 20
+
+
+def test_paper_figures_in_the_code_match_the_published_yaml():
+    """crossbar.attacks.paper and docs/results/qin2018_published.yaml transcribe the same Table 11."""
+    import yaml
+
+    from crossbar.attacks.paper import TABLE11
+
+    doc = yaml.safe_load((Path(__file__).parent.parent / "docs/results/qin2018_published.yaml").read_text())
+    t11 = doc["table11_blackbox_accuracy_vs_sigma_val_mult"]
+    for column in ("mnist", "cifar10"):
+        assert TABLE11[column] == dict(zip(t11["sigma_val"], t11[column], strict=True))

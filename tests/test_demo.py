@@ -1,4 +1,4 @@
-"""`crossbar-sim demo` end to end, shrunk to seconds with its own flags."""
+"""`crossbar-sim demo` end to end, shrunk to seconds with its own flags; the README excerpt."""
 
 from __future__ import annotations
 
@@ -7,38 +7,66 @@ import json
 import pytest
 
 from crossbar.cli import main
-from crossbar.experiments.budget import DemoConfig
+from crossbar.experiments import DemoConfig
 
 TINY = ["--quick", "--epochs", "1", "--limit-train", "64", "--test-limit", "12", "--votes", "1,3",
         "--devices", "reram,gaussian-mult", "--no-progress"]
 
 
-def test_demo_smoke_writes_report_and_reuses_checkpoint(tmp_path, capsys):
+def _essential(path) -> dict:
+    """report.json without what legitimately differs between two runs (timing, work done,
+    paths, the worker count)."""
+    data = json.loads(path.read_text())
+    for key in ("elapsed_s", "cpu_s", "config"):
+        data.pop(key)
+    data["model"].pop("checkpoint")
+    for d in [*data["devices"].values(), *data["points"].values()]:
+        for key in ("elapsed_s", "forward_rows", "config"):
+            d.pop(key, None)
+        d.get("model", {}).pop("checkpoint", None)
+    return data
+
+
+def test_demo_smoke_writes_report_reuses_checkpoint_and_does_not_depend_on_workers(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), *TINY]) == 0
-    for name in ("report.md", "report.json", "pareto.png", "latency.png", "accuracy_vs_noise.png"):
+    for name in ("report.md", "report.json", "excerpt.md", "pareto.png", "latency.png",
+                 "accuracy_vs_noise.png", "aging.png"):
         assert (out / name).stat().st_size > 0, name
     (ckpt,) = (out / "model").glob("cnn6-*.pt")
     stamp = ckpt.stat().st_mtime_ns
 
     text = (out / "report.md").read_text()
-    for needle in ("## Accuracy and noise budget", "## Latency, energy and area per inference",
-                   "## What this means", "| reram |", "| gaussian-mult |", "![pareto](pareto.png)",
-                   "tolerable s, K = 3", "K = 3 pipelined"):
+    for needle in ("## Accuracy and where read noise starts to matter", "## Aged pcm",
+                   "## Latency, energy and throughput per inference", "## What this means", "| reram |",
+                   "| gaussian-mult |", "![pareto](pareto.png)", "![aging](aging.png)",
+                   "3 votes tolerate more?", "| 1 year | yes |", "| 1 month | no |", "TOPS/W",
+                   "95 % interval"):
         assert needle in text, needle
     data = json.loads((out / "report.json").read_text())
-    assert set(data["devices"]) == {"reram", "gaussian-mult"} and data["errors"] == {}
+    assert set(data["devices"]) == {"reram", "gaussian-mult", "pcm, 1 year, drift compensated"}
+    assert set(data["points"]) == {"pcm, 1 month, uncompensated", "pcm, 1 month, drift compensated",
+                                   "pcm, 1 year, uncompensated"} and data["errors"] == {}
     reram = data["devices"]["reram"]
-    assert set(reram["nominal_accuracy"]) == {"1", "3"}
-    assert reram["network"]["latency"] > 0 and reram["network"]["energy"] > 0
+    assert set(reram["nominal"]) == {"1", "3"} and reram["network"]["latency"] > 0
+    assert reram["tops_per_watt"] > 0 and reram["throughput"] > 0
+    for iv in reram["nominal"].values():
+        assert iv["lo"] <= iv["mean"] <= iv["hi"] and iv["n"] == 12 and iv["chips"] == 2
+    aged = {(r["label"], r["compensate"], r["k"]) for r in data["aging"]}
+    assert ("1 year", True, 3) in aged and ("1 month", False, 1) in aged
     assert data["model"]["epochs"] == 1
     assert "wrote" in capsys.readouterr().out
 
-    # a rerun reuses the checkpoint and every cached accuracy
+    # a rerun reuses the checkpoint and every cached count
     assert main(["demo", "--out", str(out), *TINY, "--no-plots"]) == 0
     assert ckpt.stat().st_mtime_ns == stamp
     again = json.loads((out / "report.json").read_text())
-    assert all(d["forward_rows"] == 0 for d in again["devices"].values())
+    assert all(d["forward_rows"] == 0 for d in [*again["devices"].values(), *again["points"].values()])
+
+    # one worker process (everything in this process) gives the same numbers as two
+    serial = tmp_path / "serial"
+    assert main(["demo", "--out", str(serial), *TINY, "--no-plots", "--workers", "1"]) == 0
+    assert _essential(serial / "report.json") == _essential(out / "report.json")
 
 
 def test_demo_config_is_validated():
@@ -46,4 +74,6 @@ def test_demo_config_is_validated():
         DemoConfig(votes=(0,))
     with pytest.raises(ValueError, match="'profile'"):
         DemoConfig(devices=("unobtainium",))
+    with pytest.raises(ValueError, match="'workers'"):
+        DemoConfig(workers=0)
     assert main(["demo", "--devices", "unobtainium", "--no-progress"]) == 2

@@ -6,11 +6,16 @@ import math
 
 import numba
 import numpy as np
-import pytest
+import torch
 from scipy import stats
 
-from crossbar import kernels, seeds
+from crossbar import dac_kernels, kernels, read_kernels, seeds
 
+ONE_SLICE = np.array([0], np.int64)
+ONE_WEIGHT = np.ones(1)
+NO_VARIANCE = np.empty((0, 0, 0, 0), np.uint16)
+NO_FLOOR = np.empty((0, 0), np.float32)
+NO_SQUARES = np.empty(0, np.uint16)
 ALPHA = 1e-3  # false-alarm rate of each statistical check (fixed seeds make them deterministic)
 Z = stats.norm.ppf(1 - ALPHA / 2)
 
@@ -108,32 +113,120 @@ def test_drift_power_law():
     np.testing.assert_array_equal(kernels.drift_conductance(g0, nu, 10.0, 20.0), g0)
 
 
-def test_dac_scales_and_quantises():
+def test_block_normals_distribution():
+    rows, cols = 800, 501  # an odd column count: the last pair's second normal is unused
+    z = read_kernels.block_normals(seeds.kernel_key(12), rows, cols).astype(np.float64)
+    n = z.size
+    flat = z.ravel()
+    assert abs(flat.mean()) < Z / math.sqrt(n)
+    assert abs(flat.var(ddof=1) - 1) < Z * math.sqrt(2 / (n - 1))
+    assert stats.kstest(flat, "norm").statistic < ks_critical(n)
+    for t in (2.0, 3.0, 4.0):  # tail masses
+        p_tail = 2 * stats.norm.sf(t)
+        assert abs(np.mean(np.abs(flat) > t) - p_tail) < Z * math.sqrt(p_tail * (1 - p_tail) / n)
+    # the two normals of a Box-Muller pair (columns j and j + 251) and neighbours are uncorrelated
+    for a, b in ((z[:, :250], z[:, 251:501]), (z[:, :-1], z[:, 1:]), (z[:-1], z[1:])):
+        for f in (lambda v: v, np.square):
+            r = np.corrcoef(f(a).ravel(), f(b).ravel())[0, 1]
+            assert abs(r) < Z / math.sqrt(a.size)
+    assert np.array_equal(z, read_kernels.block_normals(seeds.kernel_key(12), rows, cols))
+    other = read_kernels.block_normals(seeds.kernel_key(13), rows, cols)
+    assert abs(np.corrcoef(flat, other.ravel())[0, 1]) < Z / math.sqrt(n)
+
+
+def test_dac_scales_quantises_and_writes_band_major():
     x = np.array([[0.5, -2.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0]], dtype=np.float32)
-    u, u2, s = kernels.dac(x, 3)  # grid k/3
+    starts = np.array([0, 3, 4])  # two row bands: inputs 0..2 and input 3
+    u = np.full(8, np.nan, dtype=np.float32)
+    s = np.empty(2, dtype=np.float32)
+    dac_kernels.dac(x, 3, np.array([2], np.int64), 1, starts, u, np.empty(0, np.uint16), s)  # grid k/3
     np.testing.assert_array_equal(s, [2.0, 1.0])
-    np.testing.assert_allclose(u[0], [1 / 3, -1.0, 2 / 3, 0.0], rtol=1e-6)
-    np.testing.assert_allclose(u2, u**2, rtol=1e-6)
-    u_ideal, _, _ = kernels.dac(x, 0)
-    np.testing.assert_allclose(u_ideal[0], x[0] / 2.0)
+    band0 = u[:6].reshape(2, 3)  # rows x band inputs, contiguous
+    band1 = u[6:].reshape(2, 1)
+    np.testing.assert_allclose(band0[0], [1 / 3, -1.0, 2 / 3], rtol=1e-6)  # 0.25 -> 1/3, 0.5 -> 2/3
+    np.testing.assert_array_equal(band0[1], [0, 0, 0])
+    np.testing.assert_array_equal(band1[:, 0], [0.0, 0.0])
+    dac_kernels.dac(x, 0, ONE_SLICE, 1, np.array([0, 4]), u, np.empty(0, np.uint16), s)  # ideal: x / max|x|
+    np.testing.assert_allclose(u[:4], x[0] / 2.0)
+    bad = np.array([[1.0, np.inf], [np.nan, 0.0], [1.0, 2.0]], dtype=np.float32)
+    s3 = np.empty(3, dtype=np.float32)
+    dac_kernels.dac(bad, 0, ONE_SLICE, 1, np.array([0, 2]), np.empty(6, np.float32), NO_SQUARES, s3)
+    assert np.isnan(s3[0]) and np.isnan(s3[1]) and s3[2] == 2.0  # rows holding NaN or inf are marked
 
 
-def test_read_columns_clips_quantises_and_accumulates():
-    current = np.array([[0.30, -2.0, 0.74]], dtype=np.float32)
-    out = np.ones((1, 4), dtype=np.float32)
-    full_scale = np.array([1.0, 1.0, 1.0])
-    kernels.read_columns(current, np.empty((0, 0), np.float32), seeds.kernel_key(0), full_scale, 3,
-                         np.array([2.0, 2.0, 2.0]), np.array([0.5], np.float32), out, 1)
-    # 3 bits: step 1/3. 0.30 -> 1/3, -2 -> clipped -1, 0.74 -> 2/3; times 2 * 0.5, added to 1.
-    np.testing.assert_allclose(out[0], [1.0, 1 + 1 / 3, 0.0, 1 + 2 / 3], rtol=1e-6)
+def test_dac_squares_round_to_bfloat16_as_torch_does():
+    x = np.random.default_rng(1).normal(size=(70, 300)).astype(np.float32)
+    starts = np.array([0, 256, 300])
+    u = np.empty(x.size, np.float32)
+    u2 = torch.empty(x.size, dtype=torch.bfloat16)
+    dac_kernels.dac(x, 0, ONE_SLICE, 1, starts, u, u2.view(torch.int16).numpy().view(np.uint16),
+                    np.empty(70, np.float32))
+    assert torch.equal(u2, torch.from_numpy(u).square().to(torch.bfloat16))
 
 
-@pytest.mark.parametrize("multiplicative", [True, False])
-def test_output_noise_moments(multiplicative):
-    sigma = 0.3
-    y = np.full((500, 400), 2.0, dtype=np.float32)
-    kernels.output_noise(y, seeds.kernel_key(9), sigma, multiplicative)
-    n = y.size
-    mean, std = (2.0, 2.0 * sigma) if multiplicative else (2.0, sigma)
-    assert abs(y.mean() - mean) < Z * std / math.sqrt(n)
-    assert abs(y.var(ddof=1) / std**2 - 1) < Z * math.sqrt(2 / (n - 1))
+def test_dac_slices_and_phases_rebuild_the_code():
+    """Bit-serial slices (LSB first) and two phases: read r = slice * 2 + phase drives
+    sign(k) d / D as a positive voltage in its phase; sum_r w_r v_r = k / K (docs/physics.md)."""
+    from crossbar import devices
+    from crossbar.readplan import ReadPlan
+
+    x = np.array([[1.0, -0.5, 0.25, -1 / 7, 0.0, 3 / 7]], dtype=np.float32)
+    plan = ReadPlan.of(devices.load("nand", dac_bits=4))  # 3 one-bit slices, two phases: 6 reads
+    n = x.shape[1]
+    u = np.full(plan.reads * n, np.nan, dtype=np.float32)
+    s = np.empty(1, dtype=np.float32)
+    dac_kernels.dac(x, plan.bits, plan.widths_array, plan.phases, np.array([0, n]), u, NO_SQUARES, s)
+    v = u.reshape(plan.reads, n)
+    codes = np.rint(x[0] * 7)  # 7, -4 (rint -3.5), 2 (rint 1.75), -1, 0, 3
+    assert np.array_equal(codes, [7, -4, 2, -1, 0, 3])
+    assert np.all(v >= 0) and np.all((v == 0) | (v == 1))  # one-bit slices, positive drive
+    assert np.array_equal(v[0], [1, 0, 0, 0, 0, 1]) and np.array_equal(v[1], [0, 0, 0, 1, 0, 0])  # bit 0
+    assert np.array_equal(v[4], [1, 0, 0, 0, 0, 0]) and np.array_equal(v[5], [0, 1, 0, 0, 0, 0])  # bit 2
+    np.testing.assert_allclose(np.array(plan.weights) @ v, codes / 7, rtol=1e-6)
+    ref = plan.voltages(torch.from_numpy(x)).numpy()[:, 0]  # the torch reference agrees exactly
+    assert np.array_equal(ref, v)
+
+
+def test_read_bands_clips_quantises_and_sums_the_bands():
+    current = np.array([[[0.30, -2.0, 0.74]], [[0.4, 0.1, -0.1]]], dtype=np.float32)  # 2 bands, 1 row
+    out = np.full((1, 1, 3), np.nan, dtype=np.float32)
+    full_scale = np.ones((2, 3))
+    col_scale = np.array([[2.0, 2.0, 2.0], [1.0, 1.0, 1.0]])
+    keys = np.zeros((2, 1), dtype=np.uint64)
+    clips = np.zeros(1, np.int64)
+    read_kernels.read_bands(current[:, None], NO_VARIANCE, NO_FLOOR, keys, ONE_WEIGHT, full_scale, 3,
+                            col_scale, np.array([0.5], np.float32), 0, out, clips)
+    assert clips[0] == 1  # -2 clipped
+    # 3 bits: step 1/3. Band 0: 0.30 -> 1/3, -2 -> clipped -1, 0.74 -> 2/3, times 2 * 0.5;
+    # band 1: 0.4 -> 1/3, +-0.1 -> 0, times 1 * 0.5; the bands summed, out overwritten.
+    np.testing.assert_allclose(out[0, 0], [1 / 3 + 1 / 6, -1.0, 2 / 3], rtol=1e-6)
+
+
+def test_read_bands_noise_is_keyed_by_row_index_not_launch():
+    rng = np.random.default_rng(0)
+    current = rng.normal(size=(2, 10, 5)).astype(np.float32)
+    variance = torch.rand(2, 10, 5, generator=torch.Generator().manual_seed(0)).add(0.1).to(torch.bfloat16)
+    variance = variance.view(torch.int16).numpy().view(np.uint16)
+    keys = np.array([[seeds.kernel_key(1, 0)], [seeds.kernel_key(1, 1)]], dtype=np.uint64)
+    floor = np.full((2, 5), 0.01, np.float32)
+    args = (np.full((2, 5), 100.0), 0, np.ones((2, 5)))
+    current, variance = current[:, None], variance[:, None]
+    clips = np.zeros(10, np.int64)
+    whole = np.zeros((10, 1, 5), dtype=np.float32)
+    read_kernels.read_bands(current, variance, floor, keys, ONE_WEIGHT, *args, np.ones(10, np.float32), 0,
+                            whole, clips)
+    parts = np.zeros((10, 1, 5), dtype=np.float32)
+    for r0, r1 in ((0, 4), (4, 10)):  # two launches, the second knowing its rows start at 4
+        read_kernels.read_bands(np.ascontiguousarray(current[:, :, r0:r1]),
+                                np.ascontiguousarray(variance[:, :, r0:r1]), floor,
+                                keys, ONE_WEIGHT, *args, np.ones(r1 - r0, np.float32), r0, parts[r0:r1],
+                                clips[r0:r1])
+    assert np.array_equal(whole, parts)
+    # the noise of a row is what row_normals gives for that row index
+    z0 = read_kernels.row_normals(keys[0, 0], np.arange(10), 5)
+    assert np.array_equal(read_kernels.row_normals(keys[0, 0], np.array([7, 3]), 5), z0[[7, 3]])
+    store = np.zeros((2, 5, 5), dtype=np.float32)  # out with strides: row b goes to store[b // 5, :, b % 5]
+    read_kernels.read_bands(current, variance, floor, keys, ONE_WEIGHT, *args, np.ones(10, np.float32), 0,
+                            store.transpose(0, 2, 1), clips)
+    assert np.array_equal(store.transpose(0, 2, 1).reshape(10, 5), whole[:, 0])
+    assert not np.allclose(whole[:, 0], current[:, 0].sum(axis=0))  # the noise did act

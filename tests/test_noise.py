@@ -263,6 +263,21 @@ def test_deepcopy_keeps_stream_and_sharing():
     assert torch.equal(net(x), twin(x))
 
 
+def test_split_draws_give_the_same_bits_at_any_thread_count(monkeypatch):
+    from crossbar import threads
+
+    like = torch.empty(3, 70_001)  # odd size: the split must keep pairs together
+    expected = _expected_z(like.shape, 1.0, 0.4, 21)
+    before = torch.get_num_threads()
+    monkeypatch.setattr(threads.run_split, "__defaults__", (1000,))  # split even small draws
+    try:
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            assert torch.equal(NoiseSource(21).normal(like, 1.0, 0.4), expected)
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_noise_source_seed_types():
     with pytest.raises(ValueError):
         NoiseSource(1.5)

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from crossbar import models as zoo
-from crossbar import training
 from crossbar.nn import NoiseConfig, noise_layers
-from crossbar.training import History, evaluate, load_checkpoint, train
+from crossbar.training import History, evaluate, load_checkpoint, loop, train
+from crossbar.training.recipe import lr_at
 
 MULT = NoiseConfig("mult", 0.3, 0.1)
 
@@ -223,12 +223,12 @@ def test_invalid_arguments(kw):
 
 def test_lr_schedule_of_densenet_recipe():
     r = zoo.recipe("densenet40")
-    lrs = [training._lr_at(0.1, e, 300, r["lr_milestones"], r["lr_gamma"]) for e in range(300)]
+    lrs = [lr_at(0.1, e, 300, r["lr_milestones"], r["lr_gamma"]) for e in range(300)]
     assert lrs[0] == lrs[149] == 0.1
     assert math.isclose(lrs[150], 0.01) and math.isclose(lrs[224], 0.01)
     assert math.isclose(lrs[225], 0.001) and math.isclose(lrs[299], 0.001)
-    assert training._lr_at(0.1, 0, 1, r["lr_milestones"], r["lr_gamma"]) == 0.1  # short runs
-    assert [training._lr_at(1.0, e, 4, [0.5, 0.75], 0.1) for e in range(4)] == [1, 1, 0.1, 0.1**2]
+    assert lr_at(0.1, 0, 1, r["lr_milestones"], r["lr_gamma"]) == 0.1  # short runs
+    assert [lr_at(1.0, e, 4, [0.5, 0.75], 0.1) for e in range(4)] == [1, 1, 0.1, 0.1**2]
 
 
 # ---------------------------------------------------------------- real data, CLI
@@ -269,7 +269,7 @@ def test_cli_train(tmp_path, monkeypatch, capsys):
         loaded.append((name, split, limit))
         return TRAIN if split == "train" else TEST
 
-    monkeypatch.setattr(training, "_load_dataset", fake_load)
+    monkeypatch.setattr(loop, "load_dataset", fake_load)
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
     out = tmp_path / "cli.pt"
@@ -284,3 +284,73 @@ def test_cli_train(tmp_path, monkeypatch, capsys):
     _, info = load_checkpoint(out)
     assert info["noise"] == NoiseConfig("mult", 0.5, 0.0)
     assert info["config"]["batch_size"] == 16 and info["config"]["seed"] == 2
+
+
+# ---------------------------------------------------------------- divergence, corrupt files, identity
+
+
+@pytest.mark.parametrize("kw", [{"lr": 1e30}, {"noise": NoiseConfig("mult", 1e300, 0.0)}])
+def test_a_diverged_run_is_an_error_and_saves_nothing(tmp_path, kw):
+    path = tmp_path / "nan.pt"
+    with pytest.raises(ValueError, match=r"training diverged in epoch 1: .*NaN or infinite"):
+        _run(path, 2, **kw)
+    assert not path.exists()
+
+
+def test_cli_train_diverged_exits_non_zero_without_a_checkpoint(tmp_path, monkeypatch, capsys):
+    from crossbar.cli import main
+
+    monkeypatch.setattr(loop, "load_dataset", lambda name, split, root, limit: TRAIN if split == "train"
+                        else TEST)
+    out = tmp_path / "nan.pt"
+    code = main(["train", "--data", "toy", "--lr", "1e30", "--out", str(out), "--quiet", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code != 0 and "training diverged" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_nan_weights_in_a_checkpoint_are_refused(tmp_path):
+    path = tmp_path / "f.pt"
+    _run(path, 1)
+    ckpt = torch.load(path, weights_only=True)
+    name = next(k for k, v in ckpt["state_dict"].items() if v.is_floating_point())
+    ckpt["state_dict"][name][0] = float("nan")
+    torch.save(ckpt, path)
+    with pytest.raises(ValueError, match=rf"f.pt: the weights {name} hold NaN"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04truncated", bytes(range(256)) * 3, "TRUNCATED"])
+def test_unreadable_checkpoints_are_refused_naming_the_file(tmp_path, content):
+    path = tmp_path / "g.pt"
+    if content == "TRUNCATED":
+        _run(path, 1)
+        content = path.read_bytes()[:2000]
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=r"g.pt: not a readable crossbar-sim checkpoint"):
+        load_checkpoint(path)
+
+
+def test_model_digest_names_the_weights_not_the_file(tmp_path):
+    """Retraining the same run gives the same weights digest although the file bytes differ
+    (the checkpoint stores epoch times); other weights give another digest."""
+    from crossbar.training import model_digest
+
+    _run(tmp_path / "a.pt", 1)
+    _run(tmp_path / "b.pt", 1)
+    _run(tmp_path / "c.pt", 1, seed=1)
+    assert (tmp_path / "a.pt").read_bytes() != (tmp_path / "b.pt").read_bytes()
+    (ma, ia), (mb, ib), (mc, ic) = (load_checkpoint(tmp_path / f"{n}.pt") for n in "abc")
+    assert ia["model_digest"] == ib["model_digest"] == model_digest(ma) == model_digest(mb)
+    assert ic["model_digest"] != ia["model_digest"]
+
+
+def test_checkpoint_remembers_its_training_data(tmp_path):
+    """Other training data under the same name is another configuration: no silent resume."""
+    path = tmp_path / "h.pt"
+    _run(path, 1)
+    other = Toy(TRAIN.x.flip(0), TRAIN.y.flip(0))
+    with pytest.raises(ValueError, match="data_digest"):
+        train("cnn6", other, test_data=TEST, epochs=2, checkpoint=path, progress=False, noise=MULT,
+              lr=1e-3)

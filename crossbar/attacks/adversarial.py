@@ -20,7 +20,6 @@ xb, yb, epoch, batch) -> (xb, yb)``) this module reduces to :func:`madry_batch`.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -31,10 +30,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from crossbar.atomic import atomic_write
+from crossbar.identity import code_identity, data_identity
 from crossbar.nn import noise_layers, noise_rng_state, seed_noise, set_noise_rng_state
+from crossbar.resolve import is_spec
 from crossbar.seeds import Stream, derive
-from crossbar.training import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, History, evaluate
+from crossbar.training import History, TrainingDivergedError, evaluate
+from crossbar.training.checkpoint import (
+    config_diff,
+    jsonable,
+    noise_summary,
+    nonfinite_entries,
+    read_checkpoint,
+    write_checkpoint,
+)
+from crossbar.training.recipe import lr_at, make_optimizer, resolve_optimizer
 
 from .pgd import AttackParams, pgd
 
@@ -56,35 +65,11 @@ def madry_batch(net: nn.Module, xb: torch.Tensor, yb: torch.Tensor, attack: Atta
 
 
 def _recipe(net: nn.Module, batch_size: int | None, lr: float | None) -> dict[str, Any]:
+    """The network's recipe (the paper's for a bundled one, ``DEFAULT_RECIPE`` for a user's)."""
     from crossbar import models as zoo
 
-    spec = getattr(net, "crossbar_model", None)
-    rec = dict(zoo.recipe(spec["name"])) if spec else dict(zoo.DEFAULT_RECIPE)
-    rec.pop("epochs", None)
-    if lr is not None:
-        rec["lr"] = float(lr)
-    if batch_size is not None:
-        rec["batch_size"] = int(batch_size)
-    rec["lr_milestones"] = list(rec["lr_milestones"])
-    return rec
-
-
-def _optimizer(net: nn.Module, rec: dict[str, Any]) -> torch.optim.Optimizer:
-    if rec["optimizer"] == "adam":
-        return torch.optim.Adam(net.parameters(), lr=rec["lr"], weight_decay=rec["weight_decay"])
-    return torch.optim.SGD(net.parameters(), lr=rec["lr"], momentum=rec["momentum"] or 0.0,
-                           nesterov=bool(rec["nesterov"]), weight_decay=rec["weight_decay"])
-
-
-def _lr_at(rec: dict[str, Any], epoch: int, epochs: int) -> float:
-    """The recipe's step schedule: lr x gamma at each milestone fraction of the run."""
-    drops = sum(1 for m in rec["lr_milestones"] if epoch >= max(1, math.floor(m * epochs + 1e-9)))
-    return rec["lr"] * rec["lr_gamma"] ** drops
-
-
-def _noise_summary(net: nn.Module) -> Any:
-    cfgs = [layer.config.to_dict() for layer in noise_layers(net)]
-    return cfgs[0] if cfgs and all(c == cfgs[0] for c in cfgs) else cfgs
+    spec = getattr(net, "crossbar_model", None) or {}
+    return resolve_optimizer(zoo.recipe_for(spec.get("name")), None, lr, batch_size)
 
 
 def adversarial_train(
@@ -117,33 +102,34 @@ def adversarial_train(
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
+    from crossbar import models as zoo
+
     dev = torch.device(device)
     rec = _recipe(net, batch_size, lr)
     spec = getattr(net, "crossbar_model", None) or {}
-    config = json.loads(json.dumps({
-        "model": spec.get("name") or f"module:{type(net).__qualname__}",
+    name = spec.get("name")
+    config = jsonable({
+        "model": name or f"module:{type(net).__qualname__}",
         "model_kwargs": spec.get("kwargs", {}),
-        "noise": _noise_summary(net),
+        **({"model_source": spec["source"]} if spec.get("source") is not None else {}),
+        "noise": noise_summary(net),
         "data": data_name,
+        "data_digest": data_identity(train_data)["digest"],
         "limit": len(train_data.y),
         "seed": seed,
         **rec,
         "adversarial": {"attack": attack.to_dict(), "fraction": 0.5},
-    }))
+    })
     seed_noise(net, derive(seed, Stream.TRAIN_NOISE))
     net.to(dev)
-    opt = _optimizer(net, rec)
+    opt = make_optimizer(net.parameters(), rec)
     shuffle = torch.Generator().manual_seed(derive(seed, Stream.TRAIN_SHUFFLE))
     history, start = History(), 0
     path = Path(checkpoint) if checkpoint is not None else None
     if path is not None and path.exists():
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{path} is not a crossbar-sim training checkpoint")
-        if ckpt.get("config") != config:
-            diff = [f"  {k}: checkpoint has {ckpt['config'].get(k)!r}, this run asks for {config.get(k)!r}"
-                    for k in sorted(set(ckpt["config"]) | set(config))
-                    if ckpt["config"].get(k) != config.get(k)]
+        ckpt = read_checkpoint(path)
+        diff = config_diff(ckpt["config"], config)
+        if diff:
             raise ValueError(f"checkpoint {path} was written by a different training run:\n"
                              + "\n".join(diff) + "\nuse another output folder")
         net.load_state_dict(ckpt["state_dict"])
@@ -158,7 +144,7 @@ def adversarial_train(
     n_batches = math.ceil(n_used / bs)
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
-        lr_now = _lr_at(rec, epoch, epochs)
+        lr_now = lr_at(rec["lr"], epoch, epochs, rec["lr_milestones"], rec["lr_gamma"])
         for group in opt.param_groups:
             group["lr"] = lr_now
         net.train()
@@ -183,13 +169,18 @@ def adversarial_train(
         bar.close()
         history.append(epoch=epoch + 1, train_loss=loss_sum / n_used, train_acc=correct / n_used,
                        test_acc=test_acc, time=time.perf_counter() - t0, lr=lr_now)
+        bad = nonfinite_entries(net.state_dict())
+        if bad or not math.isfinite(loss_sum):
+            raise TrainingDivergedError(
+                f"adversarial training diverged in epoch {epoch + 1}: "
+                f"{', '.join(bad[:3]) or 'the loss'} became NaN or infinite; nothing of this epoch "
+                "was saved; lower the learning rate")
         if path is not None:
-            state = {
-                "format": CHECKPOINT_FORMAT,
-                "version": CHECKPOINT_VERSION,
-                "model": spec.get("name"),
+            write_checkpoint(path, {
+                "model": name if zoo.is_bundled(name) or is_spec(name) else None,
                 "model_kwargs": config["model_kwargs"],
-                "build_noise": spec.get("noise"),
+                "model_input": list(train_data.x.shape[1:]),
+                "build_noise": jsonable(spec.get("noise")),
                 "noise": config["noise"],
                 "noise_layers": [layer.config.to_dict() for layer in noise_layers(net)],
                 "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
@@ -197,14 +188,18 @@ def adversarial_train(
                 "epoch": epoch + 1,
                 "history": history.to_dict(),
                 "config": config,
-                "data": {"name": data_name, "source": getattr(train_data, "source", None),
-                         "test_source": getattr(test_data, "source", None)},
+                "data": {"name": data_name, "source": _source(train_data), "test_source": _source(test_data)},
                 "rng": {"shuffle": shuffle.get_state(), "noise": noise_rng_state(net)},
                 "torch_version": str(torch.__version__),
-            }
-            atomic_write(path, lambda fh, state=state: torch.save(state, fh))
+                "code": code_identity(),
+            })
     net.eval()
     return net, history
+
+
+def _source(ds: Any) -> str | None:
+    src = getattr(ds, "source", None) if ds is not None else None
+    return None if src is None else str(src)
 
 
 def _bar(enabled: bool, total: int, desc: str):

@@ -19,20 +19,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
-from crossbar.experiments.config import ConfigError, load_yaml_config
+from crossbar.experiments import checks
+from crossbar.experiments.checks import ConfigError
+from crossbar.experiments.config import load_yaml_config
 
 from .pgd import PRESETS, AttackParams
 
-IMAGE_DATA = ("mnist", "fashion-mnist", "mnist5k", "cifar10")  # pixels in [0, 1]
+IMAGE_DATA = ("mnist", "fashion-mnist", "mnist5k", "cifar10")  # bundled data with pixels in [0, 1]
 NOISE_KINDS = ("mult", "add")
 VOTE_RULES = ("hard", "soft")
 RUN_ONLY_FIELDS = ("out", "threads")  # where and how fast, never what: not hashed
 
 
 def _fail(key: str, allowed: str, got: Any) -> None:
-    raise ConfigError(f"config key '{key}': expected {allowed}, got {got!r}")
+    checks.fail(key, allowed, got)
 
 
 def _int(key: str, v: Any, low: int, optional: bool = False) -> None:
@@ -53,7 +56,8 @@ def _keys(key: str, d: Any, cls: type, extra: tuple[str, ...] = ()) -> dict:
     allowed = sorted({f.name for f in dataclasses.fields(cls)} | set(extra))
     for k in d:
         if k not in allowed:
-            _fail(f"{key}.{k}" if key else str(k), "no such key; allowed: " + ", ".join(allowed), k)
+            raise ConfigError(None, f"{key}.{k}" if key else str(k), "unknown key", k,
+                              ", ".join(allowed))
     return dict(d)
 
 
@@ -80,12 +84,13 @@ def attack_params(key: str, value: Any, default: AttackParams | None = None) -> 
     try:
         return AttackParams(**fields)
     except ValueError as err:
-        raise ConfigError(f"config key '{key}': {err}") from None
+        raise ConfigError(None, key, str(err), value) from None
 
 
 @dataclass(frozen=True)
 class NetSpec:
-    """One adversarially trained network: registry name, epochs, training recipe overrides."""
+    """One adversarially trained network: a bundled name or an import path
+    ``package.module:factory`` (as sweeps take it), epochs, training recipe overrides."""
 
     model: str
     epochs: int = 1
@@ -94,16 +99,16 @@ class NetSpec:
     model_kwargs: dict = field(default_factory=dict, hash=False)
 
     def check(self, key: str) -> None:
-        from crossbar.models import available
-
-        _choice(f"{key}.model", self.model, available())
+        checks.model_spec(f"{key}.model", self.model)
+        if self.model.startswith(checks.OBJECT):
+            _fail(f"{key}.model", "a bundled name or an import path package.module:factory", self.model)
         _int(f"{key}.epochs", self.epochs, 1)
         _int(f"{key}.batch_size", self.batch_size, 2)
         if self.lr is not None and (isinstance(self.lr, bool) or not isinstance(self.lr, (int, float))
                                     or not (math.isfinite(self.lr) and self.lr > 0)):
             _fail(f"{key}.lr", "a number > 0 or null", self.lr)
-        if not isinstance(self.model_kwargs, dict) or not all(isinstance(k, str) for k in self.model_kwargs):
-            _fail(f"{key}.model_kwargs", "a mapping with string keys", self.model_kwargs)
+        object.__setattr__(self, "model_kwargs",
+                           checks.model_kwargs(f"{key}.model_kwargs", self.model, self.model_kwargs))
 
 
 @dataclass(frozen=True)
@@ -145,7 +150,13 @@ class AttackConfig:
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
-        _choice("data", self.data, IMAGE_DATA)
+        checks.data_spec("data", self.data)
+        if self.data.startswith(checks.OBJECT):
+            _fail("data", "a dataset name, an .npz path or an import path package.module:loader", self.data)
+        from crossbar.data import is_custom
+
+        if not is_custom(self.data):
+            _choice("data", self.data, IMAGE_DATA)
         if self.data_root is not None and (not isinstance(self.data_root, str) or not self.data_root):
             _fail("data_root", "a path or null", self.data_root)
         _int("limit_train", self.limit_train, 2, optional=True)
@@ -235,18 +246,44 @@ def load_config(path: str | Path) -> AttackConfig:
 
 
 def load_split(config: AttackConfig, split: str, limit: int | None) -> Any:
-    """The ``split`` of the configured dataset (first ``limit`` samples): ``.x`` in [0, 1], ``.y``."""
-    from crossbar.data import load
+    """The ``split`` of the configured data (first ``limit`` samples; ``crossbar.data.load_split``:
+    a bundled name, an .npz file or a loader) with ``.x`` and ``.y``; the attacks clip to the
+    pixel range [0, 1], so data outside it is refused naming the key."""
+    from crossbar.data import load_split as load
 
-    return load(config.data, split=split, root=config.data_root, limit=limit)
+    ds = load(config.data, split, root=config.data_root, limit=limit)
+    lo, hi = float(ds.x.min()), float(ds.x.max())
+    if lo < 0.0 or hi > 1.0:
+        raise ConfigError(None, "data", f"{split} inputs span [{lo:g}, {hi:g}]", config.data,
+                          "inputs scaled to the pixel range [0, 1] (the attacks' box)")
+    return ds
 
 
-def build_network(spec: NetSpec, sample_shape: tuple[int, ...], classes: int, seed: int,
+def build_network(spec: NetSpec, example: torch.Tensor, classes: int, seed: int,
                   data_name: str) -> nn.Module:
-    """The network ``spec`` names, fitted to the data, with initial weights from ``seed``
-    and no noise (adversarial training is noiseless; evaluation sets the noise)."""
-    from crossbar import models as zoo
+    """The network ``spec`` names (``crossbar.models.resolve``), fitted to the data (``example``:
+    a batch of its inputs), with initial weights from ``seed`` and no noise (adversarial
+    training is noiseless; evaluation sets the noise). A user's network must take the
+    inputs and give one logit per class."""
+    from types import SimpleNamespace
 
-    kwargs = {**zoo.kwargs_for_data(spec.model, sample_shape, classes), **spec.model_kwargs}
-    zoo.input_spec(spec.model, **kwargs).check(sample_shape, spec.model, data_name)
-    return zoo.build(spec.model, seed=seed, **kwargs)
+    from crossbar import models as zoo
+    from crossbar.training.inputs import check_outputs
+
+    sample_shape = tuple(example.shape[1:])
+    if zoo.is_bundled(spec.model):
+        kwargs = {**zoo.kwargs_for_data(spec.model, sample_shape, classes), **spec.model_kwargs}
+        zoo.input_spec(spec.model, **kwargs).check(sample_shape, spec.model, data_name)
+        return zoo.build(spec.model, seed=seed, **kwargs)
+    net = zoo.resolve(spec.model, seed=seed, example=example[:2], **spec.model_kwargs)
+    check_outputs(net, SimpleNamespace(x=example[:2], y=torch.zeros(2, dtype=torch.long), classes=classes),
+                  spec.model, data_name)
+    return net
+
+
+def model_identity(net: nn.Module) -> dict[str, Any] | None:
+    """What identifies a user's network besides its weights (name, arguments, source digest;
+    ``crossbar.experiments.tasks.model_identity``); None for a bundled one."""
+    from crossbar.experiments.tasks import model_identity as identity
+
+    return identity(net)

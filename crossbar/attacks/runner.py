@@ -30,13 +30,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
+from crossbar.identity import data_identity
 from crossbar.nn import set_noise
 from crossbar.seeds import Stream, derive, sigma_key
 from crossbar.threads import limit_threads
+from crossbar.training.inputs import num_classes
 
 from .adversarial import adversarial_train
-from .config import AttackConfig, build_network, load_split
+from .config import AttackConfig, build_network, load_split, model_identity
 from .pgd import AttackParams, pgd
 from .store import PartStore, tensor_digest, weights_digest
 from .transfer import eval_seed, evaluate_noisy, paired_gain, wilson
@@ -62,15 +65,43 @@ def run_attack(config: AttackConfig, *, out: str | Path | None = None, progress:
     from .report import write_report
 
     cfg = config.replace(out=str(out)) if out is not None else config
-    store = PartStore(cfg.out, cfg.hash(), cfg.to_dict())
+    with limit_threads(cfg.threads):
+        inputs = _inputs(cfg)
+    store = PartStore(cfg.out, cfg.hash(), cfg.to_dict(), inputs.identity)
     store.lock()
     try:
         with limit_threads(cfg.threads):
-            summary = _run(cfg, store, progress, on_part or (lambda name: None))
+            summary = _run(cfg, inputs, store, progress, on_part or (lambda name: None))
     finally:
         store.unlock()
     files = write_report(cfg, summary, store.out)
     return AttackResult(out=store.out, config=cfg, summary=summary, files=tuple(files))
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """A run's data and untrained networks, and what identifies them beyond the config."""
+
+    train: Any
+    test: Any
+    nets: dict[str, nn.Module]
+    identity: dict[str, Any]
+
+
+def _inputs(cfg: AttackConfig) -> _Inputs:
+    """Load the data and build both networks (``crossbar.models.resolve`` for a user's one);
+    the identity holds the data digests and each user's network's name, arguments and
+    source digest, so a changed file or factory never reuses stored parts."""
+    train_ds = load_split(cfg, "train", cfg.limit_train)
+    test_ds = load_split(cfg, "test", cfg.limit_test)
+    nets, ident = {}, {"train_data": data_identity(train_ds)["digest"],
+                       "test_data": data_identity(test_ds)["digest"]}
+    for role, key in enumerate(ROLES):
+        spec = getattr(cfg, key)
+        seed = derive(cfg.seed, Stream.ATTACK_MODEL, role)
+        nets[key] = build_network(spec, train_ds.x[:2], num_classes(train_ds), seed, cfg.data)
+        ident[key] = model_identity(nets[key])
+    return _Inputs(train_ds, test_ds, nets, ident)
 
 
 def _bar(enabled: bool, total: int, desc: str):
@@ -104,22 +135,29 @@ def _examples(store: PartStore, cfg: AttackConfig, model, x, y, *, part: str, pa
     return torch.cat(chunks)
 
 
+CALIBRATION_INPUTS = 32
+"""Training inputs on which each chip of a calibrated-range profile sets its ADC ranges (as budgets)."""
+
+
 def _evaluate(store: PartStore, cfg: AttackConfig, model, digest: str, set_name: str, x, y,
-              sigma: float, on_part) -> dict[str, Any]:
-    """One noisy evaluation part: NN_val on one input set at one sigma_val."""
+              sigma: float, on_part, calibration: torch.Tensor | None) -> dict[str, Any]:
+    """One noisy evaluation part: NN_val on one input set at one sigma_val (a device
+    profile's chips calibrated on ``calibration``, training inputs)."""
     seed = eval_seed(cfg.seed, SETS.index(set_name), sigma)
     key = {"part": "eval", "set": set_name, "sigma_val": sigma, "nn_val": digest,
            "inputs": tensor_digest(x, y), "seed": seed, "noise": cfg.noise, "profile": cfg.profile,
            "runs": cfg.runs, "votes": cfg.votes, "vote_rule": cfg.vote_rule,
            "eval_batch_size": cfg.eval_batch_size, "draws_per_pass": cfg.draws_per_pass,
-           "torch_device": cfg.torch_device}
+           "torch_device": cfg.torch_device,
+           "calibration": None if cfg.profile is None else tensor_digest(calibration)}
     name = f"eval-{set_name}-{sigma!r}"
     rec = store.get_json(name, key)
     if rec is None:
         rec = evaluate_noisy(model, x, y, sigma, seed=seed, noise=cfg.noise, runs=cfg.runs,
                              votes=cfg.votes, vote_rule=cfg.vote_rule, profile=cfg.profile,
                              batch_size=cfg.eval_batch_size, draws_per_pass=cfg.draws_per_pass,
-                             device=cfg.torch_device)
+                             device=cfg.torch_device,
+                             calibration=None if cfg.profile is None else calibration)
         store.put_json(name, key, rec)
         on_part(name)
     return rec
@@ -133,18 +171,18 @@ def _accuracy(model, x, y, device: str) -> dict[str, Any]:
     return {"mean": hits / len(y), "wilson": list(wilson(hits, len(y)))}
 
 
-def _run(cfg: AttackConfig, store: PartStore, progress: bool, on_part) -> dict[str, Any]:
+def _run(cfg: AttackConfig, inputs: _Inputs, store: PartStore, progress: bool,
+         on_part) -> dict[str, Any]:
     dev = cfg.torch_device
-    train_ds = load_split(cfg, "train", cfg.limit_train)
-    test_ds = load_split(cfg, "test", cfg.limit_test)
+    train_ds, test_ds = inputs.train, inputs.test
     x, y = test_ds.x, test_ds.y
     nets, models = {}, {}
     for role, key in enumerate(ROLES):
         spec = getattr(cfg, key)
         seed = derive(cfg.seed, Stream.ATTACK_MODEL, role)
-        net = build_network(spec, tuple(train_ds.x.shape[1:]), int(train_ds.classes), seed, cfg.data)
         net, history = adversarial_train(
-            net, train_ds, attack=cfg.train_attack, epochs=spec.epochs, seed=seed, test_data=test_ds,
+            inputs.nets[key],
+            train_ds, attack=cfg.train_attack, epochs=spec.epochs, seed=seed, test_data=test_ds,
             data_name=cfg.data, batch_size=spec.batch_size, lr=spec.lr,
             checkpoint=store.out / "models" / f"{key}.pt", device=dev, progress=progress)
         on_part(f"models/{key}")
@@ -165,10 +203,12 @@ def _run(cfg: AttackConfig, store: PartStore, progress: bool, on_part) -> dict[s
         "linf_max": float((x_bb.double() - x.double()).abs().max()) if len(y) else 0.0,
     }
     rows: dict[str, list[dict[str, Any]]] = {"natural": [], "blackbox": [], "whitebox": []}
+    calib = train_ds.x[:CALIBRATION_INPUTS]
     with _bar(progress, 2 * len(cfg.sigma_val), "noisy evaluation") as bar:
         for set_name, xs in (("natural", x), ("blackbox", x_bb)):
             for s in cfg.sigma_val:
-                rows[set_name].append(_evaluate(store, cfg, val, d_val, set_name, xs, y, s, on_part))
+                rows[set_name].append(_evaluate(store, cfg, val, d_val, set_name, xs, y, s, on_part,
+                                                 calib))
                 bar.update(1)
     wb = cfg.whitebox
     if wb is not None:
@@ -180,7 +220,8 @@ def _run(cfg: AttackConfig, store: PartStore, progress: bool, on_part) -> dict[s
                              words=(Stream.ATTACK_WHITEBOX, sigma_key(s)),
                              key={"nn_val": d_val, "sigma_val": s, "noise": cfg.noise}, eot=eot,
                              progress=progress, on_part=on_part)
-            rows["whitebox"].append(_evaluate(store, cfg, val, d_val, "whitebox", x_wb, y[:m], s, on_part))
+            rows["whitebox"].append(_evaluate(store, cfg, val, d_val, "whitebox", x_wb, y[:m], s, on_part,
+                                              calib))
         summary["whitebox_n"] = m
     summary.update(_tables(cfg, rows, summary.get("whitebox_n")))
     return summary

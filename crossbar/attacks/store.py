@@ -2,7 +2,9 @@
 
 Layout::
 
-    attack.json      the configuration and its hash (written before any work)
+    attack.json      the configuration, its hash and the inputs' identity (data digests,
+                     a user's networks' import path, arguments and source digest),
+                     written before any work
     models/          the two adversarial-training checkpoints (one write per epoch)
     parts/*.pt       adversarial examples, one file per chunk of inputs
     parts/*.json     one noisy evaluation (an input set at one sigma_val)
@@ -14,7 +16,8 @@ Every part is written atomically (``crossbar.atomic``) together with its
 networks' weights and of the input tensors). Reading a part whose key differs
 from the one asked for raises :class:`StalePartError` naming the differing
 entries: a changed input is never silently reused. A folder whose
-``attack.json`` holds another configuration hash is refused the same way.
+``attack.json`` holds another configuration hash or another identity (an
+edited data file, loader output or network factory) is refused the same way.
 """
 
 from __future__ import annotations
@@ -69,7 +72,8 @@ def _diff(saved: dict, wanted: dict) -> list[str]:
 class PartStore:
     """The folder of one attack configuration (see module doc)."""
 
-    def __init__(self, out: str | Path, config_hash: str, config: dict[str, Any]) -> None:
+    def __init__(self, out: str | Path, config_hash: str, config: dict[str, Any],
+                 identity: dict[str, Any] | None = None) -> None:
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.parts = self.out / "parts"
@@ -82,10 +86,17 @@ class PartStore:
                     f"{self.out} holds an attack run of another configuration:\n"
                     + "\n".join(_diff(saved.get("config", {}), json.loads(json.dumps(config))))
                     + "\nuse another output folder (--out), or delete that one to start over")
+            wanted = json.loads(json.dumps(identity or {}))
+            if saved.get("identity", {}) != wanted:
+                raise StalePartError(
+                    f"{self.out} holds an attack run of other data or networks (same configuration):\n"
+                    + "\n".join(_diff(saved.get("identity", {}), wanted))
+                    + "\nuse another output folder (--out), or delete that one to start over")
         else:
             if self.parts.exists() and any(self.parts.iterdir()):
                 raise StalePartError(f"{self.out} has parts but no {CONFIG_FILE}; use another output folder")
-            text = json.dumps({"config_hash": config_hash, "config": config}, indent=2) + "\n"
+            text = json.dumps({"config_hash": config_hash, "config": config, "identity": identity or {}},
+                              indent=2) + "\n"
             atomic_write_text(path, text)
 
     def lock(self) -> None:

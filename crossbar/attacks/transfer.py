@@ -48,7 +48,8 @@ def _summary(acc: np.ndarray, n: int) -> dict[str, Any]:
 
 
 def _draws(model: nn.Module, x: torch.Tensor, sigma_val: float, draws: int, *, seed: int, noise: str,
-           profile: str | None, batch_size: int, draws_per_pass: int, device: str) -> torch.Tensor:
+           profile: str | None, batch_size: int, draws_per_pass: int, device: str,
+           calibration: torch.Tensor | None = None) -> torch.Tensor:
     """Softmax outputs (draws, N, C) of ``draws`` noisy inferences of ``x``."""
     common = dict(batch_size=batch_size)
     if profile is not None:
@@ -59,7 +60,7 @@ def _draws(model: nn.Module, x: torch.Tensor, sigma_val: float, draws: int, *, s
         out = []
         for c in range(draws):  # one independently programmed chip per draw, read once
             s = derive(seed, Stream.ATTACK_CHIP, c)
-            chip = convert(model.cpu(), chip_profile, seed=s).eval()
+            chip = convert(model.cpu(), chip_profile, seed=s, calibration=calibration).eval()
             out.append(noisy_probs(chip, x, 1, seed=s, seed_fn=reseed, draws_per_pass=1, **common)[0])
         return torch.stack(out)
     set_noise(model, kind=noise, sigma_val=sigma_val)
@@ -75,7 +76,7 @@ def _draws(model: nn.Module, x: torch.Tensor, sigma_val: float, draws: int, *, s
 def evaluate_noisy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigma_val: float, *, seed: int,
                    noise: str = "mult", runs: int = 20, votes: int = 0, vote_rule: str = "hard",
                    profile: str | None = None, batch_size: int = 25, draws_per_pass: int = 10,
-                   device: str = "cpu") -> dict[str, Any]:
+                   device: str = "cpu", calibration: torch.Tensor | None = None) -> dict[str, Any]:
     """Accuracy of ``model`` on ``(x, y)`` over ``runs`` noisy inferences at ``sigma_val``.
 
     Sets the model's inference noise (``set_noise``). With ``votes`` K > 0,
@@ -84,13 +85,16 @@ def evaluate_noisy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigma_val
     (``crossbar.experiments.vote``, rule ``vote_rule``). Returns a JSON-able
     record: ``accuracy`` (every run), ``mean``, ``std``, ``wilson`` (95 %),
     ``correct`` (per input, the number of runs that got it right; for paired
-    comparisons) and ``votes`` (or None).
+    comparisons) and ``votes`` (or None). ``calibration``: training inputs on which each
+    chip of a profile with calibrated ADC ranges sets them (``crossbar.nn.convert``); never
+    the test inputs.
     """
     if runs < 1 or votes < 0:
         raise ValueError(f"runs must be >= 1 and votes >= 0, got runs={runs}, votes={votes}")
     d = max(runs, votes)
     probs = _draws(model, x, float(sigma_val), d, seed=seed, noise=noise, profile=profile,
-                   batch_size=batch_size, draws_per_pass=draws_per_pass, device=device)
+                   batch_size=batch_size, draws_per_pass=draws_per_pass, device=device,
+                   calibration=calibration)
     labels = y.cpu().numpy()
     correct = probs[:runs].argmax(-1).numpy() == labels  # (R, N)
     n = len(labels)

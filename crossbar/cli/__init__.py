@@ -1,16 +1,26 @@
-"""`crossbar-sim` command line: argument parsing only, every command is a library call."""
+"""`crossbar-sim` command line: argument parsing only, every command is a library call.
+
+A failure is one line on stderr naming file, key and value, with exit status 2
+(``crossbar.cli.errors``); ``--debug`` shows the traceback instead. Like
+``python -m``, the command imports a user's network or data loader
+(``model: my_nets:small_cnn``) from the current folder as well as from
+``sys.path``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+
+from .errors import one_line_warnings, report
 
 # Each subcommand lives in crossbar/cli/<name>.py and defines
 # `add_arguments(parser)` and `run(args) -> int`.
 COMMANDS = {
     "devices": "List the bundled device profiles or show one.",
-    "train": "Train one of the papers' networks (noise-injected or not).",
+    "train": "Train one of the papers' networks or your own (noise-injected or not).",
     "sweep": "Run a sigma_train x sigma_val sweep with voting from a YAML config.",
     "budget": "Largest tolerable device noise with and without voting, its latency/energy, optimal (V, K).",
     "demo": "Train a small CNN on real digits, map it onto ReRAM/PCM/NAND and write a report.",
@@ -18,26 +28,41 @@ COMMANDS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument error is one line too (argparse prints the usage first)."""
+
+    def error(self, message: str):  # noqa: D102 - argparse hook
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="crossbar-sim",
         description="Analog in-memory computing on resistive crossbar arrays.",
     )
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text in COMMANDS.items():
         module = importlib.import_module(f"crossbar.cli.{name}")
-        module.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the traceback of an error")
+        module.add_arguments(p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as `python -m` does: my_nets.py next to the config imports
     args = build_parser().parse_args(argv)
-    module = importlib.import_module(f"crossbar.cli.{args.command}")
     try:
-        return int(module.run(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError) as err:
-        print(f"crossbar-sim {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        module = importlib.import_module(f"crossbar.cli.{args.command}")
+        with one_line_warnings(args.command):
+            return int(module.run(args) or 0)
+    except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - every failure is reported
+        if args.debug:
+            raise
+        return report(args.command, err)
 
 
 if __name__ == "__main__":

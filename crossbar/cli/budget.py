@@ -14,8 +14,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import math
+
     from crossbar.cost import format_si
-    from crossbar.experiments.budget import load_budget_config, run_budget
+    from crossbar.experiments import load_budget_config, run_budget
+    from crossbar.report import write_budget_report
 
     config = load_budget_config(args.config)
     changes = {}
@@ -28,15 +31,25 @@ def run(args: argparse.Namespace) -> int:
     if changes:
         config = config.replace(**changes)
     r = run_budget(config, progress=not args.no_progress)
-    print(f"{r.profile}: digital accuracy {100 * r.digital_accuracy:.2f} %, mapped without "
-          f"{'read' if config.scale == 'read' else 'device'} noise {100 * r.noiseless_accuracy:.2f} %, "
-          f"target {100 * r.target:.2f} %")
+    write_budget_report(r)
+    def iv(v) -> str:
+        return f"{100 * v.mean:.2f} % ({100 * v.lo:.2f}-{100 * v.hi:.2f})"
+
+    print(f"{r.profile}: digital accuracy {iv(r.digital)}, mapped without "
+          f"{'read' if config.scale == 'read' else 'device'} noise {iv(r.noiseless)}, "
+          f"target {100 * r.target:.2f} % ({r.data['n_test']} test inputs: +-"
+          f"{100 * r.resolution.input_half:.2g} points at the target; {r.resolution.chips} chips; "
+          f"{len(r.resolution.undecided)} grid point(s) left undecided)")
+    lo, hi = config.noise_range
     for k, th in r.thresholds.items():
         shown = "none" if th.status == "none" else f"{'>= ' if th.status == 'all' else ''}{th.scale:.3g}"
-        print(f"  K = {k:>3}: tolerable noise scale {shown}")
+        left = f"<{lo:.3g}" if math.isnan(th.confirmed) else f"{th.confirmed:.3g}"
+        right = f">{hi:.3g}" if math.isnan(th.excluded) else f"{th.excluded:.3g}"
+        print(f"  K = {k:>3}: accuracy at s = 1 {iv(r.nominal[k])}, tolerable noise scale {shown} "
+              f"(interval {left}-{right})")
     best = r.optimum.get("fixed_periphery")
     if best is not None:
-        print(f"energy-optimal: K = {best.k} at V = {best.voltage:.3g} V, "
+        print(f"energy-optimal at the point estimates: K = {best.k} at V = {best.voltage:.3g} V, "
               f"{format_si(best.energy, 'J')} per inference")
     print(f"report: {config.out}/report.md")
     return 0

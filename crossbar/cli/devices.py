@@ -13,12 +13,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from crossbar.cost import format_si
+
     if args.name is None:
         for name in devices.available():
             p = devices.load(name)
-            print(f"{name:<14} {p.kind:<9} g {p.g_min * 1e6:.3g}-{p.g_max * 1e6:.3g} uS, "
+            print(f"{name:<14} {p.kind:<9} g {format_si(p.g_min, 'S')} to {format_si(p.g_max, 'S')}, "
                   f"tile {p.tile_rows}x{p.tile_cols}")
         return 0
-    profile = devices.load(args.name)
+    from crossbar.experiments.profiles import load_profile
+
+    profile = load_profile(args.name, "name")  # errors name the file and quote values, not files
     print(profile.to_yaml() if args.yaml else profile.summary())
     return 0

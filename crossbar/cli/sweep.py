@@ -3,39 +3,37 @@
 from __future__ import annotations
 
 import argparse
-import sys
+
+from .types import count, finite
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="sweep configuration (YAML; see docs/experiments.md)")
     parser.add_argument("--out", help="output folder (default: the config's 'out')")
-    parser.add_argument("--workers", type=int,
+    parser.add_argument("--workers", type=count(1, 1024),
                         help="local worker processes (default: the config's 'workers')")
     parser.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                         help="run the cells on this Dask scheduler instead of local processes")
+    parser.add_argument("--scheduler-timeout", type=finite(0.0, lo_open=True), default=30.0,
+                        metavar="SECONDS", help="give up connecting to --scheduler after this long "
+                        "(default 30)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--no-plots", action="store_true", help="tables only, no figures")
 
 
 def run(args: argparse.Namespace) -> int:
     from crossbar.experiments import load_config, run_sweep, write_report
-    from crossbar.experiments.store import SweepLockedError
 
     config = load_config(args.config)
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers must be >= 1, got {args.workers}")
-    try:
-        result = run_sweep(
-            config,
-            out=args.out,
-            workers=args.workers,
-            scheduler=args.scheduler,
-            progress=not args.no_progress,
-            report=False,
-        )
-    except (NotImplementedError, SweepLockedError) as err:
-        print(f"crossbar-sim sweep: error: {err}", file=sys.stderr)
-        return 2
+    result = run_sweep(
+        config,
+        out=args.out,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        scheduler_timeout=args.scheduler_timeout,
+        progress=not args.no_progress,
+        report=False,
+    )
     files = write_report(result.config, result.records, result.out, plots=not args.no_plots)
     print(f"{len(result.records)} cells in {result.out / 'results.jsonl'}")
     print((result.out / "tables.md").read_text(), end="")

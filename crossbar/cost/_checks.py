@@ -1,33 +1,19 @@
-"""Argument checks shared by the cost modules: clear ValueErrors, never silent NaNs."""
+"""Argument checks of the cost modules, on the generic checks of :mod:`crossbar.checks`:
+clear ValueErrors (``CheckError``), never silent NaNs."""
 
 from __future__ import annotations
 
-import math
-import numbers
+from crossbar import checks
 
 
 def positive_int(name: str, value, minimum: int = 1) -> int:
     """``value`` as an int >= ``minimum`` (bools and non-integral numbers refused)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
-    return int(value)
+    return checks.integer(None, name, value, lo=minimum, hi=None)
 
 
 def finite(name: str, value, minimum: float | None = None, strict: bool = False) -> float:
     """``value`` as a finite float, optionally >= (or > with ``strict``) ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {v}")
-    if minimum is not None:
-        if strict and not v > minimum:
-            raise ValueError(f"{name} must be > {minimum}, got {v}")
-        if not strict and not v >= minimum:
-            raise ValueError(f"{name} must be >= {minimum}, got {v}")
-    return v
+    return checks.real(None, name, value, lo=minimum, lo_open=strict)
 
 
 def profile_number(profile, name: str, notes: list[str], default: float = 0.0) -> float:

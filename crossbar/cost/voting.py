@@ -13,10 +13,12 @@ Energy is K times one inference in all three. Derivation in ``docs/cost.md``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from crossbar.cost._checks import finite, positive_int
-from crossbar.cost.model import NetworkCost, format_si
+from crossbar.cost.network import NetworkCost
+from crossbar.cost.table import format_si
 
 VOTING_MODES = ("sequential", "pipelined", "parallel")
 
@@ -92,6 +94,28 @@ def voting_cost(network: NetworkCost, k: int) -> dict[str, dict[str, float]]:
             "tiles": k * network.tiles,
         },
     }
+
+
+def read_spacing(network: NetworkCost, schedule: str) -> float:
+    """Time (s) between two reads of the same array by consecutive votes: the ``dt`` of the
+    read-noise time model (``crossbar.nn.vote_group``, docs/physics.md "Read noise in time").
+
+    ``"pipelined"``: the initiation interval max_l T_l (every stage takes the next vote
+    that often); ``"sequential"``: one inference latency sum_l T_l; ``"parallel"``:
+    ``math.inf``, the K votes are read on K independent array sets, whose read noise shares
+    nothing (and whose programming noise differs too: use ``crossbar.nn.reprogram`` per copy,
+    not a vote group).
+    """
+    if not isinstance(network, NetworkCost):
+        raise ValueError(f"read_spacing takes a NetworkCost, got {type(network).__name__}")
+    stages = _stages(network.stage_times)
+    if schedule == "pipelined":
+        return max(stages)
+    if schedule == "sequential":
+        return sum(stages)
+    if schedule == "parallel":
+        return math.inf
+    raise ValueError(f"schedule must be one of {', '.join(VOTING_MODES)}, got {schedule!r}")
 
 
 def voting_markdown(network: NetworkCost, k: int) -> str:

@@ -10,98 +10,43 @@ Images come back as float32 N x C x H x W in [0, 1]; stroke sequences as
 float32 N x 50 x 2 (dx, dy); labels as int64. Missing files raise
 :class:`DatasetNotFoundError` (a ``FileNotFoundError``) whose message names the
 files expected and where to put them; nothing ever falls back to other data.
+
+A user's own data (an ``.npz`` file, a loader ``package.module:loader``, or
+tensors in Python) goes through :func:`resolve` (both splits, checked) and
+:func:`load_split` (one split), which take bundled names too: the one entry
+every workflow uses (``crossbar/data/custom.py``, docs/data.md).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, TensorDataset
 
+from . import custom
 from ._files import ENV_VAR, data_home
+from .custom import KEYS, is_custom
+from .dataset import Dataset
 from .errors import DatasetFormatError, DatasetNotFoundError
 
 __all__ = [
+    "KEYS",
     "Dataset",
     "DatasetNotFoundError",
     "DatasetFormatError",
     "ENV_VAR",
     "available",
     "data_home",
+    "is_custom",
     "load",
+    "load_split",
+    "resolve",
+    "shown_paths",
 ]
 
 SPLITS = ("train", "test")
-
-
-@dataclass(frozen=True, eq=False)
-class Dataset:
-    """A whole split in memory.
-
-    ``x``: float32 (N x C x H x W images in [0, 1], or N x 50 x 2 strokes);
-    ``y``: int64 labels in ``0 .. classes-1``; ``name``: the canonical dataset
-    name; ``source``: where the data came from (files, cache, method), for reports.
-    """
-
-    x: torch.Tensor
-    y: torch.Tensor
-    name: str
-    classes: int
-    source: str
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.x, torch.Tensor) or self.x.dtype != torch.float32:
-            raise TypeError("Dataset.x must be a float32 torch.Tensor")
-        if not isinstance(self.y, torch.Tensor) or self.y.dtype != torch.int64:
-            raise TypeError("Dataset.y must be an int64 torch.Tensor")
-        if self.y.ndim != 1 or self.x.shape[0] != self.y.shape[0]:
-            raise ValueError(
-                f"x has {self.x.shape[0]} examples but y has shape {tuple(self.y.shape)}"
-            )
-
-    def __len__(self) -> int:
-        return int(self.y.shape[0])
-
-    def __repr__(self) -> str:
-        return (
-            f"Dataset(name={self.name!r}, n={len(self)}, x={tuple(self.x.shape)}, "
-            f"classes={self.classes}, source={self.source!r})"
-        )
-
-    def subset(self, n: int, seed: int | None = None) -> Dataset:
-        """The first ``n`` examples (all if fewer), or ``n`` drawn without replacement
-        by ``numpy.random.default_rng(seed)`` (kept in their original order) when
-        ``seed`` is given."""
-        if n < 0:
-            raise ValueError("n must be >= 0")
-        n = min(int(n), len(self))
-        if seed is None:
-            idx = slice(0, n)
-            what = f"first {n}"
-        else:
-            picked = np.sort(np.random.default_rng(seed).choice(len(self), size=n, replace=False))
-            idx = torch.from_numpy(picked)
-            what = f"{n} drawn with seed {seed}"
-        return Dataset(
-            x=self.x[idx], y=self.y[idx], name=self.name, classes=self.classes,
-            source=f"{self.source} [subset: {what}]",
-        )
-
-    def loader(self, batch_size: int = 32, shuffle: bool = False, seed: int = 0,
-               **kwargs) -> DataLoader:
-        """A ``torch.utils.data.DataLoader`` over (x, y) whose shuffling is driven by
-        its own ``torch.Generator`` seeded with ``seed`` (same seed, same order;
-        global torch RNG untouched). Extra keyword arguments go to DataLoader."""
-        generator = torch.Generator()
-        generator.manual_seed(seed)
-        return DataLoader(
-            TensorDataset(self.x, self.y), batch_size=batch_size, shuffle=shuffle,
-            generator=generator, **kwargs,
-        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -132,7 +77,7 @@ def _load_cifar10(split, root, download, limit, **_):
 
 
 def _load_strokes(split, root, download, limit, cache=True, **_):
-    from .strokes import load_dejong
+    from .dejong import load_dejong
 
     return load_dejong(split, root, download, limit, cache=cache)
 
@@ -154,6 +99,21 @@ _LOADERS: dict[str, Callable] = {
 _CLASSES = dict.fromkeys(_LOADERS, 10)
 _ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist",
             "cifar-10": "cifar10", "cifar_10": "cifar10"}
+
+
+def shown_paths(text: str) -> str:
+    """``text`` with this machine's paths made portable, for reports: the installation's
+    site-packages as ``<site-packages>``, the home folder as ``~``, the current folder as ``.``."""
+    import sys
+    import sysconfig
+
+    prefixes = [(p, "<site-packages>") for p in {sysconfig.get_paths()[k] for k in ("purelib", "platlib")}]
+    prefixes += [(p, "<site-packages>") for p in sys.path if p.endswith("site-packages")]
+    prefixes += [(os.getcwd(), "."), (os.path.expanduser("~"), "~")]
+    for prefix, shown in sorted(set(prefixes), key=lambda ps: -len(ps[0])):  # longest first
+        if prefix and prefix != os.sep:
+            text = text.replace(prefix.rstrip(os.sep) + os.sep, shown + "/")
+    return text
 
 
 def available() -> list[str]:
@@ -200,6 +160,7 @@ def load(
     if source is not None and key != "mnist-strokes-generated":
         raise TypeError(f"source= applies only to 'mnist-strokes-generated', not {key!r}")
     x, y, where = _LOADERS[key](split, root, download, limit, source=source, cache=cache)
+    where = shown_paths(where)
     return Dataset(
         x=torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
         y=torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64)),
@@ -207,3 +168,26 @@ def load(
         classes=_CLASSES[key],
         source=f"{key} {split}: {where}",
     )
+
+
+
+def resolve(spec, root: str | os.PathLike | None = None) -> tuple[Dataset, Dataset]:
+    """``(train, test)`` Datasets of ``spec``: a bundled name (:func:`load`), a path to an
+    ``.npz`` file, an import path ``package.module:loader`` or Python objects (tensors, torch
+    Datasets), all checked (``crossbar/data/custom.py``; docs/data.md). The one entry for
+    data in every workflow; files and loaders are read once per process while unchanged."""
+    if not is_custom(spec):
+        return load(spec, "train", root=root), load(spec, "test", root=root)
+    return custom.resolve(spec, root)
+
+
+def load_split(spec, split: str, root: str | os.PathLike | None = None,
+               limit: int | None = None) -> Dataset:
+    """One split (``"train"`` / ``"test"``) of ``spec`` as :func:`resolve` takes it, cut to the
+    first ``limit`` samples."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if not is_custom(spec):
+        return load(spec, split, root=root, limit=limit)
+    ds = custom.resolve(spec, root)[SPLITS.index(split)]
+    return ds if limit is None or limit >= len(ds) else ds.subset(limit)

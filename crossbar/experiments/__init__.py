@@ -1,52 +1,122 @@
-"""Sweeps over sigma_train x sigma_val with voting (Qin & Vucinic, Sections 3.2-3.3).
+"""Sweeps with voting, noise budgets and the demo (Qin & Vucinic, Sections 3.2-3.3).
 
 ``run_sweep(load_config("sweep.yaml"))`` trains the models it lacks, runs R
 noisy inferences (and K-vote inferences) for every cell, appends each finished
-cell to ``results.jsonl`` and writes the paper's tables and figures. See
-docs/experiments.md.
+cell to ``results.jsonl`` and writes the paper's tables and figures (docs/experiments.md).
+
+``run_budget(load_budget_config("budget.yaml"))`` finds the largest device noise
+a trained network tolerates for each vote count K and prices it;
+``run_demo(DemoConfig())`` does so for one CNN on several devices. Both return
+results; ``crossbar.report.write_budget_report`` / ``write_demo_report`` write
+their reports (docs/budget.md). ``OperatingPoint``, ``energy_optimum`` and
+``pareto_front`` live in ``crossbar.cost.optimum`` and are re-exported here.
 """
 
+from crossbar.cost.optimum import OperatingPoint, energy_optimum, pareto_front
+
+from .accuracy import AccuracyEvaluator
+from .budget import (
+    BudgetResult,
+    PointsResult,
+    Threshold,
+    noise_budget,
+    obtain_model,
+    run_budget,
+    run_points,
+)
+from .budget_cache import CacheDiscardedWarning, ForeignFolderError
+from .budget_config import REFERENCES, BudgetConfig, TrainSpec, load_budget_config
+from .budget_search import tolerates_more
 from .cells import (
     FRESH,
     REPLICATED,
     REREAD,
     CellTask,
+    IdentityMismatchError,
+    Inputs,
     TrainTask,
+    WorkerImportError,
     checkpoint_path,
     evaluate_cell,
     run_training,
     snr_db,
+    sweep_identity,
 )
 from .config import ConfigError, SoftmaxSpec, SweepConfig, load_config
+from .demo import DemoConfig, DemoResult, run_demo
+from .executors import SchedulerUnreachableError
+from .noise_scale import SCALE_MODES, Age, scale_noise
+from .profiles import load_profile
 from .report import summary, write_report
-from .store import ConfigChangedError, ResultsStore, SweepLockedError, load_results
+from .stats import Interval, compare
+from .store import (
+    ConfigChangedError,
+    CorruptResultsError,
+    ResultsStore,
+    SweepLockedError,
+    load_results,
+)
 from .sweep import SweepResult, pending_cells, run_sweep
-from .voting import noisy_probs, predict_with_votes, vote, vote_curve
+from .voting import noisy_probs, predict_with_votes, reseed_all, vote, vote_curve
 
 __all__ = [
     "FRESH",
+    "Interval",
+    "REFERENCES",
     "REPLICATED",
     "REREAD",
+    "SCALE_MODES",
+    "AccuracyEvaluator",
+    "Age",
+    "BudgetConfig",
+    "BudgetResult",
+    "CacheDiscardedWarning",
     "CellTask",
     "ConfigChangedError",
     "ConfigError",
+    "CorruptResultsError",
+    "DemoConfig",
+    "DemoResult",
+    "ForeignFolderError",
+    "IdentityMismatchError",
+    "Inputs",
+    "OperatingPoint",
+    "PointsResult",
     "ResultsStore",
+    "SchedulerUnreachableError",
     "SoftmaxSpec",
     "SweepConfig",
     "SweepLockedError",
     "SweepResult",
+    "Threshold",
+    "TrainSpec",
     "TrainTask",
+    "WorkerImportError",
     "checkpoint_path",
+    "compare",
+    "energy_optimum",
     "evaluate_cell",
+    "load_budget_config",
     "load_config",
+    "load_profile",
     "load_results",
+    "noise_budget",
     "noisy_probs",
+    "obtain_model",
+    "pareto_front",
     "pending_cells",
     "predict_with_votes",
+    "reseed_all",
+    "run_budget",
+    "run_demo",
+    "run_points",
     "run_sweep",
     "run_training",
+    "scale_noise",
     "snr_db",
     "summary",
+    "tolerates_more",
+    "sweep_identity",
     "vote",
     "vote_curve",
     "write_report",

@@ -10,24 +10,54 @@ A cell is one (sigma_train, sigma_val) pair. Its noise source is either the
 Gaussian noise layers of the network (kind "mult" / "add", sigma_val their
 inference std) or a device profile (sigma_val a scale on the profile's
 programming and read noise, the network mapped onto crossbar arrays).
+
+Identity: a task carries what its result must be made of (``tasks.sweep_identity``:
+the code, the profile's contents, the test data, a user's network; and the
+model's weights digest). The worker checks each against what it actually
+loads and refuses to compute a cell from anything else (another code version
+on a Dask worker, a profile, test set or network source edited while the
+sweep runs, a replaced checkpoint).
+
+A user's network named ``package.module:factory`` (or data ``package.module:loader``)
+is imported by every worker by that path; a worker that cannot import it fails
+with ``tasks.WorkerImportError`` naming the worker. A network or data passed in
+Python (``tasks.Inputs``) travels with every task instead.
 """
 
 from __future__ import annotations
 
-import functools
+import copy
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from crossbar.identity import code_identity, profile_digest
 from crossbar.seeds import Stream, cell_key, derive
 
 from .config import SweepConfig
+from .tasks import (
+    CellTask,
+    IdentityMismatchError,
+    Inputs,
+    TrainTask,
+    WorkerImportError,
+    build_model,
+    expect,
+    expect_model,
+    imported,
+    sweep_identity,
+    test_digest,
+    test_set,
+)
 from .voting import RULES, noisy_probs, vote_curve
+
+__all__ = ["FRESH", "REPLICATED", "REREAD", "CellTask", "IdentityMismatchError", "Inputs", "TrainTask",
+           "WorkerImportError", "build_model", "checkpoint_path", "device_draws", "evaluate_cell",
+           "gaussian_draws", "run_training", "snr_db", "summarise", "sweep_identity"]
 
 # Vote meanings. Gaussian noise layers draw fresh noise on every inference, so
 # re-reading and replicating coincide there ("fresh"); with a device profile a
@@ -42,44 +72,26 @@ def checkpoint_path(out: str | Path, sigma_train: float) -> Path:
     return Path(out) / "models" / f"sigma_train-{float(sigma_train)!r}.pt"
 
 
-@dataclass(frozen=True)
-class TrainTask:
-    config: SweepConfig
-    sigma_train: float
-    checkpoint: str
-
-
-@dataclass(frozen=True)
-class CellTask:
-    config: SweepConfig
-    sigma_train: float
-    sigma_val: float
-    checkpoint: str
-    config_hash: str
-
-
-# ------------------------------------------------------------------ training
-
-
-def trained_epochs(path: str | Path) -> int:
-    """Epochs completed by the checkpoint at ``path`` (0 if there is none)."""
-    path = Path(path)
-    if not path.exists():
-        return 0
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    return int(ckpt.get("epoch", 0)) if isinstance(ckpt, dict) else 0
-
-
+@imported
 def run_training(task: TrainTask) -> dict[str, Any]:
-    """Train (or finish training) the model of one sigma_train; returns a summary."""
+    """Train, finish training or check the model of one sigma_train; returns a summary
+    with the weights digest. An existing checkpoint of another configuration or other
+    training data is refused (``crossbar.training.train`` compares them), and so is a
+    user's network whose source here differs from the sweep's."""
+    import copy
+
     from crossbar.nn import NoiseConfig
-    from crossbar.training import train
+    from crossbar.training import model_digest, train
 
     cfg = task.config
     t0 = time.perf_counter()
-    _, history = train(
-        cfg.model,
-        cfg.data,
+    inputs = task.inputs or Inputs()
+    model_arg = copy.deepcopy(inputs.model) if inputs.model is not None else cfg.model
+    data_arg, test_arg = inputs.data if inputs.data is not None else (cfg.data, None)
+    model, history = train(
+        model_arg,
+        data_arg,
+        test_data=test_arg,
         noise=NoiseConfig(kind=cfg.noise, sigma_train=task.sigma_train, sigma_val=0.0),
         epochs=cfg.epochs,
         batch_size=cfg.batch_size,
@@ -92,12 +104,16 @@ def run_training(task: TrainTask) -> dict[str, Any]:
         limit=cfg.limit_train,
         progress=False,
         model_kwargs=dict(cfg.model_kwargs) or None,
+        threads=None,  # the runner chose the worker's threads
     )
+    if task.identity is not None:
+        expect_model(model, task.identity.get("model"))
     last = history.last if len(history) else {}
     return {
         "sigma_train": task.sigma_train,
         "epochs": len(history),
         "test_acc": last.get("test_acc"),
+        "model_digest": model_digest(model),
         "elapsed_s": time.perf_counter() - t0,
     }
 
@@ -105,14 +121,7 @@ def run_training(task: TrainTask) -> dict[str, Any]:
 # ------------------------------------------------------------------ cells
 
 
-@functools.lru_cache(maxsize=4)
-def _test_set(data: str, root: str | None, limit: int | None) -> tuple[torch.Tensor, np.ndarray]:
-    from crossbar.data import load
-
-    ds = load(data, split="test", root=root, limit=limit)
-    return ds.x, ds.y.cpu().numpy()
-
-
+@imported
 def evaluate_cell(task: CellTask) -> dict[str, Any]:
     """R noisy runs (and the votes) of one (sigma_train, sigma_val) cell.
 
@@ -124,12 +133,19 @@ def evaluate_cell(task: CellTask) -> dict[str, Any]:
 
     cfg = task.config
     t0 = time.perf_counter()
-    x, y = _test_set(cfg.data, cfg.data_root, cfg.limit_test)
-    model, _ = load_checkpoint(task.checkpoint, device=cfg.torch_device)
+    expect("the code (crossbar version and source digest)", code_identity(), task.identity["code"])
+    x, y = test_set(cfg, task.inputs)
+    expect(f"the test data {cfg.data!r}", test_digest(cfg, task.inputs), task.identity["test_data"])
+    passed = task.inputs.model if task.inputs is not None else None
+    model, info = load_checkpoint(task.checkpoint, device=cfg.torch_device,
+                                  model=None if passed is None else copy.deepcopy(passed))
+    expect_model(model, task.identity.get("model"))
+    expect(f"the model in {task.checkpoint}", info["model_digest"], task.model_digest)
     model.eval()
     key = cell_key(task.sigma_train, task.sigma_val)
     if cfg.profile:
-        meaning, draws, extra, softmax = device_draws(model, x, cfg, task.sigma_val, key)
+        meaning, draws, extra, softmax = device_draws(model, x, cfg, task.sigma_val, key,
+                                                      task.identity["profile_contents"])
     else:
         meaning, draws, extra, softmax = gaussian_draws(model, x, cfg, task.sigma_val, key)
     record = summarise(meaning, draws, y, cfg, extra_votes=extra)
@@ -139,6 +155,7 @@ def evaluate_cell(task: CellTask) -> dict[str, Any]:
         "sigma_val": task.sigma_val,
         "source": cfg.source,
         "n_test": int(len(y)),
+        "model_digest": task.model_digest,
         **record,
     }
     if task.sigma_train in cfg.softmax_sigma_train:
@@ -187,14 +204,7 @@ def gaussian_draws(model, x, cfg: SweepConfig, sigma_val: float, key):
     return FRESH, probs, {}, softmax
 
 
-def check_profile(profile: str) -> None:
-    """Load ``profile`` once, so that a bad name fails before any training."""
-    from crossbar.devices import load
-
-    load(profile)
-
-
-def device_draws(model, x, cfg: SweepConfig, sigma_val: float, key):
+def device_draws(model, x, cfg: SweepConfig, sigma_val: float, key, digest: str | None = None):
     """Draws from the network mapped onto crossbar arrays of ``cfg.profile``
     with its programming and read noise scaled by ``sigma_val``.
 
@@ -203,21 +213,28 @@ def device_draws(model, x, cfg: SweepConfig, sigma_val: float, key):
     sets). The "reread" votes read each of the first max(1, D // K) chips K
     times (same programming noise, fresh read noise each time). The Gaussian
     noise layers are switched off (sigma_val = 0) so only the device adds noise.
+    ``digest``: the profile contents the sweep was started with (None: not checked).
     """
-    from crossbar.devices import load
     from crossbar.nn import convert, reseed, set_noise
+    from crossbar.nn.placement import plan
+
+    from .profiles import load_profile
 
     set_noise(model, sigma_val=0.0)
     model.to("cpu")  # the arrays are NumPy: this path runs on the CPU whatever torch_device says
-    profile = load(cfg.profile).with_overrides(noise_scale=sigma_val)
+    base = load_profile(cfg.profile)
+    if digest is not None:
+        expect(f"the device profile {cfg.profile!r}", profile_digest(base), digest)
+    profile = base.with_overrides(noise_scale=sigma_val)
     d, k = cfg.draws, max(cfg.votes, 1)
     n_reread = max(1, d // k) if cfg.votes else 0
     common = dict(seed_fn=reseed, device="cpu", batch_size=cfg.eval_batch_size)
     replicated, reread = [], []
     chip0 = None
+    where = plan(model, x[:2]) if profile.output_noise is not None else None  # traced once
     for c in range(d):
         chip = convert(model, profile,  # convert() copies the model
-                       seed=derive(cfg.seed, Stream.SWEEP_PROGRAM, *key, c)).eval()
+                       seed=derive(cfg.seed, Stream.SWEEP_PROGRAM, *key, c), example=where).eval()
         replicated.append(noisy_probs(chip, x, 1, draws_per_pass=1,
                                       seed=derive(cfg.seed, Stream.SWEEP_READ, *key, c),
                                       **common)[0])

@@ -9,13 +9,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from crossbar.yamlio import YamlFileError, read_yaml
+
+from . import checks
+from .checks import ConfigError, fail
 
 MODEL_NAMES = ("cnn6", "densenet40", "densenet100", "lstm_strokes", "madry_cnn4")
 DATA_NAMES = (
@@ -33,45 +35,8 @@ VOTE_RULES = ("hard", "soft")
 # they are left out of the configuration hash.
 RUN_ONLY_FIELDS = ("out", "workers")
 
-
-class ConfigError(ValueError):
-    """An invalid sweep configuration (the message names the key)."""
-
-
-def _fail(key: str, allowed: str, got: Any) -> None:
-    raise ConfigError(f"config key '{key}': expected {allowed}, got {got!r}")
-
-
-def _check_int(key: str, value: Any, minimum: int, optional: bool = False) -> None:
-    if value is None and optional:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        extra = " or null" if optional else ""
-        _fail(key, f"an integer >= {minimum}{extra}", value)
-
-
-def _check_str(key: str, value: Any, choices: tuple[str, ...] | None = None,
-               optional: bool = False) -> None:
-    if value is None and optional:
-        return
-    if not isinstance(value, str) or not value:
-        _fail(key, "a non-empty string" + (" or null" if optional else ""), value)
-    if choices is not None and value not in choices:
-        _fail(key, "one of " + ", ".join(choices), value)
-
-
-def _as_sigmas(key: str, value: Any) -> tuple[float, ...]:
-    """A non-empty list of distinct finite numbers >= 0, returned sorted."""
-    if not isinstance(value, (list, tuple)) or not value:
-        _fail(key, "a non-empty list of numbers >= 0", value)
-    out = []
-    for v in value:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-            _fail(key, "a non-empty list of finite numbers >= 0", value)
-        out.append(float(v))
-    if len(set(out)) != len(out):
-        _fail(key, "distinct values", value)
-    return tuple(sorted(out))
+MAX_ROWS = 1_000_000
+"""At most this many rows (inputs x noisy copies) go through the network in one pass."""
 
 
 @dataclass(frozen=True)
@@ -88,27 +53,21 @@ class SoftmaxSpec:
     sigma_train: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
-        _check_int("softmax.image", self.image, 0)
-        _check_int("softmax.runs", self.runs, 1)
+        checks.integer("softmax.image", self.image, 0)
+        checks.integer("softmax.runs", self.runs, 1, hi=1_000_000)
         if self.sigma_train:
             object.__setattr__(
-                self, "sigma_train", _as_sigmas("softmax.sigma_train", self.sigma_train)
+                self, "sigma_train", checks.sigmas("softmax.sigma_train", self.sigma_train)
             )
         else:
             object.__setattr__(self, "sigma_train", ())
 
     @classmethod
     def from_dict(cls, d: Any) -> SoftmaxSpec:
-        if not isinstance(d, dict):
-            _fail("softmax", "a mapping with keys image, runs, sigma_train (or null)", d)
-        allowed = {f.name for f in dataclasses.fields(cls)}
-        for k in d:
-            if k not in allowed:
-                _fail(f"softmax.{k}", "no such key; allowed: " + ", ".join(sorted(allowed)), k)
-        kw = dict(d)
+        kw = checks.mapping_keys("softmax", d, cls)
         if "sigma_train" in kw:
             st = kw["sigma_train"]
-            kw["sigma_train"] = () if not st else _as_sigmas("softmax.sigma_train", st)
+            kw["sigma_train"] = () if not st else checks.sigmas("softmax.sigma_train", st)
         return cls(**kw)
 
 
@@ -143,55 +102,49 @@ class SweepConfig:
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
-        _check_str("model", self.model, MODEL_NAMES)
-        _check_str("data", self.data, DATA_NAMES)
-        _check_str("noise", self.noise, NOISE_KINDS)
-        _check_str("profile", self.profile, optional=True)
-        _check_str("data_root", self.data_root, optional=True)
-        _check_int("limit_train", self.limit_train, 1, optional=True)
-        _check_int("limit_test", self.limit_test, 1, optional=True)
-        _check_int("epochs", self.epochs, 1)
-        _check_int("batch_size", self.batch_size, 1, optional=True)
-        if self.lr is not None:
-            lr = self.lr
-            if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (
-                math.isfinite(lr) and lr > 0
-            ):
-                _fail("lr", "a number > 0 or null", lr)
-            set_("lr", float(lr))
-        if not isinstance(self.model_kwargs, dict) or not all(
-            isinstance(k, str) for k in self.model_kwargs
-        ):
-            _fail("model_kwargs", "a mapping with string keys", self.model_kwargs)
-        set_("sigma_train", _as_sigmas("sigma_train", self.sigma_train))
-        set_("sigma_val", _as_sigmas("sigma_val", self.sigma_val))
-        _check_int("runs", self.runs, 1)
-        _check_int("votes", self.votes, 0)
+        checks.model_spec("model", self.model)
+        checks.data_spec("data", self.data)
+        checks.string("noise", self.noise, NOISE_KINDS)
+        checks.string("profile", self.profile, optional=True)
+        checks.string("data_root", self.data_root, optional=True)
+        checks.integer("limit_train", self.limit_train, 1, optional=True)
+        checks.integer("limit_test", self.limit_test, 1, optional=True)
+        checks.integer("epochs", self.epochs, 1, hi=100_000)
+        checks.integer("batch_size", self.batch_size, 1, optional=True, hi=1_000_000)
+        set_("lr", checks.number("lr", self.lr, 0.0, 10.0, lo_open=True, optional=True))
+        set_("model_kwargs", checks.model_kwargs("model_kwargs", self.model, self.model_kwargs))
+        set_("sigma_train", checks.sigmas("sigma_train", self.sigma_train))
+        set_("sigma_val", checks.sigmas("sigma_val", self.sigma_val))
+        checks.integer("runs", self.runs, 1, hi=100_000)
+        checks.integer("votes", self.votes, 0, hi=1000)
         if self.vote_sigma_val:
-            vs = _as_sigmas("vote_sigma_val", self.vote_sigma_val)
+            vs = checks.sigmas("vote_sigma_val", self.vote_sigma_val)
             missing = [v for v in vs if v not in self.sigma_val]
             if missing:
-                _fail("vote_sigma_val", f"values from sigma_val {list(self.sigma_val)}", missing)
+                fail("vote_sigma_val", f"values from sigma_val {list(self.sigma_val)}", missing)
             set_("vote_sigma_val", vs)
         else:
             set_("vote_sigma_val", ())  # every sigma_val: see vote_curves_at
-        _check_str("vote_rule", self.vote_rule, VOTE_RULES)
+        checks.string("vote_rule", self.vote_rule, VOTE_RULES)
         if self.softmax is not None:
             if not isinstance(self.softmax, SoftmaxSpec):
-                _fail("softmax", "a SoftmaxSpec or null", self.softmax)
+                fail("softmax", "a SoftmaxSpec or null", self.softmax)
             missing = [v for v in self.softmax.sigma_train if v not in self.sigma_train]
             if missing:
-                _fail("softmax.sigma_train",
+                fail("softmax.sigma_train",
                       f"values from sigma_train {list(self.sigma_train)}", missing)
             if self.limit_test is not None and self.softmax.image >= self.limit_test:
-                _fail("softmax.image", f"an index < limit_test ({self.limit_test})",
+                fail("softmax.image", f"an index < limit_test ({self.limit_test})",
                       self.softmax.image)
-        _check_int("eval_batch_size", self.eval_batch_size, 1)
-        _check_int("draws_per_pass", self.draws_per_pass, 1)
-        _check_str("torch_device", self.torch_device)
-        _check_int("seed", self.seed, 0)
-        _check_str("out", self.out)
-        _check_int("workers", self.workers, 1)
+        checks.integer("eval_batch_size", self.eval_batch_size, 1, hi=MAX_ROWS)
+        checks.integer("draws_per_pass", self.draws_per_pass, 1, hi=MAX_ROWS)
+        if self.eval_batch_size * self.draws_per_pass > MAX_ROWS:
+            fail("draws_per_pass", f"eval_batch_size x draws_per_pass <= {MAX_ROWS:,} rows per pass",
+                 self.draws_per_pass)
+        checks.torch_device("torch_device", self.torch_device)
+        checks.integer("seed", self.seed, 0, hi=2**64 - 1)
+        checks.string("out", self.out)
+        checks.integer("workers", self.workers, 1, hi=1024)
 
     # -- derived -------------------------------------------------------------
     @property
@@ -220,18 +173,12 @@ class SweepConfig:
     # -- (de)serialisation ---------------------------------------------------
     @classmethod
     def from_dict(cls, d: Any) -> SweepConfig:
-        if not isinstance(d, dict):
-            raise ConfigError(f"a sweep config must be a mapping of keys, got {type(d).__name__}")
-        allowed = {f.name for f in dataclasses.fields(cls)}
-        for k in d:
-            if k not in allowed:
-                _fail(str(k), "no such key; allowed: " + ", ".join(sorted(allowed)), k)
-        kw = dict(d)
+        kw = checks.mapping_keys("", d, cls)
         if "vote_sigma_val" in kw and not kw["vote_sigma_val"]:
             kw["vote_sigma_val"] = ()  # null or []: every sigma_val
         for key in ("sigma_train", "sigma_val", "vote_sigma_val"):
             if key in kw and kw[key] != ():
-                kw[key] = _as_sigmas(key, kw[key])
+                kw[key] = checks.sigmas(key, kw[key])
         if "softmax" in kw and kw["softmax"] is not None:
             kw["softmax"] = SoftmaxSpec.from_dict(kw["softmax"])
         if "model_kwargs" in kw and kw["model_kwargs"] is None:
@@ -269,12 +216,12 @@ def load_yaml_config(path: str | Path, from_dict: Callable[[Any], Any], what: st
     if not path.exists():
         raise FileNotFoundError(f"{what} config {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+        data = read_yaml(path)
+    except YamlFileError as err:
+        raise ConfigError(str(path), None, str(err).removeprefix(f"{path}: ")) from None
     if data is None:
-        raise ConfigError(f"{path}: empty config")
+        raise ConfigError(str(path), None, f"empty {what} config")
     try:
         return from_dict(data)
-    except (ConfigError, TypeError) as err:
-        raise ConfigError(f"{path}: {err}") from None
+    except ConfigError as err:
+        raise err.in_file(str(path)) from None

@@ -1,4 +1,10 @@
-"""Figures of a sweep (matplotlib, Agg backend): the paper's Figs. 2, 4/5, 8-10, 11."""
+"""Figures of a sweep (matplotlib, Agg backend): the paper's Figs. 2, 4/5, 8-10, 11.
+
+Accuracies carry 95 % intervals as error bars (Wilson over the test inputs and
+Student t over the noisy runs or vote groups, in quadrature: stats.Interval),
+vote counts have integer ticks, an error rate of 0 is drawn (hollow) at half
+a test input so the log axis loses no point, and legends sit outside the axes.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,8 @@ from crossbar.atomic import atomic_write
 
 from .cells import snr_db
 from .config import SweepConfig
-from .report import _grid, vote_meanings, voted_accuracy
+from .records import by_cell, vote_meanings, voted_accuracy
+from .stats import chip_half_width, wilson
 
 
 def _plt():
@@ -24,10 +31,33 @@ def _plt():
 
 
 def _save(fig, path: Path, dpi: int) -> Path:
-    """Write the figure atomically and close it."""
-    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=dpi))
+    """Write the figure atomically (legends outside the axes included) and close it."""
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=dpi, bbox_inches="tight"))
     _plt().close(fig)
     return path
+
+
+def interval(mean: float, sd: float, reps: int, n: int) -> tuple[float, float]:
+    """95 % interval of an accuracy: Wilson over ``n`` test inputs and the t interval of a mean
+    over ``reps`` repetitions with spread ``sd`` (runs or vote groups; left out for one),
+    in quadrature."""
+    lo, hi = wilson(mean * n, n)
+    c = chip_half_width(sd, reps) if reps > 1 else 0.0
+    return max(0.0, mean - float(np.hypot(mean - lo, c))), min(1.0, mean + float(np.hypot(hi - mean, c)))
+
+
+def _error_bars(ax, xs, means, sds, reps, n: int, **kw) -> None:
+    """Error rates (%, log axis) with their intervals; a zero error rate drawn hollow at half an input."""
+    floor = 100 * 0.5 / n
+    ivs = [interval(m, sd, r, n) for m, sd, r in zip(means, sds, reps, strict=True)]
+    ys = [max(100 * (1 - m), floor) for m in means]
+    lower = [y - max(100 * (1 - hi), floor) for y, (_, hi) in zip(ys, ivs, strict=True)]
+    upper = [max(100 * (1 - lo), floor) - y for y, (lo, _) in zip(ys, ivs, strict=True)]
+    line = ax.errorbar(xs, ys, yerr=[lower, upper], capsize=2, ms=3.5, **kw)
+    zero = [(x, y) for x, y, m in zip(xs, ys, means, strict=True) if m >= 1.0]
+    if zero:
+        ax.plot([x for x, _ in zero], [y for _, y in zero], ls="none", marker="o", ms=6, mfc="white",
+                color=line[0].get_color())
 
 
 def sigma_label(source: str) -> str:
@@ -64,25 +94,30 @@ def _add_snr_axis(ax, svs, source: str) -> None:
 
 
 def fig_error_rate(config: SweepConfig, records, path: Path) -> Path:
-    """Fig. 2: error rate (log axis) vs sigma_val, one line per sigma_train."""
+    """Fig. 2: error rate (log axis) vs sigma_val, one line per sigma_train, with 95 % intervals."""
     plt = _plt()
-    grid = _grid(records)
+    grid = by_cell(records)
     n = max(r["n_test"] for r in records)
-    floor = 0.5 / n  # no error at all: drawn at half a test input
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     svs = list(config.sigma_val)
     sts = list(config.sigma_train)
     colors = plt.cm.viridis(np.linspace(0.0, 0.9, len(sts)))  # one distinct colour per sigma_train
-    for st, color in zip(sts, colors, strict=True):
-        err = [max(1.0 - grid[(st, sv)]["accuracy_mean"], floor) for sv in svs]
-        ax.plot(svs, err, marker="o", ms=3, color=color, label=f"σ_train = {st:g}")
+    step = (max(svs) - min(svs)) / max(len(svs), 1) if len(svs) > 1 else 0.0
+    for i, (st, color) in enumerate(zip(sts, colors, strict=True)):
+        cells = [grid[(st, sv)] for sv in svs]
+        dx = 0.04 * step * (i - (len(sts) - 1) / 2)  # side by side, not on top of each other
+        _error_bars(ax, [sv + dx for sv in svs], [c["accuracy_mean"] for c in cells],
+                    [c["accuracy_std"] for c in cells], [c["runs"] for c in cells], n, marker="o",
+                    color=color, label=f"σ_train = {st:g}")
     ax.set_yscale("log")
+    ax.set_ylim(top=100 * 1.3)
     ax.set_xlabel(sigma_label(config.source))
-    ax.set_ylabel(f"error rate (1 − accuracy), mean of {config.runs} runs")
+    ax.set_ylabel(f"error rate (%), mean of {config.runs} runs, 95 % interval")
     _add_snr_axis(ax, svs, config.source)
-    ax.set_title(f"{config.model} / {config.data}: {snr_note(config.source)}", fontsize=8)
+    ax.set_title(f"{config.model} / {config.data}: {snr_note(config.source)}; hollow: no error "
+                 f"(drawn at half of {n} inputs)", fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False)
     fig.tight_layout()
     return _save(fig, path, 120)
 
@@ -113,26 +148,35 @@ def fig_heatmap(config: SweepConfig, values: np.ndarray, title: str, path: Path)
 
 
 def fig_votes(config: SweepConfig, records, meaning: str, path: Path) -> Path:
-    """Fig. 11: accuracy vs number of votes at the chosen sigma_vals (each at
-    the sigma_train that is best with the full number of votes)."""
+    """Fig. 11: accuracy vs number of votes at the chosen sigma_vals (each at the sigma_train
+    that is best with the full number of votes), with 95 % intervals over inputs and vote groups."""
+    from matplotlib.ticker import MaxNLocator
+
     plt = _plt()
-    grid = _grid(records)
+    grid = by_cell(records)
     k, rule = config.votes, config.vote_rule
+    n = max(r["n_test"] for r in records)
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
-    for sv in config.vote_curves_at:
+    curves = list(config.vote_curves_at)
+    for i, sv in enumerate(curves):
         st = max(sorted(config.sigma_train),
                  key=lambda s: voted_accuracy(grid[(s, sv)], meaning, rule, k))
         v = grid[(st, sv)]["votes"][meaning]
+        ivs = [interval(m, sd, g, n) for m, sd, g in zip(v[rule]["mean"], v[rule]["std"], v[rule]["groups"],
+                                                        strict=True)]
         mean = 100 * np.asarray(v[rule]["mean"])
-        std = 100 * np.asarray(v[rule]["std"])
         snr = _snr_text(sv, config.source)
-        ax.errorbar(v["k"], mean, yerr=std, marker="o", ms=3, capsize=2,
+        dx = 0.08 * (i - (len(curves) - 1) / 2)
+        ax.errorbar(np.asarray(v["k"]) + dx, mean,
+                    yerr=[mean - [100 * lo for lo, _ in ivs], [100 * hi for _, hi in ivs] - mean],
+                    marker="o", ms=3, capsize=2,
                     label=f"σ_val = {sv:g}{f' ({snr})' if snr else ''}, σ_train = {st:g}")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("number of votes K (independent noisy inferences per input)")
-    ax.set_ylabel(f"accuracy (%), {rule} vote, mean ± std over vote groups")
+    ax.set_ylabel(f"accuracy (%), {rule} vote, 95 % interval")
     ax.set_title(f"{config.model} / {config.data}: accuracy vs votes ({meaning})", fontsize=8)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False)
     fig.tight_layout()
     return _save(fig, path, 120)
 
@@ -142,7 +186,7 @@ def fig_softmax(config: SweepConfig, records, sigma_train: float, path: Path) ->
     outputs over many noisy runs, one panel per sigma_val (complementary CDF:
     fraction of runs whose output is at least x)."""
     plt = _plt()
-    grid = _grid(records)
+    grid = by_cell(records)
     svs = list(config.sigma_val)
     cols = min(3, len(svs))
     rows = -(-len(svs) // cols)
@@ -164,7 +208,9 @@ def fig_softmax(config: SweepConfig, records, sigma_train: float, path: Path) ->
         ax.tick_params(labelsize=6)
     for ax in list(axes.flat)[len(svs):]:
         ax.axis("off")
-    axes.flat[0].legend(title="class", fontsize=6, title_fontsize=6, ncol=2)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, title="class", fontsize=6, title_fontsize=6, loc="center left",
+               bbox_to_anchor=(1.0, 0.5), frameon=False)  # outside the panels: hides no curve
     fig.suptitle(
         f"softmax outputs of test image {config.softmax.image} (label {label}) over "
         f"{config.softmax.runs} noisy runs, σ_train = {sigma_train:g}", fontsize=9)
@@ -175,7 +221,7 @@ def fig_softmax(config: SweepConfig, records, sigma_train: float, path: Path) ->
 def write_figures(config: SweepConfig, records: list[dict[str, Any]], folder: Path) -> list[Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    grid = _grid(records)
+    grid = by_cell(records)
     files = [fig_error_rate(config, records, folder / "error_rate_vs_sigma_val.png")]
     acc = np.array([[100 * grid[(st, sv)]["accuracy_mean"] for sv in config.sigma_val]
                     for st in config.sigma_train])

@@ -24,29 +24,14 @@ from crossbar.atomic import atomic_write_text
 
 from .cells import snr_db
 from .config import SweepConfig
+from .plots import write_figures
+from .records import by_cell, vote_meanings, voted_accuracy
 
 TABLE_FILES = ("tables.md", "tables.csv", "tables.json", "grid.csv", "grid.json", "votes.csv")
 
 
 def _pct(v: float | None) -> float | None:
     return None if v is None else round(100.0 * v, 4)
-
-
-def _grid(records: list[dict[str, Any]]) -> dict[tuple[float, float], dict[str, Any]]:
-    return {(r["sigma_train"], r["sigma_val"]): r for r in records}
-
-
-def vote_meanings(records: list[dict[str, Any]]) -> list[str]:
-    seen: list[str] = []
-    for r in records:
-        for m in r.get("votes", {}):
-            if m not in seen:
-                seen.append(m)
-    return seen
-
-
-def voted_accuracy(record: dict[str, Any], meaning: str, rule: str, k: int) -> float:
-    return record["votes"][meaning][rule]["mean"][k - 1]
 
 
 def _best(values: list[tuple[float, float]]) -> tuple[float | None, float | None]:
@@ -60,7 +45,7 @@ def _best(values: list[tuple[float, float]]) -> tuple[float | None, float | None
 
 def summary(config: SweepConfig, records: list[dict[str, Any]]) -> dict[str, Any]:
     """The paper-format tables as one JSON-able dict."""
-    grid = _grid(records)
+    grid = by_cell(records)
     sts, svs = config.sigma_train, config.sigma_val
     single: dict[str, list] = {"noiseless_trained": [], "best": [], "best_sigma_train": []}
     for sv in svs:
@@ -167,7 +152,7 @@ def tables_csv(tables: dict[str, Any]) -> str:
 
 def grid_files(config: SweepConfig, records: list[dict[str, Any]]) -> tuple[str, str, str]:
     """(grid.csv, grid.json, votes.csv) texts: every cell, and every vote curve."""
-    grid = _grid(records)
+    grid = by_cell(records)
     meanings = vote_meanings(records)
     rules = ("hard", "soft")
     head = ["sigma_train", "sigma_val", "snr_db", "accuracy_mean_pct", "accuracy_std_pct", "runs"]
@@ -212,7 +197,7 @@ def write_report(config: SweepConfig, records, out: str | Path, *, plots: bool =
     """Write tables, grids and (with ``plots``) figures of a complete sweep into ``out``."""
     records = list(records)
     out = Path(out)
-    grid = _grid(records)
+    grid = by_cell(records)
     missing = [(st, sv) for st in config.sigma_train for sv in config.sigma_val
                if (st, sv) not in grid]
     if missing:
@@ -231,7 +216,5 @@ def write_report(config: SweepConfig, records, out: str | Path, *, plots: bool =
     for name, text in texts.items():
         files.append(atomic_write_text(out / name, text))
     if plots:
-        from .plots import write_figures
-
         files += write_figures(config, records, out / "figures")
     return files

@@ -10,26 +10,26 @@ these, any worker count and any order of completion.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import multiprocessing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crossbar.threads import limit_threads, set_threads
-
 from .cells import (
     CellTask,
+    Inputs,
     TrainTask,
-    check_profile,
+    build_model,
     checkpoint_path,
     evaluate_cell,
     run_training,
-    trained_epochs,
+    sweep_identity,
 )
+from .checks import fail
 from .config import SweepConfig
-from .store import ResultsStore
+from .executors import executor
+from .profiles import load_profile
+from .store import ConfigChangedError, ResultsStore
 
 
 @dataclass(frozen=True)
@@ -41,109 +41,6 @@ class SweepResult:
     config: SweepConfig
     records: tuple[dict[str, Any], ...]
     files: tuple[Path, ...]
-
-
-# ------------------------------------------------------------------ executors
-
-
-def _worker_init() -> None:
-    set_threads(1)
-
-
-def _call_single_threaded(fn: Callable[[Any], Any], task: Any) -> Any:
-    """Dask entry point: a Dask worker runs every task with one torch thread."""
-    set_threads(1)
-    return fn(task)
-
-
-class _Serial:
-    """Runs tasks in this process, one at a time, when they are waited for."""
-
-    def __init__(self) -> None:
-        self._queue: list[tuple[cf.Future, Callable, Any]] = []
-
-    def submit(self, fn: Callable, task: Any) -> cf.Future:
-        fut: cf.Future = cf.Future()
-        self._queue.append((fut, fn, task))
-        return fut
-
-    def wait_any(self, pending: set) -> tuple[set, set]:
-        for i, (fut, fn, task) in enumerate(self._queue):
-            if fut in pending:
-                del self._queue[i]
-                with limit_threads(1):
-                    try:
-                        fut.set_result(fn(task))
-                    except BaseException as err:  # noqa: BLE001 - re-raised by .result()
-                        fut.set_exception(err)
-                return {fut}, pending - {fut}
-        raise RuntimeError("no pending task")
-
-    def result(self, fut: cf.Future) -> Any:
-        return fut.result()
-
-    def close(self) -> None:
-        self._queue.clear()
-
-
-class _Processes:
-    def __init__(self, workers: int) -> None:
-        self._pool = cf.ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_worker_init,
-        )
-
-    def submit(self, fn: Callable, task: Any) -> cf.Future:
-        return self._pool.submit(fn, task)
-
-    def wait_any(self, pending: set) -> tuple[set, set]:
-        done, rest = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-        return set(done), set(rest)
-
-    def result(self, fut: cf.Future) -> Any:
-        return fut.result()
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-class _Dask:
-    def __init__(self, scheduler: Any) -> None:
-        try:
-            from distributed import Client
-        except ImportError as err:  # pragma: no cover - optional dependency
-            raise ImportError(
-                "--scheduler needs dask.distributed: pip install 'crossbar-sim[dask]'"
-            ) from err
-        if isinstance(scheduler, Client):
-            self._client, self._own = scheduler, False
-        else:
-            self._client, self._own = Client(scheduler), True
-
-    def submit(self, fn: Callable, task: Any) -> Any:
-        return self._client.submit(_call_single_threaded, fn, task, pure=False)
-
-    def wait_any(self, pending: set) -> tuple[set, set]:
-        from distributed import wait
-
-        done, rest = wait(list(pending), return_when="FIRST_COMPLETED")
-        return set(done), set(rest)
-
-    def result(self, fut: Any) -> Any:
-        return fut.result()
-
-    def close(self) -> None:
-        if self._own:
-            self._client.close()
-
-
-def _executor(workers: int, scheduler: Any):
-    if scheduler is not None:
-        return _Dask(scheduler)
-    if workers > 1:
-        return _Processes(workers)
-    return _Serial()
 
 
 def _bar(enabled: bool, total: int, desc: str, unit: str):
@@ -168,21 +65,31 @@ def pending_cells(config: SweepConfig, done: set) -> list[tuple[float, float]]:
 def run_sweep(
     config: SweepConfig,
     *,
+    model: Any = None,
+    data: Any = None,
     out: str | Path | None = None,
     workers: int | None = None,
     scheduler: Any = None,
+    scheduler_timeout: float = 30.0,
     progress: bool = True,
     report: bool = True,
     on_record: Callable[[dict[str, Any]], None] | None = None,
 ) -> SweepResult:
     """Run (or finish) the sweep ``config`` and write its report.
 
-    ``out`` / ``workers`` override the config's. ``scheduler``: a Dask
-    scheduler address (``"tcp://host:port"``) or a ``distributed.Client``;
-    workers must see the same files (output folder, data) as this process.
+    ``model``: an ``nn.Module`` to use instead of the config's ``model`` (its weights
+    are every training's start); ``data``: data to use instead of the config's
+    (anything ``crossbar.data.resolve`` takes: tensors, Datasets). Both travel with
+    every task, and their identity (class source and weights, data digests) is part of
+    the results'. ``out`` / ``workers`` override the config's. ``scheduler``: a Dask
+    scheduler address (``"tcp://host:port"``, reached within
+    ``scheduler_timeout`` seconds) or a ``distributed.Client``; workers must
+    see the same files (output folder, data) as this process.
     Each finished cell is appended to ``out/results.jsonl`` at once and then
     passed to ``on_record``. Cells already there are skipped; a folder that
-    holds results of another configuration is refused. ``report=False``
+    holds results of another configuration, profile contents, test data or code
+    is refused with the difference, and so is a model that is not the one the
+    finished cells used. ``report=False``
     skips tables and figures (``write_report`` makes them later).
     """
     changes = {}
@@ -190,17 +97,26 @@ def run_sweep(
         changes["out"] = str(out)
     if workers is not None:
         changes["workers"] = workers
+    inputs = None
+    if model is not None or data is not None:
+        inputs, passed = passed_inputs(config, model, data)
+        changes.update(passed)
     cfg = config.replace(**changes) if changes else config
-    if cfg.profile:
-        check_profile(cfg.profile)
-    store = ResultsStore(cfg.out, cfg)
-    store.lock()
+    # everything that can be checked here is checked before the output folder exists
+    profile = load_profile(cfg.profile) if cfg.profile else None
+    if scheduler is None:
+        _check_device(cfg.torch_device)
+    net = build_model(cfg, inputs)  # a user's network: imported, built, checked on the test data
+    identity = sweep_identity(cfg, profile, inputs, net)
+    ex = executor(cfg.workers, scheduler, scheduler_timeout)
     try:
-        todo = pending_cells(cfg, set(store.records()))
-        _run_pending(cfg, store, todo, scheduler, progress, on_record)
-        records = store.records()
+        with ResultsStore(cfg.out, cfg, identity=identity) as store:
+            done = store.records()
+            todo = pending_cells(cfg, set(done))
+            _run_pending(cfg, store, todo, ex, progress, on_record, done, inputs)
+            records = store.records()
     finally:
-        store.unlock()
+        ex.close()
     ordered = tuple(records[k] for k in sorted(records))
     files: tuple[Path, ...] = ()
     if report:
@@ -210,46 +126,95 @@ def run_sweep(
     return SweepResult(out=store.out, config=cfg, records=ordered, files=files)
 
 
-def _run_pending(cfg, store, todo, scheduler, progress, on_record) -> None:
+def passed_inputs(config: SweepConfig, model: Any, data: Any) -> tuple[Inputs, dict[str, Any]]:
+    """The network and data passed in Python, prepared, and the config changes that name them."""
+    from torch import nn
+
+    from crossbar.data import resolve
+    from crossbar.models import resolve as resolve_model
+    from crossbar.nn import NoiseConfig
+
+    from .checks import OBJECT
+
+    changes: dict[str, Any] = {}
+    pair = None
+    if data is not None:
+        pair = resolve(data)
+        changes["data"] = f"{OBJECT}data"
+    prepared = None
+    if model is not None:
+        if not isinstance(model, nn.Module):
+            raise TypeError("model= takes an nn.Module; name a factory in the config's 'model' "
+                            "(package.module:factory) instead")
+        if config.model_kwargs:
+            fail("model_kwargs", "nothing: a module passed in Python is used as it is",
+                 config.model_kwargs)
+        example = pair[1].x[:2] if pair is not None else None
+        if example is None and not config.data.startswith(OBJECT):
+            from crossbar.data import load_split
+
+            example = load_split(config.data, "test", root=config.data_root, limit=2).x
+        prepared = resolve_model(model, noise=NoiseConfig(kind=config.noise), example=example)
+        changes["model"] = prepared.crossbar_model["name"]
+    return Inputs(prepared, pair), changes
+
+
+def _check_device(device: str) -> None:
+    """A CUDA device that this machine does not have is a config error (before any work)."""
+    import torch
+
+    d = torch.device(device)
+    if d.type == "cuda" and (not torch.cuda.is_available()
+                             or (d.index or 0) >= torch.cuda.device_count()):
+        fail("torch_device", "a device this machine has (CUDA is not available here)"
+             if not torch.cuda.is_available() else
+             f"cuda:0..cuda:{torch.cuda.device_count() - 1}", device)
+
+
+def _check_model(store: ResultsStore, st: float, digest: str, finished: dict) -> None:
+    """Finished cells of ``st`` must come from the weights the new cells will use."""
+    old = {r.get("model_digest") for (s_t, _), r in finished.items() if s_t == st}
+    if old and old != {digest}:
+        raise ConfigChangedError(
+            f"{checkpoint_path(store.out, st)} holds other weights (digest {digest}) than the "
+            f"finished cells of sigma_train {st:g} were computed with ({', '.join(map(str, old))}); "
+            "restore that model, or use another output folder (--out)")
+
+
+def _run_pending(cfg, store, todo, ex, progress, on_record, finished, inputs) -> None:
     if not todo:
         return
-    h = store.hash
     need = sorted({st for st, _ in todo})
     ckpt = {st: str(checkpoint_path(store.out, st)) for st in need}
-    untrained = [st for st in need if trained_epochs(ckpt[st]) < cfg.epochs]
-    ex = _executor(cfg.workers, scheduler)
+    pending: dict[Any, tuple[str, float, float | None]] = {}
+
+    def submit_cells(st: float, digest: str) -> None:
+        _check_model(store, st, digest, finished)
+        for s_t, sv in todo:
+            if s_t == st:
+                task = CellTask(cfg, st, sv, ckpt[st], store.hash, store.identity, digest, inputs)
+                pending[ex.submit(evaluate_cell, task)] = ("cell", st, sv)
+
+    # every model is trained, finished or checked against the config (never reused unseen)
+    for st in need:
+        task = TrainTask(cfg, st, ckpt[st], store.identity, inputs)
+        pending[ex.submit(run_training, task)] = ("train", st, None)
+    train_bar = _bar(progress, len(need), "models", "model")
+    cell_bar = _bar(progress, len(todo), "sweep cells", "cell")
     try:
-        pending: dict[Any, tuple[str, float, float | None]] = {}
-
-        def submit_cells(st: float) -> None:
-            for s_t, sv in todo:
-                if s_t == st:
-                    task = CellTask(cfg, st, sv, ckpt[st], h)
-                    pending[ex.submit(evaluate_cell, task)] = ("cell", st, sv)
-
-        for st in need:
-            if st in untrained:
-                pending[ex.submit(run_training, TrainTask(cfg, st, ckpt[st]))] = ("train", st, None)
-            else:
-                submit_cells(st)
-        train_bar = _bar(progress and bool(untrained), len(untrained), "training", "model")
-        cell_bar = _bar(progress, len(todo), "sweep cells", "cell")
-        try:
-            while pending:
-                done, _ = ex.wait_any(set(pending))
-                for fut in sorted(done, key=lambda f: (pending[f][1], pending[f][2] or -1.0)):
-                    kind, st, _sv = pending.pop(fut)
-                    result = ex.result(fut)
-                    if kind == "train":
-                        train_bar.update(1)
-                        submit_cells(st)
-                    else:
-                        store.append(result)
-                        cell_bar.update(1)
-                        if on_record is not None:
-                            on_record(result)
-        finally:
-            train_bar.close()
-            cell_bar.close()
+        while pending:
+            done, _ = ex.wait_any(set(pending))
+            for fut in sorted(done, key=lambda f: (pending[f][1], pending[f][2] or -1.0)):
+                kind, st, _sv = pending.pop(fut)
+                result = ex.result(fut)
+                if kind == "train":
+                    train_bar.update(1)
+                    submit_cells(st, result["model_digest"])
+                else:
+                    store.append(result)
+                    cell_bar.update(1)
+                    if on_record is not None:
+                        on_record(result)
     finally:
-        ex.close()
+        train_bar.close()
+        cell_bar.close()

@@ -26,14 +26,24 @@ from crossbar.seeds import Stream, derive
 RULES = ("hard", "soft")
 
 
+def reseed_all(model: torch.nn.Module, seed: int) -> None:
+    """Seed every noise source of ``model``: its Gaussian noise layers (``crossbar.nn.seed_noise``)
+    and, for a converted network, every array's read noise and abstract output noise
+    (``crossbar.nn.reseed``). The default ``seed_fn`` of :func:`noisy_probs`."""
+    from crossbar.nn import reseed, seed_noise
+
+    seed_noise(model, seed)
+    reseed(model, seed)
+
+
 @torch.no_grad()
 def noisy_probs(
     model: torch.nn.Module,
     x: torch.Tensor,
     draws: int,
     *,
-    seed: int,
-    seed_fn: Callable[[torch.nn.Module, int], object],
+    seed: int = 0,
+    seed_fn: Callable[[torch.nn.Module, int], object] = reseed_all,
     batch_size: int = 1000,
     draws_per_pass: int = 10,
     device: str | torch.device = "cpu",
@@ -43,8 +53,9 @@ def noisy_probs(
     Returns a float32 CPU tensor of shape ``(draws, len(x), classes)``.
     ``x`` is batch-first. Before every forward pass ``seed_fn(model, s)`` seeds
     the model's noise with ``s = derive(seed, Stream.VOTE_PASS, first_draw, batch_index)``,
-    so the result is a function of the arguments only. The model must already
-    be in eval mode with its inference noise set.
+    so the result is a function of the arguments only; the default ``seed_fn``
+    (:func:`reseed_all`) seeds noise layers and converted arrays alike. The model
+    must already be in eval mode with its inference noise set.
     """
     if draws < 1:
         raise ValueError(f"draws must be >= 1, got {draws}")
@@ -127,8 +138,8 @@ def predict_with_votes(
     x: torch.Tensor,
     votes: int,
     *,
-    seed: int,
-    seed_fn: Callable[[torch.nn.Module, int], object],
+    seed: int = 0,
+    seed_fn: Callable[[torch.nn.Module, int], object] = reseed_all,
     rule: str = "hard",
     batch_size: int = 1000,
     draws_per_pass: int | None = None,

@@ -1,6 +1,25 @@
-"""Torch glue: noise injection (Qin & Vucinic Eq. 2/3), analog layers on crossbar arrays, convert()."""
+"""Torch glue: noise injection (Qin & Vucinic Eq. 2/3), analog layers on crossbar arrays, convert(),
+and chip operations (calibrate, age, vote groups, read statistics)."""
 
-from crossbar.nn.analog import AnalogConv2d, AnalogLayer, AnalogLinear, AnalogLSTM
+from crossbar.nn.analog import (
+    AbstractNoise,
+    AnalogConv2d,
+    AnalogLayer,
+    AnalogLinear,
+    AnalogLSTM,
+    NoiseAfter,
+    im2col,
+)
+from crossbar.nn.chip import (
+    CALIBRATION_IMAGES,
+    age,
+    calibrate,
+    clipping_rates,
+    read_stats,
+    reread_counts,
+    reset_read_stats,
+    vote_group,
+)
 from crossbar.nn.convert import (
     UnsupportedLayerError,
     analog_layers,
@@ -8,6 +27,7 @@ from crossbar.nn.convert import (
     reprogram,
     reseed,
     summary,
+    to_float,
 )
 from crossbar.nn.noise import (
     NO_NOISE,
@@ -22,16 +42,28 @@ from crossbar.nn.noise import (
 )
 
 __all__ = [
+    "CALIBRATION_IMAGES",
+    "age",
+    "calibrate",
+    "clipping_rates",
+    "read_stats",
+    "reread_counts",
+    "reset_read_stats",
+    "vote_group",
+    "AbstractNoise",
     "AnalogConv2d",
     "AnalogLSTM",
     "AnalogLayer",
     "AnalogLinear",
+    "NoiseAfter",
     "UnsupportedLayerError",
     "analog_layers",
     "convert",
+    "im2col",
     "reprogram",
     "reseed",
     "summary",
+    "to_float",
     "NO_NOISE",
     "NoiseConfig",
     "NoiseInjection",

@@ -21,6 +21,14 @@ input it sees. ``seed_noise(model,
 seed)`` gives all layers of a model one shared source; a layer nobody seeded
 has a private source seeded 0 (deterministic). Models built by
 ``crossbar.models`` are seeded at construction.
+
+The perturbation itself is :func:`crossbar.readops.qin_noise`, the one Eq. 2/3
+sampler: abstract device profiles (``gaussian-mult``, ``gaussian-add``) use it
+too. Two configuration classes remain on purpose: a profile's
+``devices.OutputNoise`` (kind, sigma) is device data with its sources, read
+by the device loader without torch; ``NoiseConfig`` is a training recipe (a
+sigma for training and one for evaluation). ``crossbar.nn.convert`` turns the
+former into an ``AbstractNoise`` layer with the same sampler.
 """
 
 from __future__ import annotations
@@ -36,7 +44,9 @@ import torch
 from torch import nn
 
 from crossbar import kernels
+from crossbar.readops import qin_noise
 from crossbar.seeds import Stream, kernel_key
+from crossbar.threads import run_split
 
 __all__ = [
     "NOISE_KINDS",
@@ -136,8 +146,11 @@ class NoiseSource:
         if like.device.type == "cpu" and like.dtype in self._CPU_DTYPES:
             key = kernel_key(self.seed, Stream.NOISE_DRAW, self.cpu_draws)
             self.cpu_draws += 1
-            z = kernels.normal_float32(key, like.numel(), float(mean), float(std))
-            return torch.from_numpy(z).view(like.shape).to(like.dtype)
+            z = torch.empty(like.shape, dtype=torch.float32)
+            flat = z.view(-1).numpy()
+            m, s = float(mean), float(std)
+            run_split(lambda lo, hi: kernels.normal_float32_into(key, flat[lo:hi], lo, m, s), flat.size)
+            return z.to(like.dtype)
         return torch.empty_like(like).normal_(mean, std, generator=self.generator(like.device))
 
     def state_dict(self) -> dict[str, Any]:
@@ -207,11 +220,7 @@ class NoiseInjection(nn.Module):
         if cfg.kind == "none":
             return x
         s = cfg.sigma_train if self.training else cfg.sigma_val
-        if s == 0.0:
-            return x
-        if cfg.kind == "mult":
-            return x * self._source.normal(x, 1.0, s)  # d(out)/dx = z
-        return self._source.normal(x, 0.0, s).add_(x)  # x + z in z's memory; d(out)/dx = 1
+        return qin_noise(x, cfg.kind, s, self._source.normal)
 
     def extra_repr(self) -> str:
         c = self._config

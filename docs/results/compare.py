@@ -1,7 +1,7 @@
 """Put a finished sweep's tables next to the Qin & Vucinic published numbers.
 
     python docs/results/compare.py runs/results/mnist5k-mult docs/results/mnist5k-mult \
-        [--reference ../shared/reference/qin2018_tables.yaml]
+        [--reference docs/results/qin2018_published.yaml]
 
 Copies the sweep's tables and figures into the destination folder and writes
 ``comparison.md`` there: for each sigma_val, the paper's Table 2 / Table 7
@@ -52,7 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweep", type=Path)
     parser.add_argument("dest", type=Path)
-    parser.add_argument("--reference", type=Path, default=Path("../shared/reference/qin2018_tables.yaml"))
+    parser.add_argument("--reference", type=Path, default=Path(__file__).with_name("qin2018_published.yaml"))
     args = parser.parse_args()
     args.dest.mkdir(parents=True, exist_ok=True)
     for name in ("tables.md", "tables.csv", "tables.json", "grid.csv", "grid.json", "votes.csv"):

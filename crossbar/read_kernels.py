@@ -1,0 +1,297 @@
+"""Numba kernels of one array read: read noise and ADC, written to vectorise (the DAC is
+:func:`crossbar.dac_kernels.dac`).
+
+Plain functions on NumPy arrays (no classes, no torch), like
+:mod:`crossbar.kernels`, whose counter-based hash they share: every random
+number is a pure function of (stream key, index), so results do not depend
+on the thread count or on how a batch is split into launches.
+
+The read draws one normal per row band, row and column, the bulk of a
+read's random numbers. They come from a block Box-Muller transform (Box &
+Muller, Ann. Math. Stat. 1958) in float32 whose logarithm, sine and cosine
+are short polynomials the compiler turns into SIMD code, several times faster
+per normal than the ziggurat of :mod:`crossbar.kernels`, whose branches do
+not vectorise. Accuracy: the uniforms have 32 bits (|z| <= 6.66, the tail
+beyond has probability 3e-11); the polynomials are accurate to float32
+rounding (relative error < 1e-6 in each normal).
+
+``error_model="numpy"``: float division without Python's zero check, which
+would keep a loop from vectorising.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from crossbar.kernels import _GOLDEN, _MASK32, _ONE, _S32, _mix
+
+_f32 = np.float32
+_LN2 = _f32(math.log(2.0))
+_SQRT2 = _f32(math.sqrt(2.0))
+_HALF_PI = _f32(math.pi / 2)
+_MANT = np.int32(0x007FFFFF)
+_EXP0 = np.int32(0x3F800000)
+# log(m) = 2 atanh(s), s = (m - 1) / (m + 1), |s| <= 0.172 for m in [1/sqrt2, sqrt2]: the series to s^9
+_L3, _L5, _L7, _L9 = _f32(1 / 3), _f32(1 / 5), _f32(1 / 7), _f32(1 / 9)
+# sin and cos on [-pi/4, pi/4] (Taylor to t^11 and t^12: truncation < 1e-9)
+_S3, _S5, _S7, _S9, _S11 = _f32(-1 / 6), _f32(1 / 120), _f32(-1 / 5040), _f32(1 / 362880), _f32(-1 / 39916800)
+_C2, _C4, _C6, _C8, _C10, _C12 = (_f32(-1 / 2), _f32(1 / 24), _f32(-1 / 720), _f32(1 / 40320),
+                                  _f32(-1 / 3628800), _f32(1 / 479001600))
+_ONE32 = _f32(1.0)
+_ZERO32 = _f32(0.0)
+_HALF32 = _f32(0.5)
+_TWO32 = _f32(2.0)
+_QUARTER_TURNS = _f32(2.0**-30)  # 32-bit integer -> [0, 4): quarter turns of the angle
+TASK_VALUES = 2048  # outputs one thread reads with one set of scratch buffers (kept in L1)
+PAIRS_PER_TASK = 2048  # pairs of normals one thread draws with one set of scratch buffers
+
+
+@njit(inline="always", error_model="numpy", fastmath={"contract"})
+def normals_into(key, first_pair, npairs, z, a, u, t, e) -> None:
+    """Fill z[0 : 2 * npairs] with standard normals: pair p (index first_pair + p of stream
+    ``key``) gives z[p] and z[npairs + p]. ``a``, ``u`` (int64), ``t``, ``e`` (float32) are
+    scratch of at least ``npairs`` entries; ``t`` must be contiguous (it is viewed as int32)."""
+    for p in range(npairs):  # one 64-bit hash: two 32-bit uniforms
+        h = _mix(key + _GOLDEN * (first_pair + np.uint64(p) + _ONE))
+        a[p] = np.int64(h >> _S32) + 1  # u1 = a * 2^-32 in (0, 1]
+        u[p] = np.int64(h & _MASK32)  # angle = u * 2^-32 turns
+    ti = t.view(np.int32)
+    for p in range(npairs):
+        t[p] = _f32(a[p])
+    for p in range(npairs):  # u1 = m * 2^e, m in [1, 2)
+        bits = ti[p]
+        e[p] = _f32((bits >> 23) - 127)
+        ti[p] = (bits & _MANT) | _EXP0
+    for p in range(npairs):
+        m = t[p]
+        big = m > _SQRT2
+        m = m * _HALF32 if big else m
+        ex = e[p] + (_ONE32 if big else _ZERO32) - _f32(32.0)
+        s = (m - _ONE32) / (m + _ONE32)
+        s2 = s * s
+        log_m = _TWO32 * s * (_ONE32 + s2 * (_L3 + s2 * (_L5 + s2 * (_L7 + s2 * _L9))))
+        r = math.sqrt(_f32(-2.0) * (ex * _LN2 + log_m))
+        v = _f32(u[p]) * _QUARTER_TURNS
+        q = np.int32(v)  # quadrant 0..3, then an angle in [-pi/4, pi/4)
+        th = (v - _f32(q) - _HALF32) * _HALF_PI
+        t2 = th * th
+        sn = th * (_ONE32 + t2 * (_S3 + t2 * (_S5 + t2 * (_S7 + t2 * (_S9 + t2 * _S11)))))
+        cs = _ONE32 + t2 * (_C2 + t2 * (_C4 + t2 * (_C6 + t2 * (_C8 + t2 * (_C10 + t2 * _C12)))))
+        # rotate by q quarter turns (the uniform angle's fixed offset of pi/4 does not matter)
+        odd = (q & 1) == 1
+        sign = _ONE32 - _TWO32 * _f32(q >> 1)
+        z[p] = r * (-sn if odd else cs) * sign
+        z[npairs + p] = r * (cs if odd else sn) * sign
+
+
+@njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
+def normals(key: np.uint64, n: int, mean: float, std: float) -> np.ndarray:
+    """``n`` draws of N(mean, std^2) (float32) of stream ``key``, in parallel blocks of
+    pairs: block k holds pairs k * PAIRS_PER_TASK ... of the stream (any thread count, same bits)."""
+    out = np.empty(n, dtype=np.float32)
+    npairs = (n + 1) // 2
+    tasks = (npairs + PAIRS_PER_TASK - 1) // PAIRS_PER_TASK
+    m32, s32 = _f32(mean), _f32(std)
+    for task in prange(tasks):
+        p0 = task * PAIRS_PER_TASK
+        count = min(PAIRS_PER_TASK, npairs - p0)
+        a = np.empty(count, np.int64)
+        u = np.empty(count, np.int64)
+        t = np.empty(count, np.float32)
+        e = np.empty(count, np.float32)
+        z = np.empty(2 * count, np.float32)
+        normals_into(key, np.uint64(p0), count, z, a, u, t, e)
+        dst = out[2 * p0 : min(n, 2 * (p0 + count))]
+        for i in range(dst.size):
+            dst[i] = m32 + s32 * z[i]
+    return out
+
+
+@njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
+def block_normals(key: np.uint64, rows: int, cols: int) -> np.ndarray:
+    """``rows x cols`` standard normals (float32) as the read draws them for stream ``key``:
+    row b uses pairs b * ceil(cols / 2) + p (a test and benchmark entry point)."""
+    half = (cols + 1) // 2
+    out = np.empty((rows, cols), dtype=np.float32)
+    for b in prange(rows):
+        a = np.empty(half, np.int64)
+        u = np.empty(half, np.int64)
+        t = np.empty(half, np.float32)
+        e = np.empty(half, np.float32)
+        z = np.empty(2 * half, np.float32)
+        normals_into(key, np.uint64(b) * np.uint64(half), half, z, a, u, t, e)
+        out[b] = z[:cols]
+    return out
+
+
+@njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
+def row_normals(key: np.uint64, rows: np.ndarray, cols: int) -> np.ndarray:
+    """The read noise :func:`read_bands` draws for stream ``key`` at the batch rows ``rows``
+    (int64 indices): row b uses pairs b * ceil(cols / 2) + p (len(rows) x cols, float32)."""
+    half = (cols + 1) // 2
+    out = np.empty((rows.size, cols), dtype=np.float32)
+    for k in prange(rows.size):
+        a = np.empty(half, np.int64)
+        u = np.empty(half, np.int64)
+        t = np.empty(half, np.float32)
+        e = np.empty(half, np.float32)
+        z = np.empty(2 * half, np.float32)
+        normals_into(key, np.uint64(rows[k]) * np.uint64(half), half, z, a, u, t, e)
+        out[k] = z[:cols]
+    return out
+
+
+@njit(inline="always", error_model="numpy", fastmath={"contract"})
+def _adc(acc, k0, cur, c0, var, v0, floor, z, z0, count, noisy, quantise, top, up, down, gain, j0, rs):
+    """acc[k0 + n] += ADC(cur[c0 + n] + sqrt(var[v0 + n] + floor[j]) z[z0 + n]) * gain[j] * rs for
+    n < count (column j = j0 + n); returns how many conversions clipped (|value| >= top[j]).
+    Unsigned flat indices, so no negative-index checks keep it from vectorising."""
+    clipped = 0
+    for n in range(np.uint64(count)):
+        v = cur[c0 + n]
+        j = j0 + n
+        if noisy:
+            v += math.sqrt(var[v0 + n] + floor[j]) * z[z0 + n]
+        clipped += abs(v) >= top[j]
+        v = min(max(v, -top[j]), top[j])
+        if quantise:
+            v = np.rint(v * up[j]) * down[j]
+        acc[k0 + n] += v * gain[j] * rs
+    return clipped
+
+
+@njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
+def read_bands(
+    current: np.ndarray,
+    variance: np.ndarray,
+    floor: np.ndarray,
+    keys: np.ndarray,
+    weights: np.ndarray,
+    full_scale: np.ndarray,
+    bits: int,
+    col_scale: np.ndarray,
+    row_scale: np.ndarray,
+    row0: int,
+    out: np.ndarray,
+    clips: np.ndarray,
+) -> None:
+    """Add read noise, digitise, rescale and sum the column currents of every row band and read.
+
+    ``current`` (bands x reads x rows x cols, float32) and ``variance`` (the
+    same shape, bfloat16 bit patterns as uint16, or size 0 for no cell noise);
+    ``floor`` (bands x cols, float32, or size 0): the circuit noise variance
+    of each column and conversion. For band i, read r, row b and column j:
+    noisy = current + sqrt(variance + floor) * z, z drawn by :func:`normals_into`
+    from stream ``keys[i, r]``: pair (row0 + b) * ceil(cols / 2) + p gives
+    columns p and ceil(cols / 2) + p, so a row's noise depends on its index
+    in the whole batch, not on how the batch was split into launches. The
+    ADC clips to +-full_scale[i, j] (> 0; inf for an ideal ADC) and, for
+    ``bits > 0``, rounds to steps of full_scale / (2^(bits-1) - 1). The
+    results times weights[r] (the shift-and-add weight and phase sign of
+    read r) * col_scale[i, j] * row_scale[b] are summed over reads and bands
+    (the digital sum, in band and read order) and written to ``out`` (groups x
+    rows per group x cols, any strides: row b is out[b // P, b % P], so a
+    convolution can write its N x C x H x W output in place); clips[b] counts
+    row b's clipped conversions. All in float32.
+    """
+    bands, reads, batch, cols = current.shape
+    per_group = out.shape[1]
+    cell_noise = variance.size > 0
+    noisy = cell_noise or floor.size > 0
+    half = (cols + 1) // 2
+    quantise = bits > 0
+    levels = _f32(2 ** (bits - 1) - 1) if quantise else _ONE32
+    fs = full_scale.astype(np.float32)
+    inv_step = (levels / full_scale).astype(np.float32)
+    step = (full_scale / levels).astype(np.float32)
+    cs = col_scale.astype(np.float32)
+    fl = floor.astype(np.float32) if floor.size > 0 else np.zeros((bands, cols), np.float32)
+    w32 = weights.astype(np.float32)
+    flat_current = current.reshape(-1)
+    flat_variance = variance.reshape(-1)
+    per_task = max(1, TASK_VALUES // cols)
+    tasks = (batch + per_task - 1) // per_task
+    for task in prange(tasks):
+        b0 = task * per_task
+        rows = min(per_task, batch - b0)
+        npairs = rows * half
+        a = np.empty(npairs, np.int64)
+        u = np.empty(npairs, np.int64)
+        t = np.empty(npairs, np.float32)
+        e = np.empty(npairs, np.float32)
+        z = np.zeros(2 * npairs, np.float32)
+        var_bits = np.zeros(rows * cols, np.uint32)
+        var = var_bits.view(np.float32)
+        acc = np.zeros(rows * cols, np.float32)
+        counted = np.zeros(rows, np.int64)
+        for i in range(bands):
+            top, up, down, gain, fi = fs[i], inv_step[i], step[i], cs[i], fl[i]
+            for r in range(reads):
+                base = np.uint64(((i * reads + r) * batch + b0) * cols)  # this task's rows, flat
+                if noisy:
+                    normals_into(keys[i, r], np.uint64(row0 + b0) * np.uint64(half), npairs, z, a, u, t, e)
+                if cell_noise:
+                    for k in range(np.uint64(rows * cols)):  # bfloat16 -> float32: the high half of the bits
+                        var_bits[k] = np.uint32(flat_variance[base + k]) << np.uint32(16)
+                for row in range(rows):
+                    k0 = np.uint64(row * cols)
+                    zr = np.uint64(row * half)
+                    rs = row_scale[b0 + row] * w32[r]
+                    k1, z1 = k0 + np.uint64(half), np.uint64(npairs) + zr
+                    counted[row] += _adc(acc, k0, flat_current, base + k0, var, k0, fi, z, zr, half, noisy,
+                                         quantise, top, up, down, gain, np.uint64(0), rs)
+                    counted[row] += _adc(acc, k1, flat_current, base + k1, var, k1, fi, z, z1, cols - half,
+                                         noisy, quantise, top, up, down, gain, np.uint64(half), rs)
+        for row in range(rows):
+            g = (b0 + row) // per_group
+            dst = out[g, b0 + row - g * per_group]
+            for j in range(cols):
+                dst[j] = acc[row * cols + j]
+            clips[b0 + row] = counted[row]
+
+
+@njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
+def noisy_values(current: np.ndarray, variance: np.ndarray, floor: np.ndarray, keys: np.ndarray,
+                 row0: int, out: np.ndarray) -> None:
+    """out = current + sqrt(variance + floor) * z: the pre-clip value every conversion of
+    :func:`read_bands` sees with the same arguments (bands x reads x rows x cols, float32; the
+    same normals), what a range calibration measures."""
+    bands, reads, batch, cols = current.shape
+    cell_noise = variance.size > 0
+    noisy = cell_noise or floor.size > 0
+    half = (cols + 1) // 2
+    fl = floor.astype(np.float32) if floor.size > 0 else np.zeros((bands, cols), np.float32)
+    per_task = max(1, TASK_VALUES // cols)
+    tasks = (batch + per_task - 1) // per_task
+    for task in prange(tasks):
+        b0 = task * per_task
+        rows = min(per_task, batch - b0)
+        npairs = rows * half
+        a = np.empty(npairs, np.int64)
+        u = np.empty(npairs, np.int64)
+        t = np.empty(npairs, np.float32)
+        e = np.empty(npairs, np.float32)
+        z = np.zeros(2 * npairs, np.float32)
+        var_bits = np.zeros(cols, np.uint32)
+        var = var_bits.view(np.float32)
+        for i in range(bands):
+            for r in range(reads):
+                if noisy:
+                    normals_into(keys[i, r], np.uint64(row0 + b0) * np.uint64(half), npairs, z, a, u, t, e)
+                for row in range(rows):
+                    src = current[i, r, b0 + row]
+                    dst = out[i, r, b0 + row]
+                    if not noisy:
+                        dst[:] = src
+                        continue
+                    if cell_noise:
+                        bits16 = variance[i, r, b0 + row]
+                        for j in range(cols):
+                            var_bits[j] = np.uint32(bits16[j]) << np.uint32(16)
+                    for j in range(half):
+                        dst[j] = src[j] + math.sqrt(var[j] + fl[i, j]) * z[row * half + j]
+                    for j in range(half, cols):
+                        dst[j] = src[j] + math.sqrt(var[j] + fl[i, j]) * z[npairs + row * half + j - half]

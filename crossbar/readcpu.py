@@ -1,0 +1,159 @@
+"""The CPU read of a :class:`~crossbar.array.CrossbarArray`: Numba DAC, one float32 product (and
+one bfloat16 variance product) per row band and read, Numba noise + ADC + digital sum.
+
+Reused scratch buffers, reads chunked by input values so a launch's buffers stay in
+cache; results do not depend on the chunking (a row's noise is keyed by its index in
+the batch). Bound management is read by :func:`crossbar.readtorch.read_torch`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from crossbar import dac_kernels, read_kernels
+from crossbar.threads import torch_threads
+
+# Rows read per kernel launch on the CPU, at most CHUNK_VALUES input voltages in all.
+CHUNK_ROWS = 4096
+CHUNK_VALUES = 1 << 22
+_WORKSPACE: dict[str, torch.Tensor] = {}
+NO_VARIANCE = np.empty((0, 0, 0, 0), dtype=np.uint16)
+NO_SQUARES = np.empty(0, dtype=np.uint16)
+
+
+def scratch(name: str, numel: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A reused CPU buffer of ``numel`` entries (fresh large allocations cost page faults on
+    every read). Only for use inside ``torch_threads()``, which runs one read at a time."""
+    buf = _WORKSPACE.get(name)
+    if buf is None or buf.numel() < numel or buf.dtype != dtype:
+        buf = torch.empty(numel, dtype=dtype)
+        _WORKSPACE[name] = buf
+    return buf[:numel]
+
+
+def bits(t: torch.Tensor) -> np.ndarray:
+    """The uint16 bit patterns of a bfloat16 CPU tensor, as a NumPy view (no copy)."""
+    return t.view(torch.int16).numpy().view(np.uint16)
+
+
+def chunk_rows(array, per: int = 1) -> int:
+    """Rows per launch: a multiple of ``per`` (a convolution's positions per image) with at most
+    CHUNK_VALUES voltages of all reads."""
+    rows = max(1, min(CHUNK_ROWS, CHUNK_VALUES // (array.shape[0] * array.plan.reads)))
+    return max(1, rows // per) * per
+
+
+def read_cpu(array, convert, keys: np.ndarray, row0: int, out: torch.Tensor, chunk: int,
+             conductance: torch.Tensor, variance: torch.Tensor | None) -> int | None:
+    """DAC, products and ADC of every row; returns the clipped conversions (None if the DAC met
+    NaN or infinity).
+
+    ``out`` (groups x rows per group x outputs, any strides) receives row b at
+    out[b // P, b % P]; ``chunk`` (a multiple of P) rows per launch;
+    ``convert(c0, m, u, u2, scale)`` runs the DAC of rows c0 .. c0 + m;
+    ``keys`` (bands x reads) the noise streams; ``conductance``/``variance``
+    the band buffers to read (the array's, or a vote group's).
+    """
+    plan = array.plan
+    reads = plan.reads
+    per_group = out.shape[1]
+    rows = out.shape[0] * per_group
+    fs, cs = array.full_scale.numpy(), array.col_scale.numpy()
+    floor = array.floor.numpy() if array.floor is not None else np.empty((0, 0), np.float32)
+    weights = plan.weights_array
+    noisy = variance is not None
+    n_in, n_out, bands = array.shape[0], array.shape[1], len(array.bands)
+    height = conductance.shape[1]
+    full = sum(1 for r0, r1 in array.bands if r1 - r0 == height)
+    clipped = 0
+    for c0 in range(0, rows, chunk):
+        m = min(chunk, rows - c0)
+        u = scratch("u", m * n_in * reads)
+        u2 = scratch("u2", m * n_in * reads, torch.bfloat16) if noisy else None
+        scale = scratch("scale", m)
+        convert(c0, m, u.numpy(), bits(u2) if noisy else NO_SQUARES, scale.numpy())
+        if not bool(torch.isfinite(scale).all()):  # the DAC marks rows holding NaN or infinity
+            return None
+        mr = m * reads  # rows of every read of one band
+        current = scratch("current", bands * mr * n_out).view(bands, mr, n_out)
+        var = None
+        if noisy:
+            var = scratch("variance", bands * mr * n_out, torch.bfloat16).view(bands, mr, n_out)
+        # Full-height bands (all but perhaps the last) in one batched product, the rest one by one.
+        if full > 1:
+            lead = slice(0, mr * height * full)
+            torch.bmm(u[lead].view(full, mr, height), conductance[:full], out=current[:full])
+            if noisy:  # the variance product, its u^2 rounded to bfloat16 by the DAC
+                torch.bmm(u2[lead].view(full, mr, height), variance[:full], out=var[:full])
+        for i, (r0, r1) in enumerate(array.bands):
+            if full > 1 and i < full:
+                continue
+            band = slice(mr * r0, mr * r1)
+            torch.matmul(u[band].view(mr, r1 - r0), conductance[i, : r1 - r0], out=current[i])
+            if noisy:
+                torch.matmul(u2[band].view(mr, r1 - r0), variance[i, : r1 - r0], out=var[i])
+        clips = np.empty(m, dtype=np.int64)
+        read_kernels.read_bands(current.view(bands, reads, m, n_out).numpy(),
+                                bits(var).reshape(bands, reads, m, n_out) if noisy else NO_VARIANCE,
+                                floor, keys, weights, fs, plan.adc_bits, cs, scale.numpy(), row0 + c0,
+                                out[c0 // per_group : (c0 + m) // per_group].numpy(), clips)
+        clipped += int(clips.sum())
+    return clipped
+
+
+def read_patches_cpu(array, images: torch.Tensor, geometry, out_hw: np.ndarray, keys: np.ndarray,
+                     conductance: torch.Tensor, variance: torch.Tensor | None
+                     ) -> tuple[torch.Tensor, int | None]:
+    """A convolution's read on the CPU (N x outputs x H_out x W_out, and the clipped conversions,
+    None if the images hold NaN or infinity): the DAC kernel takes the patches straight from
+    the images, a few whole images per launch, and the ADC kernel writes the output in place;
+    bit for bit the read of ``im2col(images)`` (no bias)."""
+    n = images.shape[0]
+    images = images.contiguous()
+    positions = int(out_hw[0] * out_hw[1])
+    plan = array.plan
+    starts = np.array([r0 for r0, _ in array.bands] + [array.shape[0]], dtype=np.int64)
+
+    def convert(c0, m, u, u2, scale):
+        i0 = c0 // positions
+        chunk = images[i0 : i0 + m // positions].numpy()
+        dac_kernels.dac_patches(chunk, *geometry, out_hw, plan.bits, plan.widths_array, plan.phases,
+                                starts, u, u2, scale)
+
+    out = torch.empty(n, array.shape[1], int(out_hw[0]), int(out_hw[1]))
+    rows_out = out.view(n, array.shape[1], positions).transpose(1, 2)  # row b: image, position
+    with torch_threads():
+        clipped = read_cpu(array, convert, keys, 0, rows_out, chunk_rows(array, positions), conductance,
+                           variance)
+    return out, clipped
+
+
+def values_cpu(array, x: torch.Tensor, keys: np.ndarray) -> np.ndarray:
+    """The pre-clip values every conversion of a read of ``x`` (rows x inputs) sees, noise from
+    ``keys`` included (bands x reads x rows x outputs, float32): what a range calibration
+    measures, computed as :func:`read_cpu` reads."""
+    plan = array.plan
+    n_in, n_out, bands = array.shape[0], array.shape[1], len(array.bands)
+    m, reads = x.shape[0], plan.reads
+    noisy = array.variance is not None
+    floor = array.floor.numpy() if array.floor is not None else np.empty((0, 0), np.float32)
+    out = np.empty((bands, reads, m, n_out), dtype=np.float32)
+    u = torch.empty(m * n_in * reads)
+    u2 = torch.empty(m * n_in * reads, dtype=torch.bfloat16) if noisy else None
+    scale = torch.empty(m)
+    starts = np.array([r0 for r0, _ in array.bands] + [n_in], dtype=np.int64)
+    with torch_threads():
+        dac_kernels.dac(x.numpy(), plan.bits, plan.widths_array, plan.phases, starts, u.numpy(),
+                        bits(u2) if noisy else NO_SQUARES, scale.numpy())
+        current = torch.empty(bands, reads * m, n_out)
+        var = torch.empty(bands, reads * m, n_out, dtype=torch.bfloat16) if noisy else None
+        for i, (r0, r1) in enumerate(array.bands):
+            band = slice(reads * m * r0, reads * m * r1)
+            torch.matmul(u[band].view(reads * m, r1 - r0), array.conductance[i, : r1 - r0], out=current[i])
+            if noisy:
+                torch.matmul(u2[band].view(reads * m, r1 - r0), array.variance[i, : r1 - r0], out=var[i])
+        read_kernels.noisy_values(current.view(bands, reads, m, n_out).numpy(),
+                                  bits(var).reshape(bands, reads, m, n_out) if noisy else NO_VARIANCE,
+                                  floor, keys, 0, out)
+    return out

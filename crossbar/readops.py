@@ -1,0 +1,133 @@
+"""The tensor operations of a read that do not need the Numba kernels.
+
+Shared by the CPU read (:mod:`crossbar.array` with :mod:`crossbar.read_kernels`),
+the plain-torch read on accelerators (:func:`read_torch`), the torch layers
+and the cost model: the patch layout of a convolution (:func:`im2col`), the
+bfloat16 variance product of the exact read noise with its error bound,
+keyed normal draws, and the one sampler of Qin & Vucinic's Eq. 2/3 output
+noise (:func:`qin_noise`), used by abstract profiles and noise-injection layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from crossbar import read_kernels
+from crossbar.seeds import derive
+from crossbar.threads import torch_threads
+
+
+def im2col(x: torch.Tensor, kernel_size, stride, padding, dilation) -> torch.Tensor:
+    """The patches of a 2-D convolution, one row per output position: (N * H_out * W_out) x (C * kh * kw).
+
+    Rows run over images, then output rows and columns; a row's entries are
+    ordered (channel, kernel row, kernel column) like ``conv.weight.reshape(out, -1)``.
+    One strided view and one copy (torch's ``unfold`` makes two).
+    """
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+    if ph or pw:
+        x = F.pad(x, (pw, pw, ph, ph))
+    x = x.contiguous()
+    n, c, h, w = x.shape
+    h_out = (h - dh * (kh - 1) - 1) // sh + 1
+    w_out = (w - dw * (kw - 1) - 1) // sw + 1
+    s = x.stride()
+    windows = x.as_strided((n, h_out, w_out, c, kh, kw),
+                           (s[0], s[2] * sh, s[3] * sw, s[1], s[2] * dh, s[3] * dw))
+    return windows.reshape(n * h_out * w_out, c * kh * kw)
+
+
+def keyed_normal(like: torch.Tensor, key: int, mean: float, std: float) -> torch.Tensor:
+    """A tensor like ``like`` (shape, dtype, device) of N(mean, std^2) draws of stream ``key``.
+
+    On the CPU the draws are the counter-based block stream of
+    :func:`crossbar.read_kernels.normals` (independent of the thread count);
+    elsewhere a ``torch.Generator`` on the tensor's device seeded with ``key``
+    (other numbers, the same distribution).
+    """
+    if like.device.type == "cpu":
+        with torch_threads():
+            z = read_kernels.normals(np.uint64(key), like.numel(), float(mean), float(std))
+        return torch.from_numpy(z).view(like.shape).to(like.dtype)
+    gen = torch.Generator(device=like.device)
+    gen.manual_seed(int(key))
+    return torch.empty_like(like).normal_(mean, std, generator=gen)
+
+
+def qin_noise(y: torch.Tensor, kind: str, sigma: float,
+              normal: Callable[[torch.Tensor, float, float], torch.Tensor],
+              inplace: bool = False) -> torch.Tensor:
+    """Qin & Vucinic's output noise: Eq. 3 ``y * z``, z ~ N(1, sigma^2) (``kind="mult"``),
+    or Eq. 2 ``y + z``, z ~ N(0, sigma^2) (``kind="add"``); ``y`` itself for ``"none"`` or sigma 0.
+
+    ``normal(like, mean, std)`` draws the z: the noise-injection layers pass
+    their draw counter's source, abstract device profiles a keyed stream
+    (:func:`keyed_normal`). Gradients flow through: d(out)/dy = z (mult) or 1
+    (add). ``inplace``: overwrite ``y`` (a read's own output, no gradient).
+    """
+    if kind == "none" or sigma == 0.0:
+        return y
+    if kind == "mult":
+        z = normal(y, 1.0, sigma)
+        return y.mul_(z) if inplace else y * z
+    if kind == "add":
+        z = normal(y, 0.0, sigma)
+        return y.add_(z) if inplace else z.add_(y)
+    raise ValueError(f"output noise kind must be 'mult', 'add' or 'none', got {kind!r}")
+
+
+def variance_product(u: torch.Tensor, variance: torch.Tensor) -> torch.Tensor:
+    """The read-noise variance of every column current, sum_i u_i^2 s_ij^2, for every row of ``u``.
+
+    bfloat16 operands (``variance`` is stored so; the CPU read gets u^2 so
+    rounded from the DAC kernel), float32 accumulation, a bfloat16 result:
+    every term is >= 0, so the relative error is at most
+    ``variance_error_bound(rows)`` (see :meth:`crossbar.array.CrossbarArray.mvm`).
+    """
+    return torch.matmul(u.square().to(torch.bfloat16), variance)
+
+
+def variance_error_bound(rows: int) -> float:
+    """Largest relative error of :func:`variance_product` against exact arithmetic, for
+    ``rows`` terms: u^2, the stored variances and the result each rounded once to
+    bfloat16 (unit roundoff 2^-8), a float32 sum of non-negative terms (rows * 2^-24)."""
+    return (1 + 2.0**-8) ** 3 * (1 + rows * 2.0**-24) - 1
+
+
+def read_torch(array, x: torch.Tensor, key: int | None) -> torch.Tensor:
+    """The physical read of a :class:`~crossbar.array.CrossbarArray` in plain torch operations,
+    for tensors on an accelerator.
+
+    Same model as the CPU kernels (DAC, one product per row band, exact read
+    noise through the bfloat16 variance product, ADC, digital sum); its
+    normals come from a ``torch.Generator`` per band seeded with
+    ``derive(key, band)``, so the numbers differ from the CPU stream, their
+    distribution does not. Runs on CPU tensors too (that is how it is tested).
+    """
+    p = array.profile
+    scale = x.abs().amax(dim=1, keepdim=True)
+    scale = torch.where(scale == 0, torch.ones_like(scale), scale)
+    u = x / scale
+    if p.dac_bits:
+        levels = float(2 ** (p.dac_bits - 1) - 1)
+        u = torch.round(u * levels) / levels
+    out = torch.zeros(x.shape[0], array.shape[1], device=x.device)
+    for i, (r0, r1) in enumerate(array.bands):
+        ub = u[:, r0:r1]
+        v = ub @ array.conductance[i, : r1 - r0]
+        if array.variance is not None:
+            var = variance_product(ub, array.variance[i, : r1 - r0]).float()
+            gen = torch.Generator(device=x.device)
+            gen.manual_seed(derive(key, i))
+            v = v + var.sqrt() * torch.randn(v.shape, generator=gen, device=x.device)
+        fs = array.full_scale[i].to(torch.float32)
+        v = torch.clamp(v, -fs, fs)
+        if p.adc_bits:
+            levels = float(2 ** (p.adc_bits - 1) - 1)
+            v = torch.round(v * (levels / fs)) * (fs / levels)
+        out += v * array.col_scale[i].to(torch.float32) * scale
+    return out
