@@ -63,6 +63,15 @@ class Stream(IntEnum):
     # a noise budget's chip: ADC-range calibration and its vote group (words: chip)
     BUDGET_CALIBRATION = 23
     BUDGET_VOTE_GROUP = 24
+    # adversarial attacks (crossbar.attacks)
+    ATTACK_START = 40  # random start of one PGD restart (words: restart)
+    ATTACK_EOT = 41  # noise of one EOT gradient or strength evaluation (words: restart, iteration)
+    ATTACK_MODEL = 42  # an attack run's networks: init, batch order (words: role 0 NN_adv, 1 NN_val)
+    ADV_TRAIN = 43  # the attack on one minibatch of adversarial training (words: epoch, batch)
+    ATTACK_BLACKBOX = 44  # black-box examples on NN_adv (words: input chunk)
+    ATTACK_WHITEBOX = 45  # white-box EOT examples on noisy NN_val (words: sigma_key, input chunk)
+    ATTACK_EVAL = 46  # noisy evaluation runs (words: input set, sigma_key)
+    ATTACK_CHIP = 47  # device-profile evaluation, from an ATTACK_EVAL seed: one chip (words: chip)
     # Walking Noise and hardening (crossbar.walk; words: repeat, then the cell's words)
     WALK_INIT = 50
     WALK_TRAIN = 51

@@ -26,6 +26,7 @@ COMMANDS = {
     "walk": "Noise at one position at a time (Walking Noise): midpoints and learning dynamics.",
     "harden": "Quantization-aware training vs noisy training under global noise, and on crossbar levels.",
     "demo": "Train a small CNN on real digits, map it onto ReRAM/PCM/NAND and write a report.",
+    "attack": "Black-box adversarial examples against noisy inference (Table 11), with a white-box check.",
 }
 
 
