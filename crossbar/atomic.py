@@ -90,3 +90,20 @@ def safe_name(text: str, max_length: int = 64) -> str:
     """
     name = re.sub(r"[^A-Za-z0-9._-]", "_", str(text)).lstrip(".")[:max_length]
     return name or "_"
+
+
+def lock_folder(path: str | os.PathLike, error: Callable[[str], Exception], message: str) -> IO[str] | None:
+    """Hold an exclusive lock on the file ``path`` (POSIX ``flock``) so that a second run writing
+    the same folder is refused with ``error(message)``. Returns the open handle that holds it
+    (close it to release); None where there is no ``fcntl``."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return None
+    fh = open(path, "w")  # noqa: SIM115 - held until the caller closes it
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        raise error(message) from None
+    return fh

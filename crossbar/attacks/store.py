@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from crossbar.atomic import atomic_write, atomic_write_text
+from crossbar.atomic import atomic_write, atomic_write_text, lock_folder
 
 CONFIG_FILE = "attack.json"
 LOCK_FILE = ".lock"
@@ -101,15 +101,8 @@ class PartStore:
 
     def lock(self) -> None:
         """Hold an exclusive lock on the folder (POSIX) while this run writes."""
-        import fcntl
-
-        fh = open(self.out / LOCK_FILE, "w")  # noqa: SIM115 - held until unlock()
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.close()
-            raise AttackLockedError(f"another attack run is writing to {self.out}") from None
-        self._lock_fh = fh
+        self._lock_fh = lock_folder(self.out / LOCK_FILE, AttackLockedError,
+                                    f"another attack run is writing to {self.out}")
 
     def unlock(self) -> None:
         if self._lock_fh is not None:

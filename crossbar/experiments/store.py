@@ -27,7 +27,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from crossbar.atomic import atomic_write_text
+from crossbar.atomic import atomic_write_text, lock_folder
 from crossbar.identity import digest_json
 
 from .config import SweepConfig
@@ -201,17 +201,8 @@ class ResultsStore:
     def lock(self) -> None:
         """Hold an exclusive lock on the folder (POSIX); a second sweep writing
         to the same folder at the same time is refused."""
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX
-            return
-        fh = open(self.out / LOCK_FILE, "w")  # noqa: SIM115 - held until unlock()
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.close()
-            raise SweepLockedError(f"another sweep is writing to {self.out}") from None
-        self._lock_fh = fh
+        self._lock_fh = lock_folder(self.out / LOCK_FILE, SweepLockedError,
+                                    f"another sweep is writing to {self.out}")
 
     def unlock(self) -> None:
         if self._lock_fh is not None:

@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from crossbar.atomic import atomic_write_text
+from crossbar.atomic import atomic_write_text, lock_folder
 
 __all__ = ["ConfigChangedError", "LockedError", "RunStore", "qat_key", "task_key"]
 
@@ -124,17 +124,8 @@ class RunStore:
 
     def lock(self) -> None:
         """Hold an exclusive lock (POSIX): a second run on the same folder is refused."""
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX
-            return
-        fh = open(self.out / LOCK_FILE, "w")  # noqa: SIM115 - held until unlock()
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.close()
-            raise LockedError(f"another run is writing to {self.out}") from None
-        self._lock_fh = fh
+        self._lock_fh = lock_folder(self.out / LOCK_FILE, LockedError,
+                                    f"another run is writing to {self.out}")
 
     def unlock(self) -> None:
         if self._lock_fh is not None:
