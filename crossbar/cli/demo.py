@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-limit", type=count(1),
                         help="test digits simulated (default: as many as resolve the target, up to all "
                              "1000; quick 300)")
-    parser.add_argument("--votes", type=_ints, help="vote counts K, e.g. 1,5 (default; quick: 1,3)")
+    parser.add_argument("--votes", type=_ints, help="vote counts K, e.g. 1,3 (the default)")
     parser.add_argument("--repeats", type=count(1, 10_000),
                         help="programmed chips per accuracy (default 3, quick 2)")
     parser.add_argument("--aged-device",
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     train = base.train
     kw: dict = {"out": args.out, "seed": args.seed, "plots": not args.no_plots}
     if args.quick:
-        kw.update(test_limit=300, votes=(1, 3), rel_tol=1.0, repeats=2)
+        kw.update(test_limit=300, repeats=2)
         train = dataclasses.replace(train, epochs=3)
     if args.aged_device is not None:
         kw["aged_device"] = None if args.aged_device.lower() == "none" else args.aged_device

@@ -65,10 +65,10 @@ class DemoConfig:
     train: TrainSpec = field(default_factory=TrainSpec)
     data: str = "mnist5k"
     test_limit: int | str = "auto"
-    votes: tuple[int, ...] = (1, 5)
+    votes: tuple[int, ...] = (1, 3)
     repeats: int = 3
     noise_range: tuple[float, float] = (0.5, 130.0)
-    rel_tol: float = 0.5
+    rel_tol: float = 1.0
     reference: str = "digital"
     max_drop: float = 0.03
     voltage_tol: float = 0.05
