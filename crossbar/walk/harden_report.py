@@ -7,19 +7,16 @@ Written files: ``harden.json``, ``harden.md`` and (``plots``) one figure per net
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from crossbar.atomic import atomic_write_text
-
 from .config import QatSpec, harden_from_dict
 from .fit import clean_json
 from .midpoint import compare, find_midpoint, interval, mean_ci, midpoint_interval, summarize_midpoints
-from .report import fmt_acc, fmt_sigma, load_run, midpoint_cell
+from .report import fmt_acc, fmt_sigma, midpoint_cell, write_report_files
 from .store import qat_key, task_key
 
 __all__ = ["analyse_harden", "write_harden_report"]
@@ -240,16 +237,6 @@ def _markdown(a: dict, figures: list[str]) -> str:
 
 def write_harden_report(out: str | Path, *, plots: bool = True) -> list[Path]:
     """Write harden.json, harden.md and (``plots``) the figures of a results folder."""
-    out = Path(out)
-    identity, records = load_run(out)
-    a = analyse_harden(identity, records)
-    files = []
-    if plots:
-        from .plots import harden_figures
+    from .plots import harden_figures
 
-        files = harden_figures(a, out / "figures")
-    rel = [str(f.relative_to(out)) for f in files]
-    text = json.dumps(clean_json(a, 6), separators=(",", ":"), allow_nan=False)
-    files.insert(0, atomic_write_text(out / "harden.json", text + "\n"))
-    files.insert(1, atomic_write_text(out / "harden.md", _markdown(a, rel)))
-    return files
+    return write_report_files(out, "harden", analyse_harden, _markdown, harden_figures, plots)

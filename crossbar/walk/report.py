@@ -22,7 +22,8 @@ from .fit import clean_json
 from .midpoint import compare, find_midpoint, interval, mean_ci, midpoint_interval, summarize_midpoints
 from .store import IDENTITY_FILE, RESULTS_FILE, task_key
 
-__all__ = ["analyse_walk", "fmt_acc", "fmt_sigma", "load_run", "midpoint_cell", "write_walk_report"]
+__all__ = ["analyse_walk", "fmt_acc", "fmt_sigma", "load_run", "midpoint_cell", "write_report_files",
+           "write_walk_report"]
 
 
 def load_run(out: str | Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
@@ -269,18 +270,22 @@ def _fmt(series: dict[str, list], digits: int = 3) -> str:
     return f"{m:.{digits}g}" + ("" if h is None else f" ± {h:.{digits}g}")
 
 
-def write_walk_report(out: str | Path, *, plots: bool = True) -> list[Path]:
-    """Write walk.json, walk.md and (``plots``) the figures of a results folder."""
+def write_report_files(out: str | Path, stem: str, analyse, markdown, figures, plots: bool) -> list[Path]:
+    """``<stem>.json`` (compact, 6 significant digits), ``<stem>.md`` and (``plots``) the
+    figures of a results folder: ``analyse(identity, records)`` gives the analysis,
+    ``markdown(analysis, figure paths)`` the page, ``figures(analysis, folder)`` the PNGs."""
     out = Path(out)
-    identity, records = load_run(out)
-    a = analyse_walk(identity, records)
-    files = []
-    if plots:
-        from .plots import walk_figures
-
-        files = walk_figures(a, out / "figures")
+    a = analyse(*load_run(out))
+    files = figures(a, out / "figures") if plots else []
     rel = [str(f.relative_to(out)) for f in files]
     text = json.dumps(clean_json(a, 6), separators=(",", ":"), allow_nan=False)
-    files.insert(0, atomic_write_text(out / "walk.json", text + "\n"))
-    files.insert(1, atomic_write_text(out / "walk.md", _markdown(a, rel)))
+    files.insert(0, atomic_write_text(out / f"{stem}.json", text + "\n"))
+    files.insert(1, atomic_write_text(out / f"{stem}.md", markdown(a, rel)))
     return files
+
+
+def write_walk_report(out: str | Path, *, plots: bool = True) -> list[Path]:
+    """Write walk.json, walk.md and (``plots``) the figures of a results folder."""
+    from .plots import walk_figures
+
+    return write_report_files(out, "walk", analyse_walk, _markdown, walk_figures, plots)
