@@ -114,7 +114,8 @@ def _calibration_inputs(config: BudgetConfig, data=None) -> torch.Tensor:
 
 def _evaluator(config: BudgetConfig, model, model_info, progress: bool, data=None):
     """The shared start of a budget and of point evaluations: profile, folder, model checks,
-    test data, cache. Returns (profile, model_info, test set, inputs available, evaluator)."""
+    test and calibration data, the nominal evaluator with its cache, the network's cost and
+    the spacing of its re-reads (a :class:`_Setup`)."""
     from crossbar.cost import read_spacing
     from crossbar.cost.mapping import network_cost_of
     from crossbar.identity import data_identity, tensor_digest
@@ -168,6 +169,9 @@ def _evaluator(config: BudgetConfig, model, model_info, progress: bool, data=Non
 
 @dataclass(frozen=True)
 class _Setup:
+    """What :func:`_evaluator` prepared; ``evaluator_for(profile, tag)`` makes an evaluator of
+    another profile (the same one at another read voltage) on the same data and chips."""
+
     profile: Any
     model_info: dict
     ds: Any
