@@ -79,3 +79,18 @@ def user_dir(tmp_path_factory):
     sys.path.remove(str(folder))
     for name in ("usernets", "userdata"):
         sys.modules.pop(name, None)
+
+
+def sweep_records(out) -> dict:
+    """A sweep folder's finished cells by (sigma_train, sigma_val), without the fields that
+    differ between equal runs (wall time, record digest): what resume tests compare."""
+    import json
+    from pathlib import Path
+
+    recs = {}
+    for line in (Path(out) / "results.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        r.pop("elapsed_s")
+        r.pop("digest")
+        recs[(r["sigma_train"], r["sigma_val"])] = r
+    return recs

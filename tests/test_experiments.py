@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import sweep_records
 from torch import nn
 
 from crossbar import devices
@@ -348,18 +349,8 @@ def _cfg(out: Path, **kw) -> SweepConfig:
     return SweepConfig.from_dict({**SMALL, "out": str(out), **kw})
 
 
-def _results(out: Path) -> dict:
-    recs = {}
-    for line in (out / "results.jsonl").read_text().splitlines():
-        r = json.loads(line)
-        r.pop("elapsed_s")
-        r.pop("digest")
-        recs[(r["sigma_train"], r["sigma_val"])] = r
-    return recs
-
-
 def assert_same_outputs(a: Path, b: Path) -> None:
-    assert _results(a) == _results(b)
+    assert sweep_records(a) == sweep_records(b)
     for name in ("tables.md", "tables.csv", "tables.json", "grid.csv", "grid.json", "votes.csv"):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
@@ -374,7 +365,7 @@ def reference(tmp_path_factory) -> Path:
 
 
 def test_sweep_writes_cells_tables_and_figures(reference):
-    recs = _results(reference)
+    recs = sweep_records(reference)
     assert len(recs) == N_CELLS
     r = recs[(0.6, 1.0)]
     assert len(r["accuracy"]) == 3 and r["n_test"] == 40
@@ -405,7 +396,7 @@ def test_cell_seeds_name_sigmas_not_grid_positions(reference):
     """A cell computed under another grid (same other settings) is the same."""
     ckpt = str(checkpoint_path(reference, 0.6))
     other = _cfg(reference, sigma_val=[0.6])
-    done = _results(reference)[(0.6, 0.6)]
+    done = sweep_records(reference)[(0.6, 0.6)]
     rec = evaluate_cell(CellTask(other, 0.6, 0.6, ckpt, "h", sweep_identity(other), done["model_digest"]))
     assert rec["accuracy"] == done["accuracy"]
 
@@ -446,11 +437,11 @@ def test_an_edited_profile_file_is_refused_on_resume(tmp_path, reference):
     shutil.copy(checkpoint_path(reference, 0.6), checkpoint_path(tmp_path / "out", 0.6))
     with pytest.raises(KeyboardInterrupt):  # one cell done, then interrupted
         run_sweep(cfg, progress=False, on_record=lambda r: (_ for _ in ()).throw(KeyboardInterrupt()))
-    assert len(_results(tmp_path / "out")) == 1
+    assert len(sweep_records(tmp_path / "out")) == 1
     profile.write_text(devices.load("ideal").with_overrides(adc_bits=2).to_yaml())
     with pytest.raises(ConfigChangedError, match="identity profile_contents: results have"):
         run_sweep(cfg, progress=False)
-    assert len(_results(tmp_path / "out")) == 1
+    assert len(sweep_records(tmp_path / "out")) == 1
 
 
 def test_a_prefilled_model_of_another_config_is_refused(tmp_path, reference):
@@ -460,7 +451,7 @@ def test_a_prefilled_model_of_another_config_is_refused(tmp_path, reference):
     shutil.copy(checkpoint_path(reference, 0.6), checkpoint_path(out, 0.6))
     with pytest.raises(ValueError, match=r"different run configuration(.|\n)*lr"):
         run_sweep(_cfg(out, sigma_train=[0.6], sigma_val=[0.0], lr=2e-3), progress=False)
-    assert not (out / "results.jsonl").exists() or not _results(out)
+    assert not (out / "results.jsonl").exists() or not sweep_records(out)
 
 
 def test_a_replaced_model_does_not_mix_with_finished_cells(tmp_path, reference):
@@ -488,14 +479,14 @@ def test_nan_weights_are_refused_by_a_sweep(tmp_path, reference):
     torch.save(ckpt, checkpoint_path(out, 0.6))
     with pytest.raises(ValueError, match="hold NaN or infinity"):
         run_sweep(_cfg(out, sigma_train=[0.6], sigma_val=[0.0], softmax=None), progress=False)
-    assert not (out / "results.jsonl").exists() or not _results(out)
+    assert not (out / "results.jsonl").exists() or not sweep_records(out)
 
 
 def test_a_worker_refuses_a_cell_from_other_inputs(reference):
     ckpt = str(checkpoint_path(reference, 0.6))
     cfg = _cfg(reference, sigma_val=[0.6])
     ident = sweep_identity(cfg)
-    digest = _results(reference)[(0.6, 0.6)]["model_digest"]
+    digest = sweep_records(reference)[(0.6, 0.6)]["model_digest"]
     for bad, what in [({**ident, "code": {"version": "0.0.1", "source": None}}, "the code"),
                       ({**ident, "test_data": "0" * 16}, "the test data")]:
         with pytest.raises(IdentityMismatchError, match=what):
@@ -515,7 +506,7 @@ def test_injected_failure_then_resume_equals_uninterrupted(reference, tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         run_sweep(_cfg(out), progress=False, on_record=crash_after_two)
-    assert len(_results(out)) == 2
+    assert len(sweep_records(out)) == 2
     mtimes = {st: checkpoint_path(out, st).stat().st_mtime_ns for st in (0.0, 0.6)
               if checkpoint_path(out, st).exists()}
     resumed = []
@@ -552,7 +543,7 @@ def test_sigkill_at_a_random_point_then_resume_on_two_processes_equals_uninterru
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    assert after <= len(_results(out)) < N_CELLS
+    assert after <= len(sweep_records(out)) < N_CELLS
     run_sweep(_cfg(out), workers=2, progress=False)  # spawn-context process pool
     assert_same_outputs(reference, out)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import sweep_records
 
 from crossbar import data as cdata
 from crossbar import models
@@ -45,16 +46,6 @@ def _cfg(out: Path, **kw) -> SweepConfig:
     return SweepConfig.from_dict({**SMALL, "out": str(out), **kw})
 
 
-def _records(out: Path) -> dict:
-    recs = {}
-    for line in (out / "results.jsonl").read_text().splitlines():
-        r = json.loads(line)
-        r.pop("elapsed_s")
-        r.pop("digest")
-        recs[(r["sigma_train"], r["sigma_val"])] = r
-    return recs
-
-
 @pytest.fixture(scope="module")
 def reference(user_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("user-reference")
@@ -66,7 +57,7 @@ def test_a_sweep_of_a_user_network_records_its_identity(reference):
     saved = json.loads((reference / "sweep.json").read_text())
     ident = saved["identity"]["model"]
     assert ident["name"] == "usernets:Net" and ident["kwargs"] == {"hidden": 12} and ident["source"]
-    recs = _records(reference)
+    recs = sweep_records(reference)
     assert recs[(0.6, 0.6)]["accuracy_std"] > 0 and recs[(0.0, 0.0)]["accuracy_std"] == 0
     with pytest.raises(ConfigError, match=r"key 'model_kwargs.width': unknown key; allowed: hidden, cl"):
         _cfg(reference, model_kwargs={"width": 3})
@@ -99,9 +90,9 @@ def test_sigkill_then_resume_of_a_user_network_equals_uninterrupted(user_dir, re
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    assert after <= len(_records(out)) < N_CELLS
+    assert after <= len(sweep_records(out)) < N_CELLS
     run_sweep(_cfg(out), workers=2, progress=False, report=False)  # local processes import it by path
-    assert _records(out) == _records(reference)
+    assert sweep_records(out) == sweep_records(reference)
 
 
 def test_an_edited_network_is_refused_on_resume_naming_its_source(user_dir, reference, tmp_path):
