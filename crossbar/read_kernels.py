@@ -50,17 +50,15 @@ PAIRS_PER_TASK = 2048  # pairs of normals one thread draws with one set of scrat
 
 
 @njit(inline="always", error_model="numpy", fastmath={"contract"})
-def normals_into(key, first_pair, npairs, z, a, u, t, e) -> None:
+def normals_into(key, first_pair, npairs, z, t, e, v) -> None:
     """Fill z[0 : 2 * npairs] with standard normals: pair p (index first_pair + p of stream
-    ``key``) gives z[p] and z[npairs + p]. ``a``, ``u`` (int64), ``t``, ``e`` (float32) are
-    scratch of at least ``npairs`` entries; ``t`` must be contiguous (it is viewed as int32)."""
-    for p in range(npairs):  # one 64-bit hash: two 32-bit uniforms
-        h = _mix(key + _GOLDEN * (first_pair + np.uint64(p) + _ONE))
-        a[p] = np.int64(h >> _S32) + 1  # u1 = a * 2^-32 in (0, 1]
-        u[p] = np.int64(h & _MASK32)  # angle = u * 2^-32 turns
+    ``key``) gives z[p] and z[npairs + p]. ``t``, ``e``, ``v`` (float32) are scratch of at
+    least ``npairs`` entries; ``t`` must be contiguous (it is viewed as int32)."""
     ti = t.view(np.int32)
-    for p in range(npairs):
-        t[p] = _f32(a[p])
+    for p in range(npairs):  # one 64-bit hash: two 32-bit uniforms, straight to float32
+        h = _mix(key + _GOLDEN * (first_pair + np.uint64(p) + _ONE))
+        t[p] = _f32(np.int64(h >> _S32) + 1)  # u1 = t * 2^-32 in (0, 1]
+        v[p] = _f32(np.int64(h & _MASK32)) * _QUARTER_TURNS  # the angle in quarter turns, [0, 4)
     for p in range(npairs):  # u1 = m * 2^e, m in [1, 2)
         bits = ti[p]
         e[p] = _f32((bits >> 23) - 127)
@@ -74,9 +72,8 @@ def normals_into(key, first_pair, npairs, z, a, u, t, e) -> None:
         s2 = s * s
         log_m = _TWO32 * s * (_ONE32 + s2 * (_L3 + s2 * (_L5 + s2 * (_L7 + s2 * _L9))))
         r = math.sqrt(_f32(-2.0) * (ex * _LN2 + log_m))
-        v = _f32(u[p]) * _QUARTER_TURNS
-        q = np.int32(v)  # quadrant 0..3, then an angle in [-pi/4, pi/4)
-        th = (v - _f32(q) - _HALF32) * _HALF_PI
+        q = np.int32(v[p])  # quadrant 0..3, then an angle in [-pi/4, pi/4)
+        th = (v[p] - _f32(q) - _HALF32) * _HALF_PI
         t2 = th * th
         sn = th * (_ONE32 + t2 * (_S3 + t2 * (_S5 + t2 * (_S7 + t2 * (_S9 + t2 * _S11)))))
         cs = _ONE32 + t2 * (_C2 + t2 * (_C4 + t2 * (_C6 + t2 * (_C8 + t2 * (_C10 + t2 * _C12)))))
@@ -98,12 +95,11 @@ def normals(key: np.uint64, n: int, mean: float, std: float) -> np.ndarray:
     for task in prange(tasks):
         p0 = task * PAIRS_PER_TASK
         count = min(PAIRS_PER_TASK, npairs - p0)
-        a = np.empty(count, np.int64)
-        u = np.empty(count, np.int64)
         t = np.empty(count, np.float32)
         e = np.empty(count, np.float32)
+        v = np.empty(count, np.float32)
         z = np.empty(2 * count, np.float32)
-        normals_into(key, np.uint64(p0), count, z, a, u, t, e)
+        normals_into(key, np.uint64(p0), count, z, t, e, v)
         dst = out[2 * p0 : min(n, 2 * (p0 + count))]
         for i in range(dst.size):
             dst[i] = m32 + s32 * z[i]
@@ -117,12 +113,11 @@ def block_normals(key: np.uint64, rows: int, cols: int) -> np.ndarray:
     half = (cols + 1) // 2
     out = np.empty((rows, cols), dtype=np.float32)
     for b in prange(rows):
-        a = np.empty(half, np.int64)
-        u = np.empty(half, np.int64)
         t = np.empty(half, np.float32)
         e = np.empty(half, np.float32)
+        v = np.empty(half, np.float32)
         z = np.empty(2 * half, np.float32)
-        normals_into(key, np.uint64(b) * np.uint64(half), half, z, a, u, t, e)
+        normals_into(key, np.uint64(b) * np.uint64(half), half, z, t, e, v)
         out[b] = z[:cols]
     return out
 
@@ -134,12 +129,11 @@ def row_normals(key: np.uint64, rows: np.ndarray, cols: int) -> np.ndarray:
     half = (cols + 1) // 2
     out = np.empty((rows.size, cols), dtype=np.float32)
     for k in prange(rows.size):
-        a = np.empty(half, np.int64)
-        u = np.empty(half, np.int64)
         t = np.empty(half, np.float32)
         e = np.empty(half, np.float32)
+        v = np.empty(half, np.float32)
         z = np.empty(2 * half, np.float32)
-        normals_into(key, np.uint64(rows[k]) * np.uint64(half), half, z, a, u, t, e)
+        normals_into(key, np.uint64(rows[k]) * np.uint64(half), half, z, t, e, v)
         out[k] = z[:cols]
     return out
 
@@ -218,10 +212,9 @@ def read_bands(
         b0 = task * per_task
         rows = min(per_task, batch - b0)
         npairs = rows * half
-        a = np.empty(npairs, np.int64)
-        u = np.empty(npairs, np.int64)
         t = np.empty(npairs, np.float32)
         e = np.empty(npairs, np.float32)
+        v = np.empty(npairs, np.float32)
         z = np.zeros(2 * npairs, np.float32)
         var_bits = np.zeros(rows * cols, np.uint32)
         var = var_bits.view(np.float32)
@@ -232,7 +225,7 @@ def read_bands(
             for r in range(reads):
                 base = np.uint64(((i * reads + r) * batch + b0) * cols)  # this task's rows, flat
                 if noisy:
-                    normals_into(keys[i, r], np.uint64(row0 + b0) * np.uint64(half), npairs, z, a, u, t, e)
+                    normals_into(keys[i, r], np.uint64(row0 + b0) * np.uint64(half), npairs, z, t, e, v)
                 if cell_noise:
                     for k in range(np.uint64(rows * cols)):  # bfloat16 -> float32: the high half of the bits
                         var_bits[k] = np.uint32(flat_variance[base + k]) << np.uint32(16)
@@ -270,17 +263,16 @@ def noisy_values(current: np.ndarray, variance: np.ndarray, floor: np.ndarray, k
         b0 = task * per_task
         rows = min(per_task, batch - b0)
         npairs = rows * half
-        a = np.empty(npairs, np.int64)
-        u = np.empty(npairs, np.int64)
         t = np.empty(npairs, np.float32)
         e = np.empty(npairs, np.float32)
+        v = np.empty(npairs, np.float32)
         z = np.zeros(2 * npairs, np.float32)
         var_bits = np.zeros(cols, np.uint32)
         var = var_bits.view(np.float32)
         for i in range(bands):
             for r in range(reads):
                 if noisy:
-                    normals_into(keys[i, r], np.uint64(row0 + b0) * np.uint64(half), npairs, z, a, u, t, e)
+                    normals_into(keys[i, r], np.uint64(row0 + b0) * np.uint64(half), npairs, z, t, e, v)
                 for row in range(rows):
                     src = current[i, r, b0 + row]
                     dst = out[i, r, b0 + row]
