@@ -145,21 +145,54 @@ def standard_normal(key: np.uint64, n: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True, nogil=True)
-def normal_float32_into(key: np.uint64, out: np.ndarray, first: int, mean: float, std: float) -> None:
-    """out[i] = draw ``first + i`` of N(mean, std^2) of stream ``key`` as float32 (``first`` even).
+_ZK32 = _ZK.astype(np.int32)  # the thresholds (< 2^24) as int32, so the fast path vectorises
+_MASK7_32 = np.uint32(127)
+_S7_32 = np.uint32(7)
+ZIGGURAT_BLOCK = 1024  # pairs per block of normal_float32_into (its scratch stays in L1)
 
-    Serial and without the GIL: it runs between torch operations, where a
-    second OpenMP pool would compete with torch's for the cores; callers split
-    a large draw over plain threads (:func:`crossbar.threads.run_split`).
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def normal_float32_into(key: np.uint64, out: np.ndarray, first: int, mean: float, std: float) -> None:
+    """out[i] = draw ``first + i`` of N(mean, std^2) of stream ``key`` as float32 (``first`` even):
+    the numbers of :func:`_normal_pair`.
+
+    Per block of pairs, the fast path of every draw (hash, layer, acceptance
+    and value) runs in loops the compiler vectorises; the rejected draws (about
+    3 %) are then listed and redone by :func:`_zig_slow`. Serial and without
+    the GIL: it runs between torch operations, where a second OpenMP pool
+    would compete with torch's for the cores; callers split a large draw over
+    plain threads (:func:`crossbar.threads.run_split`).
     """
     n = out.size
     p0 = first // 2
-    for p in range((n + 1) // 2):
-        z0, z1 = _normal_pair(key, np.uint64(p0 + p))
-        out[2 * p] = mean + std * z0
-        if 2 * p + 1 < n:
-            out[2 * p + 1] = mean + std * z1
+    npairs = (n + 1) // 2
+    words = np.empty(2 * ZIGGURAT_BLOCK, np.uint32)
+    value = np.empty(2 * ZIGGURAT_BLOCK, np.float32)
+    accepted = np.empty(2 * ZIGGURAT_BLOCK, np.uint8)
+    redo = np.empty(2 * ZIGGURAT_BLOCK, np.int64)
+    for b0 in range(0, npairs, ZIGGURAT_BLOCK):
+        count = min(ZIGGURAT_BLOCK, npairs - b0)
+        for p in range(count):  # draw 2p from the low word of pair p's hash, 2p + 1 from the high word
+            h = _mix(key + _GOLDEN * (np.uint64(p0 + b0 + p) + _ONE))
+            words[2 * p] = np.uint32(h & _MASK32)
+            words[2 * p + 1] = np.uint32(h >> _S32)
+        for k in range(2 * count):  # _zig_fast on every word
+            w = words[k]
+            layer = w & _MASK7_32
+            hz = np.int32(w >> _S7_32) - np.int32(1 << 24)
+            accepted[k] = abs(hz) < _ZK32[layer]
+            value[k] = mean + std * (np.float64(hz) * _ZW[layer])
+        rejected = 0
+        for k in range(2 * count):
+            redo[rejected] = k
+            rejected += 1 - accepted[k]
+        for i in range(rejected):
+            k = redo[i]
+            w = np.uint64(words[k])
+            slot = np.uint64(2 * (p0 + b0) + k)
+            value[k] = mean + std * _zig_slow(key, slot, np.int64(w & _MASK7), np.int64(w >> _S7) - (1 << 24))
+        m = min(2 * count, n - 2 * b0)
+        out[2 * b0 : 2 * b0 + m] = value[:m]
 
 
 @njit(cache=True)
