@@ -45,7 +45,8 @@ _ZERO32 = _f32(0.0)
 _HALF32 = _f32(0.5)
 _TWO32 = _f32(2.0)
 _QUARTER_TURNS = _f32(2.0**-30)  # 32-bit integer -> [0, 4): quarter turns of the angle
-TASK_VALUES = 2048  # outputs one thread reads with one set of scratch buffers (kept in L1)
+TASK_VALUES = 2048  # outputs read per block, one fill of the scratch buffers (kept in L1)
+READ_TASKS = 32  # parallel tasks of one read at most (each allocates its scratch once)
 PAIRS_PER_TASK = 2048  # pairs of normals one thread draws with one set of scratch buffers
 
 
@@ -206,44 +207,49 @@ def read_bands(
     w32 = weights.astype(np.float32)
     flat_current = current.reshape(-1)
     flat_variance = variance.reshape(-1)
-    per_task = max(1, TASK_VALUES // cols)
-    tasks = (batch + per_task - 1) // per_task
-    for task in prange(tasks):
-        b0 = task * per_task
-        rows = min(per_task, batch - b0)
-        npairs = rows * half
-        t = np.empty(npairs, np.float32)
-        e = np.empty(npairs, np.float32)
-        v = np.empty(npairs, np.float32)
-        z = np.zeros(2 * npairs, np.float32)
-        var_bits = np.zeros(rows * cols, np.uint32)
+    per_block = max(1, TASK_VALUES // cols)  # rows read with one fill of the scratch buffers
+    blocks = (batch + per_block - 1) // per_block
+    tasks = min(blocks, READ_TASKS)
+    for task in prange(tasks):  # scratch allocated once per task, its blocks strided over the batch
+        t = np.empty(per_block * half, np.float32)
+        e = np.empty(per_block * half, np.float32)
+        v = np.empty(per_block * half, np.float32)
+        z = np.zeros(2 * per_block * half, np.float32)
+        var_bits = np.zeros(per_block * cols, np.uint32)
         var = var_bits.view(np.float32)
-        acc = np.zeros(rows * cols, np.float32)
-        counted = np.zeros(rows, np.int64)
-        for i in range(bands):
-            top, up, down, gain, fi = fs[i], inv_step[i], step[i], cs[i], fl[i]
-            for r in range(reads):
-                base = np.uint64(((i * reads + r) * batch + b0) * cols)  # this task's rows, flat
-                if noisy:
-                    normals_into(keys[i, r], np.uint64(row0 + b0) * np.uint64(half), npairs, z, t, e, v)
-                if cell_noise:
-                    for k in range(np.uint64(rows * cols)):  # bfloat16 -> float32: the high half of the bits
-                        var_bits[k] = np.uint32(flat_variance[base + k]) << np.uint32(16)
-                for row in range(rows):
-                    k0 = np.uint64(row * cols)
-                    zr = np.uint64(row * half)
-                    rs = row_scale[b0 + row] * w32[r]
-                    k1, z1 = k0 + np.uint64(half), np.uint64(npairs) + zr
-                    counted[row] += _adc(acc, k0, flat_current, base + k0, var, k0, fi, z, zr, half, noisy,
-                                         quantise, top, up, down, gain, np.uint64(0), rs)
-                    counted[row] += _adc(acc, k1, flat_current, base + k1, var, k1, fi, z, z1, cols - half,
-                                         noisy, quantise, top, up, down, gain, np.uint64(half), rs)
-        for row in range(rows):
-            g = (b0 + row) // per_group
-            dst = out[g, b0 + row - g * per_group]
-            for j in range(cols):
-                dst[j] = acc[row * cols + j]
-            clips[b0 + row] = counted[row]
+        acc = np.empty(per_block * cols, np.float32)
+        counted = np.empty(per_block, np.int64)
+        for block in range(task, blocks, tasks):
+            b0 = block * per_block
+            rows = min(per_block, batch - b0)
+            npairs = rows * half
+            acc[:] = 0.0
+            counted[:] = 0
+            for i in range(bands):
+                top, up, down, gain, fi = fs[i], inv_step[i], step[i], cs[i], fl[i]
+                for r in range(reads):
+                    base = np.uint64(((i * reads + r) * batch + b0) * cols)  # this block's rows, flat
+                    if noisy:
+                        normals_into(keys[i, r], np.uint64(row0 + b0) * np.uint64(half), npairs, z, t, e, v)
+                    if cell_noise:
+                        for k in range(np.uint64(rows * cols)):  # bfloat16 -> float32: the high bits
+                            var_bits[k] = np.uint32(flat_variance[base + k]) << np.uint32(16)
+                    for row in range(rows):
+                        k0 = np.uint64(row * cols)
+                        zr = np.uint64(row * half)
+                        rs = row_scale[b0 + row] * w32[r]
+                        j1 = np.uint64(half)  # the second half of the columns: the pairs' second normals
+                        k1, z1 = k0 + j1, np.uint64(npairs) + zr
+                        counted[row] += _adc(acc, k0, flat_current, base + k0, var, k0, fi, z, zr, half,
+                                             noisy, quantise, top, up, down, gain, np.uint64(0), rs)
+                        counted[row] += _adc(acc, k1, flat_current, base + k1, var, k1, fi, z, z1,
+                                             cols - half, noisy, quantise, top, up, down, gain, j1, rs)
+            for row in range(rows):
+                g = (b0 + row) // per_group
+                dst = out[g, b0 + row - g * per_group]
+                for j in range(cols):
+                    dst[j] = acc[row * cols + j]
+                clips[b0 + row] = counted[row]
 
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
