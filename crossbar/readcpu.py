@@ -71,9 +71,9 @@ def read_cpu(array, convert, keys: np.ndarray, row0: int, out: torch.Tensor, chu
         m = min(chunk, rows - c0)
         u = scratch("u", m * n_in * reads)
         u2 = scratch("u2", m * n_in * reads, torch.bfloat16) if noisy else None
-        scale = scratch("scale", m)
-        convert(c0, m, u.numpy(), bits(u2) if noisy else NO_SQUARES, scale.numpy())
-        if not bool(torch.isfinite(scale).all()):  # the DAC marks rows holding NaN or infinity
+        scale = scratch("scale", m).numpy()
+        convert(c0, m, u.numpy(), bits(u2) if noisy else NO_SQUARES, scale)
+        if not np.isfinite(scale).all():  # the DAC marks rows holding NaN or infinity
             return None
         mr = m * reads  # rows of every read of one band
         current = scratch("current", bands * mr * n_out).view(bands, mr, n_out)
@@ -96,7 +96,7 @@ def read_cpu(array, convert, keys: np.ndarray, row0: int, out: torch.Tensor, chu
         clips = np.empty(m, dtype=np.int64)
         read_kernels.read_bands(current.view(bands, reads, m, n_out).numpy(),
                                 bits(var).reshape(bands, reads, m, n_out) if noisy else NO_VARIANCE,
-                                floor, keys, weights, fs, plan.adc_bits, cs, scale.numpy(), row0 + c0,
+                                floor, keys, weights, fs, plan.adc_bits, cs, scale, row0 + c0,
                                 out[c0 // per_group : (c0 + m) // per_group].numpy(), clips)
         clipped += int(clips.sum())
     return clipped

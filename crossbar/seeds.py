@@ -82,7 +82,11 @@ class Stream(IntEnum):
     HARDEN_PROGRAM = 56
 
 
-def _word(name: str, value) -> int:
+def _word(position: int | None, value) -> int:
+    """``value`` checked as a word of a seed path (``position`` None: the seed itself)."""
+    if type(value) is int and 0 <= value <= _MASK:  # the common case, without the ABC check
+        return value
+    name = "seed" if position is None else f"seed word {position}"
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{name} must be an integer, got {value!r}")
     value = int(value)
@@ -105,9 +109,9 @@ def derive(seed: int, *words: int) -> int:
     The result seeds a ``torch.Generator`` directly and, as ``np.uint64``, is
     a stream key of the Numba kernels.
     """
-    k = _mix((_word("seed", seed) + _GOLDEN) & _MASK)
+    k = _mix((_word(None, seed) + _GOLDEN) & _MASK)
     for i, w in enumerate(words):
-        k = _mix(k ^ ((_word(f"seed word {i}", w) + _GOLDEN) & _MASK))
+        k = _mix(k ^ ((_word(i, w) + _GOLDEN) & _MASK))
     return k
 
 
