@@ -207,6 +207,7 @@ def read_bands(
     w32 = weights.astype(np.float32)
     flat_current = current.reshape(-1)
     flat_variance = variance.reshape(-1)
+    j1 = np.uint64(half)  # the second half of the columns: the pairs' second normals
     per_block = max(1, TASK_VALUES // cols)  # rows read with one fill of the scratch buffers
     blocks = (batch + per_block - 1) // per_block
     tasks = min(blocks, READ_TASKS)
@@ -238,7 +239,6 @@ def read_bands(
                         k0 = np.uint64(row * cols)
                         zr = np.uint64(row * half)
                         rs = row_scale[b0 + row] * w32[r]
-                        j1 = np.uint64(half)  # the second half of the columns: the pairs' second normals
                         k1, z1 = k0 + j1, np.uint64(npairs) + zr
                         counted[row] += _adc(acc, k0, flat_current, base + k0, var, k0, fi, z, zr, half,
                                              noisy, quantise, top, up, down, gain, np.uint64(0), rs)
