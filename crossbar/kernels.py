@@ -93,7 +93,7 @@ def _zig_fast(bits):
 
 @njit
 def _zig_slow(key, slot, layer, hz):
-    """The ziggurat's rare path (about 1 % of draws): tail or wedge, with extra uniforms.
+    """The ziggurat's rare path (about 3 % of draws): tail or wedge, with extra uniforms.
 
     Extra uniforms come from a salted sub-stream of (key, slot), so the result
     still depends only on (key, slot).
