@@ -219,6 +219,37 @@ def test_read_bands_clips_quantises_and_sums_the_bands():
     np.testing.assert_allclose(out[0, 0], [1 / 3 + 1 / 6, -1.0, 2 / 3], rtol=1e-6)
 
 
+def test_read_bands_many_blocks_per_task_match_the_row_definition():
+    """A batch of more blocks than READ_TASKS (blocks strided over the tasks) reads every row with
+    that row's normals (row_normals), whatever thread count and launch split."""
+    rng = np.random.default_rng(1)
+    bands, cols = 2, 256
+    batch = 9 * read_kernels.READ_TASKS * max(1, read_kernels.TASK_VALUES // cols) // 4 + 3
+    current = rng.normal(size=(bands, 1, batch, cols)).astype(np.float32)
+    var32 = rng.uniform(0.01, 0.2, size=(bands, 1, batch, cols)).astype(np.float32)
+    variance = torch.from_numpy(var32).to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16)
+    var_f = torch.from_numpy(variance.view(np.int16)).view(torch.bfloat16).float().numpy()
+    floor = rng.uniform(0.0, 0.05, size=(bands, cols)).astype(np.float32)
+    keys = np.array([[seeds.kernel_key(2, i)] for i in range(bands)], dtype=np.uint64)
+    col_scale = rng.uniform(0.5, 2.0, size=(bands, cols))
+    row_scale = rng.uniform(0.5, 2.0, size=batch).astype(np.float32)
+    args = (floor, keys, ONE_WEIGHT, np.full((bands, cols), 1e6), 0, col_scale, row_scale, 0)  # no clipping
+    expected = np.zeros((batch, cols))
+    for i in range(bands):
+        z = read_kernels.row_normals(keys[i, 0], np.arange(batch), cols).astype(np.float64)
+        noisy = current[i, 0] + np.sqrt(var_f[i, 0].astype(np.float64) + floor[i]) * z
+        expected += noisy * col_scale[i] * row_scale[:, None]
+    results = []
+    for threads in (1, 2):
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        out = np.zeros((batch, 1, cols), np.float32)
+        read_kernels.read_bands(current, variance, *args, out, np.zeros(batch, np.int64))
+        results.append(out[:, 0])
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    assert np.array_equal(results[0], results[1])
+    np.testing.assert_allclose(results[0], expected, rtol=1e-5, atol=1e-5)
+
+
 def test_read_bands_noise_is_keyed_by_row_index_not_launch():
     rng = np.random.default_rng(0)
     current = rng.normal(size=(2, 10, 5)).astype(np.float32)
