@@ -45,3 +45,18 @@ def test_the_records_page_is_what_the_code_writes_from_its_json(name, stem):
     figures = re.findall(r"^- \[(figures/[^\]]+)\]", page, flags=re.M)
     assert sorted(figures) == sorted(f"figures/{p.name}" for p in (RESULTS / name / "figures").iterdir())
     assert page == markdown(_analysis(name, stem), figures)
+
+
+# The summary page's midpoint tables (docs/results/walking-noise.md): record -> the methods of its columns.
+SUMMARY = {"harden-mnist5k": ["float", "QAT 4-bit, step 0.25", "QAT 4-bit, step 1", "QAT 8-bit, step 1",
+                              "noisy training", "QAT 4-bit, step 0.25 + noisy training"]}
+NETWORKS = {"mlp3": "MLP, 3 hidden", "mlp6": "MLP, 6 hidden", "lenet5": "LeNet-5"}
+
+
+@pytest.mark.parametrize("name", sorted(SUMMARY))
+def test_the_summary_page_holds_the_records_midpoints(name):
+    page = (RESULTS / "walking-noise.md").read_text()
+    for net in _analysis(name, "harden")["networks"]:
+        by = {row["method"]: row["midpoint"] for row in net["rows"]}
+        cells = [f"{by[m]['value']:.2f} [{by[m]['ci'][0]:.2f}, {by[m]['ci'][1]:.2f}]" for m in SUMMARY[name]]
+        assert f"| {NETWORKS[net['label']]} | " + " | ".join(cells) + " |" in page
