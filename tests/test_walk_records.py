@@ -49,7 +49,10 @@ def test_the_records_page_is_what_the_code_writes_from_its_json(name, stem):
 
 # The summary page's midpoint tables (docs/results/walking-noise.md): record -> the methods of its columns.
 SUMMARY = {"harden-mnist5k": ["float", "QAT 4-bit, step 0.25", "QAT 4-bit, step 1", "QAT 8-bit, step 1",
-                              "noisy training", "QAT 4-bit, step 0.25 + noisy training"]}
+                              "noisy training", "QAT 4-bit, step 0.25 + noisy training"],
+           "harden-fashion-mnist": ["float", "QAT 4-bit, step 0.25", "QAT 4-bit, step 1", "noisy training",
+                                    "QAT 4-bit, step 0.25 + noisy training",
+                                    "QAT 4-bit, step 1 + noisy training"]}
 NETWORKS = {"mlp3": "MLP, 3 hidden", "mlp6": "MLP, 6 hidden", "lenet5": "LeNet-5"}
 
 

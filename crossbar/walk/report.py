@@ -278,9 +278,10 @@ def write_report_files(out: str | Path, stem: str, analyse, markdown, figures, p
     a = analyse(*load_run(out))
     files = figures(a, out / "figures") if plots else []
     rel = [str(f.relative_to(out)) for f in files]
-    text = json.dumps(clean_json(a, 6), separators=(",", ":"), allow_nan=False)
+    rounded = clean_json(a, 6)  # the page shows what the JSON holds (rounded once, not twice)
+    text = json.dumps(rounded, separators=(",", ":"), allow_nan=False)
     files.insert(0, atomic_write_text(out / f"{stem}.json", text + "\n"))
-    files.insert(1, atomic_write_text(out / f"{stem}.md", markdown(a, rel)))
+    files.insert(1, atomic_write_text(out / f"{stem}.md", markdown(rounded, rel)))
     return files
 
 
