@@ -85,6 +85,13 @@ def normals_into(key, first_pair, npairs, z, t, e, v) -> None:
         z[npairs + p] = r * (cs if odd else sn) * sign
 
 
+@njit(inline="always")
+def normal_scratch(npairs):
+    """The buffers :func:`normals_into` draws ``npairs`` pairs with: (z, t, e, v)."""
+    return (np.empty(2 * npairs, np.float32), np.empty(npairs, np.float32), np.empty(npairs, np.float32),
+            np.empty(npairs, np.float32))
+
+
 @njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
 def normals(key: np.uint64, n: int, mean: float, std: float) -> np.ndarray:
     """``n`` draws of N(mean, std^2) (float32) of stream ``key``, in parallel blocks of
@@ -96,10 +103,7 @@ def normals(key: np.uint64, n: int, mean: float, std: float) -> np.ndarray:
     for task in prange(tasks):
         p0 = task * PAIRS_PER_TASK
         count = min(PAIRS_PER_TASK, npairs - p0)
-        t = np.empty(count, np.float32)
-        e = np.empty(count, np.float32)
-        v = np.empty(count, np.float32)
-        z = np.empty(2 * count, np.float32)
+        z, t, e, v = normal_scratch(count)
         normals_into(key, np.uint64(p0), count, z, t, e, v)
         dst = out[2 * p0 : min(n, 2 * (p0 + count))]
         for i in range(dst.size):
@@ -114,10 +118,7 @@ def block_normals(key: np.uint64, rows: int, cols: int) -> np.ndarray:
     half = (cols + 1) // 2
     out = np.empty((rows, cols), dtype=np.float32)
     for b in prange(rows):
-        t = np.empty(half, np.float32)
-        e = np.empty(half, np.float32)
-        v = np.empty(half, np.float32)
-        z = np.empty(2 * half, np.float32)
+        z, t, e, v = normal_scratch(half)
         normals_into(key, np.uint64(b) * np.uint64(half), half, z, t, e, v)
         out[b] = z[:cols]
     return out
@@ -130,10 +131,7 @@ def row_normals(key: np.uint64, rows: np.ndarray, cols: int) -> np.ndarray:
     half = (cols + 1) // 2
     out = np.empty((rows.size, cols), dtype=np.float32)
     for k in prange(rows.size):
-        t = np.empty(half, np.float32)
-        e = np.empty(half, np.float32)
-        v = np.empty(half, np.float32)
-        z = np.empty(2 * half, np.float32)
+        z, t, e, v = normal_scratch(half)
         normals_into(key, np.uint64(rows[k]) * np.uint64(half), half, z, t, e, v)
         out[k] = z[:cols]
     return out
@@ -212,10 +210,7 @@ def read_bands(
     blocks = (batch + per_block - 1) // per_block
     tasks = min(blocks, READ_TASKS)
     for task in prange(tasks):  # scratch allocated once per task, its blocks strided over the batch
-        t = np.empty(per_block * half, np.float32)
-        e = np.empty(per_block * half, np.float32)
-        v = np.empty(per_block * half, np.float32)
-        z = np.zeros(2 * per_block * half, np.float32)
+        z, t, e, v = normal_scratch(per_block * half)
         var_bits = np.zeros(per_block * cols, np.uint32)
         var = var_bits.view(np.float32)
         acc = np.empty(per_block * cols, np.float32)
@@ -269,10 +264,7 @@ def noisy_values(current: np.ndarray, variance: np.ndarray, floor: np.ndarray, k
         b0 = task * per_task
         rows = min(per_task, batch - b0)
         npairs = rows * half
-        t = np.empty(npairs, np.float32)
-        e = np.empty(npairs, np.float32)
-        v = np.empty(npairs, np.float32)
-        z = np.zeros(2 * npairs, np.float32)
+        z, t, e, v = normal_scratch(npairs)
         var_bits = np.zeros(cols, np.uint32)
         var = var_bits.view(np.float32)
         for i in range(bands):
