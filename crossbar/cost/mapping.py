@@ -19,6 +19,7 @@ Each analog layer is one pipeline stage, in the order the model holds them
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import numbers
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from crossbar.cost.digital import DigitalCounter
 from crossbar.cost.model import NetworkCost, input_activity, layer_cost, network_cost, tile_usage
 
 __all__ = ["LayerTrace", "count_mvms", "measure_activity", "network_cost_of", "trace"]
@@ -69,7 +71,7 @@ class LayerTrace:
 
 
 def trace(model: nn.Module, example_input, examples: int | None = None,
-          activity: bool = True) -> dict[str, LayerTrace]:
+          activity: bool = True, digital: DigitalCounter | None = None) -> dict[str, LayerTrace]:
     """One forward pass of ``model`` on ``example_input`` with counting hooks on every analog layer.
 
     A forward pre-hook on each layer takes the vectors it multiplies
@@ -80,8 +82,10 @@ def trace(model: nn.Module, example_input, examples: int | None = None,
     (:func:`crossbar.cost.input_activity` with the layer's profile: each vector
     scaled by its own largest magnitude, quantised and sliced as the layer's DAC
     does), averaged over all of a layer's vectors. The tile re-reads bound
-    management made in the pass are counted per example. The read sequences and
-    read statistics of the model are left as they were.
+    management made in the pass are counted per example. ``digital``: a counter that
+    sees the pass and counts the digital work off the arrays
+    (:mod:`crossbar.cost.digital`). The read sequences and read statistics of the
+    model are left as they were.
     """
     layers = _analog_layers(model)
     n = _examples(example_input, examples)
@@ -91,6 +95,8 @@ def trace(model: nn.Module, example_input, examples: int | None = None,
 
     def hook_for(name: str):
         def hook(module, args):
+            if digital is not None:
+                digital.depth += 1
             vectors = module.vectors(args[0].detach())
             counts[name] += vectors.shape[0]
             if activity and vectors.numel():
@@ -103,12 +109,17 @@ def trace(model: nn.Module, example_input, examples: int | None = None,
     stats = {name: dataclasses.replace(layer.array.stats) for name, layer in layers}
     for _, layer in layers:
         layer.array.stats.reset()
+    def leave(module, args, out) -> None:
+        if digital is not None:
+            digital.depth -= 1
+
     for name, layer in layers:
         handles.append(layer.register_forward_pre_hook(hook_for(name)))
+        handles.append(layer.register_forward_hook(leave, always_call=True))
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), digital if digital is not None else contextlib.nullcontext():
             if isinstance(example_input, (tuple, list)):
                 model(*example_input)
             else:
@@ -193,7 +204,9 @@ def network_cost_of(
 
     Layers are the model's analog layers in module order, each one pipeline
     stage; each uses its own profile (per-layer overrides of ``convert``). The
-    bound-management re-reads of the pass (per example) are charged to each layer.
+    bound-management re-reads of the pass (per example) are charged to each layer. The
+    digital work off the arrays (attention products, softmax, norms, lookups) is counted
+    on the same pass and priced by :mod:`crossbar.cost.digital`.
     """
     layers = _analog_layers(model)
     names = [name for name, _ in layers]
@@ -203,7 +216,8 @@ def network_cost_of(
         missing = [n for n in names if n not in activity]
         if missing:
             raise ValueError(f"activity mapping lacks layer(s) {', '.join(missing)}")
-    traces = trace(model, example_input, examples, activity=activity is None)
+    counter = DigitalCounter()
+    traces = trace(model, example_input, examples, activity=activity is None, digital=counter)
     if activity is None:
         acts = {name: t.activity for name, t in traces.items()}
     elif isinstance(activity, Mapping):
@@ -216,4 +230,4 @@ def network_cost_of(
         costs.append(layer_cost(layer.profile, usages, passes=traces[name].mvms, replication=reps[name],
                                 activity=acts[name], name=name, rereads=traces[name].rereads,
                                 clipping_rate=traces[name].clipping_rate))
-    return network_cost(costs)
+    return network_cost(costs, counter.work(_examples(example_input, examples)))

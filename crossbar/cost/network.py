@@ -1,6 +1,7 @@
 """One inference through L layers run one after another, and its Markdown report.
 
-    T = sum_l T_l,  E = sum_l E_l,  A = sum_l A_l,  ops = sum_l ops_l (one MAC = 2 operations)
+    T = sum_l T_l,  E = sum_l E_l + E_digital,  A = sum_l A_l,  ops = sum_l ops_l + ops_digital
+    (one MAC = 2 operations; the digital work off the arrays: crossbar.cost.digital)
     TOPS/W = ops / E / 1e12,  throughput = ops / T,  pipelined throughput = ops / max_l T_l
 """
 
@@ -10,6 +11,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from crossbar.cost.digital import NO_DIGITAL_WORK, DigitalWork
 from crossbar.cost.layer import LayerCost
 from crossbar.cost.table import markdown_table
 
@@ -19,6 +21,7 @@ class NetworkCost:
     """Cost of one inference through L layers executed one after another."""
 
     layers: tuple[LayerCost, ...]
+    digital: DigitalWork = NO_DIGITAL_WORK
 
     def __post_init__(self) -> None:
         if not self.layers:
@@ -44,8 +47,8 @@ class NetworkCost:
 
     @property
     def energy(self) -> float:
-        """One inference: sum_l E_l (J)."""
-        return self._sum("energy")
+        """One inference: sum_l E_l plus the digital work off the arrays (J)."""
+        return self._sum("energy") + self.digital.energy
 
     @property
     def energy_cell(self) -> float:
@@ -64,8 +67,8 @@ class NetworkCost:
 
     @property
     def ops(self) -> int:
-        """Operations of one inference (one MAC = 2 operations)."""
-        return sum(layer.ops for layer in self.layers)
+        """Operations of one inference (one MAC = 2 operations), digital work included."""
+        return sum(layer.ops for layer in self.layers) + round(self.digital.ops)
 
     @property
     def tops_per_watt(self) -> float:
@@ -114,6 +117,7 @@ class NetworkCost:
             "max_stage_time": self.max_stage_time,
             "program_time": self.program_time,
             "program_energy": self.program_energy,
+            "digital": self.digital.to_dict(),
             "notes": list(self.notes),
             "layers": [layer.to_dict() for layer in self.layers],
         }
@@ -123,10 +127,11 @@ class NetworkCost:
         return markdown_table(self.layers, total=self)
 
 
-def network_cost(layers: Iterable[LayerCost]) -> NetworkCost:
-    """Combine per-layer costs into a network (layers run one after another)."""
+def network_cost(layers: Iterable[LayerCost], digital: DigitalWork = NO_DIGITAL_WORK) -> NetworkCost:
+    """Combine per-layer costs into a network (layers run one after another), with the
+    digital work off the arrays (``crossbar.cost.digital``)."""
     layers = tuple(layers)
     for layer in layers:
         if not isinstance(layer, LayerCost):
             raise ValueError(f"network_cost takes LayerCost objects, got {type(layer).__name__}")
-    return NetworkCost(layers)
+    return NetworkCost(layers, digital)

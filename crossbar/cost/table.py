@@ -54,15 +54,23 @@ def markdown_table(layers: Sequence, total=None) -> str:
             "| program energy |")
     lines = [head, "|" + " --- |" * 16]
 
+    digital = getattr(total, "digital", None)
+
     def sums(items: Sequence) -> dict:
         out = {k: sum(getattr(c, k) for c in items)
                for k in ("time", "energy", "energy_cell", "energy_dac", "energy_adc")}
         out["rest"] = sum(c.energy_sense + c.energy_digital + c.energy_buffer for c in items)
+        if items is layers and digital is not None:  # the total includes the digital work
+            out["energy"] += digital.energy
+            out["rest"] += digital.energy
         return out
 
     for i, c in enumerate(layers):
         lines.append(_row(c.name or str(i), c, f"{c.tiles} (R={c.replication})", str(c.mvms),
                           str(c.passes), sums([c])))
+    if digital is not None and digital.energy > 0:
+        lines.append(f"| digital work off the arrays | | | | | | {format_si(digital.energy, 'J')} | | | "
+                     f"| {format_si(digital.energy, 'J')} | | | | | |")
     if total is not None:
         lines.append(_row("**total**", total, total.tiles, "", "", sums(layers)))
     notes = total.notes if total is not None else (layers[0].notes if layers else ())

@@ -10,6 +10,8 @@ from crossbar.nn.analog import (
     NoiseAfter,
     im2col,
 )
+from crossbar.nn.attention import AnalogMultiheadAttention
+from crossbar.nn.byuse import AnalogProduct, MappedWeight
 from crossbar.nn.chip import (
     CALIBRATION_IMAGES,
     age,
@@ -21,14 +23,15 @@ from crossbar.nn.chip import (
     vote_group,
 )
 from crossbar.nn.convert import (
+    DigitalParameter,
     UnsupportedLayerError,
     analog_layers,
     convert,
     reprogram,
     reseed,
-    summary,
     to_float,
 )
+from crossbar.nn.mappable import MAPPABLE, SUPPORTED
 from crossbar.nn.noise import (
     NO_NOISE,
     NoiseConfig,
@@ -40,6 +43,7 @@ from crossbar.nn.noise import (
     set_noise,
     set_noise_rng_state,
 )
+from crossbar.nn.summary import Summary, summary
 
 __all__ = [
     "CALIBRATION_IMAGES",
@@ -55,6 +59,13 @@ __all__ = [
     "AnalogLSTM",
     "AnalogLayer",
     "AnalogLinear",
+    "AnalogMultiheadAttention",
+    "AnalogProduct",
+    "DigitalParameter",
+    "MAPPABLE",
+    "MappedWeight",
+    "SUPPORTED",
+    "Summary",
     "NoiseAfter",
     "UnsupportedLayerError",
     "analog_layers",

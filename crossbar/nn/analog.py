@@ -26,8 +26,8 @@ from crossbar.array import CrossbarArray
 from crossbar.operands import as_matrix
 from crossbar.readops import im2col, keyed_normal, lstm_layers, qin_noise
 
-__all__ = ["AbstractNoise", "AnalogConv2d", "AnalogLSTM", "AnalogLayer", "AnalogLinear", "MAPPABLE",
-           "NoiseAfter", "ReadSequence", "SUPPORTED", "analog_class", "im2col"]
+__all__ = ["AbstractNoise", "AnalogConv2d", "AnalogLSTM", "AnalogLayer", "AnalogLinear", "NoiseAfter",
+           "ReadSequence", "im2col"]
 from crossbar.seeds import Stream, derive
 
 
@@ -330,20 +330,3 @@ class AnalogLSTM(nn.Module):
         seq, h_n, c_n = lstm_layers(x, state[0], state[1], gates)
         out = seq.transpose(0, 1) if self.batch_first else seq
         return out, (h_n, c_n)
-
-
-# The one list of mappable layers: torch type -> analog class (convert, to_float and the checks use it).
-MAPPABLE: dict[type[nn.Module], type[nn.Module]] = {
-    nn.Linear: AnalogLinear,
-    nn.Conv2d: AnalogConv2d,
-    nn.LSTM: AnalogLSTM,
-}
-SUPPORTED: tuple[str, ...] = tuple(cls.maps for cls in MAPPABLE.values())
-
-
-def analog_class(module: nn.Module) -> type[nn.Module] | None:
-    """The analog class that maps ``module`` (None: not a mappable layer)."""
-    for torch_type, cls in MAPPABLE.items():
-        if isinstance(module, torch_type):
-            return cls
-    return None

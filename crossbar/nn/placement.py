@@ -49,7 +49,8 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.overrides import TorchFunctionMode
 
-from crossbar.nn.analog import MAPPABLE, AnalogLSTM
+from crossbar.nn.analog import AnalogLSTM
+from crossbar.nn.mappable import MAPPABLE
 from crossbar.nn.noise import NO_NOISE, NoiseConfig, NoiseInjection, noise_layers
 from crossbar.readops import lstm_layers
 
@@ -59,7 +60,8 @@ __all__ = ["NOISE_ATTR", "NoisyLSTM", "Placement", "PlacementError", "UnplacedPr
 NOISE_ATTR = "crossbar_noise"
 """Name of the noise layer :func:`place_noise` adds to the module whose output it perturbs."""
 
-PRODUCTS: tuple[type[nn.Module], ...] = tuple(MAPPABLE)
+# Attention's projections run inside torch's fused attention function, where no hook reaches them.
+PRODUCTS: tuple[type[nn.Module], ...] = tuple(t for t in MAPPABLE if t is not nn.MultiheadAttention)
 # Tensor operations that compute a matrix product (reported when no product layer runs them).
 _PRODUCT_OPS = {"linear", "bilinear", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
                 "conv_transpose2d", "conv_transpose3d", "matmul", "__matmul__", "__rmatmul__", "mm",

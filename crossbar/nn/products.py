@@ -1,0 +1,162 @@
+"""The matrix products a weight can enter, each rewritten as rows times one matrix.
+
+Deciding by use (:mod:`crossbar.nn.usage`) and reading by use
+(:mod:`crossbar.nn.byuse`) both see a torch operation with a weight among its
+operands. :func:`product_form` turns ``linear``, ``@``/``matmul``/``mm``,
+``addmm`` and a two-operand ``einsum`` into one :class:`ProductForm`: the
+matrix an array holds (inputs x outputs, a view of the weight), the input rows
+it multiplies, and how the rows' products become the operation's result (bias,
+``alpha``/``beta`` and reshapes digital). Names of operations are torch's
+(``__matmul__``, ``linear``, ...; a property such as ``.T`` by its own name).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["MATRIX_PRODUCTS", "METADATA", "VIEWS", "ProductForm", "UnmappableProduct", "op_name",
+           "product_form"]
+
+# Operations that multiply two tensors as matrices (or convolve): a weight among their
+# operands is multiplied with an input.
+MATRIX_PRODUCTS = frozenset({
+    "linear", "matmul", "__matmul__", "__rmatmul__", "mm", "addmm", "einsum", "bmm", "baddbmm", "mv",
+    "addmv", "tensordot", "bilinear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+    "conv_transpose3d", "inner", "outer", "dot", "vdot", "chain_matmul", "multi_dot", "addbmm",
+})
+# Operations that give the same numbers in another layout (or the same tensor elsewhere):
+# a weight passed through them is still the weight.
+VIEWS = frozenset({
+    "t", "T", "mT", "transpose", "permute", "view", "reshape", "view_as", "reshape_as", "contiguous",
+    "flatten", "unflatten", "squeeze", "unsqueeze", "narrow", "split", "chunk", "unbind", "tensor_split",
+    "to", "float", "detach", "clone", "cpu", "cuda", "requires_grad_", "data",
+})
+# Operations that only read metadata.
+METADATA = frozenset({
+    "shape", "size", "dim", "ndim", "numel", "dtype", "device", "is_cuda", "requires_grad", "stride",
+    "is_contiguous", "__len__", "element_size", "is_floating_point", "layout", "storage_offset",
+    "data_ptr", "__format__", "__repr__", "grad", "is_leaf", "untyped_storage", "names", "__hash__",
+    "nelement", "get_device", "is_sparse", "is_quantized", "is_meta", "_is_view", "_base",
+    "__deepcopy__", "__reduce_ex__", "__setstate__", "__getstate__", "_version",
+})
+
+
+class UnmappableProduct(ValueError):
+    """A weight enters a product in a form no array computes (the message says which and why)."""
+
+
+def op_name(func) -> str:
+    """Torch's name of an operation; a property (``Tensor.T.__get__``) by the property's name."""
+    name = getattr(func, "__name__", "") or ""
+    if name in ("__get__", "__set__"):
+        name = getattr(getattr(func, "__self__", None), "__name__", name)
+    return name
+
+
+@dataclass(frozen=True)
+class ProductForm:
+    """``op`` as ``finish(rows @ matrix)``: ``matrix`` (inputs x outputs) is a view of the weight."""
+
+    op: str
+    matrix: torch.Tensor
+    rows: torch.Tensor
+    finish: Callable[[torch.Tensor], torch.Tensor]
+
+
+def _rows_times(x: torch.Tensor, matrix: torch.Tensor, op: str) -> ProductForm:
+    """``x @ matrix`` for x of shape (..., inputs) (1-D x: one row)."""
+    lead = x.shape[:-1]
+    rows = x.reshape(-1, x.shape[-1])
+    return ProductForm(op, matrix, rows, lambda y: y.reshape(*lead, y.shape[-1]))
+
+
+def _matrix_times(matrix: torch.Tensor, x: torch.Tensor, op: str) -> ProductForm:
+    """``matrix @ x`` for x of shape (..., inputs, m) or (inputs,): rows are x's columns."""
+    if x.dim() == 1:
+        return _rows_times(x, matrix.t(), op)
+    moved = x.transpose(-1, -2)
+    lead = moved.shape[:-1]
+    rows = moved.reshape(-1, moved.shape[-1])
+    return ProductForm(op, matrix.t(), rows, lambda y: y.reshape(*lead, y.shape[-1]).transpose(-1, -2))
+
+
+def _plain_2d(w: torch.Tensor, op: str) -> None:
+    if w.dim() != 2:
+        raise UnmappableProduct(f"{op} with a {w.dim()}-D weight; only a weight matrix maps onto an array")
+
+
+def _with_bias(form: ProductForm, add: Callable[[torch.Tensor], torch.Tensor]) -> ProductForm:
+    return ProductForm(form.op, form.matrix, form.rows, lambda y: add(form.finish(y)))
+
+
+def _einsum(equation: str, operands: list[torch.Tensor], which: int) -> ProductForm:
+    """A two-operand einsum in which operand ``which`` is a weight matrix with one index summed
+    against the input and one kept in the output."""
+    if len(operands) != 2 or "..." in equation or "->" not in equation:
+        raise UnmappableProduct(f"einsum {equation!r}: only two operands with an explicit output "
+                                "and no ellipsis map onto an array")
+    ins, out = equation.replace(" ", "").split("->")
+    specs = ins.split(",")
+    w_spec, x_spec = specs[which], specs[1 - which]
+    w, x = operands[which], operands[1 - which]
+    _plain_2d(w, "einsum")
+    summed = [c for c in w_spec if c in x_spec and c not in out]
+    kept = [c for c in w_spec if c not in x_spec and c in out]
+    if len(summed) != 1 or len(kept) != 1 or len(set(x_spec)) != len(x_spec):
+        raise UnmappableProduct(f"einsum {equation!r}: the weight needs one index summed with the input "
+                                "and one index kept in the output")
+    (s,), (k,) = summed, kept
+    matrix = w if w_spec == s + k else w.t()
+    rest = [c for c in x_spec if c != s]
+    moved = x.permute(*[x_spec.index(c) for c in rest], x_spec.index(s))
+    lead = moved.shape[:-1]
+    rows = moved.reshape(-1, moved.shape[-1])
+    tail = "".join(rest) + k
+
+    def finish(y: torch.Tensor) -> torch.Tensor:
+        return torch.einsum(f"{tail}->{out}", y.reshape(*lead, y.shape[-1]))
+
+    return ProductForm("einsum", matrix, rows, finish)
+
+
+def product_form(op: str, args: tuple, kwargs: dict, is_weight: Callable[[object], bool]) -> ProductForm:
+    """``op(*args, **kwargs)`` as a product of input rows with one weight matrix.
+
+    ``is_weight`` tells the weight among the operands. Raises :class:`UnmappableProduct`
+    for a form no array computes (both operands weights, a 3-D weight, an einsum that is
+    not a matrix product, a product not listed in the module doc)."""
+    if op == "linear":
+        x, w = args[0], args[1] if len(args) > 1 else kwargs["weight"]
+        b = args[2] if len(args) > 2 else kwargs.get("bias")
+        if not is_weight(w) or is_weight(x):
+            raise UnmappableProduct("linear with the weight as its input")
+        _plain_2d(w, op)
+        form = _rows_times(x, w.t(), op)
+        return form if b is None else _with_bias(form, lambda y: y + b)
+    if op in ("matmul", "__matmul__", "mm", "__rmatmul__"):
+        a, b = (args[1], args[0]) if op == "__rmatmul__" else (args[0], args[1])
+        if is_weight(a) and is_weight(b):
+            raise UnmappableProduct(f"{op} of two weights (a weight computed from weights: fold it first)")
+        if is_weight(b):
+            _plain_2d(b, op)
+            return _rows_times(a, b, op)
+        _plain_2d(a, op)
+        return _matrix_times(a, b, op)
+    if op == "addmm":
+        bias, a, b = args[:3]
+        beta, alpha = kwargs.get("beta", 1), kwargs.get("alpha", 1)
+        inner = product_form("mm", (a, b), {}, is_weight)
+        return _with_bias(ProductForm(op, inner.matrix, inner.rows, inner.finish),
+                          lambda y: beta * bias + alpha * y if (alpha, beta) != (1, 1) else bias + y)
+    if op == "einsum":
+        equation, *operands = args
+        if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+            operands = list(operands[0])
+        weights = [i for i, t in enumerate(operands) if is_weight(t)]
+        if len(weights) != 1:
+            raise UnmappableProduct(f"einsum {equation!r} of {len(weights)} weights")
+        return _einsum(equation, list(operands), weights[0])
+    raise UnmappableProduct(f"{op} cannot be read from an array as it stands")
