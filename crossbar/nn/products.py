@@ -32,7 +32,7 @@ MATRIX_PRODUCTS = frozenset({
 VIEWS = frozenset({
     "t", "T", "mT", "transpose", "permute", "view", "reshape", "view_as", "reshape_as", "contiguous",
     "flatten", "unflatten", "squeeze", "unsqueeze", "narrow", "split", "chunk", "unbind", "tensor_split",
-    "to", "float", "detach", "clone", "cpu", "cuda", "requires_grad_", "data",
+    "to", "float", "detach", "clone", "cpu", "cuda", "requires_grad_", "data", "expand", "expand_as",
 })
 # Operations that only read metadata.
 METADATA = frozenset({

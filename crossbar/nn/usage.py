@@ -44,7 +44,7 @@ SCALES = frozenset({"mul", "__mul__", "__rmul__", "__imul__", "div", "__truediv_
                     "masked_fill", "lerp"})
 ELEMENTWISE = frozenset({"exp", "sigmoid", "tanh", "softplus", "pow", "__pow__", "sqrt", "rsqrt", "abs",
                          "norm", "sum", "mean", "clamp", "clip", "neg", "__neg__", "repeat", "tile", "flip",
-                         "roll", "expand", "expand_as", "softmax", "log_softmax", "relu", "gelu", "silu",
+                         "roll", "softmax", "log_softmax", "relu", "gelu", "silu",
                          "exp_", "square", "reciprocal", "log", "cos", "sin", "float", "half", "double",
                          "type_as", "new_zeros", "new_ones", "new_empty", "new_full", "zeros_like",
                          "ones_like", "full_like", "empty_like", "isfinite", "isnan", "all", "any",
