@@ -341,3 +341,25 @@ def test_deepcopy_and_pickle_keep_the_weights_on_their_arrays(tmp_path):
     loaded = torch.load(tmp_path / "m.pt", weights_only=False)
     assert next(iter(loaded.w.crossbar_products.values())) is loaded.w_array
     torch.testing.assert_close(loaded(x), copy.deepcopy(analog)(x), rtol=0, atol=0)
+
+
+def test_noise_placement_reaches_attention_projections_and_survives_conversion():
+    from crossbar.nn import NoiseConfig, noise_layers, seed_noise, set_noise
+    from crossbar.nn.placement import place_noise
+
+    net = ViT().eval()
+    x = torch.randn(2, 1, 28, 28, generator=gen(100))
+    clean = net(x)
+    place_noise(net, NoiseConfig("mult"), example=x)
+    assert rel_rms(net(x), clean) == 0.0  # noise off: torch's own forward
+    # the patch embedding; per block one layer for q, k and v, out_proj, linear1, linear2; the head
+    assert len(noise_layers(net)) == 1 + 2 * 4 + 1
+    seed_noise(net, 0)
+    set_noise(net, sigma_train=0.3, sigma_val=0.3)
+    assert rel_rms(net(x), clean) > 0.01
+    net.train()
+    net(x).sum().backward()
+    assert net.encoder.layers[0].self_attn.in_proj_weight.grad.abs().sum() > 0  # gradients reach q, k, v
+    analog = convert(net.eval(), IDEAL, example=x)  # the placed noise goes with the layers
+    attn = analog.encoder.layers[0].self_attn
+    assert all(hasattr(p, "crossbar_noise") for p in (attn.q_proj, attn.k_proj, attn.v_proj, attn.out_proj))

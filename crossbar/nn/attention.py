@@ -22,7 +22,7 @@ from torch import nn
 
 from crossbar.nn.analog import AnalogLinear
 
-__all__ = ["AnalogMultiheadAttention", "attend"]
+__all__ = ["AnalogMultiheadAttention", "NoisyMultiheadAttention", "attend", "projections"]
 
 Project = Callable[[torch.Tensor], torch.Tensor]
 
@@ -90,6 +90,18 @@ def attend(query, key, value, project: Sequence[Project], num_heads: int, *, bat
     return out, weights
 
 
+def projections(layer: nn.MultiheadAttention) -> tuple[tuple, tuple]:
+    """The (q, k, v) weights (outputs x inputs) and biases (None without) of ``layer``."""
+    e = layer.embed_dim
+    if layer._qkv_same_embed_dim:
+        w = layer.in_proj_weight
+        weights = (w[:e], w[e:2 * e], w[2 * e:])
+    else:
+        weights = (layer.q_proj_weight, layer.k_proj_weight, layer.v_proj_weight)
+    b = layer.in_proj_bias
+    return weights, (None,) * 3 if b is None else (b[:e], b[e:2 * e], b[2 * e:])
+
+
 class _Projection(AnalogLinear):
     """One projection of an attention layer (queries, keys, values or output) on an array."""
 
@@ -113,18 +125,11 @@ class AnalogMultiheadAttention(nn.Module):
         reason = self.unsupported(layer)
         if reason:
             raise ValueError(f"MultiheadAttention with {reason}")
-        e = layer.embed_dim
-        if layer._qkv_same_embed_dim:
-            w = layer.in_proj_weight
-            weights = [w[:e], w[e:2 * e], w[2 * e:]]
-        else:
-            weights = [layer.q_proj_weight, layer.k_proj_weight, layer.v_proj_weight]
-        b = layer.in_proj_bias
-        biases = [None] * 3 if b is None else [b[:e], b[e:2 * e], b[2 * e:]]
+        weights, biases = projections(layer)
         self.q_proj, self.k_proj, self.v_proj = (_Projection(w.t(), bias, profile, seed) for w, bias, seed
                                                  in zip(weights, biases, seeds[:3], strict=True))
         self.out_proj = _Projection(layer.out_proj.weight.t(), layer.out_proj.bias, profile, seeds[3])
-        self.embed_dim, self.num_heads = e, layer.num_heads
+        self.embed_dim, self.num_heads = layer.embed_dim, layer.num_heads
         self.kdim, self.vdim = layer.kdim, layer.vdim
         self.batch_first, self.dropout = layer.batch_first, layer.dropout
         self.profile = profile
@@ -175,3 +180,24 @@ class AnalogMultiheadAttention(nn.Module):
 
     def extra_repr(self) -> str:
         return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, profile={self.profile.name}"
+
+
+class NoisyMultiheadAttention(nn.MultiheadAttention):
+    """``nn.MultiheadAttention`` with Eq. 2/3 noise on the outputs of its q, k and v projections
+    (the child ``noise``, a ``NoiseInjection``); the output projection is ``out_proj``, called
+    as a module so that the noise placed on it applies. The parameters are the module's own;
+    with the noise off the forward is torch's."""
+
+    def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
+                average_attn_weights=True, is_causal=False):
+        noise = self.crossbar_noise  # crossbar.nn.placement.NOISE_ATTR
+        if noise.sigma == 0.0:
+            return super().forward(query, key, value, key_padding_mask, need_weights, attn_mask,
+                                   average_attn_weights, is_causal)
+        weights, biases = projections(self)
+        project = [lambda t, w=w, b=b: noise(F.linear(t, w, b)) for w, b in zip(weights, biases, strict=True)]
+        return attend(query, key, value, (*project, self.out_proj), self.num_heads,
+                      batch_first=self.batch_first, key_padding_mask=key_padding_mask,
+                      need_weights=need_weights, attn_mask=attn_mask,
+                      average_attn_weights=average_attn_weights, is_causal=is_causal, dropout=self.dropout,
+                      training=self.training)

@@ -50,6 +50,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.overrides import TorchFunctionMode
 
 from crossbar.nn.analog import AnalogLSTM
+from crossbar.nn.attention import AnalogMultiheadAttention, NoisyMultiheadAttention
 from crossbar.nn.mappable import MAPPABLE
 from crossbar.nn.noise import NO_NOISE, NoiseConfig, NoiseInjection, noise_layers
 from crossbar.readops import lstm_layers
@@ -353,12 +354,18 @@ def place_noise(model: nn.Module, noise: NoiseConfig = NO_NOISE, example: Any = 
             module.add_module(NOISE_ATTR, NoiseInjection(noise))
         else:
             _attach(module, NoiseInjection(noise))
+    for module in modules.values():  # q, k and v projections (out_proj is a Linear, placed above)
+        if isinstance(module, nn.MultiheadAttention):
+            module.__class__ = NoisyMultiheadAttention
+            module.add_module(NOISE_ATTR, NoiseInjection(noise))
     return model
 
 
 def _placed(module: nn.Module) -> NoiseInjection | None:
     if isinstance(module, AnalogLSTM):
         return getattr(module.gates[0], NOISE_ATTR, None) if len(module.gates) else None
+    if isinstance(module, AnalogMultiheadAttention):
+        return getattr(module.q_proj, NOISE_ATTR, None)
     layer = getattr(module, NOISE_ATTR, None)
     return layer if isinstance(layer, NoiseInjection) else None
 
@@ -366,9 +373,17 @@ def _placed(module: nn.Module) -> NoiseInjection | None:
 def carry_noise(old: nn.Module, new: nn.Module) -> None:
     """Give ``new`` (a layer replacing ``old``: analog for torch or back) ``old``'s placed noise."""
     layer = _placed(old)
+    if isinstance(old, (nn.MultiheadAttention, AnalogMultiheadAttention)):
+        carry_noise(old.out_proj, new.out_proj)
     if layer is None:
         return
-    if isinstance(new, AnalogLSTM):
+    if isinstance(new, AnalogMultiheadAttention):
+        for proj in (new.q_proj, new.k_proj, new.v_proj):
+            _attach(proj, layer)
+    elif isinstance(new, nn.MultiheadAttention):
+        new.__class__ = NoisyMultiheadAttention
+        new.add_module(NOISE_ATTR, layer)
+    elif isinstance(new, AnalogLSTM):
         for gate in new.gates:  # the fused gate product of each LSTM layer, as NoisyLSTM places it
             _attach(gate, layer)
     elif isinstance(new, nn.LSTM):
