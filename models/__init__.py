@@ -36,6 +36,7 @@ from .cnn6 import CNN6, cnn6
 from .densenet import DenseNet, densenet40, densenet100
 from .lstm import LSTMStrokes, lstm_strokes
 from .madry import MadryCNN4, madry_cnn4
+from .vit import ViT, vit
 
 __all__ = [
     "CNN6",
@@ -60,6 +61,8 @@ __all__ = [
     "recipe",
     "recipe_for",
     "resolve",
+    "ViT",
+    "vit",
 ]
 
 
@@ -184,6 +187,13 @@ _MODELS: dict[str, _Entry] = {
         lambda **_: InputSpec("image", (1, 28, 28)),
         _classes_only,
         "4-layer CNN of Madry et al. (MNIST, black-box NN_adv)",
+    ),
+    "vit": _Entry(
+        vit,
+        DEFAULT_RECIPE,
+        lambda in_channels=1, image_size=28, **_: InputSpec("image", (in_channels, image_size, image_size)),
+        _image_kwargs,
+        "small vision transformer: 7x7 patches, 2 pre-norm layers of width 64, 4 heads (Fashion-MNIST)",
     ),
 }
 _ALIASES = {"lstm": "lstm_strokes", "madry": "madry_cnn4", "cnn": "cnn6"}

@@ -222,8 +222,26 @@ def test_seed_controls_weights_and_global_rng_is_untouched():
     assert torch.equal(sa["features.1.running_var"], torch.ones(32))
 
 
+def test_vit_is_seeded_has_noise_after_every_product_and_converts():
+    state = torch.random.get_rng_state()
+    a, b = zoo.build("vit", MULT, seed=0), zoo.build("vit", MULT, seed=0)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    # patch embedding; per layer q/k/v, out_proj, linear1, linear2; the head
+    assert len(noise_layers(a)) == 1 + 2 * 4 + 1
+    x = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    from crossbar import devices
+    from crossbar.nn import convert
+
+    a.eval()
+    set_noise(a, sigma_val=0.0)
+    ref = a(x)
+    out = convert(a, devices.load("ideal"))(x)
+    torch.testing.assert_close(out, ref, atol=1e-4 * ref.abs().max().item(), rtol=0)
+
+
 def test_build_registry_and_aliases():
-    assert zoo.available() == ["cnn6", "densenet40", "densenet100", "lstm_strokes", "madry_cnn4"]
+    assert zoo.available() == ["cnn6", "densenet40", "densenet100", "lstm_strokes", "madry_cnn4", "vit"]
     model = zoo.build("lstm", MULT, hidden=32)
     assert isinstance(model, zoo.LSTMStrokes) and model.hidden == 32
     assert model.crossbar_model == {

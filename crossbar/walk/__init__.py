@@ -18,9 +18,9 @@ from .dynamics import network_summary, weight_stats
 from .harden import HardenResult, run_harden
 from .midpoint import Crossing, find_midpoint, log_grid, mean_ci, summarize_midpoints
 from .noise import (
+    SITE_ATTR,
     WALK_KINDS,
     NoiseSite,
-    NoisyOp,
     Position,
     WalkNet,
     WalkNoise,
@@ -43,7 +43,7 @@ __all__ = [
     "HardenResult",
     "LockedError",
     "NoiseSite",
-    "NoisyOp",
+    "SITE_ATTR",
     "Position",
     "QuantReLU",
     "WalkConfig",

@@ -5,7 +5,9 @@ every operation of a network: the input, every Conv/Linear, BatchNorm,
 activation and pooling, and the logits (not after Flatten). ``place_noise``
 does that for any ``nn.Module`` whose operations are modules: it runs one
 probe forward pass, takes every leaf module that was called and returned a
-tensor, in the order they were called, and wraps each in a :class:`NoisyOp`.
+tensor, in the order they were called, and gives each a :class:`NoiseSite` (a child
+``crossbar_walk_noise`` applied by a forward hook, so the module stays where its
+parent's code expects it, attributes and all).
 Position 0 is the network's input. Operations written as functions inside a
 ``forward`` (``F.relu(x)``) are not modules and get no position; a module
 called several times is one position that perturbs every call.
@@ -45,7 +47,7 @@ from crossbar.nn.placement import NOISE_ATTR
 __all__ = [
     "WALK_KINDS",
     "NoiseSite",
-    "NoisyOp",
+    "SITE_ATTR",
     "Position",
     "WalkNet",
     "WalkNoise",
@@ -123,16 +125,13 @@ class NoiseSite(nn.Module):
         return self.add(self.mult(x))
 
 
-class NoisyOp(nn.Module):
-    """An operation followed by its noise site."""
+SITE_ATTR = "crossbar_walk_noise"
+"""Name of the noise site :func:`place_noise` adds to each operation module."""
 
-    def __init__(self, op: nn.Module) -> None:
-        super().__init__()
-        self.op = op
-        self.noise = NoiseSite()
 
-    def forward(self, *args: Any, **kwargs: Any) -> torch.Tensor:
-        return self.noise(self.op(*args, **kwargs))
+def _apply_site(module: nn.Module, args: Any, out: torch.Tensor) -> torch.Tensor:
+    """Forward hook: the operation's output through its noise site."""
+    return getattr(module, SITE_ATTR)(out)
 
 
 @dataclass(frozen=True)
@@ -175,13 +174,13 @@ class WalkNet(nn.Module):
 
 
 def _is_op(name: str, module: nn.Module) -> bool:
-    if ".parametrizations" in f".{name}" or isinstance(module, (NoiseInjection, NoiseSite, NoisyOp)):
+    if ".parametrizations" in f".{name}" or isinstance(module, (NoiseInjection, NoiseSite)):
         return False
     if isinstance(module, _NOT_POSITIONS):
         return False
     # a leaf but for its weight parametrization or the (switched-off) paper noise that
     # crossbar.nn.placement attached to a user's network
-    return all(child in ("parametrizations", NOISE_ATTR) for child, _ in module.named_children())
+    return all(child in ("parametrizations", NOISE_ATTR, SITE_ATTR) for child, _ in module.named_children())
 
 
 def _type_name(module: nn.Module) -> str:
@@ -222,23 +221,16 @@ def place_noise(model: nn.Module, example: torch.Tensor) -> WalkNet:
             f"{type(model).__name__}: no operation module returned a tensor in the probe pass; "
             "noise positions need operations written as modules (nn.Linear, nn.ReLU, ...)"
         )
-    if names == [""]:
-        model = NoisyOp(model)
-        wrapped = {"": model}
-    else:
-        wrapped = {}
-        for name in names:
-            parent_name, _, child = name.rpartition(".")
-            parent = model.get_submodule(parent_name)
-            op = NoisyOp(getattr(parent, child))
-            setattr(parent, child, op)
-            wrapped[name] = op
+    ops = {name: model.get_submodule(name) for name in names}
+    for op in ops.values():
+        op.add_module(SITE_ATTR, NoiseSite())
+        op.register_forward_hook(_apply_site)
     positions = [Position(0, "input", "input")]
     positions += [
-        Position(i, name or type(model).__name__, _type_name(wrapped[name].op), calls[name])
+        Position(i, name or type(model).__name__, _type_name(ops[name]), calls[name])
         for i, name in enumerate(names, start=1)
     ]
-    sites = [NoiseSite()] + [wrapped[name].noise for name in names]
+    sites = [NoiseSite()] + [getattr(ops[name], SITE_ATTR) for name in names]
     return WalkNet(model, positions, sites)
 
 
