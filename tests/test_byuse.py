@@ -363,3 +363,50 @@ def test_noise_placement_reaches_attention_projections_and_survives_conversion()
     analog = convert(net.eval(), IDEAL, example=x)  # the placed noise goes with the layers
     attn = analog.encoder.layers[0].self_attn
     assert all(hasattr(p, "crossbar_noise") for p in (attn.q_proj, attn.k_proj, attn.v_proj, attn.out_proj))
+
+
+class TokenClassifier(nn.Module):
+    """A BERT-style encoder: token embedding (looked up), learned positions (added), one encoder
+    layer, a head multiplied in the module's own forward. Token ids arrive as floats (user data
+    is float32) and are cast back."""
+
+    def __init__(self, vocab: int = 16, dim: int = 16, steps: int = 6) -> None:
+        super().__init__()
+        self.crossbar_input = (steps,)
+        self.embed = nn.Embedding(vocab, dim)
+        self.pos = nn.Parameter(torch.randn(steps, dim, generator=gen(110)) * 0.1)
+        layer = nn.TransformerEncoderLayer(dim, 2, 32, dropout=0.0, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False)
+        self.head = nn.Parameter(torch.randn(dim, 2, generator=gen(111)) * 0.3)
+
+    def forward(self, ids):
+        return self.encoder(self.embed(ids.long()) + self.pos).mean(1) @ self.head
+
+
+def _token_data(n: int, seed: int):
+    """Class 1: the sequence holds token 3 more often than token 5."""
+    ids = torch.randint(0, 16, (n, 6), generator=gen(seed))
+    y = ((ids == 3).sum(1) > (ids == 5).sum(1)).long()
+    return ids.float(), y
+
+
+def test_a_bert_style_encoder_through_sweep_and_budget(tmp_path):
+    from crossbar.experiments import BudgetConfig, SweepConfig, run_budget, run_sweep
+
+    x_train, y_train = _token_data(96, 120)
+    x_test, y_test = _token_data(30, 121)
+    data = (x_train, y_train, x_test, y_test)
+    net = TokenClassifier()
+    sweep = SweepConfig(sigma_train=(0.0, 0.5), sigma_val=(0.5,), runs=2, votes=2, epochs=1, lr=1e-3,
+                        eval_batch_size=15, draws_per_pass=2, profile="pcm", out=str(tmp_path / "sweep"))
+    result = run_sweep(sweep, model=net, data=data, progress=False, report=False)
+    assert len(result.records) == 2
+    assert all(0.0 <= a <= 1.0 for r in result.records for a in r["accuracy"])
+    budget = BudgetConfig(checkpoint=str(tmp_path / "unused.pt"), test_limit=30, profile="reram", votes=(1,),
+                          repeats=1, noise_range=(1.0, 4.0),
+                          rel_tol=1.0, max_evaluations=4, out=str(tmp_path / "budget"), plots=False)
+    r = run_budget(budget, model=net.eval(), data=data, progress=False)
+    assert set(r.thresholds) == {1} and 0.0 <= r.digital_accuracy <= 1.0
+    names = [layer.name for layer in r.network.layers]
+    assert "head_array" in names and "encoder.layers.0.self_attn.q_proj" in names
+    assert r.network.digital.macs > 0 and r.network.digital.lookup_bytes > 0

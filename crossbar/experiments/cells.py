@@ -234,7 +234,8 @@ def device_draws(model, x, cfg: SweepConfig, sigma_val: float, key, digest: str 
     where = plan(model, x[:2]) if profile.output_noise is not None else None  # traced once
     for c in range(d):
         chip = convert(model, profile,  # convert() copies the model
-                       seed=derive(cfg.seed, Stream.SWEEP_PROGRAM, *key, c), example=where).eval()
+                       seed=derive(cfg.seed, Stream.SWEEP_PROGRAM, *key, c),
+                       example=where if where is not None else x[:2]).eval()
         replicated.append(noisy_probs(chip, x, 1, draws_per_pass=1,
                                       seed=derive(cfg.seed, Stream.SWEEP_READ, *key, c),
                                       **common)[0])

@@ -73,9 +73,10 @@ def convert(model: nn.Module, profile, seed: int = 0, overrides: dict | None = N
     profile YAML file. Layers known by class (``crossbar.nn.mappable.MAPPABLE``) become
     analog layers; every other parameter is decided by one traced forward pass on
     ``example`` (an input batch or a per-sample shape; default: ``calibration``, else the
-    model's ``crossbar_input``): multiplied with an input anywhere (``x @ w``,
-    ``F.linear``, ``addmm``, ``einsum``) it is mapped, otherwise it stays digital and
-    ``summary(model)`` says why. Weight norms and other parametrizations are folded first.
+    model's ``crossbar_input``; a ``Placement`` of abstract output noise counts as none):
+    multiplied with an input anywhere (``x @ w``, ``F.linear``, ``addmm``, ``einsum``) it is
+    mapped, otherwise it stays digital and ``summary(model)`` says why. Weight norms and
+    other parametrizations are folded first.
     ``digital``: module or parameter names (or ``fnmatch`` patterns) kept digital
     knowingly. ``overrides`` maps layer or parameter name patterns to other profiles.
     Each array gets its own programming seed derived from ``seed``. An abstract
@@ -94,7 +95,8 @@ def convert(model: nn.Module, profile, seed: int = 0, overrides: dict | None = N
     target = model if inplace else copy_model(model)
     folded = fold(target)
     classed = _by_class(target, digital)
-    usage, candidates = _decide(target, classed, digital, example, calibration)
+    traced_on = calibration if isinstance(example, Placement) else example
+    usage, candidates = _decide(target, classed, digital, traced_on, calibration)
     counter = 0
     norms: dict[str, AbstractNoise] = {}
     for full, (module, child_name, child) in classed.items():
