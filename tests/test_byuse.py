@@ -410,3 +410,28 @@ def test_a_bert_style_encoder_through_sweep_and_budget(tmp_path):
     names = [layer.name for layer in r.network.layers]
     assert "head_array" in names and "encoder.layers.0.self_attn.q_proj" in names
     assert r.network.digital.macs > 0 and r.network.digital.lookup_bytes > 0
+
+
+class FunctionalConvs(nn.Module):
+    """Convolutions written with torch.nn.functional on the module's own parameters."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.k1 = nn.Parameter(torch.randn(4, 2, 3, generator=gen(130)) * 0.3)
+        self.k2 = nn.Parameter(torch.randn(3, 4, 3, 3, generator=gen(131)) * 0.3)
+        self.b2 = nn.Parameter(torch.randn(3, generator=gen(132)) * 0.1)
+
+    def forward(self, x):  # x: N x 2 x 10
+        h = torch.relu(F.conv1d(x, self.k1, padding=1, stride=2))  # N x 4 x 5
+        h = h.unsqueeze(2).expand(-1, -1, 5, -1)  # N x 4 x 5 x 5
+        return F.conv2d(h, self.k2, self.b2, padding="valid", dilation=(1, 2))  # N x 3 x 3 x 1
+
+
+def test_functional_convolutions_map_by_use():
+    net = FunctionalConvs()
+    x = torch.randn(2, 2, 10, generator=gen(133))
+    analog = convert(net, IDEAL, example=x)
+    assert rel_rms(analog(x), net(x)) <= BOUND
+    counts = count_mvms(analog, x)
+    assert counts == {"k1_array": 5, "k2_array": 3 * 1}  # one MVM per output position
+    assert {d.name: d.reason for d in summary(analog).digital}["b2"] == "added"

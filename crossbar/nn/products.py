@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
+from crossbar.readops import im2col
+
 __all__ = ["MATRIX_PRODUCTS", "METADATA", "VIEWS", "ProductForm", "UnmappableProduct", "op_name",
            "product_form"]
 
@@ -159,4 +161,44 @@ def product_form(op: str, args: tuple, kwargs: dict, is_weight: Callable[[object
         if len(weights) != 1:
             raise UnmappableProduct(f"einsum {equation!r} of {len(weights)} weights")
         return _einsum(equation, list(operands), weights[0])
+    if op in ("conv1d", "conv2d"):
+        return _conv(op, args, kwargs, is_weight)
     raise UnmappableProduct(f"{op} cannot be read from an array as it stands")
+
+
+def _pair(v, dims: int) -> tuple[int, ...]:
+    return tuple(v) if isinstance(v, (tuple, list)) else (int(v),) * dims
+
+
+def _conv(op: str, args, kwargs, is_weight) -> ProductForm:
+    """``conv1d``/``conv2d`` of an input with a weight: one row per output position (im2col, the
+    layout of ``crossbar.readops.im2col``), the weight as (channels x kernel) x outputs."""
+    names = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
+    a = {**dict(zip(names, args, strict=False)), **kwargs}
+    x, w, b = a["input"], a["weight"], a.get("bias")
+    if not is_weight(w) or is_weight(x):
+        raise UnmappableProduct(f"{op} with the weight as its input")
+    if a.get("groups", 1) != 1 or isinstance(a.get("padding", 0), str) and a["padding"] != "valid":
+        raise UnmappableProduct(f"{op} with groups={a.get('groups', 1)} or padding={a.get('padding')!r}: "
+                                "only groups=1 and explicit padding map by use")
+    dims = 1 if op == "conv1d" else 2
+    padding = a.get("padding", 0)
+    stride, dilation = _pair(a.get("stride", 1), dims), _pair(a.get("dilation", 1), dims)
+    padding = _pair(0 if padding == "valid" else padding, dims)
+    if dims == 1:
+        x = x.unsqueeze(2)
+        kernel, stride, padding, dilation = (1, w.shape[-1]), (1, *stride), (0, *padding), (1, *dilation)
+    else:
+        kernel = tuple(w.shape[-2:])
+    n = x.shape[0]
+    h_out = (x.shape[2] + 2 * padding[0] - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1
+    w_out = (x.shape[3] + 2 * padding[1] - dilation[1] * (kernel[1] - 1) - 1) // stride[1] + 1
+    rows = im2col(x, kernel, stride, padding, dilation)
+
+    def finish(y: torch.Tensor) -> torch.Tensor:
+        out = y.reshape(n, h_out, w_out, -1).permute(0, 3, 1, 2)
+        if b is not None:
+            out = out + b.reshape(1, -1, 1, 1)
+        return out.squeeze(2) if dims == 1 else out
+
+    return ProductForm(op, w.reshape(w.shape[0], -1).t(), rows, finish)

@@ -208,7 +208,7 @@ def _product(op: str, args, kwargs) -> bool:
 
 def _record_product(rec: _Recorder, op: str, args, kwargs, traced: list[_Traced]) -> None:
     bias = None
-    if op == "linear":
+    if op == "linear" or op.startswith("conv"):
         bias = args[2] if len(args) > 2 else kwargs.get("bias")
     elif op == "addmm":
         bias = args[0]
