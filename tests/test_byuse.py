@@ -14,7 +14,7 @@ from torch.nn.utils import parametrize
 
 from crossbar import devices
 from crossbar.cost.mapping import count_mvms, network_cost_of
-from crossbar.nn import AnalogMultiheadAttention, AnalogProduct, summary
+from crossbar.nn import AnalogMultiheadAttention, AnalogProduct, MappedWeight, summary
 from crossbar.nn.convert import UnsupportedLayerError, convert, to_float
 
 IDEAL = devices.load("ideal")
@@ -435,3 +435,23 @@ def test_functional_convolutions_map_by_use():
     counts = count_mvms(analog, x)
     assert counts == {"k1_array": 5, "k2_array": 3 * 1}  # one MVM per output position
     assert {d.name: d.reason for d in summary(analog).digital}["b2"] == "added"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: converted layers on GPU tensors")
+def test_weights_by_use_and_attention_run_on_cuda():
+    net = ViT().eval()
+    x = torch.randn(4, 1, 28, 28, generator=gen(140))
+    analog = convert(net, IDEAL, example=x).to("cuda")
+    out = analog(x.cuda())
+    assert out.device.type == "cuda" and rel_rms(out.cpu(), net(x)) <= BOUND
+    two = convert(TwoProducts(), IDEAL, example=torch.randn(2, 8)).to("cuda")
+    assert isinstance(two.w, MappedWeight) and two.w.device.type == "cuda"
+    y = torch.randn(3, 8, generator=gen(141))
+    assert rel_rms(two(y.cuda()).cpu(), TwoProducts()(y)) <= BOUND
+
+
+def test_a_moved_model_keeps_its_weights_on_their_arrays():
+    analog = convert(TwoProducts(), IDEAL, example=torch.randn(2, 8)).to("cpu").float()
+    assert isinstance(analog.w, MappedWeight) and analog.w.crossbar_products
+    y = torch.randn(3, 8, generator=gen(142))
+    assert rel_rms(analog(y), TwoProducts()(y)) <= BOUND

@@ -135,11 +135,15 @@ class MappedWeight(torch.Tensor):
             return type(out)(self._follow(o, op) for o in out)
         if not isinstance(out, torch.Tensor):
             return out
-        if op in ("to", "cpu", "cuda", "float", "requires_grad_") and self.crossbar_base is None:
+        if op in MOVES and self.crossbar_base is None:
             return MappedWeight.wrap(out, self.crossbar_name, self.crossbar_products)  # the weight moved
         base = self if self.crossbar_base is None else self.crossbar_base
         chain = (*self.crossbar_chain, op)
         return MappedWeight.wrap(out, self.crossbar_name, self.crossbar_products, chain, base)
+
+
+MOVES = frozenset({"to", "cpu", "cuda", "float", "double", "half", "bfloat16", "type", "requires_grad_"})
+"""Operations that move or retype the weight itself (``module.to(...)``): still the weight."""
 
 
 def _rebuild(data: torch.Tensor) -> MappedWeight:

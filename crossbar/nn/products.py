@@ -34,7 +34,8 @@ MATRIX_PRODUCTS = frozenset({
 VIEWS = frozenset({
     "t", "T", "mT", "transpose", "permute", "view", "reshape", "view_as", "reshape_as", "contiguous",
     "flatten", "unflatten", "squeeze", "unsqueeze", "narrow", "split", "chunk", "unbind", "tensor_split",
-    "to", "float", "detach", "clone", "cpu", "cuda", "requires_grad_", "data", "expand", "expand_as",
+    "to", "float", "double", "half", "bfloat16", "type", "detach", "clone", "cpu", "cuda", "requires_grad_",
+    "data", "expand", "expand_as",
 })
 # Operations that only read metadata.
 METADATA = frozenset({
