@@ -15,6 +15,7 @@ import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
@@ -72,8 +73,9 @@ def convert(model: nn.Module, profile, seed: int = 0, overrides: dict | None = N
     ``profile``: a ``DeviceProfile``, a bundled profile name (``"pcm"``) or the path to a
     profile YAML file. Layers known by class (``crossbar.nn.mappable.MAPPABLE``) become
     analog layers; every other parameter is decided by one traced forward pass on
-    ``example`` (an input batch or a per-sample shape; default: ``calibration``, else the
-    model's ``crossbar_input``; a ``Placement`` of abstract output noise counts as none):
+    ``example`` (an input batch, a tuple of the model's arguments or a per-sample shape;
+    default: ``calibration``, else the model's ``crossbar_input``; a ``Placement`` of
+    abstract output noise counts as none):
     multiplied with an input anywhere (``x @ w``, ``F.linear``, ``addmm``, ``einsum``) it is
     mapped, otherwise it stays digital and ``summary(model)`` says why. Weight norms and
     other parametrizations are folded first.
@@ -156,7 +158,11 @@ def _decide(model: nn.Module, classed: dict, digital: Sequence[str], example, ca
              and (p.dim() >= 2 or not isinstance(owners[n], _NORMS))]
     if not needs:
         return None, candidates
-    x = example_batch(model, example if example is not None else calibration)
+    given = example if example is not None else calibration
+    if isinstance(given, (tuple, list)) and given and all(isinstance(t, torch.Tensor) for t in given):
+        x = tuple(given)  # the model's arguments
+    else:
+        x = example_batch(model, given)
     if x is None:
         raise UnsupportedLayerError(
             f"{type(model).__name__}: deciding whether {needs[0]!r} (and {len(needs) - 1} more) multiply "
