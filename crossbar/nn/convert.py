@@ -17,8 +17,7 @@ from crossbar.seeds import Stream, derive
 
 # Layers with matrix products that convert() cannot map: an explicit error, never silently digital.
 _UNMAPPABLE = (
-    nn.Conv1d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
-    nn.RNN, nn.GRU, nn.RNNCell, nn.LSTMCell, nn.GRUCell, nn.MultiheadAttention,
+    nn.ConvTranspose3d, nn.RNNCell, nn.LSTMCell, nn.GRUCell, nn.MultiheadAttention,
     nn.Bilinear, nn.Transformer, nn.TransformerEncoderLayer, nn.TransformerDecoderLayer,
 )
 
@@ -237,7 +236,7 @@ def summary(model: nn.Module) -> Summary:
         rows.append(LayerSummary(
             name=name, kind=type(layer).__name__.lstrip("_"), profile=p.name,
             inputs=n_in, outputs=n_out, tiles=tiles,
-            utilisation=float(np.float64(n_in * n_out) / (tiles * p.tile_rows * p.tile_cols)),
+            utilisation=float(np.float64(layer.real_weights) / (tiles * p.tile_rows * p.tile_cols)),
             conductances=2 * n_in * n_out,
             adc_range="abstract" if layer.array.is_abstract else layer.array.range_state,
             clipping_rate=layer.array.stats.clipping_rate, rereads=layer.array.stats.rereads,
