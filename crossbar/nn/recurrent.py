@@ -116,7 +116,7 @@ class AnalogRecurrent(nn.Module):
         self.directions = 2 if layer.bidirectional else 1
         self.spec = dict(input_size=layer.input_size, hidden_size=layer.hidden_size,
                          num_layers=layer.num_layers, bias=layer.bias, batch_first=layer.batch_first,
-                         bidirectional=layer.bidirectional)
+                         dropout=layer.dropout, bidirectional=layer.bidirectional)
         if isinstance(layer, nn.RNN):
             self.spec["nonlinearity"] = layer.nonlinearity
         gates = []
