@@ -9,19 +9,23 @@ one of height 1), 3-D layers read the im2col rows. A padding mode other than
 ``zeros``, and ``padding="same"`` where it is asymmetric, pad the input digitally
 first, as torch does.
 
-**Groups.** Either block-diagonal on one array (group g's rows feed only its
-columns; the zero blocks are programmed as equal pairs and read with the rest) or
-one array per group. The rule (:func:`grouped_layout`): the layout with fewer tiles;
-block-diagonal on a tie (one read per output position instead of one per group).
-A depthwise 3x3 layer of 64 channels on 128 x 128 tiles is block-diagonal
-(576 x 64 cells, 5 tiles, against 64 tiles of 9 x 1); two groups of 256 channels
-are one array per group (2 x 18 x 2 = 72 tiles against 36 x 4 = 144). Per group,
-the first group's array is the layer's own and the others are its ``parts``; the
-input channels are split among them and the outputs concatenated. A grouped layer
-reserves one programming seed per group (``arrays_for``) whatever layout its
-profile gives, so the seeds of the layers after it do not depend on the tile
-size; block-diagonal uses the first. ``real_weights`` leaves out the zero blocks
-(``summary()``'s utilisation).
+**Groups.** A grouped layer's arrays each hold k consecutive groups block-diagonally
+(group g's rows feed only its columns; the zero blocks are programmed as equal pairs
+and read with the rest): k = groups (block-diagonal on one array), k = 1 (one small
+array per group), or the most groups whose blocks fit one tile. The rule
+(:func:`grouped_layout`): fewest tiles; on a tie, fewest ADC conversions per output
+position (a row band of tiles converts all its columns, zero blocks included); then
+fewest arrays (reads). On 256 x 256 tiles a depthwise 3x3 layer of 128 channels
+packs 28 groups per array: 5 arrays of one tile each, as many tiles as block-diagonal
+(1152 x 128 cells in 5 row bands) but 128 conversions per position instead of 640;
+on 128 x 128 tiles block-diagonal takes 9 tiles and packing 10, so block-diagonal it
+is. Two groups of 256 channels take one array per group (2 x 18 x 2 = 72 tiles
+against 36 x 4 = 144). The first array is the layer's own, the others its ``parts``;
+the input channels are split among them and their outputs concatenated. A grouped
+layer reserves one programming seed per group (``arrays_for``) whatever layout its
+profile gives, so the seeds of the layers after it do not depend on the tile size;
+each array uses the seed of its first group. ``real_weights`` leaves out the zero
+blocks (``summary()``'s utilisation).
 
 **Transposed convolutions**: each input position is one MVM, its C_in channels
 times the weight as C_in x (C_out/groups * prod(kernel)) (block-diagonal for
@@ -54,13 +58,25 @@ def _tiles(rows: int, cols: int, profile) -> int:
     return math.ceil(rows / profile.tile_rows) * math.ceil(cols / profile.tile_cols)
 
 
-def grouped_layout(groups: int, rows: int, cols: int, profile) -> str:
-    """``"block"`` (block-diagonal on one array) or ``"per_group"`` (one array per group) for
-    ``groups`` weight blocks of ``rows x cols``: whichever takes fewer of ``profile``'s
-    tiles, block-diagonal on a tie."""
-    if groups == 1 or _tiles(groups * rows, groups * cols, profile) <= groups * _tiles(rows, cols, profile):
-        return "block"
-    return "per_group"
+def _sizes(groups: int, k: int) -> list[int]:
+    """Groups on each array when each holds ``k`` consecutive groups (the last one the rest)."""
+    return [min(k, groups - g) for g in range(0, groups, k)]
+
+
+def grouped_layout(groups: int, rows: int, cols: int, profile) -> int:
+    """Groups per array for ``groups`` weight blocks of ``rows x cols`` on ``profile``'s tiles:
+    all of them, one, or the most whose blocks fit one tile, whichever takes fewest tiles, then
+    fewest ADC conversions per output position, then fewest arrays (module doc)."""
+    fit = min(profile.tile_rows // rows, profile.tile_cols // cols)
+    candidates = sorted({groups, 1} | ({fit} if 1 < fit < groups else set()), reverse=True)
+
+    def cost(k: int) -> tuple[int, int, int]:
+        sizes = _sizes(groups, k)
+        tiles = sum(_tiles(n * rows, n * cols, profile) for n in sizes)
+        conversions = sum(math.ceil(n * rows / profile.tile_rows) * n * cols for n in sizes)
+        return tiles, conversions, len(sizes)
+
+    return min(candidates, key=cost)
 
 
 def _spec(layer: nn.Module) -> dict:
@@ -86,16 +102,16 @@ def _rows(x: torch.Tensor) -> torch.Tensor:
 
 class _Conv(AnalogLayer):
     """A convolution (``transposed``: its transpose) of ``dims`` spatial axes on one array,
-    with the other groups' arrays as ``parts`` where the layout is one array per group."""
+    with the arrays of the later groups as ``parts`` where the layout takes several."""
 
     torch_type: type[nn.Module]
     dims: int
     transposed = False
 
-    def __init__(self, weight_io: torch.Tensor, bias, profile, seed: int, *, spec: dict, groups_here: int,
-                 parts: Sequence[_Conv] = ()) -> None:
+    def __init__(self, weight_io: torch.Tensor, bias, profile, seed: int, *, spec: dict,
+                 groups_here: int) -> None:
         self.spec = dict(spec)
-        self.groups_here = groups_here  # groups on this array: all (block-diagonal) or its own one
+        self.groups_here = groups_here  # groups on this array, block-diagonal
         kernel, stride, dilation = spec["kernel_size"], spec["stride"], spec["dilation"]
         if self.transposed:
             padding, self.pad = spec["padding"], None
@@ -105,9 +121,7 @@ class _Conv(AnalogLayer):
         self.geometry = (_lift(kernel, 1), _lift(stride, 1), _lift(padding, 0), _lift(dilation, 1))
         super().__init__(weight_io, bias, profile, seed)
         self.real_weights = weight_io.shape[0] * weight_io.shape[1] // groups_here
-        self.parts = nn.ModuleList(parts)
-        for part in self.parts:
-            part.noise = None  # the layer's own output noise covers every group's outputs
+        self.parts = nn.ModuleList()  # the arrays of the later groups (from_seeds)
 
     @classmethod
     def _padding(cls, spec: dict) -> tuple[tuple[int, ...], list[int] | None, str]:
@@ -143,13 +157,19 @@ class _Conv(AnalogLayer):
         """Map ``layer`` with one programming seed per group (the layout: :func:`grouped_layout`)."""
         groups, spec, bias = layer.groups, _spec(layer), layer.bias
         blocks = cls._blocks(layer)
-        if grouped_layout(groups, *blocks[0].shape, profile) == "block":
-            weight = blocks[0] if groups == 1 else torch.block_diag(*blocks)
-            return cls(weight, bias, profile, seeds[0], spec=spec, groups_here=groups)
-        biases = [None] * groups if bias is None else list(bias.chunk(groups))
-        parts = [cls(blocks[g], biases[g], profile, seeds[g], spec=spec, groups_here=1)
-                 for g in range(1, groups)]
-        return cls(blocks[0], biases[0], profile, seeds[0], spec=spec, groups_here=1, parts=parts)
+        k = grouped_layout(groups, *blocks[0].shape, profile)
+        per_group = layer.out_channels // groups
+        arrays, g = [], 0
+        for n in _sizes(groups, k):
+            weight = blocks[g] if n == 1 else torch.block_diag(*blocks[g:g + n])
+            b = None if bias is None else bias[g * per_group:(g + n) * per_group]
+            arrays.append(cls(weight, b, profile, seeds[g], spec=spec, groups_here=n))
+            g += n
+        first = arrays[0]
+        first.parts = nn.ModuleList(arrays[1:])
+        for part in first.parts:
+            part.noise = None  # the layer's own output noise covers every group's outputs
+        return first
 
     @classmethod
     def from_float(cls, layer: nn.Module, profile, seed: int) -> _Conv:
@@ -158,11 +178,13 @@ class _Conv(AnalogLayer):
         return cls.from_seeds(layer, profile, seeds)
 
     def _weight_blocks(self) -> list[torch.Tensor]:
-        if len(self.parts):
-            return [self.array.weights, *(part.array.weights for part in self.parts)]
-        g, w = self.groups_here, self.array.weights
-        r, c = w.shape[0] // g, w.shape[1] // g
-        return [w[i * r:(i + 1) * r, i * c:(i + 1) * c] for i in range(g)]
+        """Every group's weight block, from the diagonals of the arrays."""
+        blocks = []
+        for a in (self, *self.parts):
+            g, w = a.groups_here, a.array.weights
+            r, c = w.shape[0] // g, w.shape[1] // g
+            blocks += [w[i * r:(i + 1) * r, i * c:(i + 1) * c] for i in range(g)]
+        return blocks
 
     def to_float(self) -> nn.Module:
         """The torch layer with the target weights and bias (on the layer's device)."""
@@ -179,9 +201,14 @@ class _Conv(AnalogLayer):
                 out.bias.copy_(torch.cat([self.bias, *(part.bias for part in self.parts)]))
         return out
 
+    def _split(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The input channels of each array (this layer's own first)."""
+        per_group = self.spec["in_channels"] // self.spec["groups"]
+        return x.split([a.groups_here * per_group for a in (self, *self.parts)], dim=1)
+
     def _own(self, x: torch.Tensor) -> torch.Tensor:
         """The input channels of this layer's own array."""
-        return x.chunk(len(self.parts) + 1, dim=1)[0] if len(self.parts) else x
+        return self._split(x)[0] if len(self.parts) else x
 
     def _padded(self, x: torch.Tensor) -> torch.Tensor:
         if self.pad is not None:
@@ -204,7 +231,7 @@ class _Conv(AnalogLayer):
         x = self._checked(x)
         product = self._transposed if self.transposed else self._product
         if len(self.parts):
-            xs = x.chunk(len(self.parts) + 1, dim=1)
+            xs = self._split(x)
             y = torch.cat([product(xs[0]), *(part(xi) for part, xi in zip(self.parts, xs[1:], strict=True))],
                           dim=1)
         else:
@@ -246,7 +273,7 @@ class _Conv(AnalogLayer):
         return out.squeeze(2) if self.dims == 1 else out.contiguous()
 
     def extra_repr(self) -> str:
-        layout = f", groups={self.spec['groups']}, layout=" + ("per group" if len(self.parts) else "block")
+        layout = f", groups={self.spec['groups']}, on this array={self.groups_here}"
         return super().extra_repr() + (layout if self.spec["groups"] > 1 else "")
 
 

@@ -1,11 +1,12 @@
 """Where Qin & Vucinic's noise goes in any torch network, and putting it there without editing it.
 
-**The rule.** Every matrix-vector product of a ``Linear``, ``Conv2d`` or
-``LSTM`` layer gets Eq. 2/3 noise on its output, except that where the
-product's output goes straight into a batch norm and nowhere else, the noise
-goes after that batch norm, as the paper places it (conv -> BN -> noise ->
-ReLU). An LSTM's noise is on its gate pre-activations ``W [x, h] + b`` at
-every step, before the sigmoid / tanh (Fig. 1 of the paper).
+**The rule.** Every matrix-vector product of a layer ``convert`` maps
+(``MAPPABLE``: Linear, convolutions, transposed convolutions, RNN, GRU, LSTM)
+gets Eq. 2/3 noise on its output, except that where the product's output goes
+straight into a batch norm and nowhere else, the noise goes after that batch
+norm, as the paper places it (conv -> BN -> noise -> ReLU). A recurrent
+layer's noise is on its gate pre-activations ``W [x, h] + b`` at every step,
+in every layer and direction, before the sigmoid / tanh (Fig. 1 of the paper).
 
 **How it is found** (:func:`plan`): one forward pass of an example input in
 eval mode, watched by forward hooks on every module and a torch function mode
@@ -27,7 +28,8 @@ get no noise: :func:`plan` warns about each one it sees
 **Placing** (:func:`place_noise`): a ``NoiseInjection`` becomes a child
 ``crossbar_noise`` of the layer whose output it perturbs and a forward hook
 applies it, so parameter names and ``state_dict`` keys do not change; an
-``nn.LSTM`` becomes a :class:`NoisyLSTM` (same parameters) that writes the
+``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` becomes a :class:`NoisyLSTM` /
+:class:`NoisyGRU` / :class:`NoisyRNN` (same parameters) that writes the
 recurrence out when its noise is on. ``crossbar.nn.convert`` uses the same
 :func:`plan` for an abstract profile's output noise and keeps placed noise
 layers (:func:`carry_noise`).
@@ -75,7 +77,7 @@ class PlacementError(ValueError):
 
 
 class UnplacedProductWarning(UserWarning):
-    """A matrix product ran outside a Linear, Conv2d or LSTM layer, so it gets no noise."""
+    """A matrix product ran outside the layers convert maps (MAPPABLE), so it gets no noise."""
 
 
 @dataclass(frozen=True)
@@ -262,8 +264,8 @@ def plan(model: nn.Module, example: Any = None) -> Placement:
     unplaced = tuple(dict.fromkeys(trace.unplaced))
     for what in unplaced:
         warnings.warn(UnplacedProductWarning(
-            f"{type(model).__name__}: a matrix product ({what}) runs outside a Linear, Conv2d or LSTM "
-            "layer and gets no noise"), stacklevel=2)
+            f"{type(model).__name__}: a matrix product ({what}) runs outside the layers "
+            "crossbar.nn.convert maps and gets no noise"), stacklevel=2)
     return Placement(targets, traced=True, unplaced=unplaced)
 
 
