@@ -223,7 +223,8 @@ def test_seed_controls_weights_and_global_rng_is_untouched():
 
 
 def test_build_registry_and_aliases():
-    assert zoo.available() == ["cnn6", "densenet40", "densenet100", "lstm_strokes", "madry_cnn4"]
+    assert zoo.available() == ["cnn6", "densenet40", "densenet100", "lstm_strokes", "madry_cnn4",
+                               "mobilenet_small", "conv_gru_strokes"]
     model = zoo.build("lstm", MULT, hidden=32)
     assert isinstance(model, zoo.LSTMStrokes) and model.hidden == 32
     assert model.crossbar_model == {
