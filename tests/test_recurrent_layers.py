@@ -182,3 +182,26 @@ def test_placed_noise_on_convolutions_and_refusals():
     assert net[:3](x).shape == (2, 2, 12)
     with pytest.raises(PlacementError, match="dropout"):
         place_noise(nn.Sequential(nn.GRU(3, 5, num_layers=2, dropout=0.1)), NoiseConfig("mult", 0.1, 0.0))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: the new layers on GPU tensors")
+def test_new_layers_run_on_cuda():
+    torch.manual_seed(5)
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv1d(2, 8, 3, groups=2, padding=1)
+            self.up = nn.ConvTranspose1d(8, 8, 2, stride=2)
+            self.gru = nn.GRU(8, 6, num_layers=2, bidirectional=True, batch_first=True)
+
+        def forward(self, x):
+            return self.gru(self.up(self.conv(x)).transpose(1, 2))[0]
+
+    net = Net().eval()
+    x = torch.randn(4, 2, 9)
+    with torch.no_grad():
+        ref = net(x)
+    analog = convert(net, IDEAL).to("cuda")
+    out = analog(x.cuda())
+    assert out.device.type == "cuda" and rel_rms(out.cpu(), ref) <= 0.02
