@@ -31,6 +31,7 @@ CASES = [
     (lambda: nn.Conv1d(6, 6, 5, groups=3, dilation=2, padding="same", padding_mode="circular"),
      (2, 6, 20), 1),
     (lambda: nn.Conv2d(8, 8, 3, groups=8, padding=1), (2, 8, 9, 9), 1),  # 72 x 8: 1 tile
+    (lambda: nn.Conv1d(4, 4, 4, padding="same"), (2, 4, 11), 1),  # asymmetric: padded 1 left, 2 right
     (lambda: nn.Conv2d(4, 6, 4, padding="same", padding_mode="reflect", groups=2), (2, 4, 9, 9), 1),
     (lambda: nn.Conv2d(6, 4, (3, 5), stride=(2, 1), padding=(1, 2), dilation=(2, 1), padding_mode="replicate",
                        bias=False), (2, 6, 11, 10), 1),

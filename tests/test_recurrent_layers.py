@@ -11,7 +11,18 @@ from torch import nn
 from crossbar import devices
 from crossbar.array import CrossbarArray
 from crossbar.cost.mapping import count_mvms
-from crossbar.nn import NoiseConfig, convert, noise_layers, seed_noise, summary, to_float
+from crossbar.nn import (
+    NoiseConfig,
+    calibrate,
+    convert,
+    noise_layers,
+    reprogram,
+    reseed,
+    seed_noise,
+    summary,
+    to_float,
+    vote_group,
+)
 from crossbar.nn.placement import NoisyGRU, NoisyLSTM, PlacementError, place_noise
 from crossbar.nn.recurrent import AnalogGRU, AnalogLSTM, AnalogRNN
 from crossbar.seeds import Stream, derive
@@ -205,3 +216,26 @@ def test_new_layers_run_on_cuda():
     analog = convert(net, IDEAL).to("cuda")
     out = analog(x.cuda())
     assert out.device.type == "cuda" and rel_rms(out.cpu(), ref) <= 0.02
+
+
+@pytest.mark.filterwarnings("ignore:array of profile")
+def test_chip_operations_reach_every_gate_array():
+    torch.manual_seed(6)
+    gru = nn.GRU(3, 5, num_layers=2, bidirectional=True, batch_first=True)
+    x = torch.randn(4, 6, 3)
+    net = convert(nn.Sequential(gru), devices.load("pcm"), seed=0)
+    left = calibrate(net, x, seed=0)
+    assert set(left) == {f"0.gates.{i}" for i in range(4)}
+    assert all(g.array.calibrated for g in net[0].gates)
+    reseed(net, 3)
+    first = net(x)[0]
+    reseed(net, 3)
+    assert torch.equal(net(x)[0], first)
+    with vote_group(net, 1, dt=1e-6):
+        assert net(x)[0].shape == first.shape
+    reprogram(net, 8)
+    calibrate(net, x, seed=0)
+    reseed(net, 3)
+    assert not torch.equal(net(x)[0], first)
+    with torch.no_grad():
+        assert rel_rms(net(x)[0], gru(x)[0]) < 0.5  # still the network, with device noise
