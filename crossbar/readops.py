@@ -2,7 +2,8 @@
 
 Shared by the CPU read (:mod:`crossbar.array` with :mod:`crossbar.read_kernels`),
 the plain-torch read on accelerators (:func:`read_torch`), the torch layers
-and the cost model: the patch layout of a convolution (:func:`im2col`), the
+and the cost model: the patch layout of a convolution (:func:`im2col`), the one
+recurrence of RNN, GRU and LSTM layers (:func:`recurrence`), the
 bfloat16 variance product of the exact read noise with its error bound,
 keyed normal draws, and the one sampler of Qin & Vucinic's Eq. 2/3 output
 noise (:func:`qin_noise`), used by abstract profiles and noise-injection layers.
@@ -10,6 +11,7 @@ noise (:func:`qin_noise`), used by abstract profiles and noise-injection layers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -22,45 +24,101 @@ from crossbar.threads import torch_threads
 
 
 def im2col(x: torch.Tensor, kernel_size, stride, padding, dilation) -> torch.Tensor:
-    """The patches of a 2-D convolution, one row per output position: (N * H_out * W_out) x (C * kh * kw).
+    """The patches of a convolution with any number of spatial dimensions, one row per output
+    position: (N * prod(out)) x (C * prod(kernel)).
 
-    Rows run over images, then output rows and columns; a row's entries are
-    ordered (channel, kernel row, kernel column) like ``conv.weight.reshape(out, -1)``.
-    One strided view and one copy (torch's ``unfold`` makes two).
+    Rows run over images, then output positions (first spatial axis slowest); a
+    row's entries are ordered (channel, kernel offsets) like
+    ``conv.weight.reshape(out, -1)``. One strided view and one copy (torch's
+    ``unfold`` makes two, and has no 3-D form).
     """
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
-    if ph or pw:
-        x = F.pad(x, (pw, pw, ph, ph))
+    dims = len(kernel_size)
+    if any(padding):
+        x = F.pad(x, [p for p in reversed(padding) for _ in (0, 1)])
     x = x.contiguous()
-    n, c, h, w = x.shape
-    h_out = (h - dh * (kh - 1) - 1) // sh + 1
-    w_out = (w - dw * (kw - 1) - 1) // sw + 1
+    n, c, *size = x.shape
+    out = [(size[i] - dilation[i] * (kernel_size[i] - 1) - 1) // stride[i] + 1 for i in range(dims)]
     s = x.stride()
-    windows = x.as_strided((n, h_out, w_out, c, kh, kw),
-                           (s[0], s[2] * sh, s[3] * sw, s[1], s[2] * dh, s[3] * dw))
-    return windows.reshape(n * h_out * w_out, c * kh * kw)
+    windows = x.as_strided((n, *out, c, *kernel_size),
+                           (s[0], *(s[2 + i] * stride[i] for i in range(dims)), s[1],
+                            *(s[2 + i] * dilation[i] for i in range(dims))))
+    return windows.reshape(n * math.prod(out), c * math.prod(kernel_size))
 
 
-def lstm_layers(seq: torch.Tensor, h0: Sequence[torch.Tensor], c0: Sequence[torch.Tensor],
-                gates: Sequence[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]):
-    """Stacked LSTM layers over ``seq`` (steps, batch, features), as ``nn.LSTM`` computes them:
-    layer k's gate pre-activations are ``gates[k](x_t, h)`` (4 hidden widths: i, f, g, o),
-    from the initial states ``h0[k]``, ``c0[k]``. Returns (the last layer's outputs,
-    h_n, c_n), the states stacked over layers. The one recurrence of the analog LSTM and
-    of an LSTM with placed noise."""
-    hs, cs = [], []
-    for k, gate in enumerate(gates):
-        h, c = h0[k], c0[k]
-        outs = []
-        for t in range(seq.shape[0]):
-            i, f, g, o = gate(seq[t], h).chunk(4, dim=1)
-            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            h = torch.sigmoid(o) * torch.tanh(c)
-            outs.append(h)
-        seq = torch.stack(outs)
-        hs.append(h)
-        cs.append(c)
-    return seq, torch.stack(hs), torch.stack(cs)
+def _lstm_step(pre: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None):
+    i, f, g, o = pre.chunk(4, dim=1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+def _gru_step(pre: torch.Tensor, h: torch.Tensor, c: None):
+    r, z, n_x, n_h = pre.chunk(4, dim=1)
+    r, z = torch.sigmoid(r), torch.sigmoid(z)
+    n = torch.tanh(n_x + r * n_h)
+    return (1 - z) * n + z * h, None
+
+
+# The cells: pre-activation widths in hidden sizes, and one step (pre, h, c) -> (h, c).
+CELLS: dict[str, tuple[int, Callable]] = {
+    "LSTM": (4, _lstm_step),  # i, f, g, o (torch's order)
+    "GRU": (4, _gru_step),  # r, z, W_in x + b_in, W_hn h + b_hn (r multiplies the last only)
+    "RNN_TANH": (1, lambda pre, h, c: (torch.tanh(pre), None)),
+    "RNN_RELU": (1, lambda pre, h, c: (torch.relu(pre), None)),
+}
+
+
+Gate = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def recurrence(mode: str, x: torch.Tensor, hx, gates: Sequence[Gate], *, directions: int, hidden: int,
+               batch_first: bool):
+    """Stacked (bidirectional) RNN, GRU or LSTM layers over ``x``, as ``nn.RNN`` / ``nn.GRU`` /
+    ``nn.LSTM`` compute them: the one recurrence of the analog layers and of the layers with
+    placed noise.
+
+    ``mode``: a key of :data:`CELLS`; ``gates[k * directions + d](x_t, h)`` gives layer k,
+    direction d's pre-activations at one step (the cell's layout, e.g. ``W [x, h] + b``);
+    ``x``: (steps, batch, features), (batch, steps, features) with ``batch_first``, or an
+    unbatched (steps, features); ``hx``: the initial state (``(h0, c0)`` for an LSTM, else
+    ``h0``; None: zeros). The reverse direction runs from the last step to the first and
+    the two directions' outputs are concatenated on the feature axis. Returns
+    ``(outputs, h_n)`` or, for an LSTM, ``(outputs, (h_n, c_n))``.
+    """
+    _, step = CELLS[mode]
+    batched = x.dim() == 3
+    if not batched:
+        x = x.unsqueeze(1)
+    elif batch_first:
+        x = x.transpose(0, 1)
+    lstm = mode == "LSTM"
+    if hx is None:
+        zeros = x.new_zeros(len(gates), x.shape[1], hidden)
+        h0, c0 = (zeros, zeros) if lstm else (zeros, None)
+    else:
+        h0, c0 = hx if lstm else (hx, None)
+        if not batched:
+            h0, c0 = h0.unsqueeze(1), None if c0 is None else c0.unsqueeze(1)
+    seq, hs, cs = x, [], []
+    for k in range(len(gates) // directions):
+        outs_dir = []
+        for d in range(directions):
+            i = k * directions + d
+            h, c = h0[i], None if c0 is None else c0[i]
+            outs = []
+            for t in range(seq.shape[0]) if d == 0 else range(seq.shape[0] - 1, -1, -1):
+                h, c = step(gates[i](seq[t], h), h, c)
+                outs.append(h)
+            outs_dir.append(torch.stack(outs if d == 0 else outs[::-1]))
+            hs.append(h)
+            cs.append(c)
+        seq = outs_dir[0] if directions == 1 else torch.cat(outs_dir, dim=2)
+    h_n = torch.stack(hs)
+    c_n = torch.stack(cs) if lstm else None
+    if not batched:
+        seq, h_n, c_n = seq.squeeze(1), h_n.squeeze(1), None if c_n is None else c_n.squeeze(1)
+    elif batch_first:
+        seq = seq.transpose(0, 1)
+    return (seq, (h_n, c_n)) if lstm else (seq, h_n)
 
 
 def keyed_normal(like: torch.Tensor, key: int, mean: float, std: float) -> torch.Tensor:

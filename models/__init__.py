@@ -34,22 +34,27 @@ from crossbar.resolve import import_object, is_spec
 from ._user import GlobalRandomError, call_factory, parameters_of
 from .cnn6 import CNN6, cnn6
 from .densenet import DenseNet, densenet40, densenet100
+from .gru import ConvGRUStrokes, conv_gru_strokes
 from .lstm import LSTMStrokes, lstm_strokes
 from .madry import MadryCNN4, madry_cnn4
+from .mobilenet import MobileNetSmall, mobilenet_small
 from .vit import ViT, vit
 
 __all__ = [
     "CNN6",
+    "ConvGRUStrokes",
     "DEFAULT_RECIPE",
     "DenseNet",
     "GlobalRandomError",
     "InputSpec",
     "LSTMStrokes",
     "MadryCNN4",
+    "MobileNetSmall",
     "available",
     "build",
     "canonical_name",
     "cnn6",
+    "conv_gru_strokes",
     "densenet40",
     "densenet100",
     "factory_parameters",
@@ -58,6 +63,7 @@ __all__ = [
     "kwargs_for_data",
     "lstm_strokes",
     "madry_cnn4",
+    "mobilenet_small",
     "recipe",
     "recipe_for",
     "resolve",
@@ -187,6 +193,20 @@ _MODELS: dict[str, _Entry] = {
         lambda **_: InputSpec("image", (1, 28, 28)),
         _classes_only,
         "4-layer CNN of Madry et al. (MNIST, black-box NN_adv)",
+    ),
+    "mobilenet_small": _Entry(
+        mobilenet_small,
+        DEFAULT_RECIPE,
+        lambda in_channels=1, image_size=28, **_: InputSpec("image", (in_channels, image_size, image_size)),
+        _image_kwargs,
+        "MobileNet-style depthwise-separable CNN, 4 blocks (Fashion-MNIST)",
+    ),
+    "conv_gru_strokes": _Entry(
+        conv_gru_strokes,
+        DEFAULT_RECIPE,
+        lambda steps=50, input_dim=2, **_: InputSpec("sequence", (steps, input_dim)),
+        _seq_kwargs,
+        "Conv1d + GRU sequence classifier, 64 hidden (MNIST strokes)",
     ),
     "vit": _Entry(
         vit,

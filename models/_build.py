@@ -20,11 +20,17 @@ def _fan_in(weight: torch.Tensor) -> int:
 
 
 def torch_default(module: nn.Module, gen: torch.Generator) -> set[int]:
-    """PyTorch's own defaults for Conv/Linear (Kaiming-uniform with a=sqrt(5),
-    bias U(+-1/sqrt(fan_in))), drawn from ``gen``. Returns the ids it set."""
+    """PyTorch's own defaults for convolutions and Linear (Kaiming-uniform with a=sqrt(5),
+    bias U(+-1/sqrt(fan_in))) and for RNN/GRU/LSTM (every parameter U(+-1/sqrt(hidden))),
+    drawn from ``gen``. Returns the ids it set."""
     done: set[int] = set()
     for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
+        if isinstance(m, nn.RNNBase):
+            bound = 1.0 / math.sqrt(m.hidden_size)
+            for p in m.parameters(recurse=False):
+                nn.init.uniform_(p, -bound, bound, generator=gen)
+                done.add(id(p))
+        if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear)):
             nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=gen)
             done.add(id(m.weight))
             if m.bias is not None:

@@ -93,10 +93,10 @@ def test_convert_the_papers_cnn():
 
 
 def test_unsupported_layers_are_named():
-    with pytest.raises(UnsupportedLayerError, match=r"'1'.*Conv1d"):
-        convert(nn.Sequential(nn.Linear(4, 4), nn.Conv1d(1, 1, 3)), IDEAL)
-    with pytest.raises(UnsupportedLayerError, match="groups=2"):
-        convert(nn.Sequential(nn.Conv2d(4, 4, 3, groups=2)), IDEAL)
+    with pytest.raises(UnsupportedLayerError, match=r"'1'.*ConvTranspose3d"):
+        convert(nn.Sequential(nn.Linear(4, 4), nn.ConvTranspose3d(1, 1, 3)), IDEAL)
+    with pytest.raises(UnsupportedLayerError, match="proj_size=2"):
+        convert(nn.Sequential(nn.LSTM(4, 4, proj_size=2)), IDEAL)
 
     class Custom(nn.Module):
         def __init__(self):

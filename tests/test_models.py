@@ -241,7 +241,8 @@ def test_vit_is_seeded_has_noise_after_every_product_and_converts():
 
 
 def test_build_registry_and_aliases():
-    assert zoo.available() == ["cnn6", "densenet40", "densenet100", "lstm_strokes", "madry_cnn4", "vit"]
+    assert zoo.available() == ["cnn6", "densenet40", "densenet100", "lstm_strokes", "madry_cnn4",
+                               "mobilenet_small", "conv_gru_strokes", "vit"]
     model = zoo.build("lstm", MULT, hidden=32)
     assert isinstance(model, zoo.LSTMStrokes) and model.hidden == 32
     assert model.crossbar_model == {

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from crossbar.nn.analog import AnalogLinear
+from crossbar.nn.layer import AnalogLinear
 
 __all__ = ["AnalogMultiheadAttention", "NoisyMultiheadAttention", "attend", "projections"]
 

@@ -20,7 +20,7 @@ import copy
 
 import torch
 
-from crossbar.nn.analog import AnalogLayer
+from crossbar.nn.layer import AnalogLayer
 from crossbar.nn.products import MATRIX_PRODUCTS, METADATA, VIEWS, UnmappableProduct, op_name, product_form
 
 __all__ = ["AnalogProduct", "MappedWeight", "matrix_key"]

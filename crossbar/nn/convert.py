@@ -32,10 +32,7 @@ __all__ = ["DigitalParameter", "UnsupportedLayerError", "analog_layers", "conver
            "to_float"]
 
 # Layers with matrix products that no array computes as they stand: refused by class.
-_UNMAPPABLE = (
-    nn.Conv1d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
-    nn.RNN, nn.GRU, nn.RNNCell, nn.LSTMCell, nn.GRUCell, nn.Bilinear,
-)
+_UNMAPPABLE = (nn.ConvTranspose3d, nn.RNNCell, nn.LSTMCell, nn.GRUCell, nn.Bilinear)
 # Layers whose parameters are digital by what the class does with them (no trace needed).
 _NORMS = (_BatchNorm, nn.LayerNorm, nn.GroupNorm, nn.modules.instancenorm._InstanceNorm, nn.RMSNorm,
           nn.PReLU)

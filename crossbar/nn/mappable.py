@@ -8,14 +8,30 @@ from __future__ import annotations
 
 from torch import nn
 
-from crossbar.nn.analog import AnalogConv2d, AnalogLinear, AnalogLSTM
+from crossbar.nn.analog import (
+    AnalogConv1d,
+    AnalogConv2d,
+    AnalogConv3d,
+    AnalogConvTranspose1d,
+    AnalogConvTranspose2d,
+    AnalogGRU,
+    AnalogLinear,
+    AnalogLSTM,
+    AnalogRNN,
+)
 from crossbar.nn.attention import AnalogMultiheadAttention
 
 __all__ = ["MAPPABLE", "SUPPORTED", "analog_class"]
 
 MAPPABLE: dict[type[nn.Module], type[nn.Module]] = {
     nn.Linear: AnalogLinear,
+    nn.Conv1d: AnalogConv1d,
     nn.Conv2d: AnalogConv2d,
+    nn.Conv3d: AnalogConv3d,
+    nn.ConvTranspose1d: AnalogConvTranspose1d,
+    nn.ConvTranspose2d: AnalogConvTranspose2d,
+    nn.RNN: AnalogRNN,
+    nn.GRU: AnalogGRU,
     nn.LSTM: AnalogLSTM,
     nn.MultiheadAttention: AnalogMultiheadAttention,
 }

@@ -1,11 +1,12 @@
 """Where Qin & Vucinic's noise goes in any torch network, and putting it there without editing it.
 
-**The rule.** Every matrix-vector product of a ``Linear``, ``Conv2d`` or
-``LSTM`` layer gets Eq. 2/3 noise on its output, except that where the
-product's output goes straight into a batch norm and nowhere else, the noise
-goes after that batch norm, as the paper places it (conv -> BN -> noise ->
-ReLU). An LSTM's noise is on its gate pre-activations ``W [x, h] + b`` at
-every step, before the sigmoid / tanh (Fig. 1 of the paper).
+**The rule.** Every matrix-vector product of a layer ``convert`` maps
+(``MAPPABLE``: Linear, convolutions, transposed convolutions, RNN, GRU, LSTM)
+gets Eq. 2/3 noise on its output, except that where the product's output goes
+straight into a batch norm and nowhere else, the noise goes after that batch
+norm, as the paper places it (conv -> BN -> noise -> ReLU). A recurrent
+layer's noise is on its gate pre-activations ``W [x, h] + b`` at every step,
+in every layer and direction, before the sigmoid / tanh (Fig. 1 of the paper).
 
 **How it is found** (:func:`plan`): one forward pass of an example input in
 eval mode, watched by forward hooks on every module and a torch function mode
@@ -27,7 +28,8 @@ get no noise: :func:`plan` warns about each one it sees
 **Placing** (:func:`place_noise`): a ``NoiseInjection`` becomes a child
 ``crossbar_noise`` of the layer whose output it perturbs and a forward hook
 applies it, so parameter names and ``state_dict`` keys do not change; an
-``nn.LSTM`` becomes a :class:`NoisyLSTM` (same parameters) that writes the
+``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` becomes a :class:`NoisyLSTM` /
+:class:`NoisyGRU` / :class:`NoisyRNN` (same parameters) that writes the
 recurrence out when its noise is on. ``crossbar.nn.convert`` uses the same
 :func:`plan` for an abstract profile's output noise and keeps placed noise
 layers (:func:`carry_noise`).
@@ -44,19 +46,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.overrides import TorchFunctionMode
 
-from crossbar.nn.analog import AnalogLSTM
+from crossbar.nn.analog import AnalogRecurrent
 from crossbar.nn.attention import AnalogMultiheadAttention, NoisyMultiheadAttention
 from crossbar.nn.mappable import MAPPABLE
 from crossbar.nn.noise import NO_NOISE, NoiseConfig, NoiseInjection, noise_layers
-from crossbar.readops import lstm_layers
+from crossbar.nn.recurrent import param_suffixes, torch_gate
+from crossbar.readops import recurrence
 
-__all__ = ["NOISE_ATTR", "NoisyLSTM", "Placement", "PlacementError", "UnplacedProductWarning",
-           "carry_noise", "example_batch", "place_noise", "plan", "quiet"]
+__all__ = ["NOISE_ATTR", "NoisyGRU", "NoisyLSTM", "NoisyRNN", "Placement", "PlacementError",
+           "UnplacedProductWarning", "carry_noise", "example_batch", "place_noise", "plan", "quiet"]
 
 NOISE_ATTR = "crossbar_noise"
 """Name of the noise layer :func:`place_noise` adds to the module whose output it perturbs."""
@@ -78,7 +80,7 @@ class PlacementError(ValueError):
 
 
 class UnplacedProductWarning(UserWarning):
-    """A matrix product ran outside a Linear, Conv2d or LSTM layer, so it gets no noise."""
+    """A matrix product ran outside the layers convert maps (MAPPABLE), so it gets no noise."""
 
 
 @dataclass(frozen=True)
@@ -265,8 +267,8 @@ def plan(model: nn.Module, example: Any = None) -> Placement:
     unplaced = tuple(dict.fromkeys(trace.unplaced))
     for what in unplaced:
         warnings.warn(UnplacedProductWarning(
-            f"{type(model).__name__}: a matrix product ({what}) runs outside a Linear, Conv2d or LSTM "
-            "layer and gets no noise"), stacklevel=2)
+            f"{type(model).__name__}: a matrix product ({what}) runs outside the layers "
+            "crossbar.nn.convert maps and gets no noise"), stacklevel=2)
     return Placement(targets, traced=True, unplaced=unplaced)
 
 
@@ -283,48 +285,54 @@ def _attach(module: nn.Module, layer: NoiseInjection) -> None:
     module.register_forward_hook(_apply_noise)
 
 
-class NoisyLSTM(nn.LSTM):
-    """``nn.LSTM`` with Eq. 2/3 noise on each step's gate pre-activations ``W_ih x + W_hh h + b``.
+class _NoisyRecurrent:
+    """A torch RNN, GRU or LSTM with Eq. 2/3 noise on each step's gate pre-activations.
 
-    The parameters are the LSTM's own. While the noise is off (kind ``none`` or
-    sigma 0) the forward is ``nn.LSTM``'s; otherwise the recurrence is written out
-    (torch's gate order i, f, g, o) with the noise applied before the nonlinearities.
+    The parameters are the module's own. While the noise is off (kind ``none`` or sigma 0)
+    the forward is torch's; otherwise it is :func:`crossbar.readops.recurrence` (the one of
+    the analog layers) on the pre-activations in the arrays' layout
+    (:func:`crossbar.nn.recurrent.torch_gate`: ``W_ih x + W_hh h + b``, a GRU's
+    [r, z, n_x, n_h]), every layer and direction, with the noise applied before the
+    nonlinearities.
     """
 
-    def forward(self, input, hx=None):  # noqa: A002 - nn.LSTM's argument name
+    def forward(self, input, hx=None):  # noqa: A002 - torch's argument name
         noise = getattr(self, NOISE_ATTR, None)
         if noise is None or noise.sigma == 0.0:
             return super().forward(input, hx)
         if not isinstance(input, torch.Tensor):
-            raise PlacementError("an LSTM with noise takes padded tensors, not packed sequences")
-        batched = input.dim() == 3
-        x = input if batched else input.unsqueeze(1)
-        if batched and self.batch_first:
-            x = x.transpose(0, 1)
-        if hx is None:
-            zeros = x.new_zeros(self.num_layers, x.shape[1], self.hidden_size)
-            hx = (zeros, zeros)
-        elif not batched:
-            hx = (hx[0].unsqueeze(1), hx[1].unsqueeze(1))
-
-        def gate(k: int):
-            w_ih, w_hh = getattr(self, f"weight_ih_l{k}"), getattr(self, f"weight_hh_l{k}")
-            b = getattr(self, f"bias_ih_l{k}") + getattr(self, f"bias_hh_l{k}") if self.bias else None
-            return lambda x_t, h: noise(F.linear(x_t, w_ih, b) + F.linear(h, w_hh))
-
-        seq, h_n, c_n = lstm_layers(x, hx[0], hx[1], [gate(k) for k in range(self.num_layers)])
-        if not batched:
-            return seq.squeeze(1), (h_n.squeeze(1), c_n.squeeze(1))
-        return (seq.transpose(0, 1) if self.batch_first else seq), (h_n, c_n)
+            raise PlacementError(f"an {self.mode} with noise takes padded tensors, not packed sequences")
+        gates = [torch_gate(self, suffix, noise) for suffix in param_suffixes(self)]
+        return recurrence(self.mode, input, hx, gates, directions=2 if self.bidirectional else 1,
+                          hidden=self.hidden_size, batch_first=self.batch_first)
 
 
-def _check_lstm(name: str, m: nn.LSTM) -> None:
-    if m.bidirectional or m.proj_size:
-        raise PlacementError(f"layer {name!r}: noise can be placed on unidirectional LSTMs without "
-                             "projection only")
+class NoisyRNN(_NoisyRecurrent, nn.RNN):
+    """``nn.RNN`` with placed noise (:class:`_NoisyRecurrent`)."""
+
+
+class NoisyGRU(_NoisyRecurrent, nn.GRU):
+    """``nn.GRU`` with placed noise (:class:`_NoisyRecurrent`)."""
+
+
+class NoisyLSTM(_NoisyRecurrent, nn.LSTM):
+    """``nn.LSTM`` with placed noise (:class:`_NoisyRecurrent`)."""
+
+
+_NOISY = {nn.LSTM: NoisyLSTM, nn.GRU: NoisyGRU, nn.RNN: NoisyRNN}
+
+
+def _make_noisy(module: nn.RNNBase, layer: NoiseInjection) -> None:
+    module.__class__ = next(cls for base, cls in _NOISY.items() if isinstance(module, base))
+    module.add_module(NOISE_ATTR, layer)
+
+
+def _check_recurrent(name: str, m: nn.RNNBase) -> None:
+    if getattr(m, "proj_size", 0):
+        raise PlacementError(f"layer {name!r}: noise cannot be placed on an LSTM with proj_size")
     if m.dropout:
-        raise PlacementError(f"layer {name!r}: LSTM dropout={m.dropout:g} draws from torch's global "
-                             "random generator; set dropout=0")
+        raise PlacementError(f"layer {name!r}: {type(m).__name__} dropout={m.dropout:g} draws from torch's "
+                             "global random generator; set dropout=0")
 
 
 def place_noise(model: nn.Module, noise: NoiseConfig = NO_NOISE, example: Any = None, *,
@@ -343,15 +351,14 @@ def place_noise(model: nn.Module, noise: NoiseConfig = NO_NOISE, example: Any = 
         raise PlacementError(f"{type(model).__name__} already has {len(have)} noise layer(s); "
                              "use crossbar.nn.set_noise to configure them")
     for name, m in model.named_modules():
-        if isinstance(m, nn.LSTM):
-            _check_lstm(name, m)
+        if isinstance(m, nn.RNNBase):
+            _check_recurrent(name, m)
     where = placement if placement is not None else plan(model, example)
     modules = dict(model.named_modules())
     for target in where.targets.values():
         module = modules[target]
-        if isinstance(module, nn.LSTM):
-            module.__class__ = NoisyLSTM
-            module.add_module(NOISE_ATTR, NoiseInjection(noise))
+        if isinstance(module, nn.RNNBase):
+            _make_noisy(module, NoiseInjection(noise))
         else:
             _attach(module, NoiseInjection(noise))
     for module in modules.values():  # q, k and v projections (out_proj is a Linear, placed above)
@@ -362,7 +369,7 @@ def place_noise(model: nn.Module, noise: NoiseConfig = NO_NOISE, example: Any = 
 
 
 def _placed(module: nn.Module) -> NoiseInjection | None:
-    if isinstance(module, AnalogLSTM):
+    if isinstance(module, AnalogRecurrent):
         return getattr(module.gates[0], NOISE_ATTR, None) if len(module.gates) else None
     if isinstance(module, AnalogMultiheadAttention):
         return getattr(module.q_proj, NOISE_ATTR, None)
@@ -383,11 +390,10 @@ def carry_noise(old: nn.Module, new: nn.Module) -> None:
     elif isinstance(new, nn.MultiheadAttention):
         new.__class__ = NoisyMultiheadAttention
         new.add_module(NOISE_ATTR, layer)
-    elif isinstance(new, AnalogLSTM):
-        for gate in new.gates:  # the fused gate product of each LSTM layer, as NoisyLSTM places it
+    elif isinstance(new, AnalogRecurrent):
+        for gate in new.gates:  # each layer and direction's fused gate product, as the noisy modules place it
             _attach(gate, layer)
-    elif isinstance(new, nn.LSTM):
-        new.__class__ = NoisyLSTM
-        new.add_module(NOISE_ATTR, layer)
+    elif isinstance(new, nn.RNNBase):
+        _make_noisy(new, layer)
     else:
         _attach(new, layer)

@@ -93,7 +93,7 @@ def summary(model: nn.Module) -> Summary:
         rows.append(LayerSummary(
             name=layer.parameter if isinstance(layer, AnalogProduct) else name, kind=_kind(layer),
             profile=p.name, inputs=n_in, outputs=n_out, tiles=tiles,
-            utilisation=float(np.float64(n_in * n_out) / (tiles * p.tile_rows * p.tile_cols)),
+            utilisation=float(np.float64(layer.real_weights) / (tiles * p.tile_rows * p.tile_cols)),
             conductances=2 * n_in * n_out,
             adc_range="abstract" if layer.array.is_abstract else layer.array.range_state,
             clipping_rate=layer.array.stats.clipping_rate, rereads=layer.array.stats.rereads,
