@@ -455,3 +455,42 @@ def test_a_moved_model_keeps_its_weights_on_their_arrays():
     assert isinstance(analog.w, MappedWeight) and analog.w.crossbar_products
     y = torch.randn(3, 8, generator=gen(142))
     assert rel_rms(analog(y), TwoProducts()(y)) <= BOUND
+
+
+def test_code_around_a_converted_layer_reads_its_weight_metadata_and_hyper_parameters():
+    class PatchEmbed(nn.Module):
+        """As several model libraries write it: the input cast to the weight's dtype, the
+        padding computed from the convolution's own stride and kernel size."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = nn.Conv2d(3, 8, 4, stride=4, groups=1)
+            self.head = nn.Linear(8, 2)
+
+        def forward(self, x):
+            x = x.to(self.proj.weight.dtype)
+            pad = (self.proj.kernel_size[0] - self.proj.stride[0]) // 2
+            h = self.proj(F.pad(x, (pad,) * 4)).mean((2, 3))
+            assert self.head.in_features == 8
+            return self.head(h)
+
+    net = PatchEmbed().eval()
+    x = torch.randn(2, 3, 16, 16, generator=gen(150))
+    analog = convert(net, IDEAL)
+    assert rel_rms(analog(x), net(x)) <= BOUND
+    assert analog.proj.weight.shape == net.proj.weight.shape
+    assert torch.equal(analog.proj.weight.plain(), net.proj.weight.detach())
+    with pytest.raises(ValueError, match="trace did not see"):  # the float weight is never multiplied
+        F.conv2d(x, analog.proj.weight)
+
+
+def test_a_weight_normalised_conv1d_is_folded():
+    conv = nn.Conv1d(4, 6, 5, padding=2, groups=2)
+    nn.utils.parametrizations.weight_norm(conv, dim=2)  # as speech models' positional convolutions
+    net = nn.Sequential(conv, nn.GELU())
+    x = torch.randn(3, 4, 20, generator=gen(151))
+    analog = convert(net, IDEAL)
+    assert rel_rms(analog(x), net(x)) <= BOUND
+    assert set(count_mvms(analog, x).values()) == {20}  # one MVM per output position, on each array
+    back = to_float(analog)
+    assert parametrize.is_parametrized(back[0]) and rel_rms(back(x), net(x)) < 1e-5

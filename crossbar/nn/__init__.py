@@ -17,7 +17,7 @@ from crossbar.nn.analog import (
     im2col,
 )
 from crossbar.nn.attention import AnalogMultiheadAttention
-from crossbar.nn.byuse import AnalogProduct, MappedWeight
+from crossbar.nn.byuse import AnalogProduct
 from crossbar.nn.chip import (
     CALIBRATION_IMAGES,
     age,
@@ -38,6 +38,7 @@ from crossbar.nn.convert import (
     to_float,
 )
 from crossbar.nn.mappable import MAPPABLE, SUPPORTED
+from crossbar.nn.mapped import MappedWeight
 from crossbar.nn.noise import (
     NO_NOISE,
     NoiseConfig,

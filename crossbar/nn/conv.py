@@ -177,6 +177,26 @@ class _Conv(AnalogLayer):
         seeds = [seed, *(derive(seed, Stream.LAYER_PROGRAM, g) for g in range(1, layer.groups))]
         return cls.from_seeds(layer, profile, seeds)
 
+    def __getattr__(self, name: str):
+        """The torch layer's hyper-parameters (``stride``, ``padding``, ``kernel_size``, ...), for
+        code around the layer that reads them."""
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            spec = self.__dict__.get("spec", {})
+            if name in spec and name != "bias":
+                return spec[name]
+            raise
+
+    def torch_weight(self) -> torch.Tensor:
+        """The target weights in the torch layer's layout (out x in/groups x kernel, or in x ...)."""
+        s = self.spec
+        per_group = (s["out_channels"] if self.transposed else s["in_channels"]) // s["groups"]
+        tail = (per_group, *s["kernel_size"])
+        if self.transposed:
+            return torch.cat([b.reshape(b.shape[0], *tail) for b in self._weight_blocks()])
+        return torch.cat([b.t().reshape(b.shape[1], *tail) for b in self._weight_blocks()])
+
     def _weight_blocks(self) -> list[torch.Tensor]:
         """Every group's weight block, from the diagonals of the arrays."""
         blocks = []
@@ -190,13 +210,8 @@ class _Conv(AnalogLayer):
         """The torch layer with the target weights and bias (on the layer's device)."""
         device = self.array.weights.device
         out = self.torch_type(**self.spec, device=device)
-        tail = out.weight.shape[1:]
-        if self.transposed:
-            weight = torch.cat([b.reshape(b.shape[0], *tail) for b in self._weight_blocks()])
-        else:
-            weight = torch.cat([b.t().reshape(b.shape[1], *tail) for b in self._weight_blocks()])
         with torch.no_grad():
-            out.weight.copy_(weight)
+            out.weight.copy_(self.torch_weight())
             if out.bias is not None:
                 out.bias.copy_(torch.cat([self.bias, *(part.bias for part in self.parts)]))
         return out

@@ -21,9 +21,10 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from crossbar.devices import as_profile
 from crossbar.nn.analog import AbstractNoise, AnalogLayer, NoiseAfter
-from crossbar.nn.byuse import AnalogProduct, MappedWeight
+from crossbar.nn.byuse import AnalogProduct
 from crossbar.nn.fold import copy_model, fold, unfold
 from crossbar.nn.mappable import MAPPABLE, SUPPORTED, analog_class
+from crossbar.nn.mapped import MappedWeight
 from crossbar.nn.placement import Placement, carry_noise, example_batch, plan, quiet
 from crossbar.nn.usage import Usage, trace_usage
 from crossbar.seeds import Stream, derive

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from crossbar.array import CrossbarArray
+from crossbar.nn.mapped import MappedWeight
 from crossbar.operands import as_matrix
 from crossbar.readops import keyed_normal, qin_noise
 from crossbar.seeds import Stream, derive
@@ -112,6 +113,17 @@ class AnalogLayer(ReadSequence, nn.Module):
         """Why ``layer`` cannot be mapped by this class (None: it can)."""
         return None
 
+    def torch_weight(self) -> torch.Tensor:
+        """The target weights in the torch layer's layout (here outputs x inputs)."""
+        return self.array.weights.t()
+
+    @property
+    def weight(self) -> MappedWeight:
+        """The target weights as the torch layer held them, for code around the layer that reads
+        their dtype, device or shape; a product with them is refused (the layer reads its array)."""
+        name = f"{type(self).__name__}.weight (read through the layer)"
+        return MappedWeight.wrap(self.torch_weight(), name, {})
+
     @staticmethod
     def arrays_for(layer: nn.Module) -> int:
         """How many arrays (programming seeds) mapping ``layer`` takes."""
@@ -164,6 +176,14 @@ class AnalogLinear(AnalogLayer):
     """``y = x W^T + b`` with the product on a crossbar array."""
 
     maps = "Linear"
+
+    @property
+    def in_features(self) -> int:
+        return self.array.shape[0]
+
+    @property
+    def out_features(self) -> int:
+        return self.array.shape[1]
 
     @classmethod
     def from_float(cls, layer: nn.Linear, profile, seed: int) -> AnalogLinear:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from crossbar.nn.byuse import matrix_key
+from crossbar.nn.mapped import matrix_key
 from crossbar.nn.products import MATRIX_PRODUCTS, METADATA, VIEWS, UnmappableProduct, op_name, product_form
 
 __all__ = ["Use", "Usage", "trace_usage"]
