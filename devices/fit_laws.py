@@ -1,0 +1,416 @@
+"""Maximum-likelihood fits of the profiles' noise and drift laws, with Wald intervals.
+
+Every fit here is one model: independent Gaussian groups, group i with ``dof_i``
+degrees of freedom, a sum of squares ``ss_i`` about its own mean, and optionally
+one observation ``y_i`` of a modelled mean ``m_i(θ)``; the variance is
+``v_i(θ)``. The negative log-likelihood is
+
+    Σ dof_i/2 · ln v_i + (ss_i + (y_i − m_i)²) / (2 v_i)
+
+(programming residuals: dof 1, ss = r²; repeated reads: dof n − 1, ss = their sum
+of squares; drift exponents: dof 1, y = ν̂). Intervals are 95 % Wald intervals
+from the expected information Σ J_mᵀJ_m / v + dof/2 · J_vᵀJ_v / v² (Jacobians by
+central differences). Conductances are in µS inside the fits; :class:`Estimate`
+reports each parameter in the unit of its YAML key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import optimize, stats
+
+__all__ = ["DRIFT_VARIANTS", "NOISE_FAMILIES", "Estimate", "Groups", "LawFit", "fit_drift",
+           "fit_noise", "one_over_f_factor"]
+
+Z95 = float(stats.norm.ppf(0.975))
+_PCM_FLOOR = 1e-3  # AIHWKit's floor of ĝ^p in pcm_1f (devices/noise.py)
+_DRIFT_FLOOR = 1e-7  # AIHWKit's floor of ĝ before ln ĝ (devices/drift.py)
+MIN_GROUPS_PER_PARAMETER = 10
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One fitted parameter in the unit of its YAML key, with its 95 % interval."""
+
+    name: str
+    value: float
+    lo: float
+    hi: float
+
+    def covers(self, truth: float) -> bool:
+        return self.lo <= truth <= self.hi
+
+
+@dataclass(frozen=True)
+class Groups:
+    """Independent Gaussian groups (module docstring): covariates g (µS), t (s) and data."""
+
+    g: np.ndarray
+    dof: np.ndarray
+    ss: np.ndarray
+    extra_var: np.ndarray  # known variance added to the law's (µS²)
+    t: np.ndarray | None = None
+    resid: np.ndarray | None = None  # signed residuals of dof-1 groups (ss = resid²), for QQ plots
+
+    def __len__(self) -> int:
+        return int(self.g.size)
+
+
+@dataclass(frozen=True)
+class LawFit:
+    """The chosen law: its YAML form, parameters, likelihood and goodness of fit."""
+
+    family: str
+    spec: dict
+    estimates: tuple[Estimate, ...]
+    nll: float
+    aic: float
+    n: int
+    ks_p: float
+    z: np.ndarray = field(repr=False)  # standardised residuals (N(0, 1) when the law holds)
+    x: np.ndarray = field(repr=False)  # the covariate of each residual
+    candidates: dict = field(default_factory=dict)  # family -> AIC of each law tried
+
+
+# --------------------------------------------------------------------------- the engine
+def _nll(theta, mean, var, y, ss, dof) -> float:
+    v = var(theta)
+    if not np.all(np.isfinite(v)) or np.any(v <= 0):
+        return np.inf
+    r2 = ss if mean is None else ss + (y - mean(theta)) ** 2
+    return float(np.sum(0.5 * dof * np.log(v) + r2 / (2.0 * v)))
+
+
+def _minimise(starts: Sequence[np.ndarray], nll: Callable[[np.ndarray], float]) -> np.ndarray:
+    """The best optimum over the starts: BFGS on parameters scaled to order one, then a short
+    Nelder-Mead polish (the clipped drift laws have kinks where gradients mislead)."""
+    best, best_f = None, np.inf
+    for start in starts:
+        scale = np.where(np.abs(start) > 1e-12, np.abs(start), 1e-3)
+        f = lambda u, s=scale: nll(u * s)  # noqa: E731
+        u = np.where(start == 0, 0.0, np.sign(start))
+        with np.errstate(all="ignore"):
+            if not np.isfinite(f(u)):
+                continue
+            res = optimize.minimize(f, u, method="BFGS", options={"gtol": 1e-7, "maxiter": 400})
+            if not np.isfinite(res.fun) or res.fun > f(u):
+                res = optimize.minimize(f, u, method="Nelder-Mead")
+            res = optimize.minimize(f, res.x, method="Nelder-Mead",
+                                    options={"xatol": 1e-7, "fatol": 1e-9, "maxfev": 800 * u.size,
+                                             "adaptive": True})
+        if res.fun < best_f:
+            best, best_f = res.x * scale, res.fun
+    if best is None:
+        raise ValueError("no starting point gives a finite likelihood")
+    return best
+
+
+def _jacobian(fn: Callable[[np.ndarray], np.ndarray], theta: np.ndarray) -> np.ndarray:
+    cols = []
+    for j in range(theta.size):
+        h = 1e-6 * max(abs(theta[j]), 1e-4)
+        up, down = theta.copy(), theta.copy()
+        up[j] += h
+        down[j] -= h
+        cols.append((fn(up) - fn(down)) / (2 * h))
+    return np.stack(cols, axis=1)
+
+
+def _covariance(theta, mean, var, dof) -> np.ndarray:
+    v = var(theta)
+    jv = _jacobian(var, theta)
+    info = (jv * (dof / (2 * v**2))[:, None]).T @ jv
+    if mean is not None:
+        jm = _jacobian(mean, theta)
+        info = info + (jm / v[:, None]).T @ jm
+    try:
+        cov = np.linalg.inv(info)
+    except np.linalg.LinAlgError:
+        return np.full(info.shape, np.inf)
+    return cov if np.all(np.isfinite(np.diag(cov))) and np.all(np.diag(cov) >= 0) else \
+        np.full(info.shape, np.inf)
+
+
+def _ks(z: np.ndarray) -> float:
+    return float(stats.kstest(z, "norm").pvalue) if z.size >= 2 else float("nan")
+
+
+# --------------------------------------------------------------------------- noise laws
+def one_over_f_factor(t: np.ndarray, t_read: float) -> np.ndarray:
+    """sqrt(ln((t + t_read) / (2 t_read))), the time factor of ``pcm_1f`` (devices/noise.py)."""
+    return np.sqrt(np.log((t + t_read) / (2 * t_read)))
+
+
+@dataclass(frozen=True)
+class _Family:
+    """A noise form of devices/noise.py as a function of fitted parameters (µS units)."""
+
+    name: str
+    params: tuple[str, ...]
+    units: tuple[float, ...]  # YAML value = fitted value x unit
+    sigma: Callable  # (theta, g_uS, t, ctx) -> sigma in µS
+    spec: Callable  # (theta, ctx) -> YAML form
+    start: Callable  # (g_uS, sd_uS, ctx) -> theta0
+    needs_time: bool = False
+
+
+def _poly(k: int) -> _Family:
+    def sigma(th, g, t, ctx):
+        return np.polynomial.polynomial.polyval(g, th)
+
+    def start(g, sd, ctx):
+        return np.polynomial.polynomial.polyfit(g, sd, k)
+
+    return _Family(f"polynomial{k}", tuple(f"coefficients_uS[{i}]" for i in range(k + 1)),
+                   (1.0,) * (k + 1), sigma,
+                   lambda th, ctx: {"form": "polynomial", "variable": "G_uS",
+                                    "coefficients_uS": [float(c) for c in th]}, start)
+
+
+def _pcm_sigma(th, g, t, ctx):
+    ghat = np.maximum((np.abs(g) / ctx["g_max_uS"]) ** th[1], _PCM_FLOOR)
+    return g * (th[0] / ghat) * one_over_f_factor(t, ctx["t_read"])
+
+
+def _pcm_start(g, sd, ctx):
+    ok = (g > 0) & (sd > 0)
+    x = np.log(g[ok] / ctx["g_max_uS"])
+    slope, intercept = np.polyfit(x, np.log(sd[ok] / g[ok] / ctx["factor"]), 1)
+    return np.array([np.exp(intercept), max(-slope, 0.05)])
+
+
+def _pcm_spec(th, ctx):
+    # the cap is set where it does not bind over the measured range: c / ĝ_min^p
+    cap = float(th[0] / max((ctx["g_lo_uS"] / ctx["g_max_uS"]) ** th[1], _PCM_FLOOR))
+    return {"form": "pcm_1f", "c": float(th[0]), "p": float(th[1]), "cap": cap,
+            "t_read_s": ctx["t_read"]}
+
+
+#: The noise forms fitted, by name (polynomialK: degree K in G in µS).
+NOISE_FAMILIES: dict[str, _Family] = {f.name: f for f in (
+    _Family("constant", ("sigma_S",), (1e-6,), lambda th, g, t, c: np.full(g.shape, th[0]),
+            lambda th, c: {"form": "constant", "sigma_S": float(th[0]) * 1e-6},
+            lambda g, sd, c: np.array([np.median(sd)])),
+    _Family("relative", ("fraction",), (1.0,), lambda th, g, t, c: th[0] * np.abs(g),
+            lambda th, c: {"form": "relative", "fraction": float(th[0])},
+            lambda g, sd, c: np.array([np.median(sd / np.maximum(g, 1e-12))])),
+    _poly(1), _poly(2), _poly(3),
+    _Family("saturating_exponential", ("a_S", "b_S"), (1e-6, 1e-6),
+            lambda th, g, t, c: -th[0] * np.expm1(-np.maximum(g, 0) / th[1]),
+            lambda th, c: {"form": "saturating_exponential", "a_S": float(th[0]) * 1e-6,
+                           "b_S": float(th[1]) * 1e-6},
+            lambda g, sd, c: np.array([np.max(sd), np.median(g)])),
+    _Family("pcm_1f", ("c", "p"), (1.0, 1.0), _pcm_sigma, _pcm_spec, _pcm_start, needs_time=True),
+)}
+
+
+def _binned_sd(groups: Groups, bins: int = 12) -> tuple[np.ndarray, np.ndarray]:
+    """Pooled standard deviation (µS) per quantile bin of g: the starting points' data."""
+    edges = np.unique(np.quantile(groups.g, np.linspace(0, 1, bins + 1)))
+    which = np.clip(np.searchsorted(edges, groups.g, side="right") - 1, 0, max(edges.size - 2, 0))
+    g, sd = [], []
+    for b in np.unique(which):
+        m = which == b
+        var = (groups.ss[m].sum() / groups.dof[m].sum()) - groups.extra_var[m].mean()
+        g.append(groups.g[m].mean())
+        sd.append(np.sqrt(max(var, 1e-12)))
+    return np.array(g), np.array(sd)
+
+
+def _noise_fit(groups: Groups, fam: _Family, ctx: dict) -> tuple[np.ndarray, float]:
+    t = groups.t if groups.t is not None else np.zeros(groups.g.shape)
+
+    def var(th):
+        s = fam.sigma(th, groups.g, t, ctx)
+        return np.where(s >= 0, s * s + groups.extra_var, -1.0)
+
+    g_bin, sd_bin = _binned_sd(groups)
+    if groups.t is not None:
+        ctx = {**ctx, "factor": float(np.mean(one_over_f_factor(t, ctx["t_read"])))}
+    th0 = np.asarray(fam.start(g_bin, sd_bin, ctx), dtype=np.float64)
+    t_mid = np.full(g_bin.shape, ctx.get("t_mid", 1.0))
+    with np.errstate(all="ignore"):  # trial parameters may overflow: they get an infinite cost
+        try:
+            res = optimize.least_squares(lambda th: fam.sigma(th, g_bin, t_mid, ctx) - sd_bin, th0)
+            starts = [res.x, th0] if np.all(np.isfinite(res.x)) else [th0]
+        except ValueError:
+            starts = [th0]
+        nll = lambda th: _nll(th, None, var, None, groups.ss, groups.dof)  # noqa: E731
+        theta = _minimise(starts, nll)
+        return theta, nll(theta)
+
+
+def fit_noise(groups: Groups, families: Sequence[str], ctx: dict, *, what: str,
+              on_too_few: Callable[[str, int, int], Exception]) -> LawFit:
+    """The family of ``families`` with the lowest AIC, its parameters and their intervals.
+
+    ``ctx``: ``g_max_uS``, ``g_lo_uS`` (smallest measured conductance), ``t_read`` (s),
+    ``t_mid`` (a typical read time, s). A family with fewer than 10 groups per parameter
+    is skipped; ``on_too_few(family, have, need)`` is raised when none is left.
+    """
+    n = len(groups)
+    tried: dict[str, tuple] = {}
+    for name in families:
+        fam = NOISE_FAMILIES[name]
+        if fam.needs_time and groups.t is None:
+            continue
+        need = MIN_GROUPS_PER_PARAMETER * len(fam.params)
+        if n < need:
+            if len(families) == 1:
+                raise on_too_few(name, n, need)
+            continue
+        try:
+            theta, nll = _noise_fit(groups, fam, ctx)
+        except ValueError:
+            continue
+        tried[name] = (theta, nll, 2 * len(theta) + 2 * nll)
+    if not tried:
+        raise on_too_few(" | ".join(families), n, MIN_GROUPS_PER_PARAMETER)
+    name = min(tried, key=lambda k: tried[k][2])
+    theta, nll, aic = tried[name]
+    fam = NOISE_FAMILIES[name]
+    t = groups.t if groups.t is not None else np.zeros(groups.g.shape)
+
+    def var(th):
+        s = fam.sigma(th, groups.g, t, ctx)
+        return s * s + groups.extra_var
+
+    cov = _covariance(theta, None, var, groups.dof)
+    v = var(theta)
+    if groups.resid is not None:
+        z = groups.resid / np.sqrt(v)
+    else:  # group i's ss / v is chi-squared with dof_i degrees: its quantile as a standard normal
+        z = stats.norm.ppf(np.clip(stats.chi2.cdf(groups.ss / v, groups.dof), 1e-300, 1 - 1e-16))
+    estimates = _estimates(fam.params, fam.units, theta, cov)
+    return LawFit(name, fam.spec(theta, ctx), estimates, nll, aic, n, _ks(z), z, groups.g,
+                  {k: round(val[2], 2) for k, val in tried.items()})
+
+
+def _estimates(names, units, theta, cov) -> tuple[Estimate, ...]:
+    se = np.sqrt(np.diag(cov))
+    return tuple(Estimate(n, float(th * u), float((th - Z95 * s) * u), float((th + Z95 * s) * u))
+                 for n, u, th, s in zip(names, units, theta, se))
+
+
+# --------------------------------------------------------------------------- drift
+#: Clipped-log variants of a drift moment clip(a ln ĝ + b, lo, hi): which clips are fitted.
+DRIFT_VARIANTS = ("linear", "lo", "hi", "both")
+
+
+def _clipped(variant: str, th: np.ndarray, x: np.ndarray) -> np.ndarray:
+    y = th[0] * x + th[1]
+    if variant in ("lo", "both"):
+        y = np.maximum(y, th[2])
+    if variant == "hi":
+        y = np.minimum(y, th[2])
+    if variant == "both":
+        y = np.minimum(y, th[3])
+    return y
+
+
+def _variant_params(variant: str) -> tuple[str, ...]:
+    return {"linear": ("a", "b"), "lo": ("a", "b", "lo"), "hi": ("a", "b", "hi"),
+            "both": ("a", "b", "lo", "hi")}[variant]
+
+
+def _variant_starts(variant: str, xb: np.ndarray, yb: np.ndarray) -> list[np.ndarray]:
+    """Starting points: the variant fitted by least squares to binned values (xb, yb) from
+    breakpoints at several quantiles of the bins."""
+    a, b = np.polyfit(xb, yb, 1)
+    if variant == "linear":
+        return [np.array([a, b])]
+    qs = [np.quantile(yb, q) for q in (0.2, 0.5, 0.8)]
+    if variant in ("lo", "hi"):
+        raw = [np.array([a, b, q]) for q in qs]
+    else:
+        raw = [np.array([a, b, lo, hi]) for lo in qs for hi in qs if lo < hi]
+    out = []
+    for th in raw:
+        with np.errstate(all="ignore"):
+            res = optimize.least_squares(lambda p: _clipped(variant, p, xb) - yb, th)
+        out.append(res.x if np.all(np.isfinite(res.x)) else th)
+    return out + raw[:1]
+
+
+def _binned_moments(x: np.ndarray, nu: np.ndarray, nu_var: np.ndarray, bins: int = 12):
+    """Per quantile bin of x: mean x, mean ν and the spread of ν less its estimation error."""
+    edges = np.unique(np.quantile(x, np.linspace(0, 1, bins + 1)))
+    which = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, max(edges.size - 2, 0))
+    rows = [(x[m].mean(), nu[m].mean(), np.sqrt(max(nu[m].var() - nu_var[m].mean(), 1e-10)))
+            for m in (which == k for k in np.unique(which)) if m.sum() >= 3]
+    return tuple(np.array(c) for c in zip(*rows))
+
+
+def _clipped_spec(variant: str, th: np.ndarray, x: np.ndarray, floor: float | None) -> dict:
+    """The YAML ``{a, b, clip}``: an unfitted clip side at the law's value at the data's edge."""
+    y = _clipped(variant, th, x)
+    lo = th[2] if variant in ("lo", "both") else float(np.min(y))
+    hi = th[3] if variant == "both" else th[2] if variant == "hi" else float(np.max(y))
+    if floor is not None:
+        lo = max(lo, floor)
+    return {"a": float(th[0]), "b": float(th[1]), "clip": [float(lo), float(max(hi, lo))]}
+
+
+def fit_drift(nu: np.ndarray, nu_var: np.ndarray, g_norm: np.ndarray,
+              variants: tuple[str | None, str | None] = (None, None)
+              ) -> tuple[dict, tuple[Estimate, ...], dict, np.ndarray, float]:
+    """Fit ν̂_i ~ N(m(ĝ_i), s(ĝ_i)² + nu_var_i) with m, s clipped logs (variants by AIC).
+
+    Returns (the YAML ``nu_mean``/``nu_std`` blocks, estimates named ``nu_mean.a`` ...,
+    {"nu_mean": variant, "nu_std": variant, "aic": ...}, standardised residuals, KS p).
+    """
+    x = np.log(np.maximum(g_norm, _DRIFT_FLOOR))
+    xb, mb, sb = _binned_moments(x, nu, nu_var)
+
+    def run(mv: str, sv: str) -> tuple[np.ndarray, float]:
+        km = len(_variant_params(mv))
+
+        def mean(th):
+            return _clipped(mv, th[:km], x)
+
+        def var(th):
+            s = _clipped(sv, th[km:], x)
+            return np.where(s >= 0, s * s + nu_var, -1.0)
+
+        m_starts, s_starts = _variant_starts(mv, xb, mb), _variant_starts(sv, xb, sb)
+        starts = [np.concatenate([m0, s_starts[0]]) for m0 in m_starts] + [
+            np.concatenate([m_starts[0], s0]) for s0 in s_starts[1:]]
+        nll = lambda th: _nll(th, mean, var, nu, 0.0, 1.0)  # noqa: E731
+        theta = _minimise(starts, nll)
+        return theta, nll(theta)
+
+    mean_variant, spread_variant = variants
+    aics = {}
+    if mean_variant is None:
+        for v in DRIFT_VARIANTS:
+            theta, nll = run(v, "linear")
+            aics[f"nu_mean {v}"] = 2 * theta.size + 2 * nll
+        mean_variant = min(DRIFT_VARIANTS, key=lambda v: aics[f"nu_mean {v}"])
+    results = {}
+    for v in DRIFT_VARIANTS if spread_variant is None else (spread_variant,):
+        results[v] = run(mean_variant, v)
+        aics[f"nu_std {v}"] = 2 * results[v][0].size + 2 * results[v][1]
+    spread_variant = min(results, key=lambda v: aics[f"nu_std {v}"])
+    theta, _ = results[spread_variant]
+    km = len(_variant_params(mean_variant))
+
+    def mean(th):
+        return _clipped(mean_variant, th[:km], x)
+
+    def var(th):
+        s = _clipped(spread_variant, th[km:], x)
+        return s * s + nu_var
+
+    cov = _covariance(theta, mean, var, np.ones(x.size))
+    names = [f"nu_mean.{p}" for p in _variant_params(mean_variant)] + [
+        f"nu_std.{p}" for p in _variant_params(spread_variant)]
+    estimates = _estimates(names, (1.0,) * len(names), theta, cov)
+    z = (nu - mean(theta)) / np.sqrt(var(theta))
+    blocks = {"nu_mean": _clipped_spec(mean_variant, theta[:km], x, None),
+              "nu_std": _clipped_spec(spread_variant, theta[km:], x, 0.0)}
+    chosen = {"nu_mean": mean_variant, "nu_std": spread_variant,
+              "aic": {k: round(v, 2) for k, v in aics.items()}}
+    return blocks, estimates, chosen, z, _ks(z)
