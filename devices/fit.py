@@ -11,8 +11,9 @@
    about its mean); with reads at several times the ``pcm_1f`` law's time factor competes;
 4. programming noise: the first reads' deviations from their targets, less the fitted
    read noise of their mean;
-5. drift: per cell a weighted line through ln G against ln(t / t0), t0 the first read; the
-   slopes' mean and spread as clipped logs of ĝ, their estimation variance taken out.
+5. drift: per cell G0 (t / t0)^-ν fitted to its mean reads by weighted least squares, t0
+   the first read; the exponents' mean and spread as clipped logs of ĝ = target / g_max,
+   their estimation variance taken out.
 
 Laws are the profiles' own forms (:data:`.fit_laws.NOISE_FAMILIES`), chosen by AIC, with
 95 % Wald intervals. Every other field of the profile is the base profile's, with its
@@ -66,7 +67,7 @@ class DriftFit:
     z: np.ndarray = field(repr=False)
     nu: np.ndarray = field(repr=False)  # per-cell drift exponents ν̂
     nu_var: np.ndarray = field(repr=False)  # their estimation variance
-    g_norm: np.ndarray = field(repr=False)  # per-cell G(t0) / g_max
+    g_norm: np.ndarray = field(repr=False)  # per-cell target / g_max
     lines: tuple = field(repr=False)  # a few cells: (times s, mean G S, G0 S, ν̂)
 
 
@@ -282,37 +283,46 @@ def _fit_drift(m, grp, ok_cell, read_law, g_max, families, required) -> DriftFit
     t0 = float(grp["time"].min())
     use = ok_cell[grp["cell"]] & (grp["mean"] > 0)
     cell, n, mean, t = grp["cell"][use], grp["n"][use], grp["mean"][use], grp["time"][use]
-    if read_law is not None:
-        var_ln = _read_std(read_law, mean, t) ** 2 / (n * mean**2)
-    else:  # no read-noise law: equal weights, spread includes the slopes' estimation error
-        var_ln = np.ones(mean.size)
-    y = np.log(mean) + var_ln / 2 * (read_law is not None)  # E[ln mean] = ln G - var/2
     x = np.log(t / t0)
-    w = 1.0 / np.maximum(var_ln, 1e-30)
     cells, inverse, counts = np.unique(cell, return_inverse=True, return_counts=True)
-    sw = np.bincount(inverse, w)
-    xm, ym = np.bincount(inverse, w * x) / sw, np.bincount(inverse, w * y) / sw
-    sxx = np.bincount(inverse, w * (x - xm[inverse]) ** 2)
-    sxy = np.bincount(inverse, w * (x - xm[inverse]) * (y - ym[inverse]))
-    good = (counts >= 2) & (sxx > 0)
+    # Per cell, weighted least squares of the group means on G0 exp(-ν x) by Gauss-Newton
+    # (on the conductance scale: a log would bias ν where the read noise is large). The
+    # weights come from the law at the fitted curve, not the noisy means themselves.
+    g0 = np.bincount(inverse, mean * n) / np.bincount(inverse, n)
+    nu = np.zeros(cells.size)
+    for _ in range(8):
+        decay = np.exp(-nu[inverse] * x)
+        fitted = g0[inverse] * decay
+        w = n / (_read_std(read_law, fitted, t) ** 2 if read_law is not None else fitted**2)
+        j0, j1, r = decay, -g0[inverse] * x * decay, mean - fitted
+        a00, a01, a11 = (np.bincount(inverse, w * u * v) for u, v in ((j0, j0), (j0, j1), (j1, j1)))
+        b0, b1 = np.bincount(inverse, w * j0 * r), np.bincount(inverse, w * j1 * r)
+        det = a00 * a11 - a01**2
+        ok = det > 0
+        safe = np.where(ok, det, 1.0)
+        g0 = g0 + np.where(ok, (a11 * b0 - a01 * b1) / safe, 0.0)
+        nu = nu + np.where(ok, (a00 * b1 - a01 * b0) / safe, 0.0)
+    good = (counts >= 2) & ok & (g0 > 0)
     if good.sum() < 20:
         if required:
             raise MeasurementError(m.file, "column time_s", "too few cells for the drift law: "
                                    "cells read at two or more times", int(good.sum()), ">= 20")
         return None
-    slope = sxy[good] / sxx[good]
-    nu = -slope
-    nu_var = 1.0 / sxx[good] if read_law is not None else np.zeros(int(good.sum()))
-    g0 = np.exp(ym[good] - slope * xm[good])
+    # the variance of ν̂ (inverse information); without a read law the spread includes it
+    nu_var = (a00 / safe)[good] if read_law is not None else np.zeros(int(good.sum()))
+    nu, g0 = nu[good], g0[good]
+    # ĝ from the cell's target: Ĝ0 would share the errors of ν̂ (one fit) and flatten the law;
+    # the programmed conductance scatters about the target independently (a Berkson error)
+    g_norm = m.target[cells[good]] / g_max
     variants = (families.get("nu_mean"), families.get("nu_std"))
-    blocks, estimates, chosen, z, ks_p = fit_drift(nu, nu_var, g0 / g_max, variants)
+    blocks, estimates, chosen, z, ks_p = fit_drift(nu, nu_var, g_norm, variants)
     spec = {"t0_s": t0, **blocks}
     lines = []
     for c in cells[good][:: max(1, int(good.sum()) // 6)][:6]:
         sel = cell == c
         i = int(np.flatnonzero(cells[good] == c)[0])
         lines.append((t[sel], mean[sel], float(g0[i]), float(nu[i])))
-    return DriftFit(spec, estimates, chosen, ks_p, z, nu, nu_var, g0 / g_max, tuple(lines))
+    return DriftFit(spec, estimates, chosen, ks_p, z, nu, nu_var, g_norm, tuple(lines))
 
 
 def _fmt(e: Estimate) -> str:

@@ -317,22 +317,30 @@ def _variant_params(variant: str) -> tuple[str, ...]:
 
 
 def _variant_starts(variant: str, xb: np.ndarray, yb: np.ndarray) -> list[np.ndarray]:
-    """Starting points: the variant fitted by least squares to binned values (xb, yb) from
-    breakpoints at several quantiles of the bins."""
+    """Starting points from binned values (xb, yb): the line, and for clipped variants the
+    best few hinges c + a·min(x − x*, 0) or c + a·max(x − x*, 0) over breakpoints x* at the
+    bins (least squares; the clip value is c, b = c − a x*)."""
     a, b = np.polyfit(xb, yb, 1)
     if variant == "linear":
         return [np.array([a, b])]
-    qs = [np.quantile(yb, q) for q in (0.2, 0.5, 0.8)]
-    if variant in ("lo", "hi"):
-        raw = [np.array([a, b, q]) for q in qs]
-    else:
-        raw = [np.array([a, b, lo, hi]) for lo in qs for hi in qs if lo < hi]
-    out = []
-    for th in raw:
-        with np.errstate(all="ignore"):
-            res = optimize.least_squares(lambda p: _clipped(variant, p, xb) - yb, th)
-        out.append(res.x if np.all(np.isfinite(res.x)) else th)
-    return out + raw[:1]
+    hinges = []
+    for xs in xb[1:-1]:
+        for side in (np.minimum, np.maximum):
+            design = np.stack([np.ones_like(xb), side(xb - xs, 0.0)], axis=1)
+            (c, slope), *_ = np.linalg.lstsq(design, yb, rcond=None)
+            # a lower clip holds where the line is below it: left hinge a < 0, right hinge a > 0
+            lower = (side is np.minimum) == (slope < 0)
+            sse = float(np.sum((design @ np.array([c, slope]) - yb) ** 2))
+            hinges.append((sse, lower, np.array([slope, c - slope * xs, c])))
+    hinges.sort(key=lambda h: h[0])
+    lo_h = [h[2] for h in hinges if h[1]][:3] or [np.array([a, b, np.min(yb)])]
+    hi_h = [h[2] for h in hinges if not h[1]][:3] or [np.array([a, b, np.max(yb)])]
+    if variant == "lo":
+        return lo_h
+    if variant == "hi":
+        return hi_h
+    return [np.append(h, max(np.max(yb), h[2]) + 1e-3) for h in lo_h] + [
+        np.array([h[0], h[1], min(np.min(yb), h[2]) - 1e-3, h[2]]) for h in hi_h]
 
 
 def _binned_moments(x: np.ndarray, nu: np.ndarray, nu_var: np.ndarray, bins: int = 12):
@@ -371,9 +379,8 @@ def fit_drift(nu: np.ndarray, nu_var: np.ndarray, g_norm: np.ndarray,
         def mean(th):
             return _clipped(mv, th[:km], x)
 
-        def var(th):
-            s = _clipped(sv, th[km:], x)
-            return np.where(s >= 0, s * s + nu_var, -1.0)
+        def var(th):  # the written law clips the spread at 0 (clip lo >= 0): so does the fit
+            return np.maximum(_clipped(sv, th[km:], x), 0.0) ** 2 + nu_var
 
         m_starts, s_starts = _variant_starts(mv, xb, mb), _variant_starts(sv, xb, sb)
         starts = [np.concatenate([m0, s_starts[0]]) for m0 in m_starts] + [
@@ -401,8 +408,7 @@ def fit_drift(nu: np.ndarray, nu_var: np.ndarray, g_norm: np.ndarray,
         return _clipped(mean_variant, th[:km], x)
 
     def var(th):
-        s = _clipped(spread_variant, th[km:], x)
-        return s * s + nu_var
+        return np.maximum(_clipped(spread_variant, th[km:], x), 0.0) ** 2 + nu_var
 
     cov = _covariance(theta, mean, var, np.ones(x.size))
     names = [f"nu_mean.{p}" for p in _variant_params(mean_variant)] + [

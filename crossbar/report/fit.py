@@ -90,7 +90,7 @@ def plot_fit(result, path: str | os.PathLike) -> Path:
     fig, axes = plt.subplots(2, max(cols, 1), figsize=(4.2 * max(cols, 1), 7.2), squeeze=False)
     panels = [(name, f.z, f.x, "conductance (µS)") for name, f in laws]
     if d is not None:
-        panels.append(("drift exponent", d.z, d.g_norm, "ĝ = G(t0) / g_max"))
+        panels.append(("drift exponent", d.z, d.g_norm, "ĝ = target / g_max"))
     for i, (name, z, x, xlabel) in enumerate(panels):
         ax = axes[0][i]
         q = stats.norm.ppf((np.arange(z.size) + 0.5) / z.size)
