@@ -5,10 +5,11 @@
 
 1. the conductance range: the targets' span [min, max], widened to where stuck cells read;
 2. stuck-at cells: first reads more than 5 robust σ from their target and beyond the
-   largest (on) or smallest (off) target less 5 σ, counted among the cells whose target is far enough from that
-   rail for a stuck cell to be seen; Clopper-Pearson 95 % intervals;
+   largest (on) or smallest (off) target less 5 σ, counted among the cells whose target is
+   over 10 σ from that rail (where a stuck cell is seen); Clopper-Pearson 95 % intervals;
 3. read noise per read, from repeated reads at one time (each group's sum of squares
-   about its mean); with reads at several times the ``pcm_1f`` law's time factor competes;
+   about its mean, against the cell's fitted drift curve at that time); with reads at
+   several times the ``pcm_1f`` law's time factor competes with the white laws;
 4. programming noise: the first reads' deviations from their targets, less the fitted
    read noise of their mean;
 5. drift: per cell G0 (t / t0)^-ν fitted to its mean reads by weighted least squares, t0
@@ -32,8 +33,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from .fit_laws import (NOISE_FAMILIES, Estimate, Groups, LawFit, fit_drift, fit_noise,
-                       one_over_f_factor)
+from .fit_drift import fit_drift
+from .fit_laws import NOISE_FAMILIES, Estimate, Groups, LawFit, fit_noise, one_over_f_factor
 from .loader import as_profile
 from .measurements import MeasurementError, Measurements, read_measurements
 from .noise import NoiseFunction
@@ -140,8 +141,10 @@ def fit(measurements: str | os.PathLike | Measurements, *, base: Any = "reram",
     repeated = (grp["n"] >= 2) & ok_cell[grp["cell"]]
     read_fit = None
     if repeated.any():
+        covariate = _curves(grp, repeated & (grp["mean"] > 0), None)["at_group"]
+        repeated &= grp["mean"] > 0
         read_fit = fit_noise(
-            Groups(grp["mean"][repeated] * 1e6, grp["n"][repeated] - 1.0, grp["ss"][repeated] * 1e12,
+            Groups(covariate * 1e6, grp["n"][repeated] - 1.0, grp["ss"][repeated] * 1e12,
                    np.zeros(int(repeated.sum())),
                    grp["time"][repeated] if m.time is not None else None),
             _families(families, "read", READ_FAMILIES), ctx, what="read",
@@ -278,19 +281,19 @@ def _stuck(m: Measurements, grp: dict, first: np.ndarray):
     return tuple(out), on | off, g_min, g_max
 
 
-def _fit_drift(m, grp, ok_cell, read_law, g_max, families, required) -> DriftFit | None:
-    """Per-cell weighted slopes of ln G on ln(t/t0), then their distribution (step 5)."""
+def _curves(grp: dict, use: np.ndarray, read_law: NoiseFunction | None) -> dict:
+    """Per cell, G0 exp(-ν ln(t / t0)) fitted to its group means by weighted least squares
+    (Gauss-Newton on the conductance scale: a log would bias ν where the read noise is
+    large), weights n / σ_r² from the law at the fitted curve (not the noisy means), or
+    equal relative weights without a law. Also the curve at each group: the read-noise
+    fit's covariate (a group's own mean would carry its read noise into the law's slope)."""
     t0 = float(grp["time"].min())
-    use = ok_cell[grp["cell"]] & (grp["mean"] > 0)
     cell, n, mean, t = grp["cell"][use], grp["n"][use], grp["mean"][use], grp["time"][use]
-    x = np.log(t / t0)
+    x = np.log(t / t0) if t0 > 0 else np.zeros(t.size)
     cells, inverse, counts = np.unique(cell, return_inverse=True, return_counts=True)
-    # Per cell, weighted least squares of the group means on G0 exp(-ν x) by Gauss-Newton
-    # (on the conductance scale: a log would bias ν where the read noise is large). The
-    # weights come from the law at the fitted curve, not the noisy means themselves.
     g0 = np.bincount(inverse, mean * n) / np.bincount(inverse, n)
     nu = np.zeros(cells.size)
-    for _ in range(8):
+    for _ in range(8 if np.any(x > 0) else 0):
         decay = np.exp(-nu[inverse] * x)
         fitted = g0[inverse] * decay
         w = n / (_read_std(read_law, fitted, t) ** 2 if read_law is not None else fitted**2)
@@ -302,14 +305,26 @@ def _fit_drift(m, grp, ok_cell, read_law, g_max, families, required) -> DriftFit
         safe = np.where(ok, det, 1.0)
         g0 = g0 + np.where(ok, (a11 * b0 - a01 * b1) / safe, 0.0)
         nu = nu + np.where(ok, (a00 * b1 - a01 * b0) / safe, 0.0)
+    if not np.any(x > 0):
+        ok, safe, a00 = np.zeros(cells.size, dtype=bool), np.ones(cells.size), np.zeros(cells.size)
     good = (counts >= 2) & ok & (g0 > 0)
+    at_group = np.where(good[inverse], g0[inverse] * np.exp(-nu[inverse] * x), mean)
+    return {"t0": t0, "cells": cells, "good": good, "g0": g0, "nu": nu,
+            "nu_var": a00 / safe, "at_group": at_group, "cell": cell, "t": t, "mean": mean}
+
+
+def _fit_drift(m, grp, ok_cell, read_law, g_max, families, required) -> DriftFit | None:
+    """The per-cell drift exponents (``_curves``) and their distribution (step 5)."""
+    c = _curves(grp, ok_cell[grp["cell"]] & (grp["mean"] > 0), read_law)
+    good, g0, nu, t0, cells = c["good"], c["g0"], c["nu"], c["t0"], c["cells"]
+    cell, t, mean = c["cell"], c["t"], c["mean"]
     if good.sum() < 20:
         if required:
             raise MeasurementError(m.file, "column time_s", "too few cells for the drift law: "
                                    "cells read at two or more times", int(good.sum()), ">= 20")
         return None
     # the variance of ν̂ (inverse information); without a read law the spread includes it
-    nu_var = (a00 / safe)[good] if read_law is not None else np.zeros(int(good.sum()))
+    nu_var = c["nu_var"][good] if read_law is not None else np.zeros(int(good.sum()))
     nu, g0 = nu[good], g0[good]
     # ĝ from the cell's target: Ĝ0 would share the errors of ν̂ (one fit) and flatten the law;
     # the programmed conductance scatters about the target independently (a Berkson error)

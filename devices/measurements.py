@@ -165,7 +165,7 @@ def _read_csv(file: str, data: bytes) -> dict[str, list[str]]:
         if len(row) != len(header):
             raise MeasurementError(file, f"row {line}", f"has {len(row)} fields", row,
                                    f"{len(header)} fields, as the header")
-        for h, value in zip(header, row):
+        for h, value in zip(header, row, strict=True):
             columns[h].append(value.strip())
     return columns
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from crossbar.devices import MeasurementError, Measurements, fit, read_measurements
 from scipy import stats
 
 from crossbar import devices
 from crossbar.cli import main
-from crossbar.devices import MeasurementError, Measurements, fit, read_measurements
 
 PCM_TIMES = (20.0, 200.0, 2000.0, 2e4)
 
@@ -143,7 +143,7 @@ def test_the_fitted_profile_loads_cites_the_file_and_runs_in_a_converted_network
     path = tmp_path / "cells.csv"
     lines = ["cell,target_uS,conductance_uS"] + [
         f"{c},{t * 1e6:.9g},{g * 1e6:.9g}" for c, t, g in
-        zip(cols["cell"], cols["target_S"], cols["conductance_S"])]
+        zip(cols["cell"], cols["target_S"], cols["conductance_S"], strict=True)]
     path.write_text("\n".join(lines) + "\n")
     result = fit(path, base="nand", name="my-sonos")
     out = result.write(tmp_path / "my.yaml")
