@@ -111,6 +111,8 @@ def test_fit_recovers_each_bundled_profiles_laws_inside_its_intervals():
     low = {k: v for k, v in covered.items() if v < _lowest_passing(n)}
     assert not low, (low, n)
     total, cases = sum(covered.values()), n * len(covered)
+    print(f"coverage: {total} of {cases} intervals hold the true value "
+          f"(binomial P(X <= {total} | 95 %) = {stats.binom.cdf(total, cases, 0.95):.2f})")
     assert stats.binom.cdf(total, cases, 0.95) >= ALPHA, (total, cases, covered)
 
 
