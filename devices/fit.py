@@ -16,7 +16,7 @@
    the first read; the exponents' mean and spread as clipped logs of ĝ = target / g_max,
    their estimation variance taken out.
 
-Laws are the profiles' own forms (:data:`.fit_laws.NOISE_FAMILIES`), chosen by AIC, with
+Laws are the profiles' own forms (:data:`.fit_laws.NOISE_FAMILIES`), chosen by BIC, with
 95 % Wald intervals. Every other field of the profile is the base profile's, with its
 source. The result validates like any bundled profile and is written by
 :meth:`FitResult.write`.
@@ -103,7 +103,7 @@ def fit(measurements: str | os.PathLike | Measurements, *, base: Any = "reram",
     timing, levels and verify fields the result keeps. ``drift``: None fits drift when
     the file has reads at several times, True requires it, False fits none.
     ``families``: force a law, ``{"programming": "polynomial2", "read": "pcm_1f",
-    "nu_mean": "lo", "nu_std": "linear"}`` (default: every candidate, by AIC).
+    "nu_mean": "lo", "nu_std": "linear"}`` (default: every candidate, by BIC).
     """
     m = measurements if isinstance(measurements, Measurements) else read_measurements(measurements)
     base_profile = as_profile(base)
@@ -156,9 +156,14 @@ def fit(measurements: str | os.PathLike | Measurements, *, base: Any = "reram",
     read_var = _read_std(read_law, g1, t1) ** 2 / n1 if read_law is not None else 0 * g1
     cells = np.flatnonzero(ok_cell)
     resid = (g1 - m.target)[cells] * 1e6
+    # cells stuck at a rail but near enough their target to pass as noise: a mixture term
+    weight = stuck[0].estimate.value + stuck[1].estimate.value
+    spread = np.sqrt(read_var[cells] + (1e-3 * g_max) ** 2) * 1e6
+    other = sum(s.estimate.value * stats.norm.pdf((g1[cells] - rail) * 1e6, scale=spread)
+                for s, rail in zip(stuck, (g_max, g_min), strict=True))
     prog_fit = fit_noise(
         Groups(m.target[cells] * 1e6, np.ones(cells.size), resid**2, read_var[cells] * 1e12,
-               resid=resid),
+               resid=resid, other=other if weight > 0 else None, other_weight=weight),
         _families(families, "programming", PROGRAMMING_FAMILIES), ctx, what="programming",
         on_too_few=too_few("programming-noise", "target_S"))
     drift_fit = None
@@ -346,7 +351,7 @@ def _fmt(e: Estimate) -> str:
 
 def _law_source(provenance: str, f: LawFit, what: str) -> str:
     others = ", ".join(k for k in f.candidates if k != f.family) or "none"
-    return (f"{provenance}: {what} noise, law {f.family} chosen by AIC (also tried: {others}); "
+    return (f"{provenance}: {what} noise, law {f.family} chosen by BIC (also tried: {others}); "
             + "; ".join(_fmt(e) for e in f.estimates) + f"; KS p = {f.ks_p:.3g} over {f.n} "
             + ("cells" if what == "programming" else "groups of repeated reads"))
 
@@ -361,6 +366,6 @@ def _drift_sources(provenance: str, d: DriftFit) -> dict[str, str]:
     for moment in ("nu_mean", "nu_std"):
         est = [e for e in d.estimates if e.name.startswith(moment)]
         out[f"drift.{moment}"] = (f"{provenance}: {len(d.nu)} cells' drift exponents, clip "
-                                  f"variant {d.chosen[moment]} chosen by AIC; "
+                                  f"variant {d.chosen[moment]} chosen by BIC; "
                                   + "; ".join(_fmt(e) for e in est) + f"; KS p = {d.ks_p:.3g}")
     return out

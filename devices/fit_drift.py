@@ -2,7 +2,7 @@
 
 Each cell's exponent ν̂_i, measured with variance v_i, is modelled as
 N(m(ĝ_i), s(ĝ_i)² + v_i), m and s each clip(a ln ĝ + b, lo, hi) as in
-devices/drift.py; which clips are free (none, lo, hi, both) is chosen by AIC.
+devices/drift.py; which clips are free (none, lo, hi, both) is chosen by BIC.
 The engine and the intervals are :mod:`.fit_laws`'s. The Wald intervals of a and
 b undercover when few cells lie on a clipped law's sloped part (docs/devices.md).
 """
@@ -87,10 +87,10 @@ def _clipped_spec(variant: str, th: np.ndarray, x: np.ndarray, floor: float | No
 def fit_drift(nu: np.ndarray, nu_var: np.ndarray, g_norm: np.ndarray,
               variants: tuple[str | None, str | None] = (None, None)
               ) -> tuple[dict, tuple[Estimate, ...], dict, np.ndarray, float]:
-    """Fit ν̂_i ~ N(m(ĝ_i), s(ĝ_i)² + nu_var_i) with m, s clipped logs (variants by AIC).
+    """Fit ν̂_i ~ N(m(ĝ_i), s(ĝ_i)² + nu_var_i) with m, s clipped logs (variants by BIC).
 
     Returns (the YAML ``nu_mean``/``nu_std`` blocks, estimates named ``nu_mean.a`` ...,
-    {"nu_mean": variant, "nu_std": variant, "aic": ...}, standardised residuals, KS p).
+    {"nu_mean": variant, "nu_std": variant, "bic": ...}, standardised residuals, KS p).
     """
     x = np.log(np.maximum(g_norm, _DRIFT_FLOOR))
     xb, mb, sb = _binned_moments(x, nu, nu_var)
@@ -112,17 +112,17 @@ def fit_drift(nu: np.ndarray, nu_var: np.ndarray, g_norm: np.ndarray,
         return theta, nll(theta)
 
     mean_variant, spread_variant = variants
-    aics = {}
+    bics = {}
     if mean_variant is None:
         for v in DRIFT_VARIANTS:
             theta, nll = run(v, "linear")
-            aics[f"nu_mean {v}"] = 2 * theta.size + 2 * nll
-        mean_variant = min(DRIFT_VARIANTS, key=lambda v: aics[f"nu_mean {v}"])
+            bics[f"nu_mean {v}"] = theta.size * np.log(x.size) + 2 * nll
+        mean_variant = min(DRIFT_VARIANTS, key=lambda v: bics[f"nu_mean {v}"])
     results = {}
     for v in DRIFT_VARIANTS if spread_variant is None else (spread_variant,):
         results[v] = run(mean_variant, v)
-        aics[f"nu_std {v}"] = 2 * results[v][0].size + 2 * results[v][1]
-    spread_variant = min(results, key=lambda v: aics[f"nu_std {v}"])
+        bics[f"nu_std {v}"] = results[v][0].size * np.log(x.size) + 2 * results[v][1]
+    spread_variant = min(results, key=lambda v: bics[f"nu_std {v}"])
     theta, _ = results[spread_variant]
     km = len(_variant_params(mean_variant))
 
@@ -140,5 +140,5 @@ def fit_drift(nu: np.ndarray, nu_var: np.ndarray, g_norm: np.ndarray,
     blocks = {"nu_mean": _clipped_spec(mean_variant, theta[:km], x, None),
               "nu_std": _clipped_spec(spread_variant, theta[km:], x, 0.0)}
     chosen = {"nu_mean": mean_variant, "nu_std": spread_variant,
-              "aic": {k: round(v, 2) for k, v in aics.items()}}
+              "bic": {k: round(v, 2) for k, v in bics.items()}}
     return blocks, estimates, chosen, z, _ks(z)

@@ -52,6 +52,10 @@ class Groups:
     extra_var: np.ndarray  # known variance added to the law's (µS²)
     t: np.ndarray | None = None
     resid: np.ndarray | None = None  # signed residuals of dof-1 groups (ss = resid²), for QQ plots
+    # a mixture for dof-1 groups: the law with weight 1 - sum(weights), else these densities
+    # (the stuck-at cells no test can tell from the law's tail: read at a rail, near their target)
+    other: np.ndarray | None = None
+    other_weight: float = 0.0
 
     def __len__(self) -> int:
         return int(self.g.size)
@@ -65,12 +69,12 @@ class LawFit:
     spec: dict
     estimates: tuple[Estimate, ...]
     nll: float
-    aic: float
+    bic: float
     n: int
     ks_p: float
     z: np.ndarray = field(repr=False)  # standardised residuals (N(0, 1) when the law holds)
     x: np.ndarray = field(repr=False)  # the covariate of each residual
-    candidates: dict = field(default_factory=dict)  # family -> AIC of each law tried
+    candidates: dict = field(default_factory=dict)  # family -> BIC of each law tried
 
 
 # --------------------------------------------------------------------------- the engine
@@ -80,6 +84,15 @@ def _nll(theta, mean, var, y, ss, dof) -> float:
         return np.inf
     r2 = ss if mean is None else ss + (y - mean(theta)) ** 2
     return float(np.sum(0.5 * dof * np.log(v) + r2 / (2.0 * v)))
+
+
+def _mixture_nll(theta, var, groups: Groups) -> float:
+    """-ln L of dof-1 groups under (1 - w) N(0, v) + w · other."""
+    v = var(theta)
+    if not np.all(np.isfinite(v)) or np.any(v <= 0):
+        return np.inf
+    law = np.exp(-groups.ss / (2 * v)) / np.sqrt(2 * np.pi * v)
+    return float(-np.sum(np.log((1 - groups.other_weight) * law + groups.other + 1e-300)))
 
 
 def _minimise(starts: Sequence[np.ndarray], nll: Callable[[np.ndarray], float]) -> np.ndarray:
@@ -236,14 +249,17 @@ def _noise_fit(groups: Groups, fam: _Family, ctx: dict) -> tuple[np.ndarray, flo
             starts = [res.x, th0] if np.all(np.isfinite(res.x)) else [th0]
         except ValueError:
             starts = [th0]
-        nll = lambda th: _nll(th, None, var, None, groups.ss, groups.dof)  # noqa: E731
+        if groups.other is None:
+            nll = lambda th: _nll(th, None, var, None, groups.ss, groups.dof)  # noqa: E731
+        else:
+            nll = lambda th: _mixture_nll(th, var, groups)  # noqa: E731
         theta = _minimise(starts, nll)
         return theta, nll(theta)
 
 
 def fit_noise(groups: Groups, families: Sequence[str], ctx: dict, *, what: str,
               on_too_few: Callable[[str, int, int], Exception]) -> LawFit:
-    """The family of ``families`` with the lowest AIC, its parameters and their intervals.
+    """The family of ``families`` with the lowest BIC, its parameters and their intervals.
 
     ``ctx``: ``g_max_uS``, ``g_lo_uS`` (smallest measured conductance), ``t_read`` (s),
     ``t_mid`` (a typical read time, s). A family with fewer than 10 groups per parameter
@@ -264,11 +280,11 @@ def fit_noise(groups: Groups, families: Sequence[str], ctx: dict, *, what: str,
             theta, nll = _noise_fit(groups, fam, ctx)
         except ValueError:
             continue
-        tried[name] = (theta, nll, 2 * len(theta) + 2 * nll)
+        tried[name] = (theta, nll, len(theta) * np.log(n) + 2 * nll)
     if not tried:
         raise on_too_few(" | ".join(families), n, MIN_GROUPS_PER_PARAMETER)
     name = min(tried, key=lambda k: tried[k][2])
-    theta, nll, aic = tried[name]
+    theta, nll, bic = tried[name]
     fam = NOISE_FAMILIES[name]
     t = groups.t if groups.t is not None else np.zeros(groups.g.shape)
 
@@ -283,7 +299,7 @@ def fit_noise(groups: Groups, families: Sequence[str], ctx: dict, *, what: str,
     else:  # group i's ss / v is chi-squared with dof_i degrees: its quantile as a standard normal
         z = stats.norm.ppf(np.clip(stats.chi2.cdf(groups.ss / v, groups.dof), 1e-300, 1 - 1e-16))
     estimates = _estimates(fam.params, fam.units, theta, cov)
-    return LawFit(name, fam.spec(theta, ctx), estimates, nll, aic, n, _ks(z), z, groups.g,
+    return LawFit(name, fam.spec(theta, ctx), estimates, nll, bic, n, _ks(z), z, groups.g,
                   {k: round(val[2], 2) for k, val in tried.items()})
 
 

@@ -117,7 +117,7 @@ def test_fit_recovers_each_bundled_profiles_laws_inside_its_intervals():
 
 
 def test_the_published_pcm_model_is_reproduced_from_data_drawn_from_it(tmp_path):
-    """AIHWKit's PCM (docs/devices.md): every law chosen by AIC, the fitted curves against the
+    """AIHWKit's PCM (docs/devices.md): every law chosen by BIC, the fitted curves against the
     published ones over the measured range. The tolerances are ~4 standard errors of each
     curve at this size (from the fit's own intervals: 1-3 % for σ, 0.002 for ν)."""
     pcm = devices.load("pcm")

@@ -1,7 +1,7 @@
 """The report of a device fit (``crossbar.devices.fit``): Markdown and one PNG.
 
 The page lists each fitted law with its parameters, their 95 % intervals, the
-laws it was chosen over (AIC) and a Kolmogorov-Smirnov test of its standardised
+laws it was chosen over (BIC) and a Kolmogorov-Smirnov test of its standardised
 residuals against N(0, 1); the stuck-at rates with Clopper-Pearson intervals; and
 what was not fitted and why. The figure has QQ plots, residuals against
 conductance, and the drift exponents and a few cells' drift lines.
@@ -46,7 +46,7 @@ def fit_markdown(result, figure: str | None = None) -> str:
              f"sha256 `{m.sha256}`. Fields not fitted are the `{result.base}` profile's, with its "
              f"sources (`crossbar-sim devices PROFILE.yaml` lists them).", "",
              f"Conductance range: g_min = {p.g_min:.4g} S, g_max = {p.g_max:.4g} S.", "",
-             "| law | form | parameters [95 % CI] | n | KS p | AIC of the laws tried |",
+             "| law | form | parameters [95 % CI] | n | KS p | BIC of the laws tried |",
              "| --- | --- | --- | --- | --- | --- |"]
     for label, f in (("programming noise", result.programming), ("read noise", result.read)):
         if f is None:
@@ -56,7 +56,7 @@ def fit_markdown(result, figure: str | None = None) -> str:
                      f"{tried} |")
     d = result.drift
     if d is not None:
-        tried = ", ".join(f"{k} {v:.1f}" for k, v in d.chosen["aic"].items())
+        tried = ", ".join(f"{k} {v:.1f}" for k, v in d.chosen["bic"].items())
         lines.append(f"| drift exponent (t0 = {d.spec['t0_s']:.4g} s) | nu_mean {d.chosen['nu_mean']}, "
                      f"nu_std {d.chosen['nu_std']} | {_estimates(d.estimates)} | {d.nu.size} | "
                      f"{d.ks_p:.3g} | {tried} |")
