@@ -169,6 +169,13 @@ def test_the_fitted_profile_loads_cites_the_file_and_runs_in_a_converted_network
     calibrate(analog, x)
     y = analog(x)
     assert y.shape == (5, 4) and torch.isfinite(y).all()
+    # a budget or a sweep names it by its path: validated, loaded, noise scaled as any profile
+    from crossbar.experiments import BudgetConfig, SweepConfig, scale_noise
+
+    assert BudgetConfig(profile=str(out), checkpoint="unused.pt").base_profile() == profile
+    assert SweepConfig(profile=str(out)).profile == str(out)
+    g = np.array([1e-6, 8e-6])
+    assert np.allclose(scale_noise(profile, 2.0).read_std(g), 2 * profile.read_std(g))
 
 
 def _write(tmp_path, name: str, text: str):
