@@ -35,6 +35,7 @@ from scipy import stats
 
 from .fit_drift import fit_drift
 from .fit_laws import NOISE_FAMILIES, Estimate, Groups, LawFit, fit_noise, one_over_f_factor
+from .fit_verify import tolerance, writes
 from .loader import as_profile
 from .measurements import MeasurementError, Measurements, read_measurements
 from .noise import NoiseFunction
@@ -161,11 +162,20 @@ def fit(measurements: str | os.PathLike | Measurements, *, base: Any = "reram",
     spread = np.sqrt(read_var[cells] + (1e-3 * g_max) ** 2) * 1e6
     other = sum(s.estimate.value * stats.norm.pdf((g1[cells] - rail) * 1e6, scale=spread)
                 for s, rail in zip(stuck, (g_max, g_min), strict=True))
-    prog_fit = fit_noise(
-        Groups(m.target[cells] * 1e6, np.ones(cells.size), resid**2, read_var[cells] * 1e12,
-               resid=resid, other=other if weight > 0 else None, other_weight=weight),
-        _families(families, "programming", PROGRAMMING_FAMILIES), ctx, what="programming",
-        on_too_few=too_few("programming-noise", "target_S"))
+    prog_groups = Groups(m.target[cells] * 1e6, np.ones(cells.size), resid**2,
+                         read_var[cells] * 1e12, resid=resid,
+                         other=other if weight > 0 else None, other_weight=weight)
+    w = writes(m, ok_cell, g_max - g_min)
+    if w is not None:  # every write is an untruncated draw of the law (fit_verify.py)
+        r_w = (w.value - m.target[w.cell]) * 1e6
+        var_w = _read_std(read_law, w.value, np.full(w.value.size, t1.min())) ** 2 \
+            if read_law is not None else 0 * r_w
+        prog_groups = Groups(m.target[w.cell] * 1e6, np.ones(r_w.size), r_w**2, var_w * 1e12,
+                             resid=r_w)
+    elif base_profile.verify is not None:
+        not_fitted["verify"] = f"{m.name} has no reads after each write (attempt column)"
+    prog_fit = fit_noise(prog_groups, _families(families, "programming", PROGRAMMING_FAMILIES),
+                         ctx, what="programming", on_too_few=too_few("programming-noise", "target_S"))
     drift_fit = None
     if drift is False:
         not_fitted["drift"] = "drift=False"
@@ -204,6 +214,19 @@ def fit(measurements: str | os.PathLike | Measurements, *, base: Any = "reram",
             sources[key] = source
     if drift_fit is not None:
         sources.update(_drift_sources(provenance, drift_fit))
+    if w is not None and base_profile.verify is not None:
+        prog_law = NoiseFunction.from_spec(prog_fit.spec, g_max=g_max)
+        sigma_r = np.sqrt(var_w) if read_law is not None else 0 * w.value
+        tol = tolerance(w, w.value - m.target[w.cell], prog_law.std(m.target[w.cell]), sigma_r,
+                        g_max - g_min)
+        data["verify"] = {**data["verify"], "tolerance": min(tol, 1.0),
+                          "max_iterations": w.max_iterations}
+        sources.pop("verify", None)
+        sources.update({"verify.pulse_time_s": base_profile.sources.get(
+            "verify.pulse_time", base_profile.sources.get("verify", "")),
+            "verify.pulse_energy_J": base_profile.sources.get(
+                "verify.pulse_energy", base_profile.sources.get("verify", "")),
+            **w.source(provenance)})
     data["name"] = name or f"fitted-{Path(m.name).stem}"
     data["description"] = (f"Fitted to {m.name} ({m.n_cells} cells) by crossbar-sim fit-device; "
                            f"other fields from the {base_profile.name} profile.")

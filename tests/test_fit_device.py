@@ -21,13 +21,26 @@ PCM_TIMES = (20.0, 200.0, 2000.0, 2e4)
 
 
 def measure(profile, n=1000, lo=None, times=(20.0,), reads=3, p_on=0.0, p_off=0.0, seed=0,
-            spacing=np.linspace):
+            spacing=np.linspace, verify=False):
     """Columns of a measurement file of ``n`` cells drawn from ``profile``'s laws, targets
-    from ``lo`` to g_max (``spacing=np.geomspace``: evenly in ln G)."""
+    from ``lo`` to g_max (``spacing=np.geomspace``: evenly in ln G); ``verify``: the writes
+    of the profile's program-and-verify loop, each read once (``attempt`` k)."""
     rng = np.random.default_rng(seed)
     lo = profile.g_max * 0.1 if lo is None else lo
     target = rng.permutation(spacing(lo, profile.g_max, n))
-    g0 = np.maximum(target + profile.programming_noise.std(target) * rng.standard_normal(n), 0.0)
+    writes = {k: [] for k in ("cell", "target_S", "time_s", "conductance_S", "attempt")}
+    g0 = np.zeros(n)
+    active = np.ones(n, dtype=bool)
+    for k in range(1, profile.verify.max_iterations + 1 if verify else 2):
+        g0[active] = target[active] + profile.programming_noise.std(target[active]) * \
+            rng.standard_normal(int(active.sum()))
+        if verify:
+            read = g0 + profile.read_noise.std(g0, times[0]) * rng.standard_normal(n)
+            for key, value in (("cell", np.arange(n)), ("target_S", target), ("time_s", np.full(n, times[0])),
+                               ("conductance_S", read), ("attempt", np.full(n, k))):
+                writes[key].append(value[active])
+            active &= np.abs(g0 - target) > profile.verify.tolerance * profile.g_range
+    g0 = np.maximum(g0, 0.0)
     u = rng.random(n)
     g0 = np.where(u < p_on, profile.g_max, np.where(u > 1 - p_off, profile.g_min, g0))
     d = profile.drift
@@ -42,6 +55,10 @@ def measure(profile, n=1000, lo=None, times=(20.0,), reads=3, p_on=0.0, p_off=0.
             for key, value in (("cell", np.arange(n)), ("target_S", target), ("time_s", np.full(n, t)),
                                ("conductance_S", gt + sigma * rng.standard_normal(n))):
                 cols[key].append(value)
+    if verify:
+        cols["attempt"] = [np.zeros(len(c), dtype=np.int64) for c in cols["cell"]]
+        for key, value in writes.items():
+            cols[key] += value
     return {k: np.concatenate(v) for k, v in cols.items()}
 
 
@@ -231,3 +248,28 @@ def test_the_command_writes_profile_and_report_and_fails_with_one_line(tmp_path,
     assert main(["fit-device", "missing.csv", "--out", "x.yaml"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "missing.csv: no such measurement file" in err
+
+
+def test_the_writes_of_program_and_verify_give_the_untruncated_law_and_the_loop():
+    """With a tight verify loop (many rewrites), the reads after programming are truncated at
+    the tolerance; the writes are not, and the loop's tolerance and cap come back."""
+    pcm = devices.load("pcm", verify={"tolerance": 0.03, "max_iterations": 6})
+    cols = measure(pcm, n=800, lo=2.5e-6, reads=2, verify=True, seed=4)
+    writes = cols["attempt"] > 0
+    assert np.bincount(cols["attempt"][writes]).max() < writes.sum()  # rewrites happened
+    result = fit(Measurements.from_columns(cols), base="pcm", families={"programming": "polynomial2"})
+    c = pcm.programming_noise.params["coefficients_uS"]
+    for e, truth in zip(result.programming.estimates, [ck / 25.0**k for k, ck in enumerate(c)],
+                        strict=True):
+        assert e.covers(truth), (e, truth)
+    assert result.profile.verify.max_iterations == 6
+    expected = 0.03 * pcm.g_range / result.profile.g_range  # the fitted range is the targets'
+    assert abs(result.profile.verify.tolerance / expected - 1) < 0.12
+    assert result.profile.sources["verify.tolerance"].startswith("fitted from")
+    assert result.profile.sources["verify.pulse_time"] == devices.load("pcm").sources["verify.pulse_time"]
+    # the final reads alone: the law narrowed by the loop, its intervals miss the truth
+    del cols["attempt"]
+    narrowed = fit(Measurements.from_columns({k: v[~writes] for k, v in cols.items()}), base="pcm",
+                   families={"programming": "polynomial2"})
+    g = np.array([12.5e-6, 25e-6])
+    assert np.all(narrowed.profile.programming_noise.std(g) < 0.8 * pcm.programming_noise.std(g))

@@ -68,6 +68,9 @@ def fit_markdown(result, figure: str | None = None) -> str:
                      f"{s.eligible} | {e.value:.3g} [{e.lo:.3g}, {e.hi:.3g}] |")
     lines += ["", "Eligible: cells whose target is far enough from the rail (10 robust σ) that a "
               "stuck cell there is told apart from programming noise.", ""]
+    if p.verify is not None and p.sources.get("verify.tolerance", "").startswith("fitted"):
+        lines += [f"Program-and-verify: tolerance {p.verify.tolerance:.4g} of g_max − g_min, at most "
+                  f"{p.verify.max_iterations} writes ({p.sources['verify.tolerance']}).", ""]
     if result.not_fitted:
         lines += ["## Not fitted", ""] + [f"- `{k}`: {v}" for k, v in result.not_fitted.items()] + [""]
     if figure:
