@@ -151,7 +151,8 @@ def fit(measurements: str | os.PathLike | Measurements, *, base: Any = "reram",
             _families(families, "read", READ_FAMILIES), ctx, what="read",
             on_too_few=too_few("read-noise", "cell"))
     else:
-        not_fitted["read_noise"] = f"{m.name} has one read per cell and time (no repeated reads)"
+        not_fitted["read_noise"] = (f"{m.name} has one read per cell and time (no repeated reads): "
+                                    "the programming law includes the noise of one read")
     read_law = _read_law(read_fit, g_max, base_profile)
     g1, n1, t1 = grp["mean"][first], grp["n"][first], grp["time"][first]
     read_var = _read_std(read_law, g1, t1) ** 2 / n1 if read_law is not None else 0 * g1
@@ -214,7 +215,10 @@ def fit(measurements: str | os.PathLike | Measurements, *, base: Any = "reram",
             sources[key] = source
     if drift_fit is not None:
         sources.update(_drift_sources(provenance, drift_fit))
-    if w is not None and base_profile.verify is not None:
+    if w is not None and base_profile.verify is None:
+        not_fitted["verify"] = (f"the {base_profile.name} profile has no verify block to take the "
+                                "pulse time and energy from")
+    elif w is not None:
         prog_law = NoiseFunction.from_spec(prog_fit.spec, g_max=g_max)
         sigma_r = np.sqrt(var_w) if read_law is not None else 0 * w.value
         tol = tolerance(w, w.value - m.target[w.cell], prog_law.std(m.target[w.cell]), sigma_r,
