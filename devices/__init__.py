@@ -15,7 +15,9 @@ is allowed. See docs/devices.md for the numbers and their sources.
 from ._checks import ProfileError
 from .blocks import OutputNoise, Periphery, RangeManagement, Verify
 from .drift import ClippedLog, Drift
+from .fit import FitResult, fit
 from .loader import as_profile, available, load
+from .measurements import MeasurementError, Measurements, read_measurements
 from .noise import NOISE_FORMS, NoiseFunction
 from .profile import DeviceProfile
 from .schema import PROFILE_KEYS
@@ -26,6 +28,9 @@ __all__ = [
     "ClippedLog",
     "DeviceProfile",
     "Drift",
+    "FitResult",
+    "MeasurementError",
+    "Measurements",
     "NoiseFunction",
     "OutputNoise",
     "Periphery",
@@ -34,5 +39,7 @@ __all__ = [
     "Verify",
     "as_profile",
     "available",
+    "fit",
     "load",
+    "read_measurements",
 ]

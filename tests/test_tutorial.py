@@ -52,7 +52,9 @@ def test_the_tutorial_commands_run(tmp_path):
     regen = _regenerate()
     doc = DOC.read_text()
     todo = regen.commands(doc)
-    assert set(todo) == {"placement", "placement.kind", "sweep", "sweep.kind", "budget", "budget.kind"}
+    assert set(todo) == {"placement", "placement.kind", "sweep", "sweep.kind", "budget", "budget.kind",
+                         "measure", "measure.kind", "fit-device", "fit-device.kind", "compare",
+                         "compare.kind"}
     for name in regen.FILES:
         shutil.copy(FOLDER / name, tmp_path / name)
     _tiny(tmp_path)
@@ -74,3 +76,18 @@ def test_the_tutorial_commands_run(tmp_path):
         for pattern in expected:
             assert re.search(pattern, done.stdout, re.M), (pattern, done.stdout)
             assert re.search(pattern, _block(doc, "output", name), re.M), pattern  # the page, too
+
+
+def test_your_device_section_runs_as_the_page_shows(tmp_path):
+    """Section 6: the measurement file the page writes, fit-device on it, the comparison."""
+    regen = _regenerate()
+    doc = DOC.read_text()
+    todo = regen.commands(doc)
+    out, _ = regen.run(todo["measure.kind"], todo["measure"], tmp_path)
+    assert out == _block(doc, "output", "measure")
+    assert todo["fit-device"] == "crossbar-sim fit-device measurements.csv --out my_device.yaml --base pcm"
+    out, _ = regen.run(todo["fit-device.kind"], todo["fit-device"], tmp_path)
+    assert out == _block(doc, "output", "fit-device")
+    assert (tmp_path / "my_device_fit.md").is_file() and (tmp_path / "my_device_fit.png").is_file()
+    out, _ = regen.run(todo["compare.kind"], todo["compare"], tmp_path)
+    assert out == _block(doc, "output", "compare")

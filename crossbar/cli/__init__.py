@@ -16,10 +16,11 @@ import sys
 
 from .errors import one_line_warnings, report
 
-# Each subcommand lives in crossbar/cli/<name>.py and defines
+# Each subcommand lives in crossbar/cli/<name>.py (a dash in the name is an underscore there) and defines
 # `add_arguments(parser)` and `run(args) -> int`.
 COMMANDS = {
     "devices": "List the bundled device profiles or show one.",
+    "fit-device": "Fit a device profile to your measured conductances (CSV or .npz), with a fit report.",
     "train": "Train one of the papers' networks or your own (noise-injected or not).",
     "sweep": "Run a sigma_train x sigma_val sweep with voting from a YAML config.",
     "budget": "Largest tolerable device noise with and without voting, its latency/energy, optimal (V, K).",
@@ -28,6 +29,10 @@ COMMANDS = {
     "demo": "Train a small CNN on real digits, map it onto ReRAM/PCM/NAND and write a report.",
     "attack": "Black-box adversarial examples against noisy inference (Table 11), with a white-box check.",
 }
+
+
+def _module(command: str) -> str:
+    return "crossbar.cli." + command.replace("-", "_")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text in COMMANDS.items():
-        module = importlib.import_module(f"crossbar.cli.{name}")
+        module = importlib.import_module(_module(name))
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show the traceback of an error")
@@ -58,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.path.insert(0, os.getcwd())  # as `python -m` does: my_nets.py next to the config imports
     args = build_parser().parse_args(argv)
     try:
-        module = importlib.import_module(f"crossbar.cli.{args.command}")
+        module = importlib.import_module(_module(args.command))
         with one_line_warnings(args.command):
             return int(module.run(args) or 0)
     except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - every failure is reported
