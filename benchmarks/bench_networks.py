@@ -7,7 +7,7 @@ mapped by class, batch 256, on the PCM profile (calibrated ADC ranges). Target: 
 Section ``vit``: the bundled vision transformer (``crossbar.models``: vit) converted onto
 PCM against its float model, batch 256. Target: <= 3x.
 
-    .venv/bin/python benchmarks/bench_networks.py [--batches 10] [--threads N] [--sections byuse vit]
+    .venv/bin/python benchmarks/bench_networks.py [--batches 10] [--threads N] [--clock cpu] [--sections ...]
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ import argparse
 import os
 import statistics
 import sys
+import time
 from collections.abc import Callable
 
+import bench_nn
 import torch
 from bench_nn import Table, time_interleaved
 from torch import nn
@@ -91,10 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=10, help="timed batches per model")
     parser.add_argument("--threads", type=int, default=None, help="compute threads (default: torch's)")
     parser.add_argument("--sections", nargs="+", choices=list(SECTIONS), default=list(SECTIONS))
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall-clock time, or this process's CPU time (with --threads 1: the work "
+                             "itself, steady when other programs load the machine)")
     args = parser.parse_args(argv)
+    bench_nn.CLOCK = time.perf_counter if args.clock == "wall" else time.process_time
     if args.threads:
         set_threads(args.threads)
-    print(f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f}\n")
+    print(f"{torch.get_num_threads()} threads, {args.clock} clock, load average {os.getloadavg()[0]:.1f}\n")
     for name in args.sections:
         print(SECTIONS[name](args).render())
         print()
