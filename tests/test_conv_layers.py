@@ -153,3 +153,13 @@ def test_chip_operations_reach_every_group_array():
     reseed(analog, 5)
     assert not torch.equal(analog(x), first)
     assert rel_rms(analog(x), net(x).detach()) < 0.5  # still the network, with device noise
+
+
+def test_operations_count_the_real_weights_of_a_depthwise_layer():
+    from crossbar.cost.mapping import network_cost_of
+
+    conv = nn.Conv2d(8, 8, 3, groups=8, bias=False)
+    x = torch.rand(2, 8, 6, 6, generator=torch.Generator().manual_seed(0))
+    cost = network_cost_of(convert(nn.Sequential(conv), devices.load("ideal")), x)
+    positions = 4 * 4
+    assert cost.ops == 2 * positions * 8 * 9  # 9 MACs per channel and position, not the zero blocks

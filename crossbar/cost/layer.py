@@ -3,7 +3,8 @@
     T_pass = max_tiles t_tile + ceil(log2 m) * digital_add_time     (m row tiles per column)
     T_l    = ceil(mvms / R) * T_pass + rereads * max_tiles t_tile
     E_l    = mvms * (sum_tiles e_tile + n_adds * digital_add_energy) + rereads * mean_tiles e_tile
-    ops_l  = 2 * mvms * sum_tiles rows * cols                     (one MAC = 2 operations)
+    ops_l  = 2 * mvms * sum_tiles rows * cols                     (one MAC = 2 operations; only the
+             real weights where tiles hold structural zeros: block-diagonal groups, GRU gates)
     A_l    = R * n * (2 tile_rows tile_cols cell_area + n_ADC A_ADC + periphery per tile)
 """
 
@@ -127,6 +128,7 @@ def layer_cost(
     name: str = "",
     rereads: float = 0,
     clipping_rate: float = math.nan,
+    macs: int | None = None,
 ) -> LayerCost:
     """Latency, energy, operations and area of one layer per inference.
 
@@ -142,12 +144,15 @@ def layer_cost(
     measures them); each costs the mean tile energy and, conservatively, the
     slowest tile's time. ``clipping_rate``: the share of the layer's ADC conversions that
     clipped where it was measured (``network_cost_of``), shown in the tables; NaN unknown.
+    ``macs``: the useful multiply-accumulates of one MVM, where the tiles also hold structural
+    zeros (block-diagonal groups, a GRU's gate layout); default every programmed cell pair.
     """
     p = CircuitParameters.from_profile(profile)
     usages = [t if isinstance(t, TileUsage) else tile_usage(t) for t in tiles]
     if not usages:
         raise ValueError("layer_cost needs at least one tile")
     mvms = positive_int("passes", passes)
+    useful = sum(u.macs for u in usages) if macs is None else positive_int("macs", macs)
     r = positive_int("replication", replication)
     extra = finite("rereads", rereads, minimum=0.0)
     a = check_activity(activity)
@@ -190,7 +195,7 @@ def layer_cost(
         conversions=round((mvms + mean) * sum(c.conversions for c in costs)),
         rereads=extra,
         clipping_rate=float(clipping_rate),
-        ops=OPS_PER_MAC * mvms * sum(u.macs for u in usages),
+        ops=OPS_PER_MAC * mvms * useful,
         cells=r * sum(u.cells for u in usages),
         area=area_array + (area_adc or 0.0) + (area_periphery or 0.0),
         area_array=area_array,

@@ -229,5 +229,5 @@ def network_cost_of(
         usages = [tile_usage(t) for t in layer.array.tiles]
         costs.append(layer_cost(layer.profile, usages, passes=traces[name].mvms, replication=reps[name],
                                 activity=acts[name], name=name, rereads=traces[name].rereads,
-                                clipping_rate=traces[name].clipping_rate))
+                                clipping_rate=traces[name].clipping_rate, macs=layer.real_weights))
     return network_cost(costs, counter.work(_examples(example_input, examples)))
