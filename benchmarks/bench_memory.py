@@ -8,7 +8,8 @@ Prints
   2. resident memory growth (Linux ``VmRSS``; ``VmHWM`` for the peak), each profile in a
      fresh process: a 4096 x 4096 layer programmed, calibrated (64 vectors) and read once
      with a batch of 64, growth counted from after the imports, a warm-up on a small
-     array (kernel compilation) and the float32 weights and inputs themselves;
+     array (kernel compilation) and the float32 weights and inputs themselves, and what
+     stays after glibc's ``malloc_trim`` (freed heap the allocator keeps is not state);
   3. the peak resident memory of a fresh process converting a ViT-B-sized network
      (``nn.Linear`` layers of ViT-B/16's shapes, 86.3 M weights, random) on ``pcm``, total
      and above the process before conversion, with the time it took.
@@ -18,6 +19,7 @@ Run: ``python benchmarks/bench_memory.py [--profiles pcm reram ...] [--skip-vit]
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import platform
@@ -77,8 +79,9 @@ def resident(name: str) -> dict:
     array.read(x, 4)
     seconds = time.perf_counter() - t0
     n = W.numel()
-    return {"growth": (status_bytes("VmRSS") - before) / n,
-            "peak": (status_bytes("VmHWM") - max(before, peak_before)) / n,
+    growth, peak = status_bytes("VmRSS") - before, status_bytes("VmHWM") - max(before, peak_before)
+    ctypes.CDLL("libc.so.6").malloc_trim(0)  # give freed heap back: what stays is live
+    return {"growth": growth / n, "peak": peak / n, "trimmed": (status_bytes("VmRSS") - before) / n,
             "counted": held_bytes(array) / n, "seconds": seconds}
 
 
@@ -137,10 +140,12 @@ def main() -> None:
         print(f"{name:<14} {drift:>5} {plain:7.2f} {grouped:14.2f}")
     print(f"\n2. resident memory growth per weight, fresh process ({LARGE} x {LARGE}: programmed, "
           f"calibrated, read once, batch {BATCH})")
-    print(f"{'profile':<14} {'counted':>8} {'growth':>8} {'peak':>8} {'seconds':>8}")
+    print("   (trimmed: after glibc malloc_trim(0) returns the freed heap the allocator kept)")
+    print(f"{'profile':<14} {'counted':>8} {'growth':>8} {'trimmed':>8} {'peak':>8} {'seconds':>8}")
     for name in names:
         r = child(["resident", name])
-        print(f"{name:<14} {r['counted']:8.2f} {r['growth']:8.2f} {r['peak']:8.2f} {r['seconds']:8.1f}")
+        print(f"{name:<14} {r['counted']:8.2f} {r['growth']:8.2f} {r['trimmed']:8.2f} {r['peak']:8.2f} "
+              f"{r['seconds']:8.1f}")
     if not args.skip_vit:
         v = child(["vit"])
         gib = 2.0**30
