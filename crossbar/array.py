@@ -56,9 +56,9 @@ from crossbar.tile import Tile
 class CrossbarArray(nn.Module):
     """A weight matrix programmed onto the tiles of one device profile.
 
-    Create with :meth:`program`; read with :meth:`mvm`. ``tiles`` is the
-    programming record (conductances, write counts, drift exponents, on the
-    CPU); the buffers hold what a read needs, per row band of tiles:
+    Create with :meth:`program`; read with :meth:`mvm`. ``tiles`` keep the programming
+    record per tile and column and regenerate the per-cell one from ``weights`` (docs/physics.md,
+    "Stored state"); the buffers, the one home of the per-cell state, hold per row band of tiles:
 
     - ``conductance`` (bands x tile_rows x outputs, float32): (G+ - G-) / (g_max - g_min),
     - ``variance`` (same shape, bfloat16, or None without read noise): per-cell read-noise
@@ -67,7 +67,7 @@ class CrossbarArray(nn.Module):
     - ``full_scale`` and ``col_scale`` (bands x outputs, float64): ADC full scale and the
       digital rescale w_max (times the drift-compensation gain),
     - ``weights`` (inputs x outputs, float32): the target weights (the exact product of
-      abstract profiles, and what :meth:`program` was given).
+      abstract profiles, what :meth:`program` was given and what the tiles regenerate from).
 
     ``time`` (s since programming) and ``compensated`` (global drift compensation) are
     the state :meth:`age` sets; programming ages the array to the profile's
@@ -82,8 +82,7 @@ class CrossbarArray(nn.Module):
         self.seed = seed
         self.stats = ReadStats()
         self._warned = False
-        n_in, n_out = weights.shape
-        rows, cols = profile.tile_rows, profile.tile_cols
+        (n_in, n_out), rows, cols = weights.shape, profile.tile_rows, profile.tile_cols
         self.bands = tuple((r0, min(r0 + rows, n_in)) for r0 in range(0, n_in, rows))
         self.register_buffer("weights", weights)
         for name in ("conductance", "variance", "floor", "full_scale", "col_scale"):
@@ -100,10 +99,8 @@ class CrossbarArray(nn.Module):
 
     @classmethod
     def program(cls, W, profile, seed: int = 0) -> CrossbarArray:
-        """Map ``W`` (inputs x outputs) onto differential pairs and programme every tile once.
-
-        The array programmes the float32 weights it keeps (``weights``, W as float32): the tiles
-        regenerate their programming from them (docs/physics.md, "Stored state")."""
+        """Map ``W`` (inputs x outputs) onto differential pairs and programme every tile once
+        (the float32 weights the array keeps: W as float32; docs/physics.md, "Stored state")."""
         Wt = as_matrix("W", W, (2,))
         if Wt.shape[0] == 0 or Wt.shape[1] == 0:
             raise ValueError(f"W must have at least one row and column, got shape {tuple(Wt.shape)}")
@@ -118,54 +115,41 @@ class CrossbarArray(nn.Module):
 
     # ------------------------------------------------------------------ state
     def _assemble(self, write) -> None:
-        """Fill the read buffers, tile by tile, with the read state ``write(tile)`` returns (after
+        """Fill the read buffers tile by tile with the read state ``write(tile)`` returns (after
         programming or ageing; the tiles keep no copy), then the per-column buffers."""
         self._group = None
-        if self.is_abstract:
-            with torch_threads():
-                for tile in self.tiles:
-                    write(tile)
-            self._assemble_columns()
-            return
-        shape = (len(self.bands), self._height, self.shape[1])
-        g = torch.zeros(shape)
-        var = torch.zeros(shape, dtype=torch.bfloat16)
-        noisy = False
+        physical = not self.is_abstract
+        shape = (len(self.bands), self._height, self.shape[1]) if physical else (0, 0, 0)
+        g, var, noisy = torch.zeros(shape), torch.zeros(shape, dtype=torch.bfloat16), False
         with torch_threads():
             for tile in self.tiles:
                 state = write(tile)
-                i = self._band_of(tile)
-                g[i, : tile.rows, tile.col_slice] = torch.from_numpy(state.g_diff)
-                if state.variance is not None:
-                    var[i, : tile.rows, tile.col_slice] = torch.from_numpy(state.variance)  # rounded once
-                    noisy = True
-        device = self.weights.device
-        self.conductance = g.to(device)
-        self.variance = var.to(device) if noisy else None
-        self._assemble_columns()
+                if physical:
+                    i = self._band_of(tile)
+                    g[i, : tile.rows, tile.col_slice] = torch.from_numpy(state.g_diff)
+                    if state.variance is not None:  # rounded to bfloat16 once
+                        var[i, : tile.rows, tile.col_slice] = torch.from_numpy(state.variance)
+                        noisy = True
+        if physical:
+            self.conductance = g.to(self.weights.device)
+            self.variance = var.to(self.weights.device) if noisy else None
+            self._assemble_columns()
 
     def _assemble_columns(self) -> None:
         """Gather the tiles' per-column state (noise floor, ADC full scale, w_max x drift gain)."""
-        if self.is_abstract:
-            return
-        device = self.weights.device
         shape = (len(self.bands), self.shape[1])
-        floor = np.zeros(shape, dtype=np.float32)
-        fs = np.ones(shape)
-        cs = np.zeros(shape)
+        floor, fs, cs = np.zeros(shape, dtype=np.float32), np.ones(shape), np.zeros(shape)
         for tile in self.tiles:
             i = self._band_of(tile)
             floor[i, tile.col_slice] = tile.floor
             fs[i, tile.col_slice] = tile.full_scale
             cs[i, tile.col_slice] = tile.w_max * tile.drift_gain
+        device = self.weights.device
         self.floor = torch.from_numpy(floor).to(device) if floor.any() else None
         self.full_scale = torch.from_numpy(fs).to(device)
         self.col_scale = torch.from_numpy(cs).to(device)
 
-    @property
-    def _col_scales(self) -> list[np.ndarray]:
-        """Each tile's per-column w_max (the digital rescale before drift compensation)."""
-        return [tile.w_max for tile in self.tiles]
+    _col_scales = property(lambda self: [t.w_max for t in self.tiles], doc="Each tile's w_max per column.")
 
     @property
     def _height(self) -> int:
