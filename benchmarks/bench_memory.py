@@ -12,7 +12,8 @@ Prints
      stays after glibc's ``malloc_trim`` (freed heap the allocator keeps is not state);
   3. the peak resident memory of a fresh process converting a ViT-B-sized network
      (``nn.Linear`` layers of ViT-B/16's shapes, 86.3 M weights, random) on ``pcm``, total
-     and above the process before conversion, with the time it took.
+     and before conversion (the float model and the libraries), with the time it took: as a
+     converted copy beside the float model (``convert``'s default) and in place.
 Run: ``python benchmarks/bench_memory.py [--profiles pcm reram ...] [--skip-vit]``.
 """
 
@@ -94,8 +95,9 @@ def vit_b() -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def vit() -> dict:
-    """In this (fresh) process: peak resident memory of converting the ViT-B-sized stack on pcm."""
+def vit(inplace: bool) -> dict:
+    """In this (fresh) process: peak resident memory of converting the ViT-B-sized stack on pcm
+    (``inplace``: the float model's layers replaced, else a converted copy beside it)."""
     from crossbar.nn import convert
 
     warm = convert(nn.Sequential(nn.Linear(8, 8)), "pcm", seed=0)
@@ -105,7 +107,7 @@ def vit() -> dict:
     weights = sum(m.weight.numel() for m in model)
     before = status_bytes("VmRSS")
     t0 = time.perf_counter()
-    chip = convert(model, "pcm", seed=1)
+    chip = convert(model, "pcm", seed=1, inplace=inplace)
     seconds = time.perf_counter() - t0
     return {"weights": weights, "before": before, "peak": status_bytes("VmHWM"),
             "after": status_bytes("VmRSS"), "seconds": seconds, "counted": held_bytes(chip) / weights}
@@ -127,7 +129,7 @@ def main() -> None:
     warnings.simplefilter("ignore", RuntimeWarning)  # uncalibrated warm-up reads
     if args.child:
         kind, *rest = args.child
-        print(json.dumps(resident(rest[0]) if kind == "resident" else vit()))
+        print(json.dumps(resident(rest[0]) if kind == "resident" else vit(rest[0] == "inplace")))
         return
     names = args.profiles or devices.available()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -147,12 +149,14 @@ def main() -> None:
         print(f"{name:<14} {r['counted']:8.2f} {r['growth']:8.2f} {r['trimmed']:8.2f} {r['peak']:8.2f} "
               f"{r['seconds']:8.1f}")
     if not args.skip_vit:
-        v = child(["vit"])
         gib = 2.0**30
-        print(f"\n3. converting a ViT-B-sized stack on pcm ({v['weights'] / 1e6:.1f} M weights), "
-              f"fresh process: peak resident {v['peak'] / gib:.2f} GiB (before conversion "
-              f"{v['before'] / gib:.2f} GiB, after {v['after'] / gib:.2f} GiB), chip holds "
-              f"{v['counted']:.2f} bytes per weight, {v['seconds']:.0f} s")
+        print("\n3. converting a ViT-B-sized stack on pcm, fresh process")
+        for how in ("copy", "inplace"):
+            v = child(["vit", how])
+            print(f"convert(..., inplace={how == 'inplace'}) of {v['weights'] / 1e6:.1f} M weights: peak "
+                  f"resident {v['peak'] / gib:.2f} GiB (before conversion {v['before'] / gib:.2f} GiB, "
+                  f"after {v['after'] / gib:.2f} GiB), chip holds {v['counted']:.2f} bytes per weight, "
+                  f"{v['seconds']:.0f} s")
 
 
 if __name__ == "__main__":
