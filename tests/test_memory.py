@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -91,3 +93,18 @@ def test_verify_histogram_counts_every_cell_write():
         iterations = tile.verify_iterations  # regenerated per cell
         assert tile.verify_histogram.sum() == iterations.size
         assert tile.verify_total == int(iterations.sum())
+
+
+def test_tiles_read_their_targets_from_their_own_arrays_weights():
+    """One home: the tiles hold the array's weights tensor itself, in a deep copy the copy's
+    (whose regenerated programming is the original's, bit for bit)."""
+    array, x = programmed("pcm")
+    twin = copy.deepcopy(array)
+    assert all(t.weights is array.weights for t in array.tiles)
+    assert all(t.weights is twin.weights for t in twin.tiles)
+    assert twin.weights.data_ptr() != array.weights.data_ptr()
+    for a in (twin, array):
+        a.age(3.0e7)
+        a.calibrate(x, 2)
+    assert torch.equal(twin.conductance, array.conductance)
+    assert torch.equal(twin.read(x, 7), array.read(x, 7))
