@@ -79,7 +79,6 @@ class CrossbarArray(nn.Module):
         super().__init__()
         self.profile = profile
         self.plan = ReadPlan.of(profile)
-        self.seed = seed
         self.stats = ReadStats()
         self._warned = False
         (n_in, n_out), rows, cols = weights.shape, profile.tile_rows, profile.tile_cols
@@ -95,7 +94,8 @@ class CrossbarArray(nn.Module):
                 w_max[w_max == 0] = 1.0
                 self.tiles.append(Tile(len(self.tiles), *span, profile, seed, w_max, weights))
         self.calibrated = False
-        self._assemble(lambda tile: tile.first_write())
+        self._assemble(lambda tile: tile.first_write())  # checks the seed (crossbar.seeds)
+        self.seed = int(seed)
 
     @classmethod
     def program(cls, W, profile, seed: int = 0) -> CrossbarArray:
@@ -104,7 +104,7 @@ class CrossbarArray(nn.Module):
         Wt = as_matrix("W", W, (2,))
         if Wt.shape[0] == 0 or Wt.shape[1] == 0:
             raise ValueError(f"W must have at least one row and column, got shape {tuple(Wt.shape)}")
-        return cls(Wt.detach().clone(), profile, int(seed))
+        return cls(Wt.detach().clone(), profile, seed)
 
     def _apply(self, fn, recurse: bool = True):
         """``to``/``cuda``/...: the tiles follow the weights tensor (they read their targets from it)."""
