@@ -47,7 +47,7 @@ from crossbar.operands import as_matrix, check_finite, check_key
 from crossbar.readcpu import chunk_rows, read_cpu, read_patches_cpu
 from crossbar.readops import im2col, keyed_normal, qin_noise
 from crossbar.readplan import ReadPlan, ReadStats
-from crossbar.readtime import ReadGroup, as_buffers, group_state
+from crossbar.readtime import ReadGroup, as_buffers, group_state, shares_noise
 from crossbar.readtorch import read_keys, read_per_cell, read_torch
 from crossbar.threads import torch_threads
 from crossbar.tile import Tile
@@ -56,9 +56,9 @@ from crossbar.tile import Tile
 class CrossbarArray(nn.Module):
     """A weight matrix programmed onto the tiles of one device profile.
 
-    Create with :meth:`program`; read with :meth:`mvm`. ``tiles`` is the
-    programming record (conductances, write counts, drift exponents, on the
-    CPU); the buffers hold what a read needs, per row band of tiles:
+    Create with :meth:`program`; read with :meth:`mvm`. ``tiles`` keep the programming
+    record per tile and column and regenerate the per-cell one from ``weights`` (docs/physics.md,
+    "Stored state"); the buffers, the one home of the per-cell state, hold per row band of tiles:
 
     - ``conductance`` (bands x tile_rows x outputs, float32): (G+ - G-) / (g_max - g_min),
     - ``variance`` (same shape, bfloat16, or None without read noise): per-cell read-noise
@@ -67,7 +67,7 @@ class CrossbarArray(nn.Module):
     - ``full_scale`` and ``col_scale`` (bands x outputs, float64): ADC full scale and the
       digital rescale w_max (times the drift-compensation gain),
     - ``weights`` (inputs x outputs, float32): the target weights (the exact product of
-      abstract profiles, and what :meth:`program` was given).
+      abstract profiles, what :meth:`program` was given and what the tiles regenerate from).
 
     ``time`` (s since programming) and ``compensated`` (global drift compensation) are
     the state :meth:`age` sets; programming ages the array to the profile's
@@ -75,77 +75,81 @@ class CrossbarArray(nn.Module):
     conversions and re-reads.
     """
 
-    def __init__(self, weights: torch.Tensor, profile, seed: int, tiles: list[Tile],
-                 col_scales: list[np.ndarray]) -> None:
+    def __init__(self, weights: torch.Tensor, profile, seed: int) -> None:
         super().__init__()
         self.profile = profile
         self.plan = ReadPlan.of(profile)
-        self.seed = seed
-        self.tiles = tiles
-        self._col_scales = col_scales
         self.stats = ReadStats()
         self._warned = False
-        n_in = weights.shape[0]
-        rows = profile.tile_rows
+        (n_in, n_out), rows, cols = weights.shape, profile.tile_rows, profile.tile_cols
         self.bands = tuple((r0, min(r0 + rows, n_in)) for r0 in range(0, n_in, rows))
         self.register_buffer("weights", weights)
         for name in ("conductance", "variance", "floor", "full_scale", "col_scale"):
             self.register_buffer(name, None)
+        self.tiles: list[Tile] = []
+        for r0, r1 in self.bands:
+            for c0 in range(0, n_out, cols):
+                span = (slice(r0, r1), slice(c0, min(c0 + cols, n_out)))
+                w_max = weights[span].abs().amax(dim=0).double().cpu().numpy()
+                w_max[w_max == 0] = 1.0
+                self.tiles.append(Tile(len(self.tiles), *span, profile, seed, w_max, weights))
         self.calibrated = False
-        self._assemble()
+        self._assemble(lambda tile: tile.first_write())  # checks the seed (crossbar.seeds)
+        self.seed = int(seed)
 
     @classmethod
     def program(cls, W, profile, seed: int = 0) -> CrossbarArray:
-        """Map ``W`` (inputs x outputs) onto differential pairs and programme every tile once."""
+        """Map ``W`` (inputs x outputs) onto differential pairs and programme every tile once
+        (the float32 weights the array keeps: W as float32; docs/physics.md, "Stored state")."""
         Wt = as_matrix("W", W, (2,))
         if Wt.shape[0] == 0 or Wt.shape[1] == 0:
             raise ValueError(f"W must have at least one row and column, got shape {tuple(Wt.shape)}")
-        W64 = np.asarray(W.detach().cpu().numpy() if isinstance(W, torch.Tensor) else W, dtype=np.float64)
-        p = profile
-        g_range = p.g_max - p.g_min
-        tiles: list[Tile] = []
-        scales: list[np.ndarray] = []
-        n_in, n_out = W64.shape
-        for r0 in range(0, n_in, p.tile_rows):
-            for c0 in range(0, n_out, p.tile_cols):
-                rows = slice(r0, min(r0 + p.tile_rows, n_in))
-                cols = slice(c0, min(c0 + p.tile_cols, n_out))
-                block = W64[rows, cols]
-                w_max = np.abs(block).max(axis=0)
-                w_max[w_max == 0] = 1.0
-                target_plus = p.g_min + g_range * np.maximum(block, 0.0) / w_max
-                target_minus = p.g_min + g_range * np.maximum(-block, 0.0) / w_max
-                with torch_threads():
-                    tiles.append(Tile.program(len(tiles), rows, cols, target_plus, target_minus, p, seed))
-                scales.append(w_max.astype(np.float64))
-        return cls(Wt.clone(), p, int(seed), tiles, scales)
+        return cls(Wt.detach().clone(), profile, seed)
+
+    def _apply(self, fn, recurse: bool = True):
+        """``to``/``cuda``/...: the tiles follow the weights tensor (they read their targets from it)."""
+        super()._apply(fn, recurse)
+        for tile in self.tiles:
+            tile.weights = self.weights
+        return self
 
     # ------------------------------------------------------------------ state
-    def _assemble(self) -> None:
-        """Gather the tiles' read state into the band buffers (after programming, ageing, calibration)."""
-        device = self.weights.device
+    def _assemble(self, write) -> None:
+        """Fill the read buffers tile by tile with the read state ``write(tile)`` returns (after
+        programming or ageing; the tiles keep no copy), then the per-column buffers."""
         self._group = None
-        if self.is_abstract:
-            return
-        n_out = self.shape[1]
-        g = np.zeros((len(self.bands), self._height, n_out), dtype=np.float32)
-        var = np.zeros_like(g)
-        floor = np.zeros((len(self.bands), n_out), dtype=np.float32)
-        fs = np.ones((len(self.bands), n_out))
-        cs = np.zeros((len(self.bands), n_out))
-        for tile, scale in zip(self.tiles, self._col_scales, strict=True):
+        physical = not self.is_abstract
+        shape = (len(self.bands), self._height, self.shape[1]) if physical else (0, 0, 0)
+        g, var, noisy = torch.zeros(shape), torch.zeros(shape, dtype=torch.bfloat16), False
+        with torch_threads():
+            for tile in self.tiles:
+                state = write(tile)
+                if physical:
+                    i = self._band_of(tile)
+                    g[i, : tile.rows, tile.col_slice] = torch.from_numpy(state.g_diff)
+                    if state.variance is not None:  # rounded to bfloat16 once
+                        var[i, : tile.rows, tile.col_slice] = torch.from_numpy(state.variance)
+                        noisy = True
+        if physical:
+            self.conductance = g.to(self.weights.device)
+            self.variance = var.to(self.weights.device) if noisy else None
+            self._assemble_columns()
+
+    def _assemble_columns(self) -> None:
+        """Gather the tiles' per-column state (noise floor, ADC full scale, w_max x drift gain)."""
+        shape = (len(self.bands), self.shape[1])
+        floor, fs, cs = np.zeros(shape, dtype=np.float32), np.ones(shape), np.zeros(shape)
+        for tile in self.tiles:
             i = self._band_of(tile)
-            g[i, : tile.rows, tile.col_slice] = tile.g_diff
-            if tile.read_variance is not None:
-                var[i, : tile.rows, tile.col_slice] = tile.read_variance
             floor[i, tile.col_slice] = tile.floor
             fs[i, tile.col_slice] = tile.full_scale
-            cs[i, tile.col_slice] = scale * tile.drift_gain
-        self.conductance = torch.from_numpy(g).to(device)
-        self.variance = torch.from_numpy(var).to(device, torch.bfloat16) if var.any() else None
+            cs[i, tile.col_slice] = tile.w_max * tile.drift_gain
+        device = self.weights.device
         self.floor = torch.from_numpy(floor).to(device) if floor.any() else None
         self.full_scale = torch.from_numpy(fs).to(device)
         self.col_scale = torch.from_numpy(cs).to(device)
+
+    _col_scales = property(lambda self: [t.w_max for t in self.tiles], doc="Each tile's w_max per column.")
 
     @property
     def _height(self) -> int:
@@ -197,11 +201,8 @@ class CrossbarArray(nn.Module):
         :meth:`calibrate` again."""
         if isinstance(t, bool) or not (isinstance(t, numbers.Real) and math.isfinite(t) and t > 0):
             raise ValueError(f"the time since programming must be a finite number of seconds > 0, got {t!r}")
-        with torch_threads():
-            for tile in self.tiles:
-                tile.age(float(t), bool(compensate))
+        self._assemble(lambda tile: tile.age(float(t), bool(compensate)))
         self.calibrated = False
-        self._assemble()
 
     def calibrate(self, x, key: int) -> int:
         """Calibrate the ADC range of every tile on the vectors ``x`` (rows x inputs; the
@@ -215,7 +216,7 @@ class CrossbarArray(nn.Module):
             raise ValueError(f"calibration inputs must be a non-empty batch of {self.shape[0]}-entry "
                              f"vectors, got shape {tuple(xt.shape)}")
         left = calibrate_tiles(self, xt, check_key(key))
-        self._assemble()
+        self._assemble_columns()
         self.calibrated = True
         return left
 
@@ -230,9 +231,12 @@ class CrossbarArray(nn.Module):
     def _read_buffers(self, group: ReadGroup | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The conductance and variance to read: the array's, or those of a vote group (cached)."""
         if group is None:
+            self._group = None  # a vote group's buffers live only while its reads go on
             return self.conductance, self.variance
         if not isinstance(group, ReadGroup):
             raise ValueError(f"group must be a crossbar.readtime.ReadGroup or None, got {group!r}")
+        if not shares_noise(self.profile, group):
+            return self.conductance, self.variance
         if self._group is None or self._group[0] != group:
             with torch_threads():
                 g, var = group_state(self.tiles, self.bands, self.shape[1], self._height, group)

@@ -31,13 +31,16 @@ def calibrate_tiles(array, x: torch.Tensor, key: int) -> int:
         if x.device.type == "cpu":
             values = values_cpu(array, x, read_keys(key, len(array.bands), plan.reads))
         else:
-            values = [v.cpu().numpy() for v in converted_values(array, x, key)]
-    starts = [r0 for r0, _ in array.bands]
-    left = 0
-    for tile in array.tiles:
-        data = np.abs(values[starts.index(tile.row_slice.start)][:, :, tile.col_slice]).ravel()
-        if data.size == 0 or not data.any():
-            left += 1
-            continue
-        tile.set_full_scale(np.full(tile.cols, float(np.percentile(data, plan.percentile))), True)
+            values = (v.cpu().numpy() for v in converted_values(array, x, key))
+        starts = [r0 for r0, _ in array.bands]
+        left = 0
+        for i, band in enumerate(values):  # one row band's values at a time
+            for tile in array.tiles:
+                if starts.index(tile.row_slice.start) != i:
+                    continue
+                data = np.abs(band[:, :, tile.col_slice]).ravel()
+                if data.size == 0 or not data.any():
+                    left += 1
+                    continue
+                tile.set_full_scale(np.full(tile.cols, float(np.percentile(data, plan.percentile))), True)
     return left

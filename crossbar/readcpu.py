@@ -8,6 +8,8 @@ the batch). Bound management is read by :func:`crossbar.readtorch.read_torch`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 
@@ -39,9 +41,12 @@ def bits(t: torch.Tensor) -> np.ndarray:
 
 def chunk_rows(array, per: int = 1) -> int:
     """Rows per launch: a multiple of ``per`` (a convolution's positions per image) with at most
-    CHUNK_VALUES voltages of all reads."""
-    rows = max(1, min(CHUNK_ROWS, CHUNK_VALUES // (array.shape[0] * array.plan.reads)))
-    return max(1, rows // per) * per
+    CHUNK_VALUES voltages of all reads and at most CHUNK_VALUES currents of all bands and reads
+    (the scratch of a read stays bounded whatever the size of the matrix)."""
+    reads = array.plan.reads
+    rows = min(CHUNK_ROWS, CHUNK_VALUES // (array.shape[0] * reads),
+               CHUNK_VALUES // (len(array.bands) * reads * array.shape[1]))
+    return max(1, max(1, rows) // per) * per
 
 
 def read_cpu(array, convert, keys: np.ndarray, row0: int, out: torch.Tensor, chunk: int,
@@ -129,16 +134,15 @@ def read_patches_cpu(array, images: torch.Tensor, geometry, out_hw: np.ndarray, 
     return out, clipped
 
 
-def values_cpu(array, x: torch.Tensor, keys: np.ndarray) -> np.ndarray:
+def values_cpu(array, x: torch.Tensor, keys: np.ndarray) -> Iterator[np.ndarray]:
     """The pre-clip values every conversion of a read of ``x`` (rows x inputs) sees, noise from
-    ``keys`` included (bands x reads x rows x outputs, float32): what a range calibration
-    measures, computed as :func:`read_cpu` reads."""
+    ``keys`` included, one row band at a time (reads x rows x outputs, float32): what a range
+    calibration measures, computed as :func:`read_cpu` reads."""
     plan = array.plan
-    n_in, n_out, bands = array.shape[0], array.shape[1], len(array.bands)
+    n_in, n_out = array.shape
     m, reads = x.shape[0], plan.reads
     noisy = array.variance is not None
     floor = array.floor.numpy() if array.floor is not None else np.empty((0, 0), np.float32)
-    out = np.empty((bands, reads, m, n_out), dtype=np.float32)
     u = torch.empty(m * n_in * reads)
     u2 = torch.empty(m * n_in * reads, dtype=torch.bfloat16) if noisy else None
     scale = torch.empty(m)
@@ -146,14 +150,16 @@ def values_cpu(array, x: torch.Tensor, keys: np.ndarray) -> np.ndarray:
     with torch_threads():
         dac_kernels.dac(x.numpy(), plan.bits, plan.widths_array, plan.phases, starts, u.numpy(),
                         bits(u2) if noisy else NO_SQUARES, scale.numpy())
-        current = torch.empty(bands, reads * m, n_out)
-        var = torch.empty(bands, reads * m, n_out, dtype=torch.bfloat16) if noisy else None
-        for i, (r0, r1) in enumerate(array.bands):
-            band = slice(reads * m * r0, reads * m * r1)
-            torch.matmul(u[band].view(reads * m, r1 - r0), array.conductance[i, : r1 - r0], out=current[i])
+    current = torch.empty(1, reads * m, n_out)
+    var = torch.empty(1, reads * m, n_out, dtype=torch.bfloat16) if noisy else None
+    for i, (r0, r1) in enumerate(array.bands):
+        out = np.empty((1, reads, m, n_out), dtype=np.float32)
+        band = slice(reads * m * r0, reads * m * r1)
+        with torch_threads():
+            torch.matmul(u[band].view(reads * m, r1 - r0), array.conductance[i, : r1 - r0], out=current[0])
             if noisy:
-                torch.matmul(u2[band].view(reads * m, r1 - r0), array.variance[i, : r1 - r0], out=var[i])
-        read_kernels.noisy_values(current.view(bands, reads, m, n_out).numpy(),
-                                  bits(var).reshape(bands, reads, m, n_out) if noisy else NO_VARIANCE,
-                                  floor, keys, 0, out)
-    return out
+                torch.matmul(u2[band].view(reads * m, r1 - r0), array.variance[i, : r1 - r0], out=var[0])
+            read_kernels.noisy_values(current.view(1, reads, m, n_out).numpy(),
+                                      bits(var).reshape(1, reads, m, n_out) if noisy else NO_VARIANCE,
+                                      floor[i : i + 1], keys[i : i + 1], 0, out)
+        yield out[0]

@@ -76,25 +76,33 @@ def exact_mean_variance(k: int, dt: float, t: float, t_read: float) -> float:
     return low + high
 
 
+def shares_noise(profile, group: ReadGroup) -> bool:
+    """Whether reads of ``profile`` inside ``group`` share any noise: a 1/f law and a finite
+    spacing. Otherwise the group's buffers are the array's own, bit for bit."""
+    return profile.read_noise.spectrum == "1/f" and not math.isinf(group.dt)
+
+
 def group_state(tiles, bands: tuple[tuple[int, int], ...], n_out: int, height: int,
                 group: ReadGroup) -> tuple[np.ndarray, np.ndarray]:
     """The conductance and fresh-variance buffers (bands x height x outputs, float32) of ``tiles``
     read inside ``group``: each cell's common 1/f part drawn once from the group's stream
     (tile i, half h: ``kernel_key(group.key, i, h)``), added to (G+ - G-) / (g_max - g_min),
-    and the variance of the part that stays fresh on every read."""
+    and the variance of the part that stays fresh on every read. The tiles' conductances are
+    regenerated once per tile (:meth:`crossbar.tile.Tile.conductances`)."""
     g = np.zeros((len(bands), height, n_out), dtype=np.float32)
     var = np.zeros_like(g)
     starts = [r0 for r0, _ in bands]
     dt = None if math.isinf(group.dt) else float(group.dt)
     for tile in tiles:
         i = starts.index(tile.row_slice.start)
-        common, fresh = tile.read_variance_split(dt)
-        delta = np.zeros(tile.g_diff.shape)
+        g_plus, g_minus = tile.conductances()
+        common, fresh = tile.read_variance_split(dt, g_plus, g_minus)
+        delta = np.zeros(g_plus.shape)
         for half, sign in ((0, 1.0), (1, -1.0)):
             if common[half].any():
                 z = kernels.standard_normal(kernel_key(group.key, tile.index, half), common[half].size)
                 delta += sign * common[half] * z.reshape(common[half].shape)
-        g[i, : tile.rows, tile.col_slice] = tile.g_diff + delta
+        g[i, : tile.rows, tile.col_slice] = tile.normalised(g_plus, g_minus) + delta
         var[i, : tile.rows, tile.col_slice] = fresh
     return g, var
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from crossbar.cost._checks import finite, positive_int
 from crossbar.devices import converters
+from crossbar.tile import Tile
 
 CELLS_PER_PAIR = 2
 """Cells per stored weight: a differential pair (G+, G-)."""
@@ -72,12 +73,21 @@ def _extent(tile, attr: str, slice_attr: str, axis: int, g: np.ndarray) -> int:
 def tile_usage(tile) -> TileUsage:
     """Read a :class:`TileUsage` off a programmed tile.
 
-    Uses ``rows``/``cols`` (else ``row_slice``/``col_slice``, else the
-    conductance shape), ``g_plus``, ``g_minus`` (S; only the used
-    ``rows x cols`` corner is summed if the arrays are larger),
-    ``verify_iterations`` (write counts per cell, both halves; None allowed)
-    and the slice starts as offsets.
+    A :class:`crossbar.tile.Tile` gives its record directly: ``rows``, ``cols``,
+    ``g_sum`` (S, both halves at the tile's time), ``verify_total`` (write
+    pulses) and the slice starts as offsets. Any other object gives
+    ``rows``/``cols`` (else ``row_slice``/``col_slice``, else the conductance
+    shape), ``g_plus``, ``g_minus`` (S; only the used ``rows x cols`` corner is
+    summed if the arrays are larger) and ``verify_iterations`` (write counts per
+    cell, both halves; None allowed).
     """
+    row_slice = getattr(tile, "row_slice", None)
+    col_slice = getattr(tile, "col_slice", None)
+    offsets = {"row_offset": row_slice.start if isinstance(row_slice, slice) else None,
+               "col_offset": col_slice.start if isinstance(col_slice, slice) else None}
+    if isinstance(tile, Tile):
+        return TileUsage(rows=tile.rows, cols=tile.cols, g_sum=tile.g_sum,
+                         verify_iterations_total=tile.verify_total, **offsets)
     g_plus = np.asarray(tile.g_plus, dtype=np.float64)
     g_minus = np.asarray(tile.g_minus, dtype=np.float64)
     if g_plus.ndim != 2 or g_minus.ndim != 2:
@@ -101,17 +111,8 @@ def tile_usage(tile) -> TileUsage:
         if arr.size and (not np.all(np.isfinite(arr)) or arr.min() < 0):
             raise ValueError("tile verify_iterations must be finite and >= 0")
         total = int(arr.sum())
-    row_slice = getattr(tile, "row_slice", None)
-    col_slice = getattr(tile, "col_slice", None)
-    return TileUsage(
-        rows=rows,
-        cols=cols,
-        g_sum=g_sum,
-        verify_iterations_total=total,
-        cells=used_plus.size + used_minus.size,
-        row_offset=row_slice.start if isinstance(row_slice, slice) else None,
-        col_offset=col_slice.start if isinstance(col_slice, slice) else None,
-    )
+    return TileUsage(rows=rows, cols=cols, g_sum=g_sum, verify_iterations_total=total,
+                     cells=used_plus.size + used_minus.size, **offsets)
 
 
 def _as_matrix(x) -> np.ndarray:
