@@ -294,3 +294,26 @@ def test_sites_are_identity_when_off():
     ref = mlp(seed=2).eval()
     assert torch.equal(net.eval()(x), ref(x))
     assert isinstance(net.sites()[0], NoiseSite)
+
+
+def test_a_recurrent_layer_is_a_position_its_output_sequence_perturbed():
+    class Seq(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gru = nn.GRU(3, 5, batch_first=True)
+            self.fc = nn.Linear(5, 2)
+
+        def forward(self, x):
+            out, _ = self.gru(x)
+            return self.fc(out[:, -1])
+
+    x = torch.rand(4, 6, 3, generator=torch.Generator().manual_seed(0))
+    net = place_noise(Seq(), x[:2])
+    assert [p.op for p in net.positions] == ["input", "GRU", "Linear"]
+    seed_noise(net, 1)
+    clean = net.eval()(x)
+    clean_out, clean_state = net.net.gru(x)
+    set_walk(net, 1, WalkNoise("add", 0.5))
+    out, state = net.net.gru(x)
+    assert not torch.equal(net(x), clean) and not torch.equal(out, clean_out)
+    assert torch.equal(state, clean_state)  # the noise is on the output sequence; the state passes

@@ -5,7 +5,8 @@ every operation of a network: the input, every Conv/Linear, BatchNorm,
 activation and pooling, and the logits (not after Flatten). ``place_noise``
 does that for any ``nn.Module`` whose operations are modules: it runs one
 probe forward pass, takes every leaf module that was called and returned a
-tensor, in the order they were called, and gives each a :class:`NoiseSite` (a child
+tensor (or a tuple led by one, as an RNN's output sequence and final state: the noise goes
+on that first element), in the order they were called, and gives each a :class:`NoiseSite` (a child
 ``crossbar_walk_noise`` applied by a forward hook, so the module stays where its
 parent's code expects it, attributes and all).
 Position 0 is the network's input. Operations written as functions inside a
@@ -129,9 +130,16 @@ SITE_ATTR = "crossbar_walk_noise"
 """Name of the noise site :func:`place_noise` adds to each operation module."""
 
 
-def _apply_site(module: nn.Module, args: Any, out: torch.Tensor) -> torch.Tensor:
-    """Forward hook: the operation's output through its noise site."""
-    return getattr(module, SITE_ATTR)(out)
+def _main_output(out: Any) -> bool:
+    """Whether ``out`` is a tensor, or a tuple led by one (an RNN's output sequence and state)."""
+    return isinstance(out, torch.Tensor) or (isinstance(out, tuple) and bool(out)
+                                             and isinstance(out[0], torch.Tensor))
+
+
+def _apply_site(module: nn.Module, args: Any, out: Any) -> Any:
+    """Forward hook: the operation's output (a tuple's first element) through its noise site."""
+    site = getattr(module, SITE_ATTR)
+    return site(out) if isinstance(out, torch.Tensor) else (site(out[0]), *out[1:])
 
 
 @dataclass(frozen=True)
@@ -205,7 +213,7 @@ def place_noise(model: nn.Module, example: torch.Tensor) -> WalkNet:
             if name not in calls:
                 order.append(name)
             calls[name] = calls.get(name, 0) + 1
-            returned_tensor[name] = returned_tensor.get(name, True) and isinstance(out, torch.Tensor)
+            returned_tensor[name] = returned_tensor.get(name, True) and _main_output(out)
         handles.append(m.register_forward_hook(hook))
     was_training = model.training
     model.eval()
