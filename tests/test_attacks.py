@@ -318,7 +318,7 @@ def test_config_presets_overrides_and_errors():
         ({"attack": {"preset": "mnist", "eps": -1}}, r"key 'attack': attack eps must be .* \(got \{"),
         ({"nn_adv": {"model": "resnet"}},
          r"key 'nn_adv.model': not a network \(got 'resnet'\); allowed: one of "
-         r".*madry_cnn4, .*conv_gru_strokes, or an import path package.module:factory"),
+         r".*madry_cnn4, .*conv_gru_strokes, vit, or an import path package.module:factory"),
         ({"nn_adv": {"model": "no_such_module_xyz:net"}}, r"key 'nn_adv.model': .*no_such_module_xyz"),
         ({"nn_adv": {"model": "cnn6", "model_kwargs": {"colour": 1}}}, r"key 'nn_adv.model_kwargs.*colour"),
         ({"nn_val": {"epochs": 3}}, r"key 'nn_val.model': invalid value \(got None\)"),

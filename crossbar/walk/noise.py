@@ -5,8 +5,8 @@ every operation of a network: the input, every Conv/Linear, BatchNorm,
 activation and pooling, and the logits (not after Flatten). ``place_noise``
 does that for any ``nn.Module`` whose operations are modules: it runs one
 probe forward pass, takes every leaf module that was called and returned a
-tensor (or a tuple led by one, as an RNN's output sequence and final state: the noise goes
-on that first element), in the order they were called, and gives each a :class:`NoiseSite` (a child
+tensor (or a tuple led by one, as an RNN's output sequence and final states: each of its
+tensors gets the noise, drawn independently), in the order they were called, and gives each a :class:`NoiseSite` (a child
 ``crossbar_walk_noise`` applied by a forward hook, so the module stays where its
 parent's code expects it, attributes and all).
 Position 0 is the network's input. Operations written as functions inside a
@@ -136,10 +136,16 @@ def _main_output(out: Any) -> bool:
                                              and isinstance(out[0], torch.Tensor))
 
 
+def _noisy(site: NoiseSite, out: Any) -> Any:
+    if isinstance(out, torch.Tensor):
+        return site(out)
+    return tuple(_noisy(site, o) for o in out) if isinstance(out, tuple) else out
+
+
 def _apply_site(module: nn.Module, args: Any, out: Any) -> Any:
-    """Forward hook: the operation's output (a tuple's first element) through its noise site."""
-    site = getattr(module, SITE_ATTR)
-    return site(out) if isinstance(out, torch.Tensor) else (site(out[0]), *out[1:])
+    """Forward hook: every tensor the operation returns (an RNN's output sequence and final
+    states alike) through its noise site."""
+    return _noisy(getattr(module, SITE_ATTR), out)
 
 
 @dataclass(frozen=True)
