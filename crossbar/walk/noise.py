@@ -6,9 +6,9 @@ activation and pooling, and the logits (not after Flatten). ``place_noise``
 does that for any ``nn.Module`` whose operations are modules: it runs one
 probe forward pass, takes every leaf module that was called and returned a
 tensor (or a tuple led by one, as an RNN's output sequence and final states: each of its
-tensors gets the noise, drawn independently), in the order they were called, and gives each a :class:`NoiseSite` (a child
-``crossbar_walk_noise`` applied by a forward hook, so the module stays where its
-parent's code expects it, attributes and all).
+tensors gets the noise, drawn independently), in the order they were called, and gives
+each a :class:`NoiseSite` (a child ``crossbar_walk_noise`` applied by a forward hook, so
+the module stays where its parent's code expects it, attributes and all).
 Position 0 is the network's input. Operations written as functions inside a
 ``forward`` (``F.relu(x)``) are not modules and get no position; a module
 called several times is one position that perturbs every call.
