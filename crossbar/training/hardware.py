@@ -108,7 +108,7 @@ class HardwareConfig:
             return value
         if not isinstance(value, Mapping):
             value = {"profile": value}
-        check_keys(file, key, value, ("profile",), OPTIONS)
+        check_keys(file, key, value, ("profile",), OPTIONS[1:])
         try:
             profile = as_profile(value["profile"])
             if value.get("overrides"):
@@ -125,6 +125,9 @@ class HardwareConfig:
             return cls(profile, tuple(effects), value.get("noise_scale", 1.0), value.get("time"),
                        value.get("clip_sigma", CLIP_SIGMA))
         except CheckError as err:
+            if err.key and err.key.startswith("hardware") and key != "hardware":
+                err.key = key + err.key[len("hardware"):]
+                err.args = (err._message(),)
             raise (err.in_file(file) if file else err) from None
 
     @property

@@ -17,6 +17,8 @@ accuracy with 1 read and with a 20-vote majority, with Wilson x chip t intervals
 (one JSON per training and age) are kept under --work, so a rerun resumes.
 
     nice -n 10 .venv/bin/python docs/results/hardware_aware.py --work /tmp/hwa-work
+    # or one process per part, sharing the work folder:
+    #   ... --parts plain,eq3 &  ... --parts hardware
     # writes docs/results/hardware-aware/{report.md, report.json, accuracy_vs_age.png}
 """
 
@@ -29,9 +31,9 @@ from pathlib import Path
 
 import torch
 
+from crossbar import devices
 from crossbar.atomic import atomic_write_json, atomic_write_text
 from crossbar.data import load_split
-from crossbar.devices import load
 from crossbar.experiments import AccuracyEvaluator
 from crossbar.experiments.noise_scale import Age
 from crossbar.nn import NoiseConfig
@@ -40,6 +42,7 @@ from crossbar.training import evaluate, train
 OUT = Path(__file__).with_name("hardware-aware")
 AGES = {"1 hour": 3600.0, "1 day": 86400.0, "1 month": 30 * 86400.0, "1 year": 365 * 86400.0}
 SIGMAS = (0.05, 0.1, 0.2)
+PARTS = ("plain", "eq3", "hardware")
 TRAIN, VAL, TEST, EPOCHS, LR, BATCH, CHIPS, VOTES, SEED = 10_000, 500, 500, 5, 1e-3, 32, 10, 20, 0
 
 
@@ -58,17 +61,38 @@ def measure(work: Path, key: str, net, x, y, calib, age_s: float, chips: int, vo
     path = work / f"{key}.json"
     if path.exists():
         return json.loads(path.read_text())
-    ev = AccuracyEvaluator(net, x, y, load("pcm"), votes=votes, repeats=chips, seed=SEED,
+    ev = AccuracyEvaluator(net, x, y, devices.load("pcm"), votes=votes, repeats=chips, seed=SEED,
                            age=Age(age_s, compensate=True), calibration=calib)
     res = {str(k): ev.estimate(1.0, k).to_dict() for k in votes}
     atomic_write_json(path, res)
     return res
 
 
+def networks(part: str, work: Path, train_ds, test, val_x, val_y, calib) -> tuple[object, float | None]:
+    """The network of one training (trained or resumed) and, for eq3, the sigma_train chosen."""
+    if part == "plain":
+        return fit(work, "plain", train_ds, test_data=test), None
+    if part == "hardware":
+        return fit(work, "hardware", train_ds, test_data=test, hardware="pcm"), None
+    best = None
+    for s in SIGMAS:
+        net = fit(work, f"eq3-{s:g}", train_ds, test_data=test, noise=NoiseConfig("mult", s))
+        res = measure(work, f"select-eq3-{s:g}", net, val_x, val_y, calib, AGES["1 year"], 3, (1,))
+        acc = res["1"]["mean"]
+        log(f"eq3 sigma_train {s:g}: validation accuracy on PCM at 1 year {acc:.4f}")
+        if best is None or acc > best[1]:
+            best = (s, acc, net)
+    return best[2], best[0]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=Path("/tmp/crossbar-hardware-aware"))
-    work = ap.parse_args().work
+    ap.add_argument("--parts", default=",".join(PARTS),
+                    help="the trainings this process trains and evaluates (several processes may share "
+                    "--work, one part each); the report is written once all parts are in")
+    args = ap.parse_args()
+    work, parts = args.work, args.parts.split(",")
     work.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     full = load_split("fashion-mnist", "train")
@@ -78,30 +102,28 @@ def main() -> None:
     train_ds = SimpleNamespace(x=full.x[:TRAIN], y=full.y[:TRAIN], classes=10, name="fashion-mnist")
     val_x, val_y = full.x[-VAL:], full.y[-VAL:]
     calib = full.x[:64]
-    nets = {"plain": fit(work, "plain", train_ds, test_data=test)}
-    year = AGES["1 year"]
-    best = None
-    for s in SIGMAS:
-        net = fit(work, f"eq3-{s:g}", train_ds, test_data=test, noise=NoiseConfig("mult", s))
-        acc = measure(work, f"select-eq3-{s:g}", net, val_x, val_y, calib, year, 3, (1,))["1"]["mean"]
-        log(f"eq3 sigma_train {s:g}: validation accuracy on PCM at 1 year {acc:.4f}")
-        if best is None or acc > best[1]:
-            best = (s, acc, net)
-    nets["eq3"] = best[2]
-    nets["hardware"] = fit(work, "hardware", train_ds, test_data=test, hardware="pcm")
-    rows, digital = [], {}
-    for name, net in nets.items():
-        digital[name] = evaluate(net, test)
+    for part in parts:
+        net, sigma = networks(part, work, train_ds, test, val_x, val_y, calib)
+        done = {"digital": evaluate(net, test), "sigma_train": sigma, "ages": {}}
         for label, t in AGES.items():
-            res = measure(work, f"eval-{name}-{int(t)}", net, test.x, test.y, calib, t, CHIPS, (1, VOTES))
-            for k, iv in res.items():
-                rows.append({"training": name, "age_s": t, "votes": int(k), "accuracy": iv["mean"],
-                             "lo": iv["lo"], "hi": iv["hi"]})
-            log(f"{name} at {label}: " + ", ".join(f"{k} votes {iv['mean']:.4f}" for k, iv in res.items()))
+            res = measure(work, f"eval-{part}-{int(t)}", net, test.x, test.y, calib, t, CHIPS, (1, VOTES))
+            done["ages"][str(t)] = res
+            log(f"{part} at {label}: " + ", ".join(f"{k} votes {iv['mean']:.4f}" for k, iv in res.items()))
+        atomic_write_json(work / f"done-{part}.json", done)
+    if all((work / f"done-{p}.json").exists() for p in PARTS):
+        write(work)
+
+
+def write(work: Path) -> None:
+    """report.json, report.md and the figure from the finished parts under ``work``."""
+    done = {p: json.loads((work / f"done-{p}.json").read_text()) for p in PARTS}
+    rows = [{"training": p, "age_s": float(t), "votes": int(k), "accuracy": iv["mean"], "lo": iv["lo"],
+             "hi": iv["hi"]} for p in PARTS for t, res in done[p]["ages"].items() for k, iv in res.items()]
     setup = {"network": "cnn6", "data": "fashion-mnist", "train_images": TRAIN, "epochs": EPOCHS, "lr": LR,
              "batch_size": BATCH, "test_images": TEST, "chips": CHIPS, "votes": [1, VOTES], "seed": SEED,
-             "profile": "pcm", "drift_compensation": True, "eq3_sigma_train": best[0],
-             "eq3_candidates": list(SIGMAS), "digital_accuracy": digital, "confidence": 0.95}
+             "profile": "pcm", "drift_compensation": True, "eq3_sigma_train": done["eq3"]["sigma_train"],
+             "eq3_candidates": list(SIGMAS), "digital_accuracy": {p: done[p]["digital"] for p in PARTS},
+             "confidence": 0.95}
     OUT.mkdir(exist_ok=True)
     atomic_write_json(OUT / "report.json", {"setup": setup, "rows": rows})
     atomic_write_text(OUT / "report.md", report(setup, rows))
