@@ -237,3 +237,49 @@ def test_model_without_mappable_layers_is_refused():
         mapped_layers(nn.Sequential(nn.ReLU()))
     with pytest.raises(HardwareError, match="groups"):
         mapped_layers(nn.Conv2d(4, 4, 3, groups=2))
+
+
+def test_budget_and_sweep_configs_take_hardware():
+    from crossbar.experiments import TrainSpec
+    from crossbar.experiments.config import SweepConfig
+
+    plain = TrainSpec()
+    assert (plain.noise, plain.sigma_train) == ("mult", 0.3)
+    hw = TrainSpec.from_dict({"hardware": "pcm"})
+    assert (hw.noise, hw.sigma_train) == ("none", 0.0) and hw.hardware_config().profile.name == "pcm"
+    names = {TrainSpec.from_dict(d).checkpoint_name("mnist5k") for d in
+             ({}, {"hardware": "pcm"}, {"hardware": "reram"}, {"hardware": {"profile": "pcm", "time": 3600}})}
+    assert len(names) == 4
+    with pytest.raises(CheckError, match="train.hardware.*cannot be combined"):
+        TrainSpec.from_dict({"hardware": "pcm", "noise": "mult"})
+    with pytest.raises(CheckError, match="train.hardware.*abstract"):
+        TrainSpec.from_dict({"hardware": "gaussian-add"})
+    sweep = SweepConfig.from_dict({"train": {"hardware": "pcm"}})
+    assert sweep.hardware().profile.name == "pcm"
+    assert sweep.hash() != SweepConfig().hash() and "train" not in SweepConfig().to_dict()
+    with pytest.raises(CheckError, match="train.hardware.*sigma_train"):
+        SweepConfig.from_dict({"train": {"hardware": "pcm"}, "sigma_train": [0.0, 0.1]})
+    with pytest.raises(CheckError, match="train.hw.*unknown key"):
+        SweepConfig.from_dict({"train": {"hw": "pcm"}})
+
+
+def test_command_line_trains_against_a_device(tmp_path, capsys):
+    from crossbar.cli import main
+
+    data = toy(24, 0, size=28)
+    np.savez(tmp_path / "d.npz", x_train=data.x.numpy(), y_train=data.y.numpy(), x_test=data.x.numpy(),
+             y_test=data.y.numpy())
+    args = ["train", "--model", "cnn6", "--data", str(tmp_path / "d.npz"), "--epochs", "1", "--quiet",
+            "--batch-size", "8", "--out", str(tmp_path / "c.pt")]
+    assert main([*args, "--hardware", "pcm", "--hardware-options", "{time: 3600, clip_sigma: null}"]) == 0
+    saved = torch.load(tmp_path / "c.pt", weights_only=True)["config"]["hardware"]
+    assert saved["profile"] == "pcm" and saved["time"] == 3600 and saved["clip_sigma"] is None
+    assert "hardware-aware on pcm" in capsys.readouterr().out
+    for extra, words in ((["--hardware", "reram"], "different run configuration"),
+                         (["--hardware", "pcm", "--noise", "mult", "--sigma-train", "0.1"],
+                          "cannot be combined"),
+                         (["--hardware-options", "{time: 5}"], "needs --hardware"),
+                         (["--hardware", "pcm", "--hardware-options", "{tme: 5}"], "unknown key")):
+        assert main([*args, *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert words in err and len(err.splitlines()) == 1, err
