@@ -159,12 +159,14 @@ def report(setup: dict, rows: list[dict]) -> str:
         for v in setup["votes"]:
             cells = [row(n, t, v) for n in names]
             h, p, e = (row(n, t, v) for n in ("hardware", "plain", "eq3"))
-            verdicts = [compare(h["lo"], h["hi"], o["lo"], o["hi"]) for o in (p, e)]
+            words = {">": "hardware better", "<": "hardware worse", "tie": "intervals overlap"}
+            verdicts = [words[compare(h["lo"], h["hi"], o["lo"], o["hi"])] for o in (p, e)]
             lines.append(f"| {label} | {v} | " + " | ".join(
                 f"{c['accuracy']:.2%} [{c['lo']:.2%}, {c['hi']:.2%}]" for c in cells)
                 + " | " + " | ".join(verdicts) + " |")
     loss = setup["digital_accuracy"]["plain"] - row("plain", AGES["1 year"], 1)["accuracy"]
-    lines += ["", f"Plain training loses {loss:.2%} (1 read) on PCM one year after programming.", "",
+    lines += ["", f"Plain training loses {100 * loss:.1f} points (digital minus 1 read) on PCM one year "
+              "after programming.", "",
               "Regenerate: `nice -n 10 .venv/bin/python docs/results/hardware_aware.py "
               "--work /tmp/hwa-work`", ""]
     return "\n".join(lines)
