@@ -130,7 +130,9 @@ def write(work: Path) -> None:
              "batch_size": BATCH, "test_images": TEST, "chips": CHIPS, "votes": [1, VOTES], "seed": SEED,
              "profile": "pcm", "drift_compensation": True, "eq3_sigma_train": trained["eq3"]["sigma_train"],
              "eq3_candidates": list(SIGMAS), "digital_accuracy": {p: trained[p]["digital"] for p in PARTS},
-             "confidence": 0.95}
+             "confidence": 0.95,
+             "eq3_selection": {f"{x:g}": json.loads((work / f"select-eq3-{x:g}.json").read_text())["1"]
+                               for x in SIGMAS}}
     OUT.mkdir(exist_ok=True)
     atomic_write_json(OUT / "report.json", {"setup": setup, "rows": rows})
     atomic_write_text(OUT / "report.md", report(setup, rows))
@@ -151,7 +153,13 @@ def report(setup: dict, rows: list[dict]) -> str:
              f"{setup['chips']} programmed chips, global drift compensation, ADC ranges calibrated after "
              f"ageing, first {setup['test_images']} test images; 95 % intervals (Wilson over images x t over "
              f"chips). Eq. 3 at sigma_train = {setup['eq3_sigma_train']:g}, the best of "
-             f"{setup['eq3_candidates']} on PCM at 1 year ({VAL} held-out training images, 3 chips).", "",
+             f"{setup['eq3_candidates']} on PCM at 1 year ({VAL} held-out training images, 3 chips). "
+             "Hardware-aware: `train(..., hardware=\"pcm\")` with its defaults (every effect, noise at the "
+             "profile's one day, weights clipped at 2.5 sigma). The 20 votes are independent re-reads of "
+             "each chip (fresh read noise, 1/f included); 1 read is the first of them.", "",
+             "Eq. 3 selection (PCM, 1 year, 1 read, validation images): " + ", ".join(
+                 f"sigma_train {x}: {iv['mean']:.2%} [{iv['lo']:.2%}, {iv['hi']:.2%}]"
+                 for x, iv in setup["eq3_selection"].items()) + ".", "",
              "Digital accuracy: " + ", ".join(f"{n} {setup['digital_accuracy'][n]:.2%}" for n in names), "",
              "| age | votes | " + " | ".join(names) + " | hardware vs plain | hardware vs eq3 |",
              "| --- | ---: |" + " ---: |" * len(names) + " --- | --- |"]
