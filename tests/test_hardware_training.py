@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 import torch
+from test_training import toy  # the four-band toy data of the training tests
 from torch import nn
 
 from crossbar import devices
@@ -16,25 +16,6 @@ from crossbar.nn import NoiseConfig
 from crossbar.training import train
 from crossbar.training.hardware import Draws, HardwareConfig, HardwareError
 from crossbar.training.mapped import clip_weights, device_forward, mapped_layers
-
-
-@dataclass
-class Toy:
-    x: torch.Tensor
-    y: torch.Tensor
-    classes: int = 4
-    name: str = "toy"
-
-
-def toy(n: int, seed: int, size: int = 16) -> Toy:
-    """Four classes, each lighting up its own band of rows."""
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 4, (n,), generator=g)
-    x = 0.3 * torch.rand(n, 1, size, size, generator=g)
-    band = size // 4
-    for k in range(4):
-        x[y == k, :, band * k : band * (k + 1), :] += 0.7
-    return Toy(x, y)
 
 
 class Small(nn.Module):
