@@ -63,6 +63,8 @@ class Stream(IntEnum):
     # a noise budget's chip: ADC-range calibration and its vote group (words: chip)
     BUDGET_CALIBRATION = 23
     BUDGET_VOTE_GROUP = 24
+    # hardware-aware training: one draw of the device (words: forward pass, draw within it)
+    TRAIN_HARDWARE = 25
     # adversarial attacks (crossbar.attacks)
     ATTACK_START = 40  # random start of one PGD restart (words: restart)
     ATTACK_EOT = 41  # noise of one EOT gradient or strength evaluation (words: restart, iteration)

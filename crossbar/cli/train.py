@@ -32,6 +32,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sigma-val", type=finite(0.0), default=0.0, help="noise std for the per-epoch test accuracy"
     )
+    parser.add_argument("--hardware", default=None, metavar="PROFILE",
+                        help="train against a device: a profile name or YAML path (e.g. pcm); every "
+                        "layer convert() maps sees its weights through the profile in each training "
+                        "forward (docs/training.md); not with --noise")
+    parser.add_argument("--hardware-options", default=None, metavar="YAML",
+                        help="options of --hardware, a YAML mapping: effects (programming, drift, read, "
+                        "dac, adc), noise_scale, time (s since programming), clip_sigma (null: off), "
+                        "overrides (profile fields), e.g. '{time: 3.15e7, clip_sigma: null}'")
     parser.add_argument("--epochs", type=count(1, 100_000), default=1)
     parser.add_argument("--batch-size", type=count(1, 1_000_000), default=None, help="default: model recipe")
     parser.add_argument("--lr", type=finite(0.0, lo_open=True), default=None,
@@ -58,21 +66,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def model_kwargs(text: str | None) -> dict | None:
-    """``--model-kwargs`` as a mapping (one clear error if it is not one)."""
+def model_kwargs(text: str | None, option: str = "--model-kwargs", example: str = "'{hidden: 64}'"
+                 ) -> dict | None:
+    """``--model-kwargs`` (or another YAML ``option``) as a mapping (one clear error if it is not one)."""
     if text is None:
         return None
     from crossbar.checks import CheckError, mapping
     from crossbar.yamlio import parse_yaml
 
-    value = parse_yaml(text, name="--model-kwargs")
+    value = parse_yaml(text, name=option)
     if value is None:
         return None
     try:
-        return dict(mapping(None, "--model-kwargs", value))
+        return dict(mapping(None, option, value))
     except CheckError as err:
-        raise CheckError(None, "--model-kwargs", err.problem, text, "a YAML mapping such as "
-                         "'{hidden: 64}'") from None
+        raise CheckError(None, option, err.problem, text, f"a YAML mapping such as {example}") from None
+
+
+def hardware(args: argparse.Namespace) -> dict | None:
+    """``--hardware`` with ``--hardware-options`` as the mapping ``train(hardware=...)`` takes."""
+    options = model_kwargs(args.hardware_options, "--hardware-options", "'{clip_sigma: 2.0}'")
+    if args.hardware is None:
+        if options:
+            from crossbar.checks import CheckError
+
+            raise CheckError(None, "--hardware-options", "needs --hardware PROFILE", args.hardware_options)
+        return None
+    return {"profile": args.hardware, **(options or {})}
 
 
 def default_checkpoint(args: argparse.Namespace, kwargs: dict | None) -> Path:
@@ -84,8 +104,13 @@ def default_checkpoint(args: argparse.Namespace, kwargs: dict | None) -> Path:
                                                "batch_size", "lr", "optimizer", "seed", "limit",
                                                "data_root")}
     settings["model_kwargs"] = kwargs or {}
+    hw = hardware(args)
+    if hw is not None:  # plain and noisy runs keep their names
+        settings["hardware"] = hw
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:8]
     noise = "plain" if args.noise == "none" else f"{args.noise}{args.sigma_train:g}"
+    if hw is not None:
+        noise = f"hw-{safe_name(Path(str(args.hardware)).stem, 24)}"
     return DEFAULT_FOLDER / f"{safe_name(args.model, 40)}-{safe_name(args.data, 40)}-{noise}-{digest}.pt"
 
 
@@ -112,11 +137,11 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         model_kwargs=kwargs,
         threads=args.threads,
+        hardware=hardware(args),
     )
-    print(
-        f"model {args.model}, data {args.data}, noise {noise.kind} "
-        f"(sigma_train {noise.sigma_train:g}, sigma_val {noise.sigma_val:g})"
-    )
+    trained = (f"hardware-aware on {args.hardware}" if args.hardware else
+               f"noise {noise.kind} (sigma_train {noise.sigma_train:g}, sigma_val {noise.sigma_val:g})")
+    print(f"model {args.model}, data {args.data}, {trained}")
     print(history.table())
     if len(history):
         last = history.last

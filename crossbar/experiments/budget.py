@@ -60,7 +60,7 @@ def obtain_model(config: BudgetConfig, progress: bool = True) -> tuple[torch.nn.
             train(t.model, t.data or config.data, noise=NoiseConfig(t.noise, t.sigma_train, 0.0),
                   epochs=t.epochs, lr=t.lr, batch_size=t.batch_size, seed=t.seed, checkpoint=path,
                   data_root=config.data_root, limit=t.limit, progress=progress, device="cpu",
-                  model_kwargs=t.model_kwargs or None, threads=None)
+                  model_kwargs=t.model_kwargs or None, threads=None, hardware=t.hardware)
     elif not path.exists():
         raise FileNotFoundError(
             f"checkpoint {path} does not exist; give an existing file or a 'train' block"

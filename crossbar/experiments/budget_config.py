@@ -58,16 +58,27 @@ class TrainSpec:
 
     model: str = "cnn6"
     data: str | None = None  # default: the budget's data
-    noise: str = "mult"
-    sigma_train: float = 0.3
+    noise: str | None = None  # default: "mult", or "none" with hardware
+    sigma_train: float | None = None  # default: 0.3, or 0 with hardware
     epochs: int = 6
     lr: float | None = 1e-3
     batch_size: int | None = None
     seed: int = 0
     limit: int | None = None  # first N training (and per-epoch test) examples
     model_kwargs: dict = field(default_factory=dict, hash=False)
+    hardware: Any = field(default=None, hash=False)  # hardware-aware training (docs/training.md)
 
     def __post_init__(self) -> None:
+        hw = self.hardware_config()
+        if self.noise is None:
+            object.__setattr__(self, "noise", "none" if hw else "mult")
+        if self.sigma_train is None:
+            object.__setattr__(self, "sigma_train", 0.0 if hw else 0.3)
+        if hw is not None and (self.noise != "none" or self.sigma_train):
+            raise ConfigError(None, "train.hardware", "hardware-aware training and noise injection cannot "
+                              f"be combined (train.noise {self.noise!r}, train.sigma_train "
+                              f"{self.sigma_train!r}); leave out train.noise and train.sigma_train",
+                              hw.profile.name)
         model_spec("train.model", self.model)
         object.__setattr__(self, "model_kwargs",
                            model_kwargs("train.model_kwargs", self.model, self.model_kwargs))
@@ -85,13 +96,24 @@ class TrainSpec:
     def from_dict(cls, d: Any) -> TrainSpec:
         return cls(**mapping_keys("train", d, cls))
 
+    def hardware_config(self):
+        """The ``hardware`` setting as a ``crossbar.training.hardware.HardwareConfig`` (None: none)."""
+        from crossbar.training.hardware import HardwareConfig
+
+        return None if self.hardware is None else HardwareConfig.parse(self.hardware, key="train.hardware")
+
     def checkpoint_name(self, data: str) -> str:
         """A file name that changes whenever a setting that changes the weights does."""
         d = {**dataclasses.asdict(self), "data": self.data or data}
         if not self.model_kwargs:
             del d["model_kwargs"]  # the names of budgets without model arguments stay as they were
+        hw = self.hardware_config()
+        del d["hardware"]
+        if hw is not None:  # by the profile's values, not its name
+            d["hardware"] = hw.to_dict()
         digest = hashlib.sha256(_frozen_json(d).encode()).hexdigest()[:8]
-        return f"{safe_name(self.model)}-{self.noise}{self.sigma_train:g}-{digest}.pt"
+        trained = f"hw-{safe_name(hw.profile.name, 24)}" if hw else f"{self.noise}{self.sigma_train:g}"
+        return f"{safe_name(self.model)}-{trained}-{digest}.pt"
 
 
 @dataclass(frozen=True)

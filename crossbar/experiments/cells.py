@@ -105,6 +105,7 @@ def run_training(task: TrainTask) -> dict[str, Any]:
         progress=False,
         model_kwargs=dict(cfg.model_kwargs) or None,
         threads=None,  # the runner chose the worker's threads
+        hardware=cfg.train.get("hardware"),
     )
     if task.identity is not None:
         expect_model(model, task.identity.get("model"))

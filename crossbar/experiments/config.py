@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from crossbar import checks as generic
 from crossbar.yamlio import YamlFileError, read_yaml
 
 from . import checks
@@ -99,6 +100,7 @@ class SweepConfig:
     seed: int = 0
     out: str = "runs/sweep"
     workers: int = 1
+    train: dict = field(default_factory=dict, hash=False)  # {hardware: ...}: hardware-aware training
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
@@ -145,6 +147,19 @@ class SweepConfig:
         checks.integer("seed", self.seed, 0, hi=2**64 - 1)
         checks.string("out", self.out)
         checks.integer("workers", self.workers, 1, hi=1024)
+        if not isinstance(self.train, dict):
+            fail("train", "a mapping {hardware: PROFILE or {profile: ..., options}}", self.train)
+        generic.check_keys(None, "train", self.train, (), ("hardware",))
+        if self.hardware() is not None and self.sigma_train != (0.0,):
+            fail("train.hardware", "sigma_train [0] (hardware-aware training injects no Eq. 2/3 noise)",
+                 list(self.sigma_train))
+
+    def hardware(self):
+        """``train.hardware`` as a ``crossbar.training.hardware.HardwareConfig`` (None: not given)."""
+        from crossbar.training.hardware import HardwareConfig
+
+        spec = self.train.get("hardware")
+        return None if spec is None else HardwareConfig.parse(spec, key="train.hardware")
 
     # -- derived -------------------------------------------------------------
     @property
@@ -183,6 +198,8 @@ class SweepConfig:
             kw["softmax"] = SoftmaxSpec.from_dict(kw["softmax"])
         if "model_kwargs" in kw and kw["model_kwargs"] is None:
             kw["model_kwargs"] = {}
+        if "train" in kw and kw["train"] is None:
+            kw["train"] = {}
         return cls(**kw)
 
     def to_dict(self) -> dict[str, Any]:
@@ -191,6 +208,8 @@ class SweepConfig:
             d[key] = list(d[key])
         if d["softmax"] is not None:
             d["softmax"]["sigma_train"] = list(d["softmax"]["sigma_train"])
+        if not d["train"]:
+            del d["train"]  # sweeps without a train block keep their hash
         return d
 
     def replace(self, **changes: Any) -> SweepConfig:
@@ -201,6 +220,9 @@ class SweepConfig:
         d = self.to_dict()
         for k in RUN_ONLY_FIELDS:
             d.pop(k)
+        hw = self.hardware()
+        if hw is not None:  # the device by its values
+            d["train"] = {"hardware": hw.to_dict()}
         text = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 

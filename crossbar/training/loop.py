@@ -35,6 +35,7 @@ from .checkpoint import (
     read_checkpoint,
     write_checkpoint,
 )
+from .hardware import Draws, HardwareConfig, HardwareError
 from .history import History
 from .inputs import (
     check_data,
@@ -45,6 +46,7 @@ from .inputs import (
     num_classes,
     resolve_device,
 )
+from .mapped import clip_weights, device_forward, mapped_layers
 from .recipe import lr_at, make_optimizer, resolve_optimizer
 
 __all__ = ["evaluate", "train"]
@@ -100,6 +102,7 @@ def train(
     model_kwargs: dict[str, Any] | None = None,
     test_data: Any = None,
     threads: int | None = 1,
+    hardware: Any = None,
 ) -> tuple[nn.Module, History]:
     """Train ``model`` on ``data`` for ``epochs`` epochs; returns (model, history).
 
@@ -123,17 +126,21 @@ def train(
     ``epochs`` may grow). ``device``: default CUDA when available.
     ``threads``: torch and Numba threads while training (default 1: the same
     bits on every machine, and the fastest on a small shared one; None leaves
-    the setting alone).
+    the setting alone). ``hardware``: train against a device (docs/training.md,
+    "Hardware-aware training"): a profile name, path or ``DeviceProfile``, a
+    ``HardwareConfig``, or a mapping ``{profile, effects, noise_scale, time, clip_sigma,
+    overrides}``; every layer ``convert`` maps then sees its weights through the profile
+    in each training forward (not with ``noise``).
     """
     with limit_threads(threads):
         return _train(model, data, noise=noise, epochs=epochs, batch_size=batch_size, lr=lr,
                       optimizer=optimizer, seed=seed, checkpoint=checkpoint, resume=resume,
                       device=device, data_root=data_root, limit=limit, progress=progress,
-                      model_kwargs=model_kwargs, test_data=test_data)
+                      model_kwargs=model_kwargs, test_data=test_data, hardware=hardware)
 
 
 def _train(model, data, *, noise, epochs, batch_size, lr, optimizer, seed, checkpoint, resume, device,
-           data_root, limit, progress, model_kwargs, test_data) -> tuple[nn.Module, History]:
+           data_root, limit, progress, model_kwargs, test_data, hardware) -> tuple[nn.Module, History]:
     from crossbar import models as zoo
     from crossbar.resolve import is_spec
 
@@ -145,6 +152,10 @@ def _train(model, data, *, noise, epochs, batch_size, lr, optimizer, seed, check
         raise ValueError(f"limit must be a positive int, got {limit!r}")
     if not isinstance(noise, NoiseConfig):
         raise TypeError(f"noise must be a NoiseConfig, got {type(noise)!r}")
+    hw = None if hardware is None else HardwareConfig.parse(hardware)
+    if hw is not None and noise != NO_NOISE:
+        raise HardwareError(None, "hardware", "hardware-aware training and noise injection cannot be "
+                            f"combined (noise={noise.to_dict()}); give one of them", hw.profile.name)
     dev = resolve_device(device)
 
     # data
@@ -201,6 +212,8 @@ def _train(model, data, *, noise, epochs, batch_size, lr, optimizer, seed, check
         raise TypeError(f"model must be a model name, an import path, a factory or an nn.Module, "
                         f"got {type(model)!r}")
     seed_noise(net, noise_seed)
+    mapped = mapped_layers(net) if hw is not None else None
+    draws = Draws(derive(seed, Stream.TRAIN_HARDWARE)) if hw is not None else None
     source = (getattr(net, "crossbar_model", None) or {}).get("source")
     rebuild = name if zoo.is_bundled(name) or is_spec(name) else None  # what load_checkpoint rebuilds
     opt_cfg = resolve_optimizer(rec, optimizer, lr, batch_size)
@@ -216,6 +229,7 @@ def _train(model, data, *, noise, epochs, batch_size, lr, optimizer, seed, check
             "limit": limit,
             "seed": seed,
             **opt_cfg,
+            **({"hardware": hw.to_dict()} if hw is not None else {}),
         }
     )
     code = code_identity()
@@ -241,6 +255,8 @@ def _train(model, data, *, noise, epochs, batch_size, lr, optimizer, seed, check
         opt.load_state_dict(ckpt["optimizer"])
         shuffle_gen.set_state(ckpt["rng"]["shuffle"])
         set_noise_rng_state(net, ckpt["rng"]["noise"])
+        if draws is not None:
+            draws.forward = int(ckpt["rng"]["hardware"])
         history = History.from_dict(ckpt["history"])
         start = int(ckpt["epoch"])
 
@@ -266,11 +282,17 @@ def _train(model, data, *, noise, epochs, batch_size, lr, optimizer, seed, check
         for b in range(n_batches):
             idx = perm[b * bs : (b + 1) * bs]
             xb, yb = x_all[idx], y_all[idx]
-            logits = net(xb)
+            if mapped is None:
+                logits = net(xb)
+            else:
+                with device_forward(mapped, hw, draws):
+                    logits = net(xb)
             loss = F.cross_entropy(logits, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if mapped is not None and hw.clip_sigma is not None:
+                clip_weights(mapped, hw.clip_sigma)
             loss_sum += loss.detach() * len(yb)
             correct += (logits.detach().argmax(1) == yb).sum()
             seen += len(yb)
@@ -335,7 +357,8 @@ def _train(model, data, *, noise, epochs, batch_size, lr, optimizer, seed, check
                         "source": _source(train_ds),
                         "test_source": _source(test_ds),
                     },
-                    "rng": {"shuffle": shuffle_gen.get_state(), "noise": noise_rng_state(net)},
+                    "rng": {"shuffle": shuffle_gen.get_state(), "noise": noise_rng_state(net),
+                            **({"hardware": draws.forward} if draws is not None else {})},
                     "torch_version": str(torch.__version__),
                     "code": code,
                 },

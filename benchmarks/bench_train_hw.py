@@ -1,0 +1,78 @@
+"""Hardware-aware vs plain training step: the same network, batch and optimizer, side by side.
+
+    .venv/bin/python benchmarks/bench_train_hw.py [--profile pcm] [--batch 32 128] [--steps 20]
+
+One training step (forward, cross-entropy, backward, Adam) of cnn6 on 28 x 28 inputs,
+plain and then through the device (``crossbar.training.mapped.device_forward`` with
+the profile's defaults, as ``train(..., hardware=)`` runs it, weight clipping
+included), interleaved, one thread, CPU time (``time.process_time``: the work of each
+variant, steady when other programs share the machine). Prints the median step of
+each and their ratio (the target is <= 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import torch
+
+
+def medians(hw, batch: int, steps: int) -> tuple[float, float]:
+    """Median CPU seconds of a plain and of a hardware-aware step of cnn6 at ``batch``."""
+    from crossbar import models
+    from crossbar.training.hardware import Draws
+    from crossbar.training.mapped import clip_weights, device_forward, mapped_layers
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(batch, 1, 28, 28, generator=g), torch.randint(0, 10, (batch,), generator=g)
+    net = models.build("cnn6", seed=0).train()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    layers, draws = mapped_layers(net), Draws(0)
+
+    def step(hardware: bool) -> float:
+        t0 = time.process_time()
+        if hardware:
+            with device_forward(layers, hw, draws):
+                out = net(x)
+        else:
+            out = net(x)
+        loss = torch.nn.functional.cross_entropy(out, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if hardware and hw.clip_sigma is not None:
+            clip_weights(layers, hw.clip_sigma)
+        return time.process_time() - t0
+
+    for hardware in (False, True):  # warm-up: allocations, Numba compilation
+        step(hardware)
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(steps):
+        for hardware in times:
+            times[hardware].append(step(hardware))
+    return statistics.median(times[False]), statistics.median(times[True])
+
+
+def main() -> None:
+    from crossbar.training.hardware import HardwareConfig
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="pcm")
+    parser.add_argument("--batch", type=int, nargs="+", default=[32, 128])
+    parser.add_argument("--steps", type=int, default=20)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"{os.cpu_count()} CPU cores, load average {load:.1f} at the start; one thread, CPU time")
+    hw = HardwareConfig.parse(args.profile)
+    for batch in args.batch:
+        plain, hwa = medians(hw, batch, args.steps)
+        print(f"cnn6, batch {batch}: plain step {plain * 1e3:.1f} ms, hardware-aware ({hw.profile.name}) "
+              f"{hwa * 1e3:.1f} ms, ratio {hwa / plain:.2f} (target <= 2)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,343 @@
+"""Hardware-aware training: a weight matrix seen through a device profile in the training forward.
+
+For every forward pass, each mapped weight matrix W (inputs x outputs) is mapped
+onto tiles as :meth:`crossbar.array.CrossbarArray.program` maps it (row bands of
+``tile_rows``; per band and column the scale w_max = max |w|; differential pairs
+G+ = g_min + (g_max - g_min) max(w, 0) / w_max, G- likewise for -w) and then,
+with fresh random numbers from the run's generator, each enabled effect is applied
+with the profile's own laws (``devices/``):
+
+* ``programming``: G = target + sigma(target) z, redrawn outside the verify tolerance
+  up to ``verify.max_iterations`` writes (as the programming kernel does), stuck-at
+  faults at the profile's rates, device levels (rounded targets);
+* ``drift``: G(t) = G (t / t0)^-nu, nu ~ N(nu_mean(G), nu_std(G)) clipped at 0, at
+  ``time`` seconds after programming, with global drift compensation (one gain per
+  tile, as ``crossbar.nn.age`` applies by default);
+* ``read``: the read noise of the law at ``time`` as one draw per cell and forward
+  (AIHWKit draws its 1/f noise once per drift time), and the circuit noise floor
+  (``crossbar.tile.noise_floor``) as fresh noise on every converted column value;
+* ``dac``: each input vector divided by its largest magnitude and rounded to the
+  DAC's 2^(bits-1) - 1 levels (one-shot encoding: the value every slicing adds up to);
+* ``adc``: each band's column values clipped at the full scale (``fixed``: adc_range x
+  tile_rows; ``calibrated``: the profile's percentile of the batch's values per tile;
+  bound management is trained with the fixed range) and rounded to the ADC's levels.
+
+Gradients are straight-through: the device's error enters as a detached offset of
+the normalised weights, the roundings pass gradients unchanged, clipping passes
+none beyond the full scale. Which layers are mapped is :mod:`.mapped`'s business.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from crossbar import kernels
+from crossbar.checks import CheckError, check_keys, choice, real, suggest
+from crossbar.devices import DeviceProfile, as_profile
+from crossbar.seeds import Stream, derive
+from crossbar.tile import noise_floor
+
+__all__ = ["EFFECTS", "Draws", "HardwareConfig", "HardwareError", "Programmed", "dac", "magnitude", "program",
+           "product"]
+
+EFFECTS = ("programming", "drift", "read", "dac", "adc")
+OPTIONS = ("profile", "effects", "noise_scale", "time", "clip_sigma", "overrides")
+CLIP_SIGMA = 2.5
+"""Default weight clipping: each mapped weight tensor at +-2.5 of its standard deviation
+after every step (Rasch et al., Nat. Commun. 14, 5282, 2023, AIHWKit's
+StandardHWATrainingPreset: layer-Gaussian clipping at 2.5 sigma)."""
+
+
+Band = Callable[[torch.Tensor, int, torch.Tensor], torch.Tensor]
+"""``mvm(x, i, g)``: row band i's column values of the input x times the band's matrix g."""
+
+
+class HardwareError(CheckError):
+    """A hardware-aware training setting that cannot be used (one line)."""
+
+
+@dataclass(frozen=True)
+class HardwareConfig:
+    """What the training forward sees: ``profile`` with the ``effects`` switched on,
+    its noise (programming and read) times ``noise_scale``, drift and 1/f read noise
+    at ``time`` seconds after programming (None: the profile's own
+    ``time_since_programming``), weights clipped at ``clip_sigma`` standard deviations
+    after every step (None: no clipping)."""
+
+    profile: DeviceProfile
+    effects: tuple[str, ...] = EFFECTS
+    noise_scale: float = 1.0
+    time: float | None = None
+    clip_sigma: float | None = CLIP_SIGMA
+    device: DeviceProfile = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        p = self.profile
+        if p.output_noise is not None:
+            raise HardwareError(None, "hardware", f"profile {p.name!r} is abstract (Qin Eq. 2/3 output "
+                                "noise, no device to train against); train its noise with "
+                                "noise=NoiseConfig(kind, sigma) instead (CLI: --noise, --sigma-train)",
+                                p.name, "a profile without output_noise (pcm, reram, nand, ..., ideal)")
+        bad = [e for e in self.effects if e not in EFFECTS]
+        if bad:
+            raise HardwareError(None, "hardware.effects", "unknown effect" + suggest(bad[0], EFFECTS), bad[0],
+                                ", ".join(EFFECTS))
+        object.__setattr__(self, "effects", tuple(e for e in EFFECTS if e in self.effects))
+        object.__setattr__(self, "noise_scale", real(None, "hardware.noise_scale", self.noise_scale, lo=0.0))
+        if self.time is not None:
+            object.__setattr__(self, "time", real(None, "hardware.time", self.time, lo=0.0, lo_open=True))
+        if self.clip_sigma is not None:
+            object.__setattr__(self, "clip_sigma",
+                               real(None, "hardware.clip_sigma", self.clip_sigma, lo=0.0, lo_open=True))
+        scaled = p.noise_scale * self.noise_scale
+        device = p if scaled == p.noise_scale else p.with_overrides(noise_scale=scaled)
+        object.__setattr__(self, "device", device)
+
+    @classmethod
+    def parse(cls, value: Any, file: str | None = None, key: str = "hardware") -> HardwareConfig:
+        """A config from a profile name or path, a ``DeviceProfile``, a ``HardwareConfig``, or a
+        mapping ``{profile, effects, noise_scale, time, clip_sigma, overrides}`` (``overrides``:
+        profile fields, as ``DeviceProfile.with_overrides`` takes them)."""
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, Mapping):
+            value = {"profile": value}
+        check_keys(file, key, value, ("profile",), OPTIONS[1:])
+        try:
+            profile = as_profile(value["profile"])
+            if value.get("overrides"):
+                profile = profile.with_overrides(**dict(value["overrides"]))
+        except (ValueError, OSError) as err:
+            raise HardwareError(file, f"{key}.profile", " ".join(str(err).split())[:300]) from None
+        effects = value.get("effects", EFFECTS)
+        if isinstance(effects, str) or not all(isinstance(e, str) for e in effects):
+            raise HardwareError(file, f"{key}.effects", "must be a list of effect names", effects,
+                                ", ".join(EFFECTS))
+        for e in effects:
+            choice(file, f"{key}.effects", e, EFFECTS)
+        try:
+            return cls(profile, tuple(effects), value.get("noise_scale", 1.0), value.get("time"),
+                       value.get("clip_sigma", CLIP_SIGMA))
+        except CheckError as err:
+            if err.key and err.key.startswith("hardware") and key != "hardware":
+                err.key = key + err.key[len("hardware"):]
+                err.args = (err._message(),)
+            raise (err.in_file(file) if file else err) from None
+
+    @property
+    def t(self) -> float:
+        """Seconds since programming of the drift and read-noise draws."""
+        return self.profile.time_since_programming if self.time is None else float(self.time)
+
+    def on(self, effect: str) -> bool:
+        return effect in self.effects
+
+    def to_dict(self) -> dict[str, Any]:
+        """The setting as plain JSON (a checkpoint's identity: the profile by name and values)."""
+        from crossbar.identity import profile_digest
+
+        return {"profile": self.profile.name, "profile_digest": profile_digest(self.profile),
+                "effects": list(self.effects), "noise_scale": self.noise_scale, "time": self.t,
+                "clip_sigma": self.clip_sigma}
+
+
+@dataclass
+class Programmed:
+    """One forward's draw of a matrix: per row band, the normalised conductance difference
+    (rows x outputs, differentiable in W), the digital scale w_max, the noise floor
+    variance per column (or None) and the tile index of every column."""
+
+    bands: list[tuple[int, int]]
+    g: list[torch.Tensor]
+    scale: list[torch.Tensor]
+    floor: list[torch.Tensor | None]
+    tile_of_col: torch.Tensor
+
+
+class Draws:
+    """The random numbers of a hardware-aware run: draw j of forward pass n is stream
+    ``derive(seed, Stream.TRAIN_HARDWARE, n, j)`` (counter-based, the same at any thread
+    count); ``forward`` is the whole state a checkpoint keeps."""
+
+    def __init__(self, seed: int, forward: int = 0) -> None:
+        self.seed, self.forward, self.calls = int(seed), int(forward), 0
+
+    def next_forward(self) -> None:
+        """Start the next forward pass's draws."""
+        self.forward += 1
+        self.calls = 0
+
+    def key(self) -> np.uint64:
+        self.calls += 1
+        return np.uint64(derive(self.seed, Stream.TRAIN_HARDWARE, self.forward, self.calls))
+
+    def normal(self, shape: tuple[int, ...]) -> np.ndarray:
+        """Standard normals (float32) of the next draw."""
+        return kernels.normal_float32(self.key(), math.prod(shape), 0.0, 1.0).reshape(shape)
+
+    def uniform(self, shape: tuple[int, ...]) -> np.ndarray:
+        """Uniforms in (0, 1] of the next draw."""
+        return kernels.uniform(self.key(), math.prod(shape)).reshape(shape)
+
+
+def _normal(gen: Draws, shape: tuple[int, ...]) -> np.ndarray:
+    return gen.normal(shape)
+
+
+def _write(hw: HardwareConfig, target: np.ndarray, gen: Draws) -> np.ndarray:
+    """Programmed conductances of ``target`` (S): noise, verify redraws, faults (``programming``)."""
+    p = hw.device
+    if not hw.on("programming"):
+        return target
+    std = np.asarray(p.programming_std(target), dtype=np.float64)
+    g = target + std * _normal(gen, target.shape)
+    if p.verify is not None:
+        tol = p.verify.tolerance * p.g_range
+        for _ in range(int(p.verify.max_iterations) - 1):
+            out = np.abs(g - target) > tol
+            if not out.any():
+                break
+            g = np.where(out, target + std * _normal(gen, target.shape), g)
+    if p.stuck_on_rate or p.stuck_off_rate:
+        u = gen.uniform(target.shape)
+        g = np.where(u <= p.stuck_on_rate, p.g_max, np.where(u > 1.0 - p.stuck_off_rate, p.g_min, g))
+    return np.maximum(g, 0.0)
+
+
+def _drift(hw: HardwareConfig, g: np.ndarray, gen: Draws) -> np.ndarray:
+    """Conductances ``hw.t`` seconds after programming (``drift``; none before t0)."""
+    d = hw.device.drift
+    if d is None or not hw.on("drift") or hw.t <= d.t0:
+        return g
+    nu = np.maximum(d.nu_mean(g) + d.nu_std(g) * _normal(gen, g.shape), 0.0)
+    return g * np.exp(-nu * math.log(hw.t / d.t0))
+
+
+def _tile_sums(values: np.ndarray, tile_of_col: np.ndarray, tiles: int) -> np.ndarray:
+    return np.bincount(tile_of_col, weights=values.sum(axis=0), minlength=tiles)
+
+
+@torch.no_grad()
+def _band_delta(hw: HardwareConfig, wn: np.ndarray, tile_of_col: np.ndarray, gen: Draws
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+    """(normalised conductance difference - wn, noise floor per column) of one band's draw."""
+    p = hw.device
+    g_range = p.g_range
+    pair = []
+    for sign in (1.0, -1.0):
+        target = p.g_min + g_range * np.maximum(sign * wn, 0.0)
+        if p.levels is not None:
+            target = kernels.quantise_levels(target, p.g_min, p.g_max, int(p.levels))
+        pair.append(_write(hw, target, gen))
+    g0 = pair[0] - pair[1]
+    drifted = [_drift(hw, g, gen) for g in pair]
+    diff = drifted[0] - drifted[1]
+    if drifted[0] is not pair[0]:  # global drift compensation: one gain per tile
+        tiles = int(tile_of_col[-1]) + 1
+        before = _tile_sums(np.abs(g0), tile_of_col, tiles)
+        after = _tile_sums(np.abs(diff), tile_of_col, tiles)
+        gain = np.where(after > 0, before / np.where(after > 0, after, 1.0), 1.0)
+        diff = diff * gain[tile_of_col]
+    floor = None
+    if hw.on("read"):
+        for sign, g in zip((1.0, -1.0), drifted, strict=True):
+            diff = diff + sign * np.asarray(p.read_std(g, hw.t)) * _normal(gen, g.shape)
+        floor = noise_floor(p, (drifted[0] + drifted[1]).sum(axis=0))
+        floor = floor if np.any(floor > 0) else None
+    return diff / g_range - wn, floor
+
+
+def program(W: torch.Tensor, hw: HardwareConfig, gen: Draws) -> Programmed:
+    """One forward's draw of ``W`` (inputs x outputs) on ``hw``'s device."""
+    p = hw.device
+    n_in, n_out = W.shape
+    tile_of_col = np.arange(n_out) // p.tile_cols
+    bands, gs, scales, floors = [], [], [], []
+    for r0 in range(0, n_in, p.tile_rows):
+        r1 = min(r0 + p.tile_rows, n_in)
+        block = W[r0:r1]
+        w_max = block.detach().abs().amax(0)
+        w_max = torch.where(w_max == 0, torch.ones_like(w_max), w_max)
+        wn = block / w_max
+        delta, floor = _band_delta(hw, wn.detach().double().cpu().numpy(), tile_of_col, gen)
+        bands.append((r0, r1))
+        gs.append(wn + torch.from_numpy(delta).to(W.device, W.dtype))
+        scales.append(w_max)
+        floors.append(None if floor is None else torch.from_numpy(floor).to(W.device, W.dtype))
+    return Programmed(bands, gs, scales, floors, torch.from_numpy(tile_of_col).to(W.device))
+
+
+def _ste_round(x: torch.Tensor) -> torch.Tensor:
+    return x + (torch.round(x) - x).detach()
+
+
+def dac(x: torch.Tensor, scale: torch.Tensor, hw: HardwareConfig) -> torch.Tensor:
+    """``x`` as the DAC applies it: divided by ``scale`` (the largest magnitude of each
+    vector, broadcastable to x), rounded to the DAC's levels and scaled back (``dac``)."""
+    bits = hw.device.dac_bits
+    if not (hw.on("dac") and bits):
+        return x
+    levels = float(2 ** (bits - 1) - 1)
+    return _ste_round(x / scale * levels) * (scale / levels)
+
+
+def magnitude(x: torch.Tensor, dim: int | tuple[int, ...]) -> torch.Tensor:
+    """The largest |x| over ``dim`` (kept), 1 where it is 0: the DAC's scale of a vector."""
+    m = x.detach().abs().amax(dim, keepdim=True)
+    return torch.where(m == 0, torch.ones_like(m), m)
+
+
+def _sample(values: torch.Tensor, most: int = 1 << 16) -> torch.Tensor:
+    step = max(1, values.numel() // most)
+    return values.reshape(-1)[::step]
+
+
+def _full_scale(hw: HardwareConfig, c: torch.Tensor, tile_of_col: torch.Tensor) -> torch.Tensor:
+    """ADC full scale per column (dim 1 of ``c``): fixed, or per tile the profile's percentile
+    of |c| over the batch (calibrated; at most 2^16 evenly spaced values per tile)."""
+    p = hw.device
+    fixed = p.adc_range * p.tile_rows
+    rm = p.range_management
+    if rm.mode != "calibrated" or c.numel() == 0:
+        return torch.full((c.shape[1],), fixed, dtype=c.dtype, device=c.device)
+    a = c.detach().abs().transpose(0, 1)
+    fs = torch.empty(c.shape[1], dtype=c.dtype, device=c.device)
+    for t in range(int(tile_of_col[-1]) + 1):
+        cols = (tile_of_col == t).nonzero().flatten()
+        vals = _sample(a[cols[0] : cols[-1] + 1])
+        k = min(vals.numel(), max(1, math.ceil(rm.percentile / 100.0 * vals.numel())))
+        v = vals.kthvalue(k).values
+        fs[cols] = v if v > 0 else fixed
+    return fs
+
+
+def product(x: torch.Tensor, scale: torch.Tensor, mvm: Band,
+            prog: Programmed, hw: HardwareConfig, gen: Draws,
+            bias: torch.Tensor | None = None) -> torch.Tensor:
+    """The layer's product as the device computes it with the draw ``prog``: ``mvm(x, i, g)``
+    gives band i's column values of the DAC-applied input ``x`` times ``g`` (columns on dim 1),
+    ``scale`` the largest input magnitude of each vector (broadcastable to the output). Per
+    band: divided by ``scale``, noise floor, ADC, times w_max; summed, scaled back, plus bias."""
+    p = hw.device
+    adc = hw.on("adc") and p.adc_bits
+    out = None
+    for i, (g, w_max, floor) in enumerate(zip(prog.g, prog.scale, prog.floor, strict=True)):
+        c = mvm(x, i, g) / scale
+        cols = (1, -1) + (1,) * (c.dim() - 2)
+        if floor is not None:
+            z = torch.from_numpy(gen.normal(tuple(c.shape))).to(c.device, c.dtype)
+            c = c + z * floor.sqrt().view(cols)
+        if adc:
+            fs = _full_scale(hw, c, prog.tile_of_col).view(cols)
+            levels = float(2 ** (p.adc_bits - 1) - 1)
+            c = _ste_round(torch.maximum(torch.minimum(c, fs), -fs) * (levels / fs)) * (fs / levels)
+        part = c * w_max.view(cols)
+        out = part if out is None else out + part
+    out = out * scale
+    return out if bias is None else out + bias.view((1, -1) + (1,) * (out.dim() - 2))

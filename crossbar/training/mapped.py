@@ -1,0 +1,175 @@
+"""Which weights hardware-aware training puts through the device, and the forwards that do it.
+
+:data:`RULES` is the one table: for each layer type that ``crossbar.nn.convert``
+maps (``crossbar.nn.analog.MAPPABLE``), the weight matrices (inputs x outputs, with
+their digital bias) laid out as the layer's arrays hold them, the parameters those
+matrices are made of (what weight clipping clips), and the forward that computes the
+layer with a product function in place of each matrix product. A new mappable layer
+type is one more entry. :func:`device_forward` swaps these forwards in for one pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from crossbar.nn.analog import SUPPORTED, analog_class
+from crossbar.readops import lstm_layers
+
+from .hardware import Draws, HardwareConfig, HardwareError, Programmed, dac, magnitude, product, program
+
+__all__ = ["RULES", "Rule", "clip_weights", "device_forward", "mapped_layers"]
+
+Product = Callable[[torch.Tensor], torch.Tensor]  # rows x inputs -> rows x outputs (bias included)
+Matrices = list[tuple[torch.Tensor, torch.Tensor | None]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How one layer type maps: ``matrices(layer)`` (W inputs x outputs, bias) per array,
+    ``params(layer)`` the weight parameters they are built from, ``forward(layer, x, products)``
+    the layer's output with ``products[k]`` computing array k's product, and
+    ``product(layer, hw, gen, x, prog, bias)`` one such product through a draw."""
+
+    matrices: Callable[[nn.Module], Matrices]
+    params: Callable[[nn.Module], list[torch.Tensor]]
+    forward: Callable[..., object]
+    product: Callable[..., torch.Tensor]
+
+
+def _linear_product(hw: HardwareConfig, gen: Draws, x: torch.Tensor, prog: Programmed,
+                    bias: torch.Tensor | None) -> torch.Tensor:
+    """Rows x inputs through the draw ``prog``: DAC per row, one band at a time."""
+    scale = magnitude(x, 1)
+    xq = dac(x, scale, hw)
+    return product(xq, scale, lambda u, i, g: u[:, slice(*prog.bands[i])] @ g, prog, hw, gen, bias)
+
+
+def _linear_forward(layer: nn.Linear, x: torch.Tensor, products: list[Product]) -> torch.Tensor:
+    y = products[0](x.reshape(-1, x.shape[-1]))
+    return y.reshape(*x.shape[:-1], y.shape[-1])
+
+
+def _conv2d_forward(layer: nn.Conv2d, x: torch.Tensor, products: list[Product]) -> torch.Tensor:
+    return products[0](x)
+
+
+def _conv2d_product(layer: nn.Conv2d, hw: HardwareConfig, gen: Draws, x: torch.Tensor,
+                    prog: Programmed, bias: torch.Tensor | None) -> torch.Tensor:
+    """A convolution through the draw ``prog``, one convolution per row band on the input
+    channels the band covers (its weights zero outside the band). The scale of each patch
+    (vector) is its largest magnitude; the DAC rounds with the scale of each image (coarser
+    or equal, so never kinder than the chip)."""
+    kh, kw = layer.kernel_size
+    per = kh * kw
+    mag = x.detach().abs().amax(1, keepdim=True)
+    patch = F.max_pool2d(mag, layer.kernel_size, layer.stride, layer.padding, layer.dilation)
+    scale = torch.where(patch == 0, torch.ones_like(patch), patch)
+    xq = dac(x, magnitude(x, (1, 2, 3)), hw)
+
+    def mvm(u: torch.Tensor, i: int, g: torch.Tensor) -> torch.Tensor:
+        r0, r1 = prog.bands[i]
+        c0, c1 = r0 // per, -(-r1 // per)
+        w = F.pad(g.t(), (r0 - c0 * per, c1 * per - r1)).reshape(-1, c1 - c0, kh, kw)
+        return F.conv2d(u[:, c0:c1], w, None, layer.stride, layer.padding, layer.dilation)
+
+    return product(xq, scale, mvm, prog, hw, gen, bias)
+
+
+def _lstm_matrices(layer: nn.LSTM) -> Matrices:
+    out = []
+    for k in range(layer.num_layers):
+        w = torch.cat([getattr(layer, f"weight_ih_l{k}"), getattr(layer, f"weight_hh_l{k}")], dim=1)
+        b = getattr(layer, f"bias_ih_l{k}") + getattr(layer, f"bias_hh_l{k}") if layer.bias else None
+        out.append((w.t(), b))
+    return out
+
+
+def _lstm_forward(layer: nn.LSTM, x: torch.Tensor, products: list[Product], state=None):
+    if layer.batch_first:
+        x = x.transpose(0, 1)
+    if state is None:
+        zeros = x.new_zeros(layer.num_layers, x.shape[1], layer.hidden_size)
+        state = (zeros, zeros)
+    gates = [lambda x_t, h, f=f: f(torch.cat([x_t, h], dim=1)) for f in products]
+    seq, h_n, c_n = lstm_layers(x, state[0], state[1], gates)
+    return (seq.transpose(0, 1) if layer.batch_first else seq), (h_n, c_n)
+
+
+RULES: dict[type[nn.Module], Rule] = {
+    nn.Linear: Rule(lambda m: [(m.weight.t(), m.bias)], lambda m: [m.weight], _linear_forward,
+                    lambda m, *a: _linear_product(*a)),
+    nn.Conv2d: Rule(lambda m: [(m.weight.reshape(m.out_channels, -1).t(), m.bias)],
+                    lambda m: [m.weight], _conv2d_forward, _conv2d_product),
+    nn.LSTM: Rule(_lstm_matrices, lambda m: [p for n, p in m.named_parameters() if n.startswith("weight_")],
+                  _lstm_forward, lambda m, *a: _linear_product(*a)),
+}
+
+
+def _rule(module: nn.Module) -> Rule | None:
+    for torch_type, rule in RULES.items():
+        if isinstance(module, torch_type):
+            return rule
+    return None
+
+
+def mapped_layers(model: nn.Module) -> list[tuple[str, nn.Module, Rule]]:
+    """(name, layer, rule) of every layer ``convert`` would map, in module order; a layer it
+    would refuse is refused here too, and so is a model with none."""
+    out = []
+    for name, module in model.named_modules():
+        cls = analog_class(module)
+        if cls is None:
+            continue
+        reason = cls.unsupported(module)
+        rule = _rule(module)
+        if reason or rule is None:
+            raise HardwareError(None, "model", f"layer {name!r} ({type(module).__name__}) cannot be trained "
+                                f"against a device: {reason or 'no hardware-aware forward for it'}")
+        out.append((name, module, rule))
+    if not out:
+        raise HardwareError(None, "model", f"{type(model).__name__} has no layer that convert() maps, so "
+                            "there is nothing to train against a device", allowed=", ".join(SUPPORTED))
+    return out
+
+
+@contextmanager
+def device_forward(layers: list[tuple[str, nn.Module, Rule]], hw: HardwareConfig,
+                   gen: Draws) -> Iterator[None]:
+    """Within the block every mapped layer computes through the device: each call draws its
+    matrices afresh (:func:`crossbar.training.hardware.program`) and reads them with
+    :func:`crossbar.training.hardware.product`, random numbers from ``gen``."""
+
+    gen.next_forward()
+
+    def make(module: nn.Module, rule: Rule):
+        def forward(x, *args):
+            products = []
+            for w, b in rule.matrices(module):
+                prog = program(w, hw, gen)
+                products.append(lambda v, prog=prog, b=b: rule.product(module, hw, gen, v, prog, b))
+            return rule.forward(module, x, products, *args)
+        return forward
+
+    for _, module, rule in layers:
+        module.forward = make(module, rule)
+    try:
+        yield
+    finally:
+        for _, module, _ in layers:
+            del module.forward
+
+
+@torch.no_grad()
+def clip_weights(layers: list[tuple[str, nn.Module, Rule]], k: float) -> None:
+    """Clip every mapped weight tensor at +-k of its own standard deviation (after a step)."""
+    for _, module, rule in layers:
+        for p in rule.params(module):
+            bound = k * p.std()
+            p.clamp_(-bound, bound)
+

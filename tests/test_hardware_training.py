@@ -1,0 +1,266 @@
+"""Hardware-aware training (issue 28): the training forward through a device profile."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from test_training import toy  # the four-band toy data of the training tests
+from torch import nn
+
+from crossbar import devices
+from crossbar.checks import CheckError
+from crossbar.nn import NoiseConfig
+from crossbar.training import train
+from crossbar.training.hardware import Draws, HardwareConfig, HardwareError
+from crossbar.training.mapped import clip_weights, device_forward, mapped_layers
+
+
+class Small(nn.Module):
+    """A convolution over two row bands (9 x 8 = 72 rows, tiles of 64) and two linears."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(1)
+        self.conv1 = nn.Conv2d(1, 8, 3)
+        self.conv2 = nn.Conv2d(8, 6, 3, padding=1, stride=2)
+        self.fc1 = nn.Linear(6 * 7 * 7, 20)
+        self.fc2 = nn.Linear(20, 4)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+
+    def forward(self, x):
+        x = torch.relu(self.conv2(torch.relu(self.conv1(x))))
+        return self.fc2(torch.relu(self.fc1(x.flatten(1))))
+
+
+def run(net: nn.Module, x: torch.Tensor, hw: HardwareConfig, seed: int = 0) -> torch.Tensor:
+    with device_forward(mapped_layers(net), hw, Draws(seed)):
+        return net(x)
+
+
+def small_tiles(profile: str, **kw):
+    return devices.load(profile, tile_rows=64, tile_cols=16, **kw)
+
+
+def test_ideal_profile_is_the_float_forward():
+    net, x = Small(), toy(6, 0).x
+    hw = HardwareConfig.parse({"profile": "ideal", "overrides": {"tile_rows": 64, "tile_cols": 16}})
+    out, ref = run(net, x, hw), net(x)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_converters_alone_stay_within_the_quantisation_bound():
+    """PCM converters without noise: a linear layer's error is at most the DAC's half step per
+    input times sum |w| plus the ADC's half step per band times w_max, and not zero."""
+    layer = nn.Linear(100, 12)
+    x = torch.randn(7, 100, generator=torch.Generator().manual_seed(3))
+    p = small_tiles("pcm", adc_range=1.0, range_management={"mode": "fixed"})  # full scale: no clipping
+    hw = HardwareConfig(p, effects=("dac", "adc"))
+    out, ref = run(layer, x, hw), layer(x)
+    scale = x.abs().amax(1, keepdim=True)
+    w = layer.weight.detach().t()
+    dac_half = scale / (2 * (2 ** (p.dac_bits - 1) - 1))
+    bound = dac_half * w.abs().sum(0)
+    fs = p.adc_range * p.tile_rows
+    for r0 in range(0, 100, p.tile_rows):
+        w_max = w[r0 : r0 + p.tile_rows].abs().amax(0)
+        bound = bound + scale * w_max * fs / (2 * (2 ** (p.adc_bits - 1) - 1))
+    err = (out - ref).abs()
+    assert (err <= bound * (1 + 1e-4) + 1e-6).all()
+    assert err.max() > 0
+
+
+def _censored(mu: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of max(N(mu, sd^2), 0): programmed conductances are clipped at 0 S."""
+    a = mu / sd
+    pdf = np.exp(-0.5 * a**2) / math.sqrt(2 * math.pi)
+    cdf = 0.5 * (1 + np.vectorize(math.erf)(a / math.sqrt(2)))
+    mean = mu * cdf + sd * pdf
+    return mean, (mu**2 + sd**2) * cdf + mu * sd * pdf - mean**2
+
+
+def test_programming_spread_matches_the_profile_law():
+    """One-hot inputs read single weights: over n forwards, each weight's spread and mean are
+    those of its pair programmed with the profile's sigma(G) (clipped at 0 S), times
+    w_max / (g_max - g_min)."""
+    p = devices.load("pcm", verify=None)
+    layer = nn.Linear(16, 4, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(torch.linspace(-1, 1, 64).reshape(4, 16))
+    hw = HardwareConfig(p, effects=("programming",))
+    eye = torch.eye(16)
+    layers, draws, n = mapped_layers(layer), Draws(7), 400
+    samples = []
+    with torch.no_grad():
+        for _ in range(n):
+            with device_forward(layers, hw, draws):
+                samples.append(layer(eye))
+    s = torch.stack(samples).double().numpy()  # n x inputs x outputs: weight (i, j)
+    w = layer.weight.detach().t().double().numpy()
+    w_max = np.abs(w).max(0)
+    moments = [_censored(g, p.programming_std(g)) for g in
+               (p.g_min + p.g_range * np.maximum(sign * w, 0) / w_max for sign in (1, -1))]
+    mean = (moments[0][0] - moments[1][0]) * w_max / p.g_range
+    sd = np.sqrt(moments[0][1] + moments[1][1]) * w_max / p.g_range
+    ratio = s.var(0, ddof=1) / sd**2  # each ~ chi2(n-1)/(n-1) (near enough): sd sqrt(2/(n-1))
+    se = math.sqrt(2 / (n - 1))
+    assert np.all(np.abs(ratio - 1) < 5 * se)
+    assert abs(ratio.mean() - 1) < 4 * se / math.sqrt(ratio.size)
+    assert np.all(np.abs(s.mean(0) - mean) < 5 * sd / math.sqrt(n))
+
+
+def test_gradients_reach_every_mapped_weight():
+    net, data = Small(), toy(8, 1)
+    hw = HardwareConfig(small_tiles("pcm"))
+    loss = nn.functional.cross_entropy(run(net, data.x, hw), data.y)
+    loss.backward()
+    for _, module, rule in mapped_layers(net):
+        for p in rule.params(module):
+            assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0
+    lin = nn.Linear(30, 5)
+    run(lin, torch.randn(4, 30), hw).sum().backward()
+    assert (lin.weight.grad != 0).all()
+
+
+def test_lstm_gates_go_through_the_device():
+    lstm = nn.LSTM(6, 5, num_layers=2, batch_first=True)
+    x = torch.randn(3, 4, 6)
+    ideal = HardwareConfig(devices.load("ideal"))
+    out, (h, c) = run(lstm, x, ideal)
+    ref, (h_ref, c_ref) = lstm(x)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(h, h_ref, rtol=1e-5, atol=1e-5)
+    noisy, _ = run(lstm, x, HardwareConfig(devices.load("pcm")))
+    assert not torch.allclose(noisy, ref)
+    noisy.sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for n, p in lstm.named_parameters()
+               if n.startswith("weight_"))
+
+
+def test_draws_are_fresh_per_forward_and_repeat_by_seed():
+    net, x = Small(), toy(4, 2).x
+    hw = HardwareConfig(small_tiles("pcm"))
+    layers = mapped_layers(net)
+    a, b = Draws(5), Draws(5)
+    with torch.no_grad():
+        with device_forward(layers, hw, a):
+            first = net(x)
+        with device_forward(layers, hw, a):
+            second = net(x)
+        with device_forward(layers, hw, b):
+            again = net(x)
+    assert not torch.equal(first, second)
+    assert torch.equal(first, again)
+    assert "forward" not in net.fc1.__dict__  # the swapped forwards are gone after the block
+
+
+def test_clipping_at_k_sigma():
+    lin = nn.Linear(50, 50)
+    with torch.no_grad():
+        lin.weight[0, 0] = 100.0
+    std = lin.weight.detach().std()
+    clip_weights(mapped_layers(lin), 2.0)
+    assert lin.weight.abs().max() <= 2.0 * std + 1e-6
+
+
+def test_short_run_is_reproducible_by_seed_and_resumes_exactly(tmp_path):
+    data = toy(48, 3)
+    kw = dict(epochs=2, batch_size=16, lr=1e-2, progress=False, hardware={"profile": "pcm", "time": 3600.0})
+    a, ha = train(Small(), data, seed=4, **kw)
+    b, _ = train(Small(), data, seed=4, **kw)
+    c, _ = train(Small(), data, seed=5, **kw)
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(va, vb), k
+    assert any(not torch.equal(va, vc) for va, vc in zip(a.state_dict().values(), c.state_dict().values(),
+                                                         strict=True))
+    ckpt = tmp_path / "hw.pt"
+    train(Small(), data, seed=4, checkpoint=ckpt, **{**kw, "epochs": 1})
+    d, _ = train(Small(), data, seed=4, checkpoint=ckpt, **kw)
+    for va, vd in zip(a.state_dict().values(), d.state_dict().values(), strict=True):
+        assert torch.equal(va, vd)
+    with pytest.raises(ValueError, match="different run configuration") as err:
+        train(Small(), data, seed=4, checkpoint=ckpt, **{**kw, "hardware": "reram"})
+    assert "hardware" in str(err.value)
+    with pytest.raises(ValueError, match="different run configuration"):
+        train(Small(), data, seed=4, checkpoint=ckpt, **{**kw, "hardware": None})
+
+
+def test_plain_run_records_no_hardware(tmp_path):
+    ckpt = tmp_path / "plain.pt"
+    train(Small(), toy(16, 0), epochs=1, batch_size=8, progress=False, checkpoint=ckpt)
+    saved = torch.load(ckpt, weights_only=True)
+    assert "hardware" not in saved["config"] and "hardware" not in saved["rng"]
+
+
+@pytest.mark.parametrize("hardware, noise, words", [
+    ("gaussian-mult", None, ["abstract", "NoiseConfig"]),
+    ("pcm", NoiseConfig("mult", 0.1), ["cannot be combined", "noise"]),
+    ({"profile": "pcm", "sigma": 2}, None, ["unknown key", "hardware.sigma"]),
+    ({"profile": "pcm", "effects": ["progamming"]}, None, ["not a valid choice", "programming"]),
+    ({"profile": "pcm", "noise_scale": -1}, None, ["hardware.noise_scale", "out of range"]),
+    ("no-such-device", None, ["hardware.profile"]),
+])
+def test_bad_hardware_settings_are_one_line_errors(hardware, noise, words):
+    kw = {} if noise is None else {"noise": noise}
+    with pytest.raises(CheckError) as err:
+        train(Small(), toy(8, 0), hardware=hardware, progress=False, **kw)
+    msg = str(err.value)
+    assert "\n" not in msg and all(w in msg for w in words), msg
+    assert isinstance(err.value, (HardwareError, CheckError))
+
+
+def test_model_without_mappable_layers_is_refused():
+    with pytest.raises(HardwareError, match="no layer that convert"):
+        mapped_layers(nn.Sequential(nn.ReLU()))
+    with pytest.raises(HardwareError, match="groups"):
+        mapped_layers(nn.Conv2d(4, 4, 3, groups=2))
+
+
+def test_budget_and_sweep_configs_take_hardware():
+    from crossbar.experiments import TrainSpec
+    from crossbar.experiments.config import SweepConfig
+
+    plain = TrainSpec()
+    assert (plain.noise, plain.sigma_train) == ("mult", 0.3)
+    hw = TrainSpec.from_dict({"hardware": "pcm"})
+    assert (hw.noise, hw.sigma_train) == ("none", 0.0) and hw.hardware_config().profile.name == "pcm"
+    names = {TrainSpec.from_dict(d).checkpoint_name("mnist5k") for d in
+             ({}, {"hardware": "pcm"}, {"hardware": "reram"}, {"hardware": {"profile": "pcm", "time": 3600}})}
+    assert len(names) == 4
+    with pytest.raises(CheckError, match="train.hardware.*cannot be combined"):
+        TrainSpec.from_dict({"hardware": "pcm", "noise": "mult"})
+    with pytest.raises(CheckError, match="train.hardware.*abstract"):
+        TrainSpec.from_dict({"hardware": "gaussian-add"})
+    sweep = SweepConfig.from_dict({"train": {"hardware": "pcm"}})
+    assert sweep.hardware().profile.name == "pcm"
+    assert sweep.hash() != SweepConfig().hash() and "train" not in SweepConfig().to_dict()
+    with pytest.raises(CheckError, match="train.hardware.*sigma_train"):
+        SweepConfig.from_dict({"train": {"hardware": "pcm"}, "sigma_train": [0.0, 0.1]})
+    with pytest.raises(CheckError, match="train.hw.*unknown key"):
+        SweepConfig.from_dict({"train": {"hw": "pcm"}})
+
+
+def test_command_line_trains_against_a_device(tmp_path, capsys):
+    from crossbar.cli import main
+
+    data = toy(24, 0, size=28)
+    np.savez(tmp_path / "d.npz", x_train=data.x.numpy(), y_train=data.y.numpy(), x_test=data.x.numpy(),
+             y_test=data.y.numpy())
+    args = ["train", "--model", "cnn6", "--data", str(tmp_path / "d.npz"), "--epochs", "1", "--quiet",
+            "--batch-size", "8", "--out", str(tmp_path / "c.pt")]
+    assert main([*args, "--hardware", "pcm", "--hardware-options", "{time: 3600, clip_sigma: null}"]) == 0
+    saved = torch.load(tmp_path / "c.pt", weights_only=True)["config"]["hardware"]
+    assert saved["profile"] == "pcm" and saved["time"] == 3600 and saved["clip_sigma"] is None
+    assert "hardware-aware on pcm" in capsys.readouterr().out
+    for extra, words in ((["--hardware", "reram"], "different run configuration"),
+                         (["--hardware", "pcm", "--noise", "mult", "--sigma-train", "0.1"],
+                          "cannot be combined"),
+                         (["--hardware-options", "{time: 5}"], "needs --hardware"),
+                         (["--hardware", "pcm", "--hardware-options", "{tme: 5}"], "unknown key")):
+        assert main([*args, *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert words in err and len(err.splitlines()) == 1, err
