@@ -264,3 +264,12 @@ def test_command_line_trains_against_a_device(tmp_path, capsys):
         assert main([*args, *extra]) == 2
         err = capsys.readouterr().err.strip()
         assert words in err and len(err.splitlines()) == 1, err
+
+
+def test_recurrent_layers_train_against_the_device_and_grouped_convolutions_are_refused():
+    from crossbar.training.mapped import mapped_layers
+
+    gru = nn.Sequential(nn.GRU(3, 4, num_layers=2, bidirectional=True, batch_first=True))
+    assert [type(m).__name__ for _, m, _ in mapped_layers(gru)] == ["GRU"]
+    with pytest.raises(HardwareError, match="no hardware-aware forward"):
+        mapped_layers(nn.Sequential(nn.Conv2d(4, 4, 3, groups=2)))

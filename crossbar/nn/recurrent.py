@@ -43,7 +43,8 @@ def param_suffixes(layer: nn.Module) -> list[str]:
     return [f"_l{k}" + ("_reverse" if d else "") for k in range(layer.num_layers) for d in range(directions)]
 
 
-def _params(layer: nn.Module, suffix: str):
+def params_of(layer: nn.Module, suffix: str):
+    """(w_ih, w_hh, b_ih, b_hh) of one layer and direction (``suffix``: :func:`param_suffixes`)."""
     w_ih, w_hh = getattr(layer, f"weight_ih{suffix}"), getattr(layer, f"weight_hh{suffix}")
     if not layer.bias:
         return w_ih, w_hh, None, None
@@ -78,7 +79,7 @@ def _split(mode: str, w: torch.Tensor, b: torch.Tensor | None, hidden: int):
 def torch_gate(layer: nn.RNNBase, suffix: str, after) -> Gate:
     """The pre-activations of one layer and direction of a torch RNN/GRU/LSTM from its own
     parameters, in the arrays' column layout, passed through ``after`` (the placed noise)."""
-    w_ih, w_hh, b_ih, b_hh = _params(layer, suffix)
+    w_ih, w_hh, b_ih, b_hh = params_of(layer, suffix)
     if layer.mode != "GRU":
         b = None if b_ih is None else b_ih + b_hh
         return lambda x_t, h: after(F.linear(x_t, w_ih, b) + F.linear(h, w_hh))
@@ -121,7 +122,7 @@ class AnalogRecurrent(nn.Module):
             self.spec["nonlinearity"] = layer.nonlinearity
         gates = []
         for suffix, seed in zip(param_suffixes(layer), seeds, strict=True):
-            w_ih, w_hh, b_ih, b_hh = _params(layer, suffix)
+            w_ih, w_hh, b_ih, b_hh = params_of(layer, suffix)
             w, b = gate_weights(self.mode, w_ih, w_hh, b_ih, b_hh)
             gate = _GateArray(w.t(), b, profile, seed)
             gate.real_weights = w_ih.numel() + w_hh.numel()
@@ -155,7 +156,7 @@ class AnalogRecurrent(nn.Module):
         with torch.no_grad():
             for suffix, gate in zip(param_suffixes(out), self.gates, strict=True):
                 split = _split(self.mode, gate.array.weights.t(), gate.bias, self.hidden_size)
-                for param, value in zip(_params(out, suffix), split, strict=True):
+                for param, value in zip(params_of(out, suffix), split, strict=True):
                     if param is not None:
                         param.copy_(value)
         return out

@@ -1,7 +1,7 @@
 """Which weights hardware-aware training puts through the device, and the forwards that do it.
 
 :data:`RULES` is the one table: for each layer type that ``crossbar.nn.convert``
-maps (``crossbar.nn.analog.MAPPABLE``), the weight matrices (inputs x outputs, with
+maps (``crossbar.nn.mappable.MAPPABLE``), the weight matrices (inputs x outputs, with
 their digital bias) laid out as the layer's arrays hold them, the parameters those
 matrices are made of (what weight clipping clips), and the forward that computes the
 layer with a product function in place of each matrix product. A new mappable layer
@@ -18,8 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from crossbar.nn.analog import SUPPORTED, analog_class
-from crossbar.readops import lstm_layers
+from crossbar.nn.mappable import SUPPORTED, analog_class
+from crossbar.nn.recurrent import gate_weights, param_suffixes, params_of
+from crossbar.readops import recurrence
 
 from .hardware import Draws, HardwareConfig, HardwareError, Programmed, dac, magnitude, product, program
 
@@ -81,24 +82,19 @@ def _conv2d_product(layer: nn.Conv2d, hw: HardwareConfig, gen: Draws, x: torch.T
     return product(xq, scale, mvm, prog, hw, gen, bias)
 
 
-def _lstm_matrices(layer: nn.LSTM) -> Matrices:
+def _recurrent_matrices(layer: nn.RNNBase) -> Matrices:
+    """One array per layer and direction, laid out as ``crossbar.nn.recurrent`` maps it."""
     out = []
-    for k in range(layer.num_layers):
-        w = torch.cat([getattr(layer, f"weight_ih_l{k}"), getattr(layer, f"weight_hh_l{k}")], dim=1)
-        b = getattr(layer, f"bias_ih_l{k}") + getattr(layer, f"bias_hh_l{k}") if layer.bias else None
+    for suffix in param_suffixes(layer):
+        w, b = gate_weights(layer.mode, *params_of(layer, suffix))
         out.append((w.t(), b))
     return out
 
 
-def _lstm_forward(layer: nn.LSTM, x: torch.Tensor, products: list[Product], state=None):
-    if layer.batch_first:
-        x = x.transpose(0, 1)
-    if state is None:
-        zeros = x.new_zeros(layer.num_layers, x.shape[1], layer.hidden_size)
-        state = (zeros, zeros)
+def _recurrent_forward(layer: nn.RNNBase, x: torch.Tensor, products: list[Product], state=None):
     gates = [lambda x_t, h, f=f: f(torch.cat([x_t, h], dim=1)) for f in products]
-    seq, h_n, c_n = lstm_layers(x, state[0], state[1], gates)
-    return (seq.transpose(0, 1) if layer.batch_first else seq), (h_n, c_n)
+    return recurrence(layer.mode, x, state, gates, directions=2 if layer.bidirectional else 1,
+                      hidden=layer.hidden_size, batch_first=layer.batch_first)
 
 
 RULES: dict[type[nn.Module], Rule] = {
@@ -106,8 +102,9 @@ RULES: dict[type[nn.Module], Rule] = {
                     lambda m, *a: _linear_product(*a)),
     nn.Conv2d: Rule(lambda m: [(m.weight.reshape(m.out_channels, -1).t(), m.bias)],
                     lambda m: [m.weight], _conv2d_forward, _conv2d_product),
-    nn.LSTM: Rule(_lstm_matrices, lambda m: [p for n, p in m.named_parameters() if n.startswith("weight_")],
-                  _lstm_forward, lambda m, *a: _linear_product(*a)),
+    nn.RNNBase: Rule(_recurrent_matrices,
+                     lambda m: [p for n, p in m.named_parameters() if n.startswith("weight_")],
+                     _recurrent_forward, lambda m, *a: _linear_product(*a)),
 }
 
 
@@ -127,6 +124,8 @@ def mapped_layers(model: nn.Module) -> list[tuple[str, nn.Module, Rule]]:
         if cls is None:
             continue
         reason = cls.unsupported(module)
+        if isinstance(module, nn.Conv2d) and module.groups != 1:  # the rule reads all channels at once
+            reason = f"groups={module.groups}: no hardware-aware forward for grouped convolutions yet"
         rule = _rule(module)
         if reason or rule is None:
             raise HardwareError(None, "model", f"layer {name!r} ({type(module).__name__}) cannot be trained "
