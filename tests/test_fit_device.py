@@ -193,6 +193,21 @@ def test_the_fitted_profile_loads_cites_the_file_and_runs_in_a_converted_network
     assert SweepConfig(profile=str(out)).profile == str(out)
     g = np.array([1e-6, 8e-6])
     assert np.allclose(scale_noise(profile, 2.0).read_std(g), 2 * profile.read_std(g))
+    # and runs there: a small budget and a small sweep on the fitted profile, unchanged
+    from crossbar.experiments import run_budget, run_sweep
+
+    gen = torch.Generator().manual_seed(2)
+    x_tr, x_te = torch.randn(64, 16, generator=gen), torch.randn(24, 16, generator=gen)
+    data = (x_tr, x_tr[:, :4].argmax(1), x_te, x_te[:, :4].argmax(1))
+    budget = run_budget(BudgetConfig(profile=str(out), checkpoint=str(tmp_path / "unused.pt"), test_limit=24,
+                                     votes=(1,), repeats=1, noise_range=(1.0, 4.0), rel_tol=1.0,
+                                     max_evaluations=4, out=str(tmp_path / "budget"), plots=False),
+                        model=net.eval(), data=data, progress=False)
+    assert budget.profile == "my-sonos" and set(budget.thresholds) == {1}
+    cfg = SweepConfig(profile=str(out), sigma_train=(0.0,), sigma_val=(1.0,), runs=1, votes=2, epochs=1,
+                      eval_batch_size=12, draws_per_pass=2, out=str(tmp_path / "sweep"))
+    sweep = run_sweep(cfg, model=net, data=data, progress=False, report=False)
+    assert len(sweep.records) == 1 and 0.0 <= sweep.records[0]["accuracy"][0] <= 1.0
 
 
 def _write(tmp_path, name: str, text: str):
