@@ -141,7 +141,7 @@ def write(work: Path) -> None:
 
 
 def report(setup: dict, rows: list[dict]) -> str:
-    from crossbar.experiments.stats import compare
+    from crossbar.experiments.stats import compare, wilson
 
     def row(t, a, v):
         return next(r for r in rows if r["training"] == t and r["age_s"] == a and r["votes"] == v)
@@ -160,7 +160,10 @@ def report(setup: dict, rows: list[dict]) -> str:
              "Eq. 3 selection (PCM, 1 year, 1 read, validation images): " + ", ".join(
                  f"sigma_train {x}: {iv['mean']:.2%} [{iv['lo']:.2%}, {iv['hi']:.2%}]"
                  for x, iv in setup["eq3_selection"].items()) + ".", "",
-             "Digital accuracy: " + ", ".join(f"{n} {setup['digital_accuracy'][n]:.2%}" for n in names), "",
+             "Digital accuracy (Wilson 95 % over the test images): " + ", ".join(
+                 f"{n} {a:.2%} [{lo:.2%}, {hi:.2%}]" for n in names
+                 for a in [setup["digital_accuracy"][n]]
+                 for lo, hi in [wilson(a * setup["test_images"], setup["test_images"])]), "",
              "| age | votes | " + " | ".join(names) + " | hardware vs plain | hardware vs eq3 |",
              "| --- | ---: |" + " ---: |" * len(names) + " --- | --- |"]
     for label, t in AGES.items():
