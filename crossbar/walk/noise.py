@@ -198,6 +198,11 @@ def _is_op(name: str, module: nn.Module) -> bool:
 
 
 def _type_name(module: nn.Module) -> str:
+    """The operation's torch type: a parametrized or noise-placed layer (``NoisyGRU``) by the
+    torch layer it is."""
+    if type(module).__name__.startswith("Noisy") and type(module).__module__.startswith("crossbar.nn."):
+        base = next((c for c in type(module).__mro__ if c.__module__.startswith("torch.nn")), type(module))
+        return base.__name__
     name = type(module).__name__
     return name.removeprefix("Parametrized") if name.startswith("Parametrized") else name
 
