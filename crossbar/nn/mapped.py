@@ -22,7 +22,7 @@ import torch
 
 from crossbar.nn.products import MATRIX_PRODUCTS, METADATA, VIEWS, UnmappableProduct, op_name, product_form
 
-__all__ = ["MOVES", "MappedWeight", "matrix_key"]
+__all__ = ["MOVES", "MappedWeight", "matrix_key", "plain"]
 
 
 def matrix_key(matrix: torch.Tensor, base: torch.Tensor, chain: tuple[str, ...]) -> tuple:
@@ -33,14 +33,17 @@ def matrix_key(matrix: torch.Tensor, base: torch.Tensor, chain: tuple[str, ...])
     return ("copy", chain, tuple(matrix.shape))
 
 
-def _plain(obj):
-    if isinstance(obj, MappedWeight):
+def plain(obj, kind: type | None = None):
+    """``obj`` (a tensor, or lists, tuples and dicts of them) with every tensor of the subclass
+    ``kind`` (default :class:`MappedWeight`) as a plain tensor of the same numbers."""
+    kind = MappedWeight if kind is None else kind
+    if isinstance(obj, kind):
         with torch._C.DisableTorchFunctionSubclass():
             return obj.as_subclass(torch.Tensor)
     if isinstance(obj, (list, tuple)):
-        return type(obj)(_plain(o) for o in obj)
+        return type(obj)(plain(o, kind) for o in obj)
     if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
+        return {k: plain(v, kind) for k, v in obj.items()}
     return obj
 
 
@@ -66,7 +69,7 @@ class MappedWeight(torch.Tensor):
 
     def plain(self) -> torch.Tensor:
         """The target weights as a plain tensor."""
-        return _plain(self)
+        return plain(self)
 
     def __deepcopy__(self, memo):
         if id(self) in memo:
@@ -103,7 +106,7 @@ class MappedWeight(torch.Tensor):
         if _is_product(op, args, kwargs, weight_operands):
             return _read(op, args, kwargs)
         with torch._C.DisableTorchFunctionSubclass():
-            return func(*_plain(args), **_plain(kwargs))
+            return func(*plain(args), **plain(kwargs))
 
     def _follow(self, out, op: str):
         """The result of a view of this weight: the same weight (or its parts) in another layout."""
@@ -148,4 +151,4 @@ def _read(op: str, args, kwargs) -> torch.Tensor:
             f"weight {w.crossbar_name!r} enters {op} as a {tuple(w.shape)} matrix that the conversion "
             "trace did not see; convert with an example= that takes this path")
     with torch._C.DisableTorchFunctionSubclass():
-        return form.finish(array(_plain(form.rows)))
+        return form.finish(array(plain(form.rows)))

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from crossbar.nn.mapped import matrix_key
+from crossbar.nn.mapped import matrix_key, plain
 from crossbar.nn.products import MATRIX_PRODUCTS, METADATA, VIEWS, UnmappableProduct, op_name, product_form
 
 __all__ = ["Use", "Usage", "trace_usage"]
@@ -121,14 +121,7 @@ def _flat(obj) -> list:
 
 
 def _plain(obj):
-    if isinstance(obj, _Traced):
-        with torch._C.DisableTorchFunctionSubclass():
-            return obj.as_subclass(torch.Tensor)
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_plain(o) for o in obj)
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    return obj
+    return plain(obj, _Traced)
 
 
 def _tensor_index(index) -> bool:
