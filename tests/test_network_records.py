@@ -15,10 +15,15 @@ FOLDER = Path(__file__).resolve().parents[1] / "docs" / "results" / "networks"
 
 def test_every_configured_record_is_there_and_made_by_its_config():
     configs = sorted(FOLDER.glob("*.yaml"))
+    readme = (FOLDER / "README.md").read_text()
+    not_run = readme.partition("Configured, not run:")[2].split("\n\n", 1)[0]
     assert configs
     for path in configs:
         cfg = read_yaml(path)
         record = FOLDER / path.stem
+        if not record.exists():  # allowed only where the README says so
+            assert f"({path.name})" in not_run, f"{path.name} has no record and is not listed as not run"
+            continue
         if path.stem.endswith("-sweep"):
             t = json.loads((record / "tables.json").read_text())
             assert (t["model"], t["data"], t["source"]) == (cfg["model"], cfg["data"], cfg["noise"])
