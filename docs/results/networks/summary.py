@@ -38,11 +38,15 @@ def budget_rows(name: str) -> list[str]:
     net = d["network"]
     digital = net.get("digital", {}).get("energy", 0.0)
     rows = []
+    lo_range, hi_range = d["config"]["noise_range"]
     for k, th in d["thresholds"].items():
         nominal = d["nominal"][k]
+        lo = f"{th['confirmed']:.3g}" if th["confirmed"] is not None else f"< {lo_range:g}"
+        hi = f"{th['excluded']:.3g}" if th["excluded"] is not None else f"> {hi_range:g}"
         rows.append(f"| {d['model']['name']} | {d['profile']} | {k} "
                     f"| {_pct(100 * nominal['mean'], 100 * nominal['lo'], 100 * nominal['hi'])} "
-                    f"| {th['scale']:.3g}× | {1e9 * net['energy']:.4g} nJ | {1e9 * digital:.4g} nJ |")
+                    f"| {th['scale']:.3g}× ({lo}–{hi}×) | {1e9 * net['energy']:.4g} nJ "
+                    f"| {1e9 * digital:.4g} nJ |")
     return rows
 
 
@@ -68,7 +72,8 @@ def tables() -> str:
     parts += [r for n in records if n.endswith("-sweep") for r in sweep_rows(n)]
     parts += ["", "Budgets (accuracy at the published noise, the largest tolerable read-noise scale, "
               "energy of one inference, one read, and its digital share):", "",
-              "| network | device | K | accuracy at s = 1 | tolerable s | energy, 1 read | of it digital |",
+              "| network | device | K | accuracy at s = 1 | tolerable s (its interval) | energy, 1 read "
+              "| of it digital |",
               "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     parts += [r for n in records if n.endswith("-budget") for r in budget_rows(n)]
     parts += ["", "Walks (midpoint noise level with its 95 % interval: the most and the least sensitive "
