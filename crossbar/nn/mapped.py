@@ -20,7 +20,7 @@ import copy
 
 import torch
 
-from crossbar.nn.products import MATRIX_PRODUCTS, METADATA, VIEWS, UnmappableProduct, op_name, product_form
+from crossbar.nn.products import METADATA, VIEWS, UnmappableProduct, multiplies, op_name, product_form
 
 __all__ = ["MOVES", "MappedWeight", "matrix_key", "plain"]
 
@@ -102,8 +102,7 @@ class MappedWeight(torch.Tensor):
         if op in METADATA:
             with torch._C.DisableTorchFunctionSubclass():
                 return func(*args, **kwargs)
-        weight_operands = [a for a in (*args, *kwargs.values()) if isinstance(a, MappedWeight)]
-        if _is_product(op, args, kwargs, weight_operands):
+        if multiplies(op, args, kwargs, lambda a: isinstance(a, MappedWeight)):
             return _read(op, args, kwargs)
         with torch._C.DisableTorchFunctionSubclass():
             return func(*plain(args), **plain(kwargs))
@@ -127,16 +126,6 @@ MOVES = frozenset({"to", "cpu", "cuda", "float", "double", "half", "bfloat16", "
 
 def _rebuild(data: torch.Tensor) -> MappedWeight:
     return MappedWeight.wrap(data, "", {})
-
-
-def _is_product(op: str, args, kwargs, weights: list) -> bool:
-    """Whether ``op`` multiplies a weight with an input (a bias or scale argument does not count)."""
-    if op == "linear":
-        w = args[1] if len(args) > 1 else kwargs.get("weight")
-        return isinstance(w, MappedWeight)
-    if op == "addmm":
-        return any(isinstance(a, MappedWeight) for a in args[1:3])
-    return op in MATRIX_PRODUCTS and bool(weights)
 
 
 def _read(op: str, args, kwargs) -> torch.Tensor:

@@ -19,8 +19,8 @@ import torch
 
 from crossbar.readops import im2col
 
-__all__ = ["MATRIX_PRODUCTS", "METADATA", "VIEWS", "ProductForm", "UnmappableProduct", "op_name",
-           "product_form"]
+__all__ = ["MATRIX_PRODUCTS", "METADATA", "VIEWS", "ProductForm", "UnmappableProduct", "multiplies",
+           "op_name", "product_form"]
 
 # Operations that multiply two tensors as matrices (or convolve): a weight among their
 # operands is multiplied with an input.
@@ -123,6 +123,18 @@ def _einsum(equation: str, operands: list[torch.Tensor], which: int) -> ProductF
         return torch.einsum(f"{tail}->{out}", y.reshape(*lead, y.shape[-1]))
 
     return ProductForm("einsum", matrix, rows, finish)
+
+
+def multiplies(op: str, args, kwargs, is_weight: Callable[[object], bool]) -> bool:
+    """Whether ``op`` puts a weight (``is_weight``) in a multiplying position: a bias or a
+    scale argument does not count; a weight passed as ``linear``'s input does (and is refused)."""
+    if op == "linear":
+        w = args[1] if len(args) > 1 else kwargs.get("weight")
+        return is_weight(w) or is_weight(args[0])
+    if op == "addmm":
+        return any(is_weight(a) for a in args[1:3])
+    operands = [o for a in (*args, *kwargs.values()) for o in (a if isinstance(a, (list, tuple)) else (a,))]
+    return op in MATRIX_PRODUCTS and any(is_weight(o) for o in operands)
 
 
 def product_form(op: str, args: tuple, kwargs: dict, is_weight: Callable[[object], bool]) -> ProductForm:

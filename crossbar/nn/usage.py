@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from crossbar.nn.mapped import matrix_key, plain
-from crossbar.nn.products import MATRIX_PRODUCTS, METADATA, VIEWS, UnmappableProduct, op_name, product_form
+from crossbar.nn.products import METADATA, VIEWS, UnmappableProduct, multiplies, op_name, product_form
 
 __all__ = ["Use", "Usage", "trace_usage"]
 
@@ -163,7 +163,7 @@ class _Traced(torch.Tensor):
         if op == "__getitem__":
             rec.add(first, "looked up", op)
             return out
-        if _product(op, args, kwargs):
+        if multiplies(op, args, kwargs, lambda a: isinstance(a, _Traced)):
             _record_product(rec, op, args, kwargs, traced)
             return out
         kind = KINDS.get(op)
@@ -187,16 +187,6 @@ def _follow(t: _Traced, out, op: str):
     base = t if t.crossbar_base is None else t.crossbar_base
     chain = (*t.crossbar_chain, op)
     return _Traced.wrap(out, t.crossbar_name, t.crossbar_trace, chain, base, t.crossbar_made)
-
-
-def _product(op: str, args, kwargs) -> bool:
-    """A product with a traced operand in a multiplying position (a bias does not count)."""
-    if op == "linear":
-        w = args[1] if len(args) > 1 else kwargs.get("weight")
-        return isinstance(w, _Traced) or isinstance(args[0], _Traced)
-    if op == "addmm":
-        return any(isinstance(a, _Traced) for a in args[1:3])
-    return op in MATRIX_PRODUCTS
 
 
 def _record_product(rec: _Recorder, op: str, args, kwargs, traced: list[_Traced]) -> None:
