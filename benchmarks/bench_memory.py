@@ -34,7 +34,7 @@ from torch import nn
 
 from crossbar import CrossbarArray, devices
 from crossbar.memory import held_bytes
-from crossbar.readtime import ReadGroup
+from crossbar.read.timing import ReadGroup
 
 LARGE = 4096
 BATCH = 64

@@ -15,7 +15,7 @@ from crossbar import _layout
 _layout.install(Path(__file__).resolve().parent)  # devices/, models/ of a checkout (see _layout)
 
 from crossbar import devices  # noqa: E402
-from crossbar.array import CrossbarArray  # noqa: E402
+from crossbar.read.array import CrossbarArray  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -11,7 +11,9 @@ import torch
 from crossbar.devices.noise import NoiseFunction
 from scipy import stats
 
-from crossbar import CrossbarArray, devices, readcpu, readops
+from crossbar import CrossbarArray, devices
+from crossbar.read import cpu as readcpu
+from crossbar.read import ops as readops
 from crossbar.seeds import Stream, derive
 
 ALPHA = 1e-3

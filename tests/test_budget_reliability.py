@@ -12,7 +12,7 @@ import yaml
 
 from crossbar import devices
 from crossbar.experiments import BudgetConfig, TrainSpec, run_budget
-from crossbar.experiments.budget_cache import (
+from crossbar.experiments.budget.cache import (
     CacheDiscardedWarning,
     ForeignFolderError,
     cache_path,

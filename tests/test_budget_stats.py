@@ -1,5 +1,5 @@
 """Confidence intervals of budget accuracies, the sizes they need, the interval of the tolerable
-noise and when a comparison is called (crossbar.experiments.stats, budget_search, budget_plan)."""
+noise and when a comparison is called (crossbar.experiments.stats, budget.search, budget.plan)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from scipy import stats as st
 
 from crossbar.experiments import Interval, Threshold, compare, noise_budget, tolerates_more
-from crossbar.experiments.budget_plan import plan_inputs, pooled_chip_sd, resolution
+from crossbar.experiments.budget.plan import plan_inputs, pooled_chip_sd, resolution
 from crossbar.experiments.stats import (
     chip_half_width,
     chips_needed,

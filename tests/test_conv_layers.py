@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 from crossbar import devices
-from crossbar.array import CrossbarArray
 from crossbar.cost.mapping import count_mvms
 from crossbar.nn import calibrate, convert, reprogram, reseed, summary, to_float, vote_group
 from crossbar.nn.conv import AnalogConv2d, grouped_layout
+from crossbar.read.array import CrossbarArray
 from crossbar.seeds import Stream, derive
 
 IDEAL = devices.load("ideal")

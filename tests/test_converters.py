@@ -12,8 +12,8 @@ import torch
 from crossbar.devices import converters
 
 from crossbar import devices
-from crossbar.array import CrossbarArray
 from crossbar.cost import input_activity
+from crossbar.read.array import CrossbarArray
 
 ProfileError = devices.ProfileError
 

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from crossbar import cost, devices
-from crossbar.array import CrossbarArray
 from crossbar.cost import (
     TileUsage,
     find_threshold,
@@ -26,6 +25,7 @@ from crossbar.cost import (
     tile_usage,
     voting_cost,
 )
+from crossbar.read.array import CrossbarArray
 
 # ---------------------------------------------------------------------------
 # profiles: the hand cases use a real DeviceProfile with round numbers set by
@@ -335,7 +335,7 @@ def test_network_totals_and_reports():
 def test_input_activity():
     assert input_activity(np.ones((4, 10))) == pytest.approx(1.0)
     assert input_activity([1.0, 0.0, -1.0, 0.5]) == pytest.approx((1 + 0 + 1 + 0.25) / 4)
-    # each vector scaled by its own peak, as crossbar.kernels.dac does
+    # each vector scaled by its own peak, as crossbar.read.kernels.dac does
     assert input_activity([[2.0, 0.0], [0.0, 0.1]]) == pytest.approx(0.5)
     assert input_activity(np.zeros(5)) == 0.0
     assert input_activity([0.5, 2.0], full_scale=1.0) == pytest.approx((0.25 + 1.0) / 2)

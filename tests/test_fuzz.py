@@ -260,7 +260,7 @@ def test_a_damaged_budget_cache_is_discarded_or_fully_valid(content):
     import json
     import warnings
 
-    from crossbar.experiments.budget_cache import CacheDiscardedWarning, read_cache
+    from crossbar.experiments.budget.cache import CacheDiscardedWarning, read_cache
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "evaluations-x-K.json"

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 from scipy import stats
 
-from crossbar import dac_kernels, kernels, read_kernels, seeds
+from crossbar import seeds
+from crossbar.read import adc_kernels, dac_kernels, kernels
 
 ONE_SLICE = np.array([0], np.int64)
 ONE_WEIGHT = np.ones(1)
@@ -132,7 +133,7 @@ def test_drift_power_law():
 
 def test_block_normals_distribution():
     rows, cols = 800, 501  # an odd column count: the last pair's second normal is unused
-    z = read_kernels.block_normals(seeds.kernel_key(12), rows, cols).astype(np.float64)
+    z = adc_kernels.block_normals(seeds.kernel_key(12), rows, cols).astype(np.float64)
     n = z.size
     flat = z.ravel()
     assert abs(flat.mean()) < Z / math.sqrt(n)
@@ -146,8 +147,8 @@ def test_block_normals_distribution():
         for f in (lambda v: v, np.square):
             r = np.corrcoef(f(a).ravel(), f(b).ravel())[0, 1]
             assert abs(r) < Z / math.sqrt(a.size)
-    assert np.array_equal(z, read_kernels.block_normals(seeds.kernel_key(12), rows, cols))
-    other = read_kernels.block_normals(seeds.kernel_key(13), rows, cols)
+    assert np.array_equal(z, adc_kernels.block_normals(seeds.kernel_key(12), rows, cols))
+    other = adc_kernels.block_normals(seeds.kernel_key(13), rows, cols)
     assert abs(np.corrcoef(flat, other.ravel())[0, 1]) < Z / math.sqrt(n)
 
 
@@ -185,7 +186,7 @@ def test_dac_slices_and_phases_rebuild_the_code():
     """Bit-serial slices (LSB first) and two phases: read r = slice * 2 + phase drives
     sign(k) d / D as a positive voltage in its phase; sum_r w_r v_r = k / K (docs/physics.md)."""
     from crossbar import devices
-    from crossbar.readplan import ReadPlan
+    from crossbar.read.plan import ReadPlan
 
     x = np.array([[1.0, -0.5, 0.25, -1 / 7, 0.0, 3 / 7]], dtype=np.float32)
     plan = ReadPlan.of(devices.load("nand", dac_bits=4))  # 3 one-bit slices, two phases: 6 reads
@@ -211,7 +212,7 @@ def test_read_bands_clips_quantises_and_sums_the_bands():
     col_scale = np.array([[2.0, 2.0, 2.0], [1.0, 1.0, 1.0]])
     keys = np.zeros((2, 1), dtype=np.uint64)
     clips = np.zeros(1, np.int64)
-    read_kernels.read_bands(current[:, None], NO_VARIANCE, NO_FLOOR, keys, ONE_WEIGHT, full_scale, 3,
+    adc_kernels.read_bands(current[:, None], NO_VARIANCE, NO_FLOOR, keys, ONE_WEIGHT, full_scale, 3,
                             col_scale, np.array([0.5], np.float32), 0, out, clips)
     assert clips[0] == 1  # -2 clipped
     # 3 bits: step 1/3. Band 0: 0.30 -> 1/3, -2 -> clipped -1, 0.74 -> 2/3, times 2 * 0.5;
@@ -224,7 +225,7 @@ def test_read_bands_many_blocks_per_task_match_the_row_definition():
     that row's normals (row_normals), whatever thread count and launch split."""
     rng = np.random.default_rng(1)
     bands, cols = 2, 256
-    batch = 9 * read_kernels.READ_TASKS * max(1, read_kernels.TASK_VALUES // cols) // 4 + 3
+    batch = 9 * adc_kernels.READ_TASKS * max(1, adc_kernels.TASK_VALUES // cols) // 4 + 3
     current = rng.normal(size=(bands, 1, batch, cols)).astype(np.float32)
     var32 = rng.uniform(0.01, 0.2, size=(bands, 1, batch, cols)).astype(np.float32)
     variance = torch.from_numpy(var32).to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16)
@@ -236,14 +237,14 @@ def test_read_bands_many_blocks_per_task_match_the_row_definition():
     args = (floor, keys, ONE_WEIGHT, np.full((bands, cols), 1e6), 0, col_scale, row_scale, 0)  # no clipping
     expected = np.zeros((batch, cols))
     for i in range(bands):
-        z = read_kernels.row_normals(keys[i, 0], np.arange(batch), cols).astype(np.float64)
+        z = adc_kernels.row_normals(keys[i, 0], np.arange(batch), cols).astype(np.float64)
         noisy = current[i, 0] + np.sqrt(var_f[i, 0].astype(np.float64) + floor[i]) * z
         expected += noisy * col_scale[i] * row_scale[:, None]
     results = []
     for threads in (1, 2):
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
         out = np.zeros((batch, 1, cols), np.float32)
-        read_kernels.read_bands(current, variance, *args, out, np.zeros(batch, np.int64))
+        adc_kernels.read_bands(current, variance, *args, out, np.zeros(batch, np.int64))
         results.append(out[:, 0])
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     assert np.array_equal(results[0], results[1])
@@ -261,20 +262,20 @@ def test_read_bands_noise_is_keyed_by_row_index_not_launch():
     current, variance = current[:, None], variance[:, None]
     clips = np.zeros(10, np.int64)
     whole = np.zeros((10, 1, 5), dtype=np.float32)
-    read_kernels.read_bands(current, variance, floor, keys, ONE_WEIGHT, *args, np.ones(10, np.float32), 0,
+    adc_kernels.read_bands(current, variance, floor, keys, ONE_WEIGHT, *args, np.ones(10, np.float32), 0,
                             whole, clips)
     parts = np.zeros((10, 1, 5), dtype=np.float32)
     for r0, r1 in ((0, 4), (4, 10)):  # two launches, the second knowing its rows start at 4
-        read_kernels.read_bands(np.ascontiguousarray(current[:, :, r0:r1]),
+        adc_kernels.read_bands(np.ascontiguousarray(current[:, :, r0:r1]),
                                 np.ascontiguousarray(variance[:, :, r0:r1]), floor,
                                 keys, ONE_WEIGHT, *args, np.ones(r1 - r0, np.float32), r0, parts[r0:r1],
                                 clips[r0:r1])
     assert np.array_equal(whole, parts)
     # the noise of a row is what row_normals gives for that row index
-    z0 = read_kernels.row_normals(keys[0, 0], np.arange(10), 5)
-    assert np.array_equal(read_kernels.row_normals(keys[0, 0], np.array([7, 3]), 5), z0[[7, 3]])
+    z0 = adc_kernels.row_normals(keys[0, 0], np.arange(10), 5)
+    assert np.array_equal(adc_kernels.row_normals(keys[0, 0], np.array([7, 3]), 5), z0[[7, 3]])
     store = np.zeros((2, 5, 5), dtype=np.float32)  # out with strides: row b goes to store[b // 5, :, b % 5]
-    read_kernels.read_bands(current, variance, floor, keys, ONE_WEIGHT, *args, np.ones(10, np.float32), 0,
+    adc_kernels.read_bands(current, variance, floor, keys, ONE_WEIGHT, *args, np.ones(10, np.float32), 0,
                             store.transpose(0, 2, 1), clips)
     assert np.array_equal(store.transpose(0, 2, 1).reshape(10, 5), whole[:, 0])
     assert not np.allclose(whole[:, 0], current[:, 0].sum(axis=0))  # the noise did act

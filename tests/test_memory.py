@@ -10,7 +10,7 @@ import torch
 
 from crossbar import CrossbarArray, devices
 from crossbar.memory import held_bytes
-from crossbar.readtime import ReadGroup
+from crossbar.read.timing import ReadGroup
 
 # Bytes per weight (one differential pair) a programmed, calibrated and read array may hold.
 # Issue 27 asks 16 with drift and 8 without; without drift the array holds 10 (float32 target

@@ -11,7 +11,7 @@ import torch
 from scipy import stats
 from torch import nn
 
-from crossbar import kernels, seeds
+from crossbar import seeds
 from crossbar.nn import (
     NoiseConfig,
     NoiseInjection,
@@ -22,6 +22,7 @@ from crossbar.nn import (
     set_noise,
     set_noise_rng_state,
 )
+from crossbar.read import kernels
 
 N = 200_000  # samples for the distribution checks
 ALPHA = 1e-6  # two-sided miss probability of each interval (the draws are seeded anyway)

@@ -1,4 +1,4 @@
-"""A direct simulation of 1/f read noise in time, the oracle of the vote-group split (readtime.py).
+"""A direct simulation of 1/f read noise in time, the oracle of the vote-group split (read/timing.py).
 
 Per cell the 1/f noise is a sum of independent Ornstein-Uhlenbeck (Lorentzian) processes
 with corners spread evenly in ln f over [f_lo, f_hi] = [1/(t + t_read), 1/(2 t_read)],
@@ -6,7 +6,7 @@ PER_DECADE per decade, each carrying the variance A ln(f_hi / f_lo) / M of its s
 the band: their summed spectrum is A/f inside the band. The processes are sampled
 exactly (x <- x rho + sqrt(v (1 - rho^2)) z, rho = exp(-2 pi f dt)) at K read times dt
 apart, and the variance of the K-read mean is compared with the split model's and with
-the exact integral (:func:`crossbar.readtime.exact_mean_variance`). K = 2 is the
+the exact integral (:func:`crossbar.read.timing.exact_mean_variance`). K = 2 is the
 covariance of two reads dt apart: Var(mean of 2) = (sigma^2 + C(dt)) / 2.
 """
 
@@ -19,7 +19,7 @@ import pytest
 from scipy import stats
 
 from crossbar import devices
-from crossbar.readtime import exact_mean_variance
+from crossbar.read.timing import exact_mean_variance
 
 ALPHA = 1e-3
 Z = stats.norm.ppf(1 - ALPHA / 2)

@@ -9,7 +9,6 @@ import torch
 from torch import nn
 
 from crossbar import devices
-from crossbar.array import CrossbarArray
 from crossbar.cost.mapping import count_mvms
 from crossbar.nn import (
     NoiseConfig,
@@ -25,6 +24,7 @@ from crossbar.nn import (
 )
 from crossbar.nn.placement import NoisyGRU, NoisyLSTM, PlacementError, place_noise
 from crossbar.nn.recurrent import AnalogGRU, AnalogLSTM, AnalogRNN
+from crossbar.read.array import CrossbarArray
 from crossbar.seeds import Stream, derive
 
 IDEAL = devices.load("ideal")

@@ -11,8 +11,9 @@ import pytest
 import torch
 from scipy import stats
 
-from crossbar import CrossbarArray, devices, readops
-from crossbar.readtime import ReadGroup, exact_mean_variance
+from crossbar import CrossbarArray, devices
+from crossbar.read import ops as readops
+from crossbar.read.timing import ReadGroup, exact_mean_variance
 from crossbar.seeds import Stream, derive
 
 ALPHA = 1e-3

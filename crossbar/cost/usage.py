@@ -15,7 +15,7 @@ import numpy as np
 
 from crossbar.cost._checks import finite, positive_int
 from crossbar.devices import converters
-from crossbar.tile import Tile
+from crossbar.read.tile import Tile
 
 CELLS_PER_PAIR = 2
 """Cells per stored weight: a differential pair (G+, G-)."""
@@ -73,7 +73,7 @@ def _extent(tile, attr: str, slice_attr: str, axis: int, g: np.ndarray) -> int:
 def tile_usage(tile) -> TileUsage:
     """Read a :class:`TileUsage` off a programmed tile.
 
-    A :class:`crossbar.tile.Tile` gives its record directly: ``rows``, ``cols``,
+    A :class:`crossbar.read.tile.Tile` gives its record directly: ``rows``, ``cols``,
     ``g_sum`` (S, both halves at the tile's time), ``verify_total`` (write
     pulses) and the slice starts as offsets. Any other object gives
     ``rows``/``cols`` (else ``row_slice``/``col_slice``, else the conductance

@@ -26,7 +26,7 @@ import numpy as np
 
 from crossbar.cost._checks import finite
 from crossbar.cost.model import LayerCost, NetworkCost
-from crossbar.tile import noise_floor as _floor_variance
+from crossbar.read.tile import noise_floor as _floor_variance
 
 
 def _positive(name: str, x, allow_zero: bool = False):

@@ -15,7 +15,9 @@ their reports (docs/budget.md). ``VoltagePoint``, ``voltage_optimum`` and
 from crossbar.cost.optimum import VoltagePoint, pareto_front, voltage_optimum
 
 from .accuracy import AccuracyEvaluator
-from .budget import (
+from .budget.cache import CacheDiscardedWarning, ForeignFolderError
+from .budget.config import REFERENCES, BudgetConfig, TrainSpec, load_budget_config
+from .budget.run import (
     BudgetResult,
     PointsResult,
     Threshold,
@@ -24,9 +26,7 @@ from .budget import (
     run_budget,
     run_points,
 )
-from .budget_cache import CacheDiscardedWarning, ForeignFolderError
-from .budget_config import REFERENCES, BudgetConfig, TrainSpec, load_budget_config
-from .budget_search import tolerates_more
+from .budget.search import tolerates_more
 from .cells import (
     FRESH,
     REPLICATED,

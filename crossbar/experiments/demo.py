@@ -2,7 +2,7 @@
 and age one PCM chip.
 
 :func:`run_demo` trains (or reuses) the network once, then runs, on ``workers``
-local processes, a noise budget (``crossbar.experiments.budget.run_budget``)
+local processes, a noise budget (``crossbar.experiments.budget.run.run_budget``)
 per device profile and for the aged device at its oldest age with drift
 compensation, and point evaluations of the aged device at every age with and
 without compensation (``run_points``). It returns a :class:`DemoResult`;
@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .budget import BudgetResult, PointsResult, obtain_model, run_budget, run_points
-from .budget_cache import claim_folder
-from .budget_config import BudgetConfig, TrainSpec
+from .budget.cache import claim_folder
+from .budget.config import BudgetConfig, TrainSpec
+from .budget.run import BudgetResult, PointsResult, obtain_model, run_budget, run_points
 from .checks import fail, integer, number, vote_counts
 from .executors import executor
 from .profiles import load_profile

@@ -18,7 +18,7 @@ from crossbar.nn.conv import (
 )
 from crossbar.nn.layer import AbstractNoise, AnalogLayer, AnalogLinear, NoiseAfter, ReadSequence
 from crossbar.nn.recurrent import AnalogGRU, AnalogLSTM, AnalogRecurrent, AnalogRNN
-from crossbar.readops import im2col
+from crossbar.read.ops import im2col
 
 __all__ = ["AbstractNoise", "AnalogConv1d", "AnalogConv2d", "AnalogConv3d", "AnalogConvTranspose1d",
            "AnalogConvTranspose2d", "AnalogGRU", "AnalogLSTM", "AnalogLayer", "AnalogLinear", "AnalogRNN",

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from crossbar.nn.analog import AnalogLayer, ReadSequence
-from crossbar.readplan import ReadStats
-from crossbar.readtime import ReadGroup
+from crossbar.read.plan import ReadStats
+from crossbar.read.timing import ReadGroup
 from crossbar.seeds import Stream, derive
 
 __all__ = ["CALIBRATION_IMAGES", "age", "calibrate", "clipping_rates", "read_stats", "reread_counts",

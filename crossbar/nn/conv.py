@@ -2,7 +2,7 @@
 padding, dilation and padding mode) and ``ConvTranspose1d``/``ConvTranspose2d``.
 
 **Convolutions** are im2col: each output position is one MVM of its patch
-(:func:`crossbar.readops.im2col`, the one patch layout) with the weight as
+(:func:`crossbar.read.ops.im2col`, the one patch layout) with the weight as
 (C_in/groups * prod(kernel)) x C_out. 1-D and 2-D layers read the patches straight
 from the images (:meth:`~crossbar.CrossbarArray.read_patches`; a 1-D layer as a 2-D
 one of height 1), 3-D layers read the im2col rows. A padding mode other than
@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from crossbar.nn.layer import AnalogLayer
-from crossbar.readops import im2col
+from crossbar.read.ops import im2col
 from crossbar.seeds import Stream, derive
 
 __all__ = ["AnalogConv1d", "AnalogConv2d", "AnalogConv3d", "AnalogConvTranspose1d",

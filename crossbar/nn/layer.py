@@ -23,10 +23,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from crossbar.array import CrossbarArray
 from crossbar.nn.mapped import MappedWeight
-from crossbar.operands import as_matrix
-from crossbar.readops import keyed_normal, qin_noise
+from crossbar.read.array import CrossbarArray
+from crossbar.read.operands import as_matrix
+from crossbar.read.ops import keyed_normal, qin_noise
 from crossbar.seeds import Stream, derive
 
 __all__ = ["AbstractNoise", "AnalogLayer", "AnalogLinear", "NoiseAfter", "ReadSequence"]
@@ -101,7 +101,7 @@ class AnalogLayer(ReadSequence, nn.Module):
             self.noise = AbstractNoise(profile.output_noise.kind, self.array.output_sigma,
                                        derive(seed, Stream.OUTPUT_NOISE))
         self.program_seed = _seed(seed)
-        self.read_group = None  # a crossbar.readtime.ReadGroup while inside crossbar.nn.vote_group
+        self.read_group = None  # a crossbar.read.timing.ReadGroup while inside crossbar.nn.vote_group
         self.calibration = None  # the vectors of a calibration pass (crossbar.nn.calibrate)
         # the weights the array really holds (summary's utilisation): a layer that programs
         # structural zeros (block-diagonal groups, a GRU's gate layout) sets its own count

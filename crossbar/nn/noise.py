@@ -22,7 +22,7 @@ seed)`` gives all layers of a model one shared source; a layer nobody seeded
 has a private source seeded 0 (deterministic). Models built by
 ``crossbar.models`` are seeded at construction.
 
-The perturbation itself is :func:`crossbar.readops.qin_noise`, the one Eq. 2/3
+The perturbation itself is :func:`crossbar.read.ops.qin_noise`, the one Eq. 2/3
 sampler: abstract device profiles (``gaussian-mult``, ``gaussian-add``) use it
 too. Two configuration classes remain on purpose: a profile's
 ``devices.OutputNoise`` (kind, sigma) is device data with its sources, read
@@ -43,8 +43,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from crossbar import kernels
-from crossbar.readops import qin_noise
+from crossbar.read import kernels
+from crossbar.read.ops import qin_noise
 from crossbar.seeds import Stream, kernel_key
 from crossbar.threads import run_split
 

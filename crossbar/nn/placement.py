@@ -55,7 +55,7 @@ from crossbar.nn.attention import AnalogMultiheadAttention, NoisyMultiheadAttent
 from crossbar.nn.mappable import MAPPABLE
 from crossbar.nn.noise import NO_NOISE, NoiseConfig, NoiseInjection, noise_layers
 from crossbar.nn.recurrent import param_suffixes, torch_gate
-from crossbar.readops import recurrence
+from crossbar.read.ops import recurrence
 
 __all__ = ["NOISE_ATTR", "NoisyGRU", "NoisyLSTM", "NoisyRNN", "Placement", "PlacementError",
            "UnplacedProductWarning", "carry_noise", "example_batch", "place_noise", "plan", "quiet"]
@@ -289,7 +289,7 @@ class _NoisyRecurrent:
     """A torch RNN, GRU or LSTM with Eq. 2/3 noise on each step's gate pre-activations.
 
     The parameters are the module's own. While the noise is off (kind ``none`` or sigma 0)
-    the forward is torch's; otherwise it is :func:`crossbar.readops.recurrence` (the one of
+    the forward is torch's; otherwise it is :func:`crossbar.read.ops.recurrence` (the one of
     the analog layers) on the pre-activations in the arrays' layout
     (:func:`crossbar.nn.recurrent.torch_gate`: ``W_ih x + W_hh h + b``, a GRU's
     [r, z, n_x, n_h]), every layer and direction, with the noise applied before the

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from crossbar.readops import im2col
+from crossbar.read.ops import im2col
 
 __all__ = ["MATRIX_PRODUCTS", "METADATA", "VIEWS", "ProductForm", "UnmappableProduct", "multiplies",
            "op_name", "product_form"]
@@ -185,7 +185,7 @@ def _pair(v, dims: int) -> tuple[int, ...]:
 
 def _conv(op: str, args, kwargs, is_weight) -> ProductForm:
     """``conv1d``/``conv2d`` of an input with a weight: one row per output position (im2col, the
-    layout of ``crossbar.readops.im2col``), the weight as (channels x kernel) x outputs."""
+    layout of ``crossbar.read.ops.im2col``), the weight as (channels x kernel) x outputs."""
     names = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
     a = {**dict(zip(names, args, strict=False)), **kwargs}
     x, w, b = a["input"], a["weight"], a.get("bias")

@@ -4,7 +4,7 @@ multi-layer, bidirectional, ``batch_first`` either way, with or without initial 
 Each layer and direction is one array on the concatenated input [x, h]: per time step
 one MVM gives all its gate pre-activations (the gate matrices side by side on the
 tiles, Fig. 1 of Qin & Vucinic); the nonlinearities are digital and the recurrence
-is :func:`crossbar.readops.recurrence`, the one for all three cells (and for the
+is :func:`crossbar.read.ops.recurrence`, the one for all three cells (and for the
 layers with placed noise, :mod:`crossbar.nn.placement`). The array's columns, in
 hidden widths (:func:`gate_weights`):
 
@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from crossbar.nn.layer import AnalogLinear
-from crossbar.readops import Gate, recurrence
+from crossbar.read.ops import Gate, recurrence
 
 __all__ = ["AnalogGRU", "AnalogLSTM", "AnalogRNN", "AnalogRecurrent", "gate_weights", "param_suffixes",
            "torch_gate"]

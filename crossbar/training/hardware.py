@@ -1,7 +1,7 @@
 """Hardware-aware training: a weight matrix seen through a device profile in the training forward.
 
 For every forward pass, each mapped weight matrix W (inputs x outputs) is mapped
-onto tiles as :meth:`crossbar.array.CrossbarArray.program` maps it (row bands of
+onto tiles as :meth:`crossbar.read.array.CrossbarArray.program` maps it (row bands of
 ``tile_rows``; per band and column the scale w_max = max |w|; differential pairs
 G+ = g_min + (g_max - g_min) max(w, 0) / w_max, G- likewise for -w) and then,
 with fresh random numbers from the run's generator, each enabled effect is applied
@@ -15,7 +15,7 @@ with the profile's own laws (``devices/``):
   tile, as ``crossbar.nn.age`` applies by default);
 * ``read``: the read noise of the law at ``time`` as one draw per cell and forward
   (AIHWKit draws its 1/f noise once per drift time), and the circuit noise floor
-  (``crossbar.tile.noise_floor``) as fresh noise on every converted column value;
+  (``crossbar.read.tile.noise_floor``) as fresh noise on every converted column value;
 * ``dac``: each input vector divided by its largest magnitude and rounded to the
   DAC's 2^(bits-1) - 1 levels (one-shot encoding: the value every slicing adds up to);
 * ``adc``: each band's column values clipped at the full scale (``fixed``: adc_range x
@@ -37,11 +37,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from crossbar import kernels
 from crossbar.checks import CheckError, check_keys, choice, real, suggest
 from crossbar.devices import DeviceProfile, as_profile
+from crossbar.read import kernels
+from crossbar.read.tile import noise_floor
 from crossbar.seeds import Stream, derive
-from crossbar.tile import noise_floor
 
 __all__ = ["EFFECTS", "Draws", "HardwareConfig", "HardwareError", "Programmed", "dac", "magnitude", "program",
            "product"]

@@ -20,7 +20,7 @@ from torch import nn
 
 from crossbar.nn.mappable import SUPPORTED, analog_class
 from crossbar.nn.recurrent import gate_weights, param_suffixes, params_of
-from crossbar.readops import recurrence
+from crossbar.read.ops import recurrence
 
 from .hardware import Draws, HardwareConfig, HardwareError, Programmed, dac, magnitude, product, program
 

@@ -94,7 +94,7 @@ class _Harden:
         self.cfg, self.store = cfg, store
         self.train_ds, self.test_ds = data
         self.example, self.classes = example, classes
-        from crossbar.experiments.budget import CALIBRATION_INPUTS  # the budgets' calibration batch
+        from crossbar.experiments.budget.run import CALIBRATION_INPUTS  # the budgets' calibration batch
 
         self.calibration = self.train_ds.x[:CALIBRATION_INPUTS]
         limit = cfg.crossbar.limit_test if cfg.crossbar else None

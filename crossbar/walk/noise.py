@@ -24,7 +24,7 @@ layers, multiplicative then additive, so
 multiplication first). Being ``NoiseInjection`` layers, the sites are seeded
 by ``crossbar.nn.seed_noise`` and their generators are saved in training
 checkpoints, so noisy training resumes exactly; the draw itself is the one
-Eq. 2/3 sampler ``crossbar.readops.qin_noise`` that every noise layer uses.
+Eq. 2/3 sampler ``crossbar.read.ops.qin_noise`` that every noise layer uses.
 
 Where the noise goes differs from ``crossbar.nn.placement`` on purpose: that
 module puts the paper's noise after each matrix-vector product (after its batch

@@ -23,7 +23,7 @@ from crossbar import devices, models
 from crossbar.cost import format_si, read_spacing
 from crossbar.cost.mapping import network_cost_of
 from crossbar.nn import convert
-from crossbar.readtime import exact_mean_variance
+from crossbar.read.timing import exact_mean_variance
 
 PROFILES = ("pcm", "hermes", "reram", "neurram", "nand")
 VOTES = (5, 20)

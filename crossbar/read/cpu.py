@@ -1,9 +1,9 @@
-"""The CPU read of a :class:`~crossbar.array.CrossbarArray`: Numba DAC, one float32 product (and
+"""The CPU read of a :class:`~crossbar.read.array.CrossbarArray`: Numba DAC, one float32 product (and
 one bfloat16 variance product) per row band and read, Numba noise + ADC + digital sum.
 
 Reused scratch buffers, reads chunked by input values so a launch's buffers stay in
 cache; results do not depend on the chunking (a row's noise is keyed by its index in
-the batch). Bound management is read by :func:`crossbar.readtorch.read_torch`.
+the batch). Bound management is read by :func:`crossbar.read.torch_read.read_torch`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from crossbar import dac_kernels, read_kernels
 from crossbar.threads import torch_threads
+
+from . import adc_kernels, dac_kernels
 
 # Rows read per kernel launch on the CPU, at most CHUNK_VALUES input voltages in all.
 CHUNK_ROWS = 4096
@@ -99,7 +100,7 @@ def read_cpu(array, convert, keys: np.ndarray, row0: int, out: torch.Tensor, chu
             if noisy:
                 torch.matmul(u2[band].view(mr, r1 - r0), variance[i, : r1 - r0], out=var[i])
         clips = np.empty(m, dtype=np.int64)
-        read_kernels.read_bands(current.view(bands, reads, m, n_out).numpy(),
+        adc_kernels.read_bands(current.view(bands, reads, m, n_out).numpy(),
                                 bits(var).reshape(bands, reads, m, n_out) if noisy else NO_VARIANCE,
                                 floor, keys, weights, fs, plan.adc_bits, cs, scale, row0 + c0,
                                 out[c0 // per_group : (c0 + m) // per_group].numpy(), clips)
@@ -159,7 +160,7 @@ def values_cpu(array, x: torch.Tensor, keys: np.ndarray) -> Iterator[np.ndarray]
             torch.matmul(u[band].view(reads * m, r1 - r0), array.conductance[i, : r1 - r0], out=current[0])
             if noisy:
                 torch.matmul(u2[band].view(reads * m, r1 - r0), array.variance[i, : r1 - r0], out=var[0])
-            read_kernels.noisy_values(current.view(1, reads, m, n_out).numpy(),
+            adc_kernels.noisy_values(current.view(1, reads, m, n_out).numpy(),
                                       bits(var).reshape(1, reads, m, n_out) if noisy else NO_VARIANCE,
                                       floor[i : i + 1], keys[i : i + 1], 0, out)
         yield out[0]

@@ -73,7 +73,7 @@ class ReadPlan:
     def voltages(self, u: torch.Tensor, alpha: torch.Tensor | float = 1.0) -> torch.Tensor:
         """The row voltages (reads x rows x inputs, normalised to v_read) of inputs ``u`` in [-1, 1]
         (rows x inputs) scaled by ``alpha`` (per row, bound management) and re-quantised:
-        k = rint(alpha u K). Plain torch: the reference of :func:`crossbar.dac_kernels.dac`."""
+        k = rint(alpha u K). Plain torch: the reference of :func:`crossbar.read.dac_kernels.dac`."""
         scaled = u * alpha
         if not self.bits:
             v = scaled[None]

@@ -8,7 +8,7 @@ the tile derives what a read needs: the normalised conductance difference
 (G+ - G-) / (g_max - g_min), the per-cell read-noise variance in the same unit
 (whole, or split into the part common to reads dt apart and the fresh part),
 the circuit noise floor of each column, and the ADC full scale of each column
-(fixed, or calibrated on data by :mod:`crossbar.calibration`).
+(fixed, or calibrated on data by :mod:`crossbar.read.calibration`).
 
 A tile stores no per-cell array (docs/physics.md, "Stored state"). Its
 programmed conductances, write counts and drift exponents are a pure function
@@ -20,7 +20,7 @@ from a counter-based stream keyed by (seed, stream, tile index), so
 tile keeps is per tile or per column: the write-count histogram, the summed
 conductance, the time, the drift-compensation gain, the noise floor and the ADC
 full scale. The read state (normalised G+ - G-, cell variances) has its one
-home in the array's buffers (:mod:`crossbar.array`), which :meth:`Tile.age`
+home in the array's buffers (:mod:`crossbar.read.array`), which :meth:`Tile.age`
 returns it for.
 """
 
@@ -33,9 +33,10 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from crossbar import kernels
 from crossbar.seeds import Stream, kernel_key
 from crossbar.threads import torch_threads
+
+from . import kernels
 
 BOLTZMANN = 1.380649e-23  # J/K (SI, exact)
 TEMPERATURE = 300.0  # K: room temperature, the condition of the device data used (docs/physics.md)

@@ -18,16 +18,16 @@ experiment) owns the counter. The programmed state lives in torch buffers, so
 ``array.to("cuda")`` moves it and ``state_dict`` saves it; NumPy views are
 taken only where the Numba kernels are called.
 
-The converters follow the profile (:class:`crossbar.readplan.ReadPlan`: input
+The converters follow the profile (:class:`crossbar.read.plan.ReadPlan`: input
 slices, phases, ADC, range management; docs/physics.md, "Converters"). The
 array's time since programming drives drift and the 1/f read noise
-(:meth:`CrossbarArray.age`); reads inside a :class:`crossbar.readtime.ReadGroup`
+(:meth:`CrossbarArray.age`); reads inside a :class:`crossbar.read.timing.ReadGroup`
 share the low-frequency part of that noise. Every read adds to ``stats``
 (conversions, clipped conversions, bound-management re-reads).
 
 Abstract profiles (the Qin paper's Gaussian models) have no conductance
 physics: their MVM is the exact product plus output noise (Eq. 2 or 3),
-drawn by :func:`crossbar.readops.qin_noise`, the sampler the noise-injection
+drawn by :func:`crossbar.read.ops.qin_noise`, the sampler the noise-injection
 layers use too.
 """
 
@@ -41,16 +41,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from crossbar import dac_kernels
-from crossbar.calibration import calibrate_tiles
-from crossbar.operands import as_matrix, check_finite, check_key
-from crossbar.readcpu import chunk_rows, read_cpu, read_patches_cpu
-from crossbar.readops import im2col, keyed_normal, qin_noise
-from crossbar.readplan import ReadPlan, ReadStats
-from crossbar.readtime import ReadGroup, as_buffers, group_state, shares_noise
-from crossbar.readtorch import read_keys, read_per_cell, read_torch
+from crossbar.read.calibration import calibrate_tiles
+from crossbar.read.cpu import chunk_rows, read_cpu, read_patches_cpu
+from crossbar.read.operands import as_matrix, check_finite, check_key
+from crossbar.read.ops import im2col, keyed_normal, qin_noise
+from crossbar.read.plan import ReadPlan, ReadStats
+from crossbar.read.tile import Tile
+from crossbar.read.timing import ReadGroup, as_buffers, group_state, shares_noise
+from crossbar.read.torch_read import read_keys, read_per_cell, read_torch
 from crossbar.threads import torch_threads
-from crossbar.tile import Tile
+
+from . import dac_kernels
 
 
 class CrossbarArray(nn.Module):
@@ -234,7 +235,7 @@ class CrossbarArray(nn.Module):
             self._group = None  # a vote group's buffers live only while its reads go on
             return self.conductance, self.variance
         if not isinstance(group, ReadGroup):
-            raise ValueError(f"group must be a crossbar.readtime.ReadGroup or None, got {group!r}")
+            raise ValueError(f"group must be a crossbar.read.timing.ReadGroup or None, got {group!r}")
         if not shares_noise(self.profile, group):
             return self.conductance, self.variance
         if self._group is None or self._group[0] != group:
@@ -254,14 +255,14 @@ class CrossbarArray(nn.Module):
         (:attr:`is_deterministic`). ``output_noise=False`` leaves out an
         abstract profile's Eq. 2/3 noise (``convert`` places it after the
         batch norm). ``group``: the read is one of a vote group (shared
-        low-frequency read noise, :mod:`crossbar.readtime`). Accepts a NumPy
+        low-frequency read noise, :mod:`crossbar.read.timing`). Accepts a NumPy
         array or a torch tensor (1-D for one vector) and answers in the same
         type, float32, on the input's device.
 
         Exact read noise: the column noise is Gaussian with variance
         sum_i u_i^2 s_ij^2, one bfloat16 product of the squared inputs with the
-        cell variances (:func:`crossbar.readops.variance_product`; the noise std
-        within 0.6 % of exact, :func:`crossbar.readops.variance_error_bound`).
+        cell variances (:func:`crossbar.read.ops.variance_product`; the noise std
+        within 0.6 % of exact, :func:`crossbar.read.ops.variance_error_bound`).
         """
         torch_like = isinstance(x, torch.Tensor)
         xt = as_matrix("x", x, (1, 2), finite=False)  # read() checks, for free on the CPU
@@ -382,7 +383,7 @@ class CrossbarArray(nn.Module):
 
     def mvm_per_cell(self, x, rng: np.random.Generator, bias=None):
         """Reference read drawing independent noise for every cell and read (slow; a test oracle):
-        :func:`crossbar.readtorch.read_per_cell`."""
+        :func:`crossbar.read.torch_read.read_per_cell`."""
         if self.is_abstract:
             raise ValueError("per-cell reads need a physical profile; this one has output noise only")
         xt = as_matrix("x", x, (2,)).cpu()

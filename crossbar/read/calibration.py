@@ -6,7 +6,7 @@ of the absolute pre-clip values of every conversion of the tile (each read's col
 value, or the phases' accumulated value) over the vectors of a calibration batch, its
 columns, slices and phases, read with read noise from the calibration's own stream
 (``crossbar.seeds.Stream.CALIBRATION_READ``). Chips calibrate after programming and
-again after drift: :meth:`crossbar.array.CrossbarArray.age` returns a tile to the fixed
+again after drift: :meth:`crossbar.read.array.CrossbarArray.age` returns a tile to the fixed
 full scale until it is calibrated again. A tile whose values are all 0 keeps the fixed
 full scale and stays uncalibrated.
 """
@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from crossbar.readcpu import values_cpu
-from crossbar.readtorch import converted_values, read_keys
+from crossbar.read.cpu import values_cpu
+from crossbar.read.torch_read import converted_values, read_keys
 
 
 def calibrate_tiles(array, x: torch.Tensor, key: int) -> int:

@@ -22,7 +22,7 @@ from crossbar.checks import one_line
 from crossbar.cost.voting import VOTING_MODES
 from crossbar.identity import code_identity, digest_json, profile_digest
 
-from .checks import (
+from ..checks import (
     MAX_INT,
     ConfigError,
     data_spec,
@@ -37,9 +37,9 @@ from .checks import (
     string,
     vote_counts,
 )
-from .config import load_yaml_config
-from .noise_scale import SCALE_MODES, Age
-from .profiles import load_profile
+from ..config import load_yaml_config
+from ..noise_scale import SCALE_MODES, Age
+from ..profiles import load_profile
 
 __all__ = ["REFERENCES", "BudgetConfig", "TrainSpec", "load_budget_config"]
 

@@ -1,8 +1,8 @@
 """Numba kernels of one array read: read noise and ADC, written to vectorise (the DAC is
-:func:`crossbar.dac_kernels.dac`).
+:func:`crossbar.read.dac_kernels.dac`).
 
 Plain functions on NumPy arrays (no classes, no torch), like
-:mod:`crossbar.kernels`, whose counter-based hash they share: every random
+:mod:`crossbar.read.kernels`, whose counter-based hash they share: every random
 number is a pure function of (stream key, index), so results do not depend
 on the thread count or on how a batch is split into launches.
 
@@ -10,7 +10,7 @@ The read draws one normal per row band, row and column, the bulk of a
 read's random numbers. They come from a block Box-Muller transform (Box &
 Muller, Ann. Math. Stat. 1958) in float32 whose logarithm, sine and cosine
 are short polynomials the compiler turns into SIMD code, several times faster
-per normal than the ziggurat of :mod:`crossbar.kernels`, whose branches do
+per normal than the ziggurat of :mod:`crossbar.read.kernels`, whose branches do
 not vectorise. Accuracy: the uniforms have 32 bits (|z| <= 6.66, the tail
 beyond has probability 3e-11); the polynomials are accurate to float32
 rounding (relative error < 1e-6 in each normal).
@@ -26,7 +26,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from crossbar.kernels import _GOLDEN, _MASK32, _ONE, _S32, _mix
+from crossbar.read.kernels import _GOLDEN, _MASK32, _ONE, _S32, _mix
 
 _f32 = np.float32
 _LN2 = _f32(math.log(2.0))

@@ -25,8 +25,8 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .noise_scale import scale_key
-from .stats import Interval
+from ..noise_scale import scale_key
+from ..stats import Interval
 
 __all__ = ["Threshold", "grid_range", "noise_budget", "tolerates_more"]
 

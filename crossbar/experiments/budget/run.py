@@ -6,9 +6,9 @@ For a trained model, a test subset, a device profile and a target accuracy
 of noise scales s the K-vote accuracy
 (:class:`crossbar.experiments.accuracy.AccuracyEvaluator`) stops meeting the
 target (Qin & Vucinic, Section 3.3), with the interval its confidence
-intervals allow (:mod:`crossbar.experiments.budget_search`). It plans the
+intervals allow (:mod:`crossbar.experiments.budget.search`). It plans the
 test-set size and the number of chips that resolve the target, or says that
-the data cannot (:mod:`crossbar.experiments.budget_plan`). It then prices
+the data cannot (:mod:`crossbar.experiments.budget.plan`). It then prices
 every K with the cost model (``crossbar.cost``): latency of the three voting
 schedules, energy and area per inference, and the energy-optimal pair (read
 voltage V, votes K) under the physical voltage law: the network is evaluated at
@@ -34,12 +34,12 @@ import torch
 from crossbar.cost import voltage_range
 from crossbar.threads import limit_threads
 
-from .accuracy import AccuracyEvaluator
-from .budget_cache import cache_path, claim_folder, read_cache, write_cache
-from .budget_config import BudgetConfig
-from .budget_plan import plan_inputs, resolution
-from .budget_result import BudgetResult, PointsResult
-from .budget_search import Threshold, grid_range, noise_budget
+from ..accuracy import AccuracyEvaluator
+from .cache import cache_path, claim_folder, read_cache, write_cache
+from .config import BudgetConfig
+from .plan import plan_inputs, resolution
+from .result import BudgetResult, PointsResult
+from .search import Threshold, grid_range, noise_budget
 
 __all__ = ["BudgetResult", "PointsResult", "Threshold", "noise_budget", "obtain_model", "run_budget",
            "run_points"]
@@ -250,7 +250,7 @@ def run_budget(config: BudgetConfig, *, progress: bool = True,
     cache key is a digest of the model's weights, the test data, the profile's
     values, the time since programming, the settings and the code
     (``BudgetConfig.evaluation_key``); an output folder with other content is
-    refused (``budget_cache.claim_folder``). With ``max_repeats > repeats``, when the
+    refused (``cache.claim_folder``). With ``max_repeats > repeats``, when the
     search leaves grid points undecided that more chips would decide, it is run
     again, once, with the chips they need (at most ``max_repeats``).
     """

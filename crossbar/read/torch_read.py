@@ -1,13 +1,13 @@
 """The physical read in plain torch operations: the reference of the converter model.
 
 :func:`read_torch` implements every converter setting of docs/physics.md
-("Converters"): input slices and phases (:meth:`crossbar.readplan.ReadPlan.voltages`),
+("Converters"): input slices and phases (:meth:`crossbar.read.plan.ReadPlan.voltages`),
 exact read noise through the bfloat16 variance product plus the circuit floor, one
 ADC conversion per read, shift-and-add, and the three range modes including AIHWKit's
 iterative bound management. It is the read on accelerators, the CPU read of
 bound-managed profiles, and the source of the calibration values
 (:func:`converted_values`). On the CPU its normals are the stream the Numba kernels
-draw (:func:`crossbar.read_kernels.row_normals`), so with the same key it gives the
+draw (:func:`crossbar.read.adc_kernels.row_normals`), so with the same key it gives the
 kernels' result to float32 rounding; elsewhere a ``torch.Generator`` seeded with the
 read's key (other numbers, the same distribution).
 """
@@ -19,10 +19,11 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from crossbar import read_kernels
-from crossbar.readops import variance_product
+from crossbar.read.ops import variance_product
 from crossbar.seeds import derive
 from crossbar.threads import torch_threads
+
+from . import adc_kernels
 
 
 def read_keys(key: int | None, bands: int, reads: int) -> np.ndarray:
@@ -37,7 +38,7 @@ def _normals(like: torch.Tensor, key: int, rows: torch.Tensor) -> torch.Tensor:
     """Standard normals like ``like`` (rows x cols) for the batch rows ``rows`` of stream ``key``."""
     if like.device.type == "cpu":
         with torch_threads():
-            z = read_kernels.row_normals(np.uint64(key), rows.numpy().astype(np.int64), like.shape[1])
+            z = adc_kernels.row_normals(np.uint64(key), rows.numpy().astype(np.int64), like.shape[1])
         return torch.from_numpy(z)
     gen = torch.Generator(device=like.device)
     gen.manual_seed(int(key))

@@ -1,7 +1,7 @@
 """Numba kernels of the digital-to-analog conversion: input rows (or a convolution's
 patches, taken straight from the images) to the row voltages of every read.
 
-Plain functions on NumPy arrays, no classes, no torch (like :mod:`crossbar.kernels`).
+Plain functions on NumPy arrays, no classes, no torch (like :mod:`crossbar.read.kernels`).
 One read per input slice and phase (docs/physics.md, "Converters"): each input vector
 x is scaled by s = max|x| and coded k = rint(u K), u = x / s, K = 2^(bits-1) - 1; read
 r = slice * phases + phase drives sign(k) d / D of slice digit d (D = 2^w - 1), or,
@@ -139,7 +139,7 @@ def dac_patches(x: np.ndarray, kernel: np.ndarray, stride: np.ndarray, padding: 
     """:func:`dac` of the im2col patches of the images ``x`` (N x C x H x W, float32), without
     writing the patch matrix: row n * H_out * W_out + oh * W_out + ow is the patch of output
     position (oh, ow) of image n, entries ordered (channel, kernel row, kernel column) as in
-    :func:`crossbar.readops.im2col` (zeros where the kernel reaches into the padding)."""
+    :func:`crossbar.read.ops.im2col` (zeros where the kernel reaches into the padding)."""
     n_img, channels, height, width = x.shape
     kh, kw = kernel[0], kernel[1]
     h_out, w_out = out_hw[0], out_hw[1]

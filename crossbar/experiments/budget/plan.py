@@ -20,8 +20,8 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
-from .budget_search import Threshold
-from .stats import chip_half_width, inputs_needed, wilson_half_width
+from ..stats import chip_half_width, inputs_needed, wilson_half_width
+from .search import Threshold
 
 __all__ = ["INPUT_SHARE", "Resolution", "chips_to_decide", "plan_inputs", "pooled_chip_sd", "resolution",
            "undecided"]

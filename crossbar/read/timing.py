@@ -25,8 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from crossbar import kernels
 from crossbar.seeds import kernel_key
+
+from . import kernels
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def group_state(tiles, bands: tuple[tuple[int, int], ...], n_out: int, height: i
     read inside ``group``: each cell's common 1/f part drawn once from the group's stream
     (tile i, half h: ``kernel_key(group.key, i, h)``), added to (G+ - G-) / (g_max - g_min),
     and the variance of the part that stays fresh on every read. The tiles' conductances are
-    regenerated once per tile (:meth:`crossbar.tile.Tile.conductances`)."""
+    regenerated once per tile (:meth:`crossbar.read.tile.Tile.conductances`)."""
     g = np.zeros((len(bands), height, n_out), dtype=np.float32)
     var = np.zeros_like(g)
     starts = [r0 for r0, _ in bands]

@@ -1,6 +1,6 @@
 """The tensor operations of a read that do not need the Numba kernels.
 
-Shared by the CPU read (:mod:`crossbar.array` with :mod:`crossbar.read_kernels`),
+Shared by the CPU read (:mod:`crossbar.read.array` with :mod:`crossbar.read.adc_kernels`),
 the plain-torch read on accelerators (:func:`read_torch`), the torch layers
 and the cost model: the patch layout of a convolution (:func:`im2col`), the one
 recurrence of RNN, GRU and LSTM layers (:func:`recurrence`), the
@@ -18,9 +18,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from crossbar import read_kernels
 from crossbar.seeds import derive
 from crossbar.threads import torch_threads
+
+from . import adc_kernels
 
 
 def im2col(x: torch.Tensor, kernel_size, stride, padding, dilation) -> torch.Tensor:
@@ -125,13 +126,13 @@ def keyed_normal(like: torch.Tensor, key: int, mean: float, std: float) -> torch
     """A tensor like ``like`` (shape, dtype, device) of N(mean, std^2) draws of stream ``key``.
 
     On the CPU the draws are the counter-based block stream of
-    :func:`crossbar.read_kernels.normals` (independent of the thread count);
+    :func:`crossbar.read.adc_kernels.normals` (independent of the thread count);
     elsewhere a ``torch.Generator`` on the tensor's device seeded with ``key``
     (other numbers, the same distribution).
     """
     if like.device.type == "cpu":
         with torch_threads():
-            z = read_kernels.normals(np.uint64(key), like.numel(), float(mean), float(std))
+            z = adc_kernels.normals(np.uint64(key), like.numel(), float(mean), float(std))
         return torch.from_numpy(z).view(like.shape).to(like.dtype)
     gen = torch.Generator(device=like.device)
     gen.manual_seed(int(key))
@@ -166,7 +167,7 @@ def variance_product(u: torch.Tensor, variance: torch.Tensor) -> torch.Tensor:
     bfloat16 operands (``variance`` is stored so; the CPU read gets u^2 so
     rounded from the DAC kernel), float32 accumulation, a bfloat16 result:
     every term is >= 0, so the relative error is at most
-    ``variance_error_bound(rows)`` (see :meth:`crossbar.array.CrossbarArray.mvm`).
+    ``variance_error_bound(rows)`` (see :meth:`crossbar.read.array.CrossbarArray.mvm`).
     """
     return torch.matmul(u.square().to(torch.bfloat16), variance)
 
@@ -179,7 +180,7 @@ def variance_error_bound(rows: int) -> float:
 
 
 def read_torch(array, x: torch.Tensor, key: int | None) -> torch.Tensor:
-    """The physical read of a :class:`~crossbar.array.CrossbarArray` in plain torch operations,
+    """The physical read of a :class:`~crossbar.read.array.CrossbarArray` in plain torch operations,
     for tensors on an accelerator.
 
     Same model as the CPU kernels (DAC, one product per row band, exact read

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from crossbar.cost import NetworkCost
 from crossbar.cost.optimum import VoltagePoint, pareto_front
 
-from .budget_config import BudgetConfig
-from .budget_plan import Resolution
-from .budget_search import Threshold, tolerates_more
-from .stats import Interval, compare
+from ..stats import Interval, compare
+from .config import BudgetConfig
+from .plan import Resolution
+from .search import Threshold, tolerates_more
 
 __all__ = ["BudgetResult", "PointsResult"]
 
