@@ -273,3 +273,40 @@ def test_recurrent_layers_train_against_the_device_and_grouped_convolutions_are_
     assert [type(m).__name__ for _, m, _ in mapped_layers(gru)] == ["GRU"]
     with pytest.raises(HardwareError, match="no hardware-aware forward"):
         mapped_layers(nn.Sequential(nn.Conv2d(4, 4, 3, groups=2)))
+
+
+@pytest.mark.parametrize("shape", [(48, 20), (6, 12, 5, 5)])
+@pytest.mark.parametrize("levels", [0, 255])
+def test_fused_band_chain_is_the_torch_chain_bit_for_bit(shape, levels):
+    """The fused CPU chain (crossbar.training.adc_chain) against the same steps written here in
+    torch: values and gradients equal bit for bit, clipped values (the range is a percentile of
+    the values, so one of them sits exactly on it: torch's tie rule) included."""
+    from crossbar.training import adc_chain
+
+    g = torch.Generator().manual_seed(3)
+    c = (3 * torch.randn(*shape, generator=g)).requires_grad_()
+    scale = torch.rand(shape[0], 1, *shape[2:], generator=g) + 0.5
+    w = torch.rand(shape[1], generator=g) + 0.1
+    floor = 0.01 * torch.rand(shape[1], generator=g)
+    z = torch.randn(*shape, generator=g)
+    cols = (1, -1) + (1,) * (len(shape) - 2)
+    x = c / scale + z * floor.sqrt().view(cols)
+    fs = x.detach().abs().flatten().kthvalue(int(0.9 * x.numel())).values.expand(shape[1]).contiguous()
+    if levels:
+        f = fs.view(cols)
+        y = torch.maximum(torch.minimum(x, f), -f) * (levels / f)
+        y = (y + (torch.round(y) - y).detach()) * (f / levels)
+    else:
+        fs = torch.full_like(w, math.inf)
+        y = x
+    want = y * w.view(cols)
+    grad_out = torch.randn(*shape, generator=g)
+    (want * grad_out).sum().backward()
+    want_grad, c.grad = c.grad.clone(), None
+    assert levels == 0 or (x.detach().abs() > fs.view(cols)).any()  # something is clipped
+    noisy = adc_chain.noisy(c, scale, z.numpy(), floor)
+    got = adc_chain.quantised(c, noisy, scale, fs, w, levels, None)
+    (got * grad_out).sum().backward()
+    assert torch.equal(noisy, x.detach())
+    assert torch.equal(got, want.detach())
+    assert torch.equal(c.grad, want_grad)

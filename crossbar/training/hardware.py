@@ -43,6 +43,8 @@ from crossbar.read import kernels
 from crossbar.read.tile import noise_floor
 from crossbar.seeds import Stream, derive
 
+from . import adc_chain
+
 __all__ = ["EFFECTS", "Draws", "HardwareConfig", "HardwareError", "Programmed", "dac", "magnitude", "program",
            "product"]
 
@@ -317,6 +319,21 @@ def _full_scale(hw: HardwareConfig, c: torch.Tensor, tile_of_col: torch.Tensor) 
     return fs
 
 
+def _band(hw: HardwareConfig, c: torch.Tensor, scale: torch.Tensor, z: np.ndarray | None,
+          floor: torch.Tensor | None, w_max: torch.Tensor, levels: int, tile_of_col: torch.Tensor
+          ) -> torch.Tensor:
+    """One band's converted values times w_max in torch operations (any device and dtype; the
+    reference of :mod:`.adc_chain`): divided by ``scale``, noise floor, ADC clip and rounding."""
+    c = c / scale
+    cols = (1, -1) + (1,) * (c.dim() - 2)
+    if z is not None:
+        c = c + torch.from_numpy(z).to(c.device, c.dtype) * floor.sqrt().view(cols)
+    if levels:
+        fs = _full_scale(hw, c, tile_of_col).view(cols)
+        c = _ste_round(torch.maximum(torch.minimum(c, fs), -fs) * (float(levels) / fs)) * (fs / float(levels))
+    return c * w_max.view(cols)
+
+
 def product(x: torch.Tensor, scale: torch.Tensor, mvm: Band,
             prog: Programmed, hw: HardwareConfig, gen: Draws,
             bias: torch.Tensor | None = None) -> torch.Tensor:
@@ -325,19 +342,17 @@ def product(x: torch.Tensor, scale: torch.Tensor, mvm: Band,
     ``scale`` the largest input magnitude of each vector (broadcastable to the output). Per
     band: divided by ``scale``, noise floor, ADC, times w_max; summed, scaled back, plus bias."""
     p = hw.device
-    adc = hw.on("adc") and p.adc_bits
+    levels = int(2 ** (p.adc_bits - 1) - 1) if hw.on("adc") and p.adc_bits else 0
     out = None
     for i, (g, w_max, floor) in enumerate(zip(prog.g, prog.scale, prog.floor, strict=True)):
-        c = mvm(x, i, g) / scale
-        cols = (1, -1) + (1,) * (c.dim() - 2)
-        if floor is not None:
-            z = torch.from_numpy(gen.normal(tuple(c.shape))).to(c.device, c.dtype)
-            c = c + z * floor.sqrt().view(cols)
-        if adc:
-            fs = _full_scale(hw, c, prog.tile_of_col).view(cols)
-            levels = float(2 ** (p.adc_bits - 1) - 1)
-            c = _ste_round(torch.maximum(torch.minimum(c, fs), -fs) * (levels / fs)) * (fs / levels)
-        part = c * w_max.view(cols)
-        out = part if out is None else out + part
+        c = mvm(x, i, g)
+        z = gen.normal(tuple(c.shape)) if floor is not None else None
+        if c.device.type == "cpu" and c.dtype == torch.float32:  # fused: the same bits, a third of the time
+            noisy = adc_chain.noisy(c, scale, z, floor)
+            fs = _full_scale(hw, noisy, prog.tile_of_col) if levels else torch.full_like(w_max, math.inf)
+            out = adc_chain.quantised(c, noisy, scale, fs, w_max, levels, out)
+        else:
+            part = _band(hw, c, scale, z, floor, w_max, levels, prog.tile_of_col)
+            out = part if out is None else out + part
     out = out * scale
     return out if bias is None else out + bias.view((1, -1) + (1,) * (out.dim() - 2))
