@@ -216,8 +216,8 @@ def test_bad_hardware_settings_are_one_line_errors(hardware, noise, words):
 def test_model_without_mappable_layers_is_refused():
     with pytest.raises(HardwareError, match="no layer that convert"):
         mapped_layers(nn.Sequential(nn.ReLU()))
-    with pytest.raises(HardwareError, match="groups"):
-        mapped_layers(nn.Conv2d(4, 4, 3, groups=2))
+    with pytest.raises(HardwareError, match="MultiheadAttention"):
+        mapped_layers(nn.Sequential(nn.MultiheadAttention(8, 2)))
 
 
 def test_budget_and_sweep_configs_take_hardware():
@@ -266,13 +266,33 @@ def test_command_line_trains_against_a_device(tmp_path, capsys):
         assert words in err and len(err.splitlines()) == 1, err
 
 
-def test_recurrent_layers_train_against_the_device_and_grouped_convolutions_are_refused():
-    from crossbar.training.mapped import mapped_layers
-
+def test_recurrent_layers_train_against_the_device_and_transposed_convolutions_are_refused():
     gru = nn.Sequential(nn.GRU(3, 4, num_layers=2, bidirectional=True, batch_first=True))
     assert [type(m).__name__ for _, m, _ in mapped_layers(gru)] == ["GRU"]
     with pytest.raises(HardwareError, match="no hardware-aware forward"):
-        mapped_layers(nn.Sequential(nn.Conv2d(4, 4, 3, groups=2)))
+        mapped_layers(nn.Sequential(nn.ConvTranspose2d(4, 4, 2)))
+
+
+@pytest.mark.parametrize("layer, shape", [
+    (nn.Conv1d(4, 6, 3, padding=2, dilation=2), (3, 4, 17)),
+    (nn.Conv2d(8, 8, 3, groups=8, padding=1, stride=2), (3, 8, 9, 9)),  # depthwise
+    (nn.Conv2d(40, 40, 3, groups=40), (2, 40, 6, 6)),  # 7 groups per 64 x 16 tile: six arrays
+    (nn.Conv2d(6, 9, 3, groups=3, padding="same", padding_mode="reflect"), (2, 6, 7, 7)),
+    (nn.Conv3d(2, 4, 3, padding=1), (2, 2, 5, 5, 5)),
+])
+def test_every_convolution_trains_against_the_device(layer, shape):
+    """1-D, 2-D, 3-D and grouped convolutions: on the ideal profile the training forward is
+    torch's own layer (float32 rounding apart) and every weight gets a gradient; on PCM the
+    forward differs from it (the device is in the loop) and stays finite."""
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(4))
+    ref = layer(x).detach()
+    ideal = HardwareConfig.parse({"profile": "ideal", "overrides": {"tile_rows": 64, "tile_cols": 16}})
+    out = run(layer, x, ideal)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5 * ref.abs().max().item())
+    out.square().sum().backward()
+    assert (layer.weight.grad != 0).all()
+    noisy = run(layer, x, HardwareConfig(small_tiles("pcm"))).detach()
+    assert torch.isfinite(noisy).all() and not torch.allclose(noisy, ref, rtol=1e-3, atol=1e-3)
 
 
 @pytest.mark.parametrize("shape", [(48, 20), (6, 12, 5, 5)])
