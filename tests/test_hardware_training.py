@@ -216,8 +216,8 @@ def test_bad_hardware_settings_are_one_line_errors(hardware, noise, words):
 def test_model_without_mappable_layers_is_refused():
     with pytest.raises(HardwareError, match="no layer that convert"):
         mapped_layers(nn.Sequential(nn.ReLU()))
-    with pytest.raises(HardwareError, match="MultiheadAttention"):
-        mapped_layers(nn.Sequential(nn.MultiheadAttention(8, 2)))
+    with pytest.raises(HardwareError, match="add_bias_kv"):
+        mapped_layers(nn.Sequential(nn.MultiheadAttention(8, 2, add_bias_kv=True)))
 
 
 def test_budget_and_sweep_configs_take_hardware():
@@ -293,6 +293,40 @@ def test_every_convolution_trains_against_the_device(layer, shape):
     assert (layer.weight.grad != 0).all()
     noisy = run(layer, x, HardwareConfig(small_tiles("pcm"))).detach()
     assert torch.isfinite(noisy).all() and not torch.allclose(noisy, ref, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("layer", [nn.MultiheadAttention(16, 4, batch_first=True),
+                                   nn.MultiheadAttention(16, 2, kdim=8, vdim=12)])
+def test_attention_projections_train_against_the_device(layer):
+    """Packed and separate q/k/v weights: on the ideal profile the training forward is torch's
+    own attention; every projection weight gets a gradient; the output projection is part of
+    the attention layer, not a Linear of its own."""
+    g = torch.Generator().manual_seed(5)
+    n, steps = (3, 5)
+    q = torch.randn(n, steps, 16, generator=g)
+    kv = [torch.randn(n, 7, d, generator=g) for d in (layer.kdim, layer.vdim)]
+    if not layer.batch_first:
+        q, kv = q.transpose(0, 1), [t.transpose(0, 1) for t in kv]
+    ref = layer(q, *kv, need_weights=False)[0].detach()
+    assert [name for name, _, _ in mapped_layers(layer)] == [""]
+    ideal = HardwareConfig.parse({"profile": "ideal", "overrides": {"tile_rows": 64, "tile_cols": 16}})
+    with device_forward(mapped_layers(layer), ideal, Draws(0)):
+        out = layer(q, *kv, need_weights=False)[0]
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    out.square().sum().backward()
+    assert all(p.grad is not None and (p.grad != 0).any() for p in layer.parameters())
+
+
+def test_a_transformer_layer_trains_against_the_device():
+    enc = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, batch_first=True, norm_first=True)
+    x = torch.randn(2, 6, 16, generator=torch.Generator().manual_seed(6))
+    ref = enc(x).detach()
+    layers = mapped_layers(nn.Sequential(enc))
+    assert [name for name, _, _ in layers] == ["0.self_attn", "0.linear1", "0.linear2"]
+    out = run(nn.Sequential(enc), x, HardwareConfig(small_tiles("pcm")))
+    out.square().sum().backward()
+    assert not torch.allclose(out.detach(), ref, atol=1e-3)
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in enc.parameters())
 
 
 @pytest.mark.parametrize("shape", [(48, 20), (6, 12, 5, 5)])

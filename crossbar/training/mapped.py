@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from crossbar.nn.attention import attend, projections
 from crossbar.nn.conv import group_sizes, grouped_layout
 from crossbar.nn.mappable import SUPPORTED, analog_class
 from crossbar.nn.recurrent import gate_weights, param_suffixes, params_of
@@ -126,6 +127,31 @@ def _conv_product(layer: nn.Module, hw: HardwareConfig, gen: Draws, x: torch.Ten
     return product(xq, scale, mvm, prog, hw, gen, bias)
 
 
+def _attention_matrices(layer: nn.MultiheadAttention, _profile) -> Matrices:
+    """The q, k, v and output projections, one array each (``crossbar.nn.attention``)."""
+    weights, biases = projections(layer)
+    return ([(w.t(), b) for w, b in zip(weights, biases, strict=True)]
+            + [(layer.out_proj.weight.t(), layer.out_proj.bias)])
+
+
+def _attention_params(layer: nn.MultiheadAttention) -> list[torch.Tensor]:
+    """Each projection's weight (views of a packed ``in_proj_weight``): clipped one by one."""
+    return [*projections(layer)[0], layer.out_proj.weight]
+
+
+def _attention_forward(layer: nn.MultiheadAttention, query: torch.Tensor, products: list[Array], key,
+                       value, key_padding_mask=None, need_weights=True, attn_mask=None,
+                       average_attn_weights=True, is_causal=False):
+    """``attend`` (the one attention, digital) with each projection read through its array."""
+    def project(f: Array) -> Callable[[torch.Tensor], torch.Tensor]:
+        return lambda t: f(t.reshape(-1, t.shape[-1])).reshape(*t.shape[:-1], -1)
+
+    return attend(query, key, value, [project(f) for f in products], layer.num_heads,
+                  batch_first=layer.batch_first, key_padding_mask=key_padding_mask,
+                  need_weights=need_weights, attn_mask=attn_mask, average_attn_weights=average_attn_weights,
+                  is_causal=is_causal, dropout=layer.dropout, training=layer.training)
+
+
 def _recurrent_matrices(layer: nn.RNNBase) -> Matrices:
     """One array per layer and direction, laid out as ``crossbar.nn.recurrent`` maps it."""
     out = []
@@ -148,6 +174,8 @@ RULES: dict[type[nn.Module], Rule] = {
     nn.Conv1d: _CONV,
     nn.Conv2d: _CONV,
     nn.Conv3d: _CONV,
+    nn.MultiheadAttention: Rule(_attention_matrices, _attention_params, _attention_forward,
+                                lambda m, *a: _linear_product(*a)),
     nn.RNNBase: Rule(lambda m, _p: _recurrent_matrices(m),
                      lambda m: [p for n, p in m.named_parameters() if n.startswith("weight_")],
                      _recurrent_forward, lambda m, *a: _linear_product(*a)),
@@ -164,10 +192,10 @@ def _rule(module: nn.Module) -> Rule | None:
 def mapped_layers(model: nn.Module) -> list[tuple[str, nn.Module, Rule]]:
     """(name, layer, rule) of every layer ``convert`` would map, in module order; a layer it
     would refuse is refused here too, and so is a model with none."""
-    out = []
+    out: list[tuple[str, nn.Module, Rule]] = []
     for name, module in model.named_modules():
         cls = analog_class(module)
-        if cls is None:
+        if cls is None or any(not n or name.startswith(f"{n}.") for n, _, _ in out):  # attention's out_proj
             continue
         reason = cls.unsupported(module)
         rule = _rule(module)
@@ -191,13 +219,13 @@ def device_forward(layers: list[tuple[str, nn.Module, Rule]], hw: HardwareConfig
     gen.next_forward()
 
     def make(module: nn.Module, rule: Rule):
-        def forward(x, *args):
+        def forward(x, *args, **kwargs):
             products = []
             for w, b in rule.matrices(module, hw.device):
                 prog = program(w, hw, gen)
                 products.append(Array(lambda v, prog=prog, b=b: rule.product(module, hw, gen, v, prog, b),
                                       w.shape[0]))
-            return rule.forward(module, x, products, *args)
+            return rule.forward(module, x, products, *args, **kwargs)
         return forward
 
     for _, module, rule in layers:
