@@ -364,3 +364,22 @@ def test_fused_band_chain_is_the_torch_chain_bit_for_bit(shape, levels):
     assert torch.equal(noisy, x.detach())
     assert torch.equal(got, want.detach())
     assert torch.equal(c.grad, want_grad)
+
+
+def test_a_weight_mapped_by_use_is_refused_with_an_example():
+    """convert maps ``x @ self.w`` by use; training has no rule for it, so with an example input
+    the setting is refused by name rather than trained in float."""
+
+    class ByUse(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(4, 3))
+            self.fc = nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.fc(x @ self.w)
+
+    net = ByUse()
+    assert [name for name, _, _ in mapped_layers(net)] == ["fc"]  # no example: by class only
+    with pytest.raises(HardwareError, match="parameter 'w' is multiplied"):
+        mapped_layers(net, torch.randn(2, 4))

@@ -29,8 +29,8 @@ from crossbar.nn.placement import Placement, carry_noise, example_batch, plan, q
 from crossbar.nn.usage import Usage, trace_usage
 from crossbar.seeds import Stream, derive
 
-__all__ = ["DigitalParameter", "UnsupportedLayerError", "analog_layers", "convert", "reprogram", "reseed",
-           "to_float"]
+__all__ = ["DigitalParameter", "UnsupportedLayerError", "analog_layers", "convert", "mapped_by_use",
+           "reprogram", "reseed", "to_float"]
 
 # Layers with matrix products that no array computes as they stand: refused by class.
 _UNMAPPABLE = (nn.ConvTranspose3d, nn.RNNCell, nn.LSTMCell, nn.GRUCell, nn.Bilinear)
@@ -175,6 +175,14 @@ def _decide(model: nn.Module, classed: dict, digital: Sequence[str], example, ca
                 f"parameter {n!r} in {where}: {use.reason}; fold the weight into a parameter first, or "
                 f"keep it digital knowingly with convert(..., digital=[{n!r}])")
     return usage, candidates
+
+
+def mapped_by_use(model: nn.Module, example) -> list[str]:
+    """The parameters ``convert(model, ..., example=example)`` would map by use (multiplied with
+    an input outside the layers it maps by class), from one traced forward; what it would
+    refuse raises as there."""
+    usage, candidates = _decide(model, _by_class(model, ()), (), example, None)
+    return [n for n in candidates if usage is not None and usage.products(n)]
 
 
 def _map_by_use(model: nn.Module, usage: Usage | None, candidates: dict, digital: Sequence[str], profile,

@@ -21,6 +21,7 @@ from torch import nn
 
 from crossbar.nn.attention import attend, projections
 from crossbar.nn.conv import group_sizes, grouped_layout
+from crossbar.nn.convert import mapped_by_use
 from crossbar.nn.mappable import SUPPORTED, analog_class
 from crossbar.nn.recurrent import gate_weights, param_suffixes, params_of
 from crossbar.read.ops import recurrence
@@ -189,9 +190,10 @@ def _rule(module: nn.Module) -> Rule | None:
     return None
 
 
-def mapped_layers(model: nn.Module) -> list[tuple[str, nn.Module, Rule]]:
+def mapped_layers(model: nn.Module, example=None) -> list[tuple[str, nn.Module, Rule]]:
     """(name, layer, rule) of every layer ``convert`` would map, in module order; a layer it
-    would refuse is refused here too, and so is a model with none."""
+    would refuse is refused here too, and so is a model with none. With an ``example`` input,
+    a weight ``convert`` would map by use (no rule here) is refused too."""
     out: list[tuple[str, nn.Module, Rule]] = []
     for name, module in model.named_modules():
         cls = analog_class(module)
@@ -203,6 +205,11 @@ def mapped_layers(model: nn.Module) -> list[tuple[str, nn.Module, Rule]]:
             raise HardwareError(None, "model", f"layer {name!r} ({type(module).__name__}) cannot be trained "
                                 f"against a device: {reason or 'no hardware-aware forward for it'}")
         out.append((name, module, rule))
+    for name in mapped_by_use(model, example) if example is not None else ():
+        raise HardwareError(None, "model", f"parameter {name!r} is multiplied with an input in its module's "
+                            "own forward (convert maps it by use), and hardware-aware training has rules "
+                            "only for layers mapped by class: make the product an nn.Linear, or train "
+                            "without hardware=", allowed=", ".join(SUPPORTED))
     if not out:
         raise HardwareError(None, "model", f"{type(model).__name__} has no layer that convert() maps, so "
                             "there is nothing to train against a device", allowed=", ".join(SUPPORTED))
