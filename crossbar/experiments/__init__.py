@@ -44,6 +44,7 @@ from .cells import (
 )
 from .config import ConfigError, SoftmaxSpec, SweepConfig, load_config
 from .demo import DemoConfig, DemoResult, run_demo
+from .designs import ExploreConfig, ExploreLockedError, ExploreResult, explore, load_explore_config
 from .executors import SchedulerUnreachableError
 from .noise_scale import SCALE_MODES, Age, scale_noise
 from .profiles import load_profile
@@ -79,6 +80,9 @@ __all__ = [
     "CorruptResultsError",
     "DemoConfig",
     "DemoResult",
+    "ExploreConfig",
+    "ExploreLockedError",
+    "ExploreResult",
     "ForeignFolderError",
     "IdentityMismatchError",
     "Inputs",
@@ -96,8 +100,10 @@ __all__ = [
     "checkpoint_path",
     "compare",
     "evaluate_cell",
+    "explore",
     "load_budget_config",
     "load_config",
+    "load_explore_config",
     "load_profile",
     "load_results",
     "noise_budget",
