@@ -23,13 +23,6 @@ from crossbar.experiments.designs.run import point_keys
 from crossbar.identity import profile_digest
 from crossbar.report import write_explore_report
 
-
-def _yaml(tmp_path, text: str):
-    path = tmp_path / "explore.yaml"
-    path.write_text(text)
-    return path
-
-
 # ----------------------------------------------------------------------------- config errors
 
 @pytest.mark.parametrize("text, match", [
@@ -52,11 +45,13 @@ def _yaml(tmp_path, text: str):
      "8192]}\npoints: []\n", None),
 ])
 def test_bad_configs_name_the_key(tmp_path, text, match):
+    path = tmp_path / "explore.yaml"
+    path.write_text(text)
     if match is None:  # a valid config: 11 points
-        assert len(load_explore_config(_yaml(tmp_path, text)).design_points()) == 11
+        assert len(load_explore_config(path).design_points()) == 11
         return
     with pytest.raises(ConfigError, match=match) as info:
-        load_explore_config(_yaml(tmp_path, text))
+        load_explore_config(path)
     assert str(tmp_path) in str(info.value) and "\n" not in str(info.value)
 
 
@@ -64,10 +59,12 @@ def test_combination_errors_name_the_point_and_the_cli_exits_2(tmp_path, capsys)
     from crossbar.cli import main
 
     # each value is valid alone (reram: v_read 0.5 V, v_read_min 0.05 V); not 0.1 V above a 0.2 V minimum
-    text = "checkpoint: m.pt\ngrid: {v_read: [0.1, 0.5], v_read_min: [0.2]}\n"
+    both, one_bit = tmp_path / "both.yaml", tmp_path / "one_bit.yaml"
+    both.write_text("checkpoint: m.pt\ngrid: {v_read: [0.1, 0.5], v_read_min: [0.2]}\n")
+    one_bit.write_text("checkpoint: m.pt\ngrid: {adc_bits: [1]}\n")
     with pytest.raises(ConfigError, match=r"key 'grid'.*minimum read voltage.*design point.*\"v_read\": 0.1"):
-        load_explore_config(_yaml(tmp_path, text))
-    assert main(["explore", str(_yaml(tmp_path, "checkpoint: m.pt\ngrid: {adc_bits: [1]}\n"))]) == 2
+        load_explore_config(both)
+    assert main(["explore", str(one_bit)]) == 2
     err = capsys.readouterr().err
     assert "key 'grid.adc_bits'" in err and len(err.strip().splitlines()) == 1
     # a config that names no network needs one passed in Python
@@ -192,3 +189,14 @@ def test_tiny_exploration_end_to_end_and_resume(tmp_path):
         other = cfg.replace(settings={**cfg.settings, **change})
         assert not set(point_keys(other, r.model["digest"], data_key)) & set(r.keys), change
     assert not set(point_keys(cfg, "another-network", data_key)) & set(r.keys)
+
+
+def test_worker_processes_give_the_same_bits(tmp_path):
+    cfg = ExploreConfig(settings={"data": "mnist5k", "test_limit": 10, "repeats": 2, "target_accuracy": 0.0},
+                        grid={"adc_bits": [4, 8]}, out=str(tmp_path / "serial"))
+    here = explore(cfg, model=_mlp(), progress=False)
+    there = explore(cfg, model=_mlp(), progress=False, workers=2, out=str(tmp_path / "workers"))
+    assert there.evaluated == 2 and there.keys == here.keys
+    for k in here.keys:
+        a, b = here.records[k], there.records[k]
+        assert a["accuracy"] == b["accuracy"] and a["costs"] == b["costs"]

@@ -76,6 +76,8 @@ def explore_markdown(d: dict, figures: tuple[str, ...] = ()) -> str:
 
 def plot_front(d: dict, path: str | os.PathLike) -> Path:
     """Energy against area (the front joined) and accuracy against energy (with intervals)."""
+    from matplotlib.ticker import NullFormatter
+
     fig, (ax, bx) = _panels(2)
     rows, front = d["rows"], d["front"]
     for r in rows:
@@ -100,7 +102,9 @@ def plot_front(d: dict, path: str | os.PathLike) -> Path:
            title="energy and area")
     bx.set(xscale="log", xlabel="energy per inference (J)", ylabel="accuracy (%)",
            title="accuracy (interval) and energy")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    for axis in (ax.xaxis, bx.xaxis, ax.yaxis):  # decades only: minor labels overlap on a log axis
+        axis.set_minor_formatter(NullFormatter())
+    ax.legend(fontsize=7, loc="lower left")
     bx.legend(fontsize=7, loc="lower right")
     return _save(fig, Path(path))
 
