@@ -10,11 +10,13 @@ import pytest
 import torch
 from torch import nn
 
+from crossbar.atomic import lock_folder
 from crossbar.cost import at_voltage, pareto_indices
 from crossbar.experiments import (
     CacheDiscardedWarning,
     ConfigError,
     ExploreConfig,
+    ExploreLockedError,
     ExploreResult,
     explore,
     load_explore_config,
@@ -71,7 +73,18 @@ def test_combination_errors_name_the_point_and_the_cli_exits_2(tmp_path, capsys)
     cfg = ExploreConfig(settings={"data": "mnist5k"}, grid={"adc_bits": [4]}, out=str(tmp_path / "x"))
     with pytest.raises(ConfigError, match=r"key 'checkpoint'"):
         explore(cfg, progress=False)
+    missing = cfg.replace(settings={"checkpoint": str(tmp_path / "none.pt")})
+    with pytest.raises(FileNotFoundError, match="none.pt"):
+        explore(missing, progress=False)
     assert not (tmp_path / "x").exists()
+    # a second exploration writing the same folder is refused
+    (tmp_path / "x").mkdir()
+    held = lock_folder(tmp_path / "x" / ".explore-lock", RuntimeError, "held")
+    try:
+        with pytest.raises(ExploreLockedError, match="another exploration"):
+            explore(cfg, model=_mlp(), progress=False)
+    finally:
+        held.close()
 
 
 def test_design_points_become_profiles():

@@ -114,12 +114,15 @@ def explore(config: ExploreConfig, *, model: Any = None, data: Any = None, out: 
     if model is None and cfg.passed_model():
         fail("checkpoint", "a checkpoint path or a 'train' block (or a network passed as model=)", None)
     base = cfg.budget
+    info = None
+    if model is None and base.train is None:  # a bad checkpoint fails before the folder exists
+        model, info = obtain_model(base, progress=progress)
     folder = claim_folder(cfg.out, allow=[] if cfg.passed_model() else [base.checkpoint_path()])
     lock = lock_folder(folder / LOCK_FILE, ExploreLockedError, f"another exploration is writing to {folder}")
     try:
         if model is None:
             model, info = obtain_model(base, progress=progress)
-        else:
+        elif info is None:
             info = {"name": (getattr(model, "crossbar_model", None) or {}).get("name")
                     or type(model).__qualname__}
         info = {**info, "digest": model_digest(model)}
