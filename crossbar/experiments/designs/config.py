@@ -191,7 +191,7 @@ class ExploreConfig:
 
     @classmethod
     def from_dict(cls, d: Any) -> ExploreConfig:
-        d = mapping(None, "", d)
+        d = mapping(None, "(top level)", d)
         check_keys(None, "", d, (), (*SHARED, *_OWN_KEYS))
         own = {k: d[k] for k in _OWN_KEYS if k in d}
         if "points" in own and own["points"] is None:
