@@ -213,3 +213,17 @@ def test_worker_processes_give_the_same_bits(tmp_path):
     for k in here.keys:
         a, b = here.records[k], there.records[k]
         assert a["accuracy"] == b["accuracy"] and a["costs"] == b["costs"]
+
+
+def test_the_published_record_is_its_json_and_its_front_is_not_dominated():
+    from pathlib import Path
+
+    from crossbar.report import explore_markdown
+
+    folder = Path(__file__).resolve().parents[1] / "docs" / "results" / "explore-mnist5k-mlp"
+    d = json.loads((folder / "report.json").read_text())
+    assert (folder / "report.md").read_text() == explore_markdown(d, ("front.png",))
+    rows = d["rows"]
+    assert d["front"] and all(rows[i]["admitted"] and not _dominated(rows[i], rows) for i in d["front"])
+    for r in rows:  # admitted exactly when the whole interval lies at or above the target
+        assert r["admitted"] == (r["accuracy"]["lo"] >= d["target"])
