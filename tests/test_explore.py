@@ -204,15 +204,23 @@ def test_tiny_exploration_end_to_end_and_resume(tmp_path):
     assert not set(point_keys(cfg, "another-network", data_key)) & set(r.keys)
 
 
-def test_worker_processes_give_the_same_bits(tmp_path):
+def test_worker_processes_and_dask_give_the_same_bits(tmp_path):
     cfg = ExploreConfig(settings={"data": "mnist5k", "test_limit": 10, "repeats": 2, "target_accuracy": 0.0},
                         grid={"adc_bits": [4, 8]}, out=str(tmp_path / "serial"))
     here = explore(cfg, model=_mlp(), progress=False)
     there = explore(cfg, model=_mlp(), progress=False, workers=2, out=str(tmp_path / "workers"))
-    assert there.evaluated == 2 and there.keys == here.keys
-    for k in here.keys:
-        a, b = here.records[k], there.records[k]
-        assert a["accuracy"] == b["accuracy"] and a["costs"] == b["costs"]
+    distributed = pytest.importorskip("distributed", reason="dask[distributed] not installed")
+    prev = torch.get_num_threads()
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        dask = explore(cfg, model=_mlp(), progress=False, scheduler=cluster.scheduler_address,
+                       out=str(tmp_path / "dask"))
+    torch.set_num_threads(prev)  # in-process Dask workers set one thread for the process
+    for other in (there, dask):
+        assert other.evaluated == 2 and other.keys == here.keys
+        for k in here.keys:
+            a, b = here.records[k], other.records[k]
+            assert a["accuracy"] == b["accuracy"] and a["costs"] == b["costs"]
 
 
 def test_the_published_record_is_its_json_and_its_front_is_not_dominated():
