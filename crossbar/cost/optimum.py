@@ -22,7 +22,19 @@ from crossbar.cost.voltage import energy_at_voltage, voltage_range
 if TYPE_CHECKING:
     from crossbar.cost.model import NetworkCost
 
-__all__ = ["VoltagePoint", "pareto_front", "voltage_optimum"]
+__all__ = ["VoltagePoint", "pareto_front", "pareto_indices", "voltage_optimum"]
+
+
+def pareto_indices(points: Iterable[tuple[float, float]]) -> list[int]:
+    """Indices of the non-dominated (cost, benefit) pairs: lower cost and higher benefit are
+    better (minimise two costs with benefit = -cost). In order of cost; the benefit strictly
+    increases along them; of equal pairs the first is kept."""
+    pts = [(float(c), float(b)) for c, b in points]
+    front: list[int] = []
+    for i in sorted(range(len(pts)), key=lambda i: (pts[i][0], -pts[i][1])):
+        if not front or pts[i][1] > pts[front[-1]][1]:
+            front.append(i)
+    return front
 
 
 def pareto_front(points: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -30,11 +42,8 @@ def pareto_front(points: Iterable[tuple[float, float]]) -> list[tuple[float, flo
 
     Returned sorted by energy; accuracy strictly increases along the front.
     """
-    front: list[tuple[float, float]] = []
-    for e, a in sorted(points, key=lambda p: (p[0], -p[1])):
-        if not front or a > front[-1][1]:
-            front.append((float(e), float(a)))
-    return front
+    pts = [(float(e), float(a)) for e, a in points]
+    return [pts[i] for i in pareto_indices(pts)]
 
 
 @dataclass(frozen=True)
