@@ -36,7 +36,7 @@ import torch
 from crossbar.seeds import Stream, kernel_key
 from crossbar.threads import torch_threads
 
-from . import kernels
+from . import kernels, wires
 
 BOLTZMANN = 1.380649e-23  # J/K (SI, exact)
 TEMPERATURE = 300.0  # K: room temperature, the condition of the device data used (docs/physics.md)
@@ -178,9 +178,18 @@ class Tile:
         self.calibrated = False
         return self.read_state(g_plus, g_minus)
 
+    def wire_gains(self, g_plus: np.ndarray, g_minus: np.ndarray) -> tuple:
+        """Each cell's share of its current that reaches the amplifier through the tile's wires
+        (a+, a-), by :func:`crossbar.read.wires.gains`; (1.0, 1.0) with ideal wiring, which
+        leaves every product below bit for bit what it is without wires."""
+        w = wires.of(self.profile)
+        return (1.0, 1.0) if w is None else wires.gains(w, g_plus, g_minus)
+
     def normalised(self, g_plus: np.ndarray, g_minus: np.ndarray) -> np.ndarray:
-        """(G+ - G-) / (g_max - g_min) as the read takes it (float32)."""
-        return ((g_plus - g_minus) / (self.profile.g_max - self.profile.g_min)).astype(np.float32)
+        """(G+ a+ - G- a-) / (g_max - g_min) as the read takes it (float32), a the wire gains."""
+        a_plus, a_minus = self.wire_gains(g_plus, g_minus)
+        return ((g_plus * a_plus - g_minus * a_minus)
+                / (self.profile.g_max - self.profile.g_min)).astype(np.float32)
 
     def read_state(self, g_plus: np.ndarray, g_minus: np.ndarray) -> ReadState:
         """The read state of conductances (G+, G-) (S) at the tile's time."""
@@ -195,8 +204,9 @@ class Tile:
         all of it fresh)."""
         p = self.profile
         g_range = p.g_max - p.g_min
-        c_plus, f_plus = p.read_split(g_plus, self.time, dt)
-        c_minus, f_minus = p.read_split(g_minus, self.time, dt)
+        a_plus, a_minus = self.wire_gains(g_plus, g_minus)  # a cell's noise current, as its signal
+        c_plus, f_plus = (s * a_plus for s in p.read_split(g_plus, self.time, dt))
+        c_minus, f_minus = (s * a_minus for s in p.read_split(g_minus, self.time, dt))
         return np.stack([c_plus, c_minus]) / g_range, (f_plus**2 + f_minus**2) / g_range**2
 
     def set_full_scale(self, full_scale: np.ndarray, calibrated: bool) -> None:
