@@ -13,17 +13,13 @@ Run: ``python benchmarks/bench_wires.py [--repeats N] [--threads N] [--clock cpu
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import time
 
 import numpy as np
 import torch
-from bench_mvm import interleaved_medians
+from bench_mvm import interleaved_medians, start
 
 from crossbar import CrossbarArray, devices
 from crossbar.seeds import Stream, derive
-from crossbar.threads import set_threads
 
 WIRED = {"row_wire_resistance": 2.524, "col_wire_resistance": 7.573}
 
@@ -35,12 +31,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="compute threads (default: torch's)")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     args = parser.parse_args()
-    if args.threads:
-        set_threads(args.threads)
-    clock = time.perf_counter if args.clock == "wall" else time.process_time
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"torch threads {torch.get_num_threads()}, {args.clock} clock, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    clock = start(args.threads, args.clock)
     rng = np.random.default_rng(0)
     W = rng.normal(0, 0.1, size=(1024, 1024)).astype(np.float32)
     x = torch.from_numpy(rng.random((args.batch, 1024)).astype(np.float32))
