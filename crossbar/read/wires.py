@@ -12,8 +12,9 @@ The network is linear, so the column currents are a linear map of the row voltag
 I_p = sum_i V_i T_ip: wire resistance changes each cell's effective conductance,
 whatever the input. Two ways to that map:
 
-- :func:`nodal_currents`, the oracle: the nodal equations of the whole network,
-  solved exactly (sparse LU, SciPy) for given row voltages. For tests and the error
+- :func:`solve` (any cells) and :func:`nodal_currents` (a tile's pairs), the oracle:
+  the nodal equations of the whole network, solved exactly (sparse LU, SciPy) for
+  given row voltages. For tests and the error
   table (``tools/wire_error_table.py``); slow on large tiles.
 - :func:`gains`, the fast model the read uses: per cell the factor a_ip with
   T_ip ~ G_ip a_ip, from ladder recurrences (O(rows x cols)) derived from the
@@ -98,8 +99,9 @@ def _row_ladders(w: Wires, load: np.ndarray) -> np.ndarray:
 
 
 def gains(w: Wires, g_plus: np.ndarray, g_minus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The fast model: (a+, a-) (rows x cols, float64), each cell's current reaching its amplifier
-    per unit of G V_row, so that I+_j = sum_i V_i G+_ij a+_ij (and I- alike)."""
+    """The fast model: (a+, a-) (rows x cols, float64), the current each cell delivers to its
+    amplifier per unit of G_ij V_i (V_i its row's driven voltage), so that
+    I+_j = sum_i V_i G+_ij a+_ij (and I- alike)."""
     g = interleave(np.asarray(g_plus, np.float64), np.asarray(g_minus, np.float64))
     g = np.maximum(g, 1e-30)  # a cell at exactly 0 S loads nothing and carries nothing
     reach, z_col = _column_ladders(w, g)
