@@ -5,7 +5,8 @@ target conductances into programmed ones (levels, write noise, faults,
 verify, drift exponents). The tile's time since programming drives both drift
 and the 1/f read noise (:meth:`Tile.age`); from the conductances at that time
 the tile derives what a read needs: the normalised conductance difference
-(G+ - G-) / (g_max - g_min), the per-cell read-noise variance in the same unit
+(G+ - G-) / (g_max - g_min) (each cell times its wire gain, :mod:`crossbar.read.wires`,
+where the profile has wire resistance), the per-cell read-noise variance in the same unit
 (whole, or split into the part common to reads dt apart and the fresh part),
 the circuit noise floor of each column, and the ADC full scale of each column
 (fixed, or calibrated on data by :mod:`crossbar.read.calibration`).
@@ -36,7 +37,7 @@ import torch
 from crossbar.seeds import Stream, kernel_key
 from crossbar.threads import torch_threads
 
-from . import kernels
+from . import kernels, wires
 
 BOLTZMANN = 1.380649e-23  # J/K (SI, exact)
 TEMPERATURE = 300.0  # K: room temperature, the condition of the device data used (docs/physics.md)
@@ -178,25 +179,39 @@ class Tile:
         self.calibrated = False
         return self.read_state(g_plus, g_minus)
 
-    def normalised(self, g_plus: np.ndarray, g_minus: np.ndarray) -> np.ndarray:
-        """(G+ - G-) / (g_max - g_min) as the read takes it (float32)."""
-        return ((g_plus - g_minus) / (self.profile.g_max - self.profile.g_min)).astype(np.float32)
+    def wire_gains(self, g_plus: np.ndarray, g_minus: np.ndarray) -> tuple:
+        """Each cell's share of its current that reaches the amplifier through the tile's wires
+        (a+, a-), by :func:`crossbar.read.wires.gains`; (1.0, 1.0) with ideal wiring, which
+        leaves every product below bit for bit what it is without wires."""
+        w = wires.of(self.profile)
+        return (1.0, 1.0) if w is None else wires.gains(w, g_plus, g_minus)
+
+    def normalised(self, g_plus: np.ndarray, g_minus: np.ndarray, gains: tuple | None = None
+                   ) -> np.ndarray:
+        """(G+ a+ - G- a-) / (g_max - g_min) as the read takes it (float32), a the wire gains
+        (``gains``, if the caller has them)."""
+        a_plus, a_minus = self.wire_gains(g_plus, g_minus) if gains is None else gains
+        return ((g_plus * a_plus - g_minus * a_minus)
+                / (self.profile.g_max - self.profile.g_min)).astype(np.float32)
 
     def read_state(self, g_plus: np.ndarray, g_minus: np.ndarray) -> ReadState:
         """The read state of conductances (G+, G-) (S) at the tile's time."""
-        var = self.read_variance_split(None, g_plus, g_minus)[1]
+        gains = self.wire_gains(g_plus, g_minus)
+        var = self.read_variance_split(None, g_plus, g_minus, gains)[1]
         variance = var.astype(np.float32) if np.any(var > 0) else None
-        return ReadState(self.normalised(g_plus, g_minus), variance)
+        return ReadState(self.normalised(g_plus, g_minus, gains), variance)
 
-    def read_variance_split(self, dt: float | None, g_plus: np.ndarray, g_minus: np.ndarray
-                            ) -> tuple[np.ndarray, np.ndarray]:
+    def read_variance_split(self, dt: float | None, g_plus: np.ndarray, g_minus: np.ndarray,
+                            gains: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Per pair of conductances (G+, G-) (S), in normalised units: (common std of G+, common std
         of G-) stacked, and the fresh variance, for reads ``dt`` seconds apart (None: one read,
         all of it fresh)."""
         p = self.profile
         g_range = p.g_max - p.g_min
-        c_plus, f_plus = p.read_split(g_plus, self.time, dt)
-        c_minus, f_minus = p.read_split(g_minus, self.time, dt)
+        # a cell's noise current reaches the amplifier as its signal does (the wire gains)
+        a_plus, a_minus = self.wire_gains(g_plus, g_minus) if gains is None else gains
+        c_plus, f_plus = (s * a_plus for s in p.read_split(g_plus, self.time, dt))
+        c_minus, f_minus = (s * a_minus for s in p.read_split(g_minus, self.time, dt))
         return np.stack([c_plus, c_minus]) / g_range, (f_plus**2 + f_minus**2) / g_range**2
 
     def set_full_scale(self, full_scale: np.ndarray, calibrated: bool) -> None:

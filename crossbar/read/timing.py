@@ -97,13 +97,14 @@ def group_state(tiles, bands: tuple[tuple[int, int], ...], n_out: int, height: i
     for tile in tiles:
         i = starts.index(tile.row_slice.start)
         g_plus, g_minus = tile.conductances()
-        common, fresh = tile.read_variance_split(dt, g_plus, g_minus)
+        gains = tile.wire_gains(g_plus, g_minus)
+        common, fresh = tile.read_variance_split(dt, g_plus, g_minus, gains)
         delta = np.zeros(g_plus.shape)
         for half, sign in ((0, 1.0), (1, -1.0)):
             if common[half].any():
                 z = kernels.standard_normal(kernel_key(group.key, tile.index, half), common[half].size)
                 delta += sign * common[half] * z.reshape(common[half].shape)
-        g[i, : tile.rows, tile.col_slice] = tile.normalised(g_plus, g_minus) + delta
+        g[i, : tile.rows, tile.col_slice] = tile.normalised(g_plus, g_minus, gains) + delta
         var[i, : tile.rows, tile.col_slice] = fresh
     return g, var
 

@@ -86,6 +86,13 @@ class HardwareConfig:
                                 "noise, no device to train against); train its noise with "
                                 "noise=NoiseConfig(kind, sigma) instead (CLI: --noise, --sigma-train)",
                                 p.name, "a profile without output_noise (pcm, reram, nand, ..., ideal)")
+        wired = [k for k in ("row_wire_resistance", "col_wire_resistance", "driver_resistance",
+                             "sense_resistance") if getattr(p, k) != 0.0]
+        if wired:  # refused rather than silently trained without IR drop
+            raise HardwareError(None, "hardware", f"profile {p.name!r} has wire resistance "
+                                f"({wired[0]}), which hardware-aware training does not model "
+                                "(docs/physics.md, \"Wire resistance\")", getattr(p, wired[0]),
+                                "a profile with ideal wiring (every *_resistance 0)")
         bad = [e for e in self.effects if e not in EFFECTS]
         if bad:
             raise HardwareError(None, "hardware.effects", "unknown effect" + suggest(bad[0], EFFECTS), bad[0],
