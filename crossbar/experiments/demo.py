@@ -61,14 +61,14 @@ class DemoConfig:
     """``crossbar-sim demo``: bundled defaults (see docs/budget.md, "The demo")."""
 
     out: str = "demo-report"
-    devices: tuple[str, ...] = ("reram", "pcm", "nand")
+    devices: tuple[str, ...] = ("reram", "pcm", "nand", "gaussian-mult")
     train: TrainSpec = field(default_factory=TrainSpec)
     data: str = "mnist5k"
     test_limit: int | str = "auto"
-    votes: tuple[int, ...] = (1, 3)
+    votes: tuple[int, ...] = (1, 3, 9, 20)
     repeats: int = 3
     noise_range: tuple[float, float] = (0.5, 130.0)
-    rel_tol: float = 1.0
+    rel_tol: float = 0.25
     reference: str = "digital"
     max_drop: float = 0.03
     voltage_tol: float = 0.05
