@@ -12,7 +12,7 @@ from crossbar.atomic import atomic_write_json, atomic_write_text
 from crossbar.cost import format_si
 
 from .budget import budget_table, optimum_lines, resolution_text
-from .demo_tables import aging_table, cost_table, device_table, readme_excerpt
+from .demo_tables import aging_table, collapse_text, cost_table, device_table, drift_table, readme_excerpt
 from .figures import budget_figures, plot_aging
 from .text import drop_text, iv_text, pct, range_text, share_text
 
@@ -123,6 +123,7 @@ def demo_data(demo) -> dict:
         "errors": demo.errors,
         "devices": {name: r.to_dict() for name, r in demo.results.items()},
         "points": {name: p.to_dict() for name, p in demo.points.items()},
+        "diagnoses": {name: d.to_dict() for name, d in demo.diagnoses.items()},
         "aging": demo.aging_rows(),
         "comparisons": {"energy": demo.cost_comparison("energy"),
                         "latency": demo.cost_comparison("latency")},
@@ -171,6 +172,12 @@ def demo_markdown(demo, data: dict | None = None, figures: Sequence[str] = ()) -
                   "conductances drifted to that time (the profile's drift law), with or without global "
                   "drift compensation (one gain per tile from a calibration read), and the 1/f read noise "
                   "taken at that time.", "", aged]
+        for name, d in data["diagnoses"].items():
+            lines += [f"### {name}: why", "",
+                      f"Chip 0 on the first {d['n']} test digits, each layer against the same chip read "
+                      f"{d['t0']:g} s after programming (the drift law's first read, before any drift); "
+                      "both chips' ADC ranges calibrated after ageing as in the budgets, each network fed "
+                      "its own activations.", "", drift_table(d), collapse_text(name, d), ""]
     if devs:
         lines += ["## Latency, energy and throughput per inference", "",
                   f"At the nominal read voltage; {kv} votes pipelined take ΣT + ({kv} − 1)·max T and {kv}× "

@@ -12,8 +12,8 @@ from crossbar.cost import format_si
 
 from .text import iv_text, pct, range_text, scale_text, verdict_text
 
-__all__ = ["EXCERPT_BEGIN", "EXCERPT_END", "TABLES_BEGIN", "TABLES_END", "aging_table", "cost_table",
-           "device_table", "docs_tables", "readme_excerpt", "replace_excerpt"]
+__all__ = ["EXCERPT_BEGIN", "EXCERPT_END", "TABLES_BEGIN", "TABLES_END", "aging_table", "collapse_text",
+           "cost_table", "device_table", "docs_tables", "drift_table", "readme_excerpt", "replace_excerpt"]
 
 # report.json's "aging": rows {"age" (s; 0: as published), "label", "compensate" (None: as
 # published), "k", "mean", "lo", "hi"} of the aged device at its published read noise (s = 1).
@@ -77,6 +77,64 @@ def aging_table(data: dict) -> str:
         what = "–" if comp is None else ("yes" if comp else "no")
         lines.append(f"| {label} | {what} | {iv_text(one)} | {iv_text(many)} | 1 read {rel} | {better} |")
     return "\n".join(lines) + "\n"
+
+
+def _num(v, fmt: str = ".2f") -> str:
+    return "–" if v is None else format(v, fmt)
+
+
+def _share(v) -> str:
+    return "–" if v is None else f"{100 * v:.2g} %"
+
+
+def drift_table(diagnosis: dict) -> str:
+    """Per analog layer of the uncompensated aged chip against the same chip as programmed: the
+    conductance gain, the calibrated ADC full scale, clipping, and the batch norm and ReLU after it."""
+    lines = ["| layer | conductances (aged / programmed) | ADC full scale (aged / programmed) | ADC outputs "
+             "clipped, programmed → aged | batch norm after it: mean, programmed → aged | its spread (std) "
+             "| zeros after the ReLU |",
+             "| --- | ---: | ---: | ---: | --- | --- | --- |"]
+    for r in diagnosis["layers"]:
+        norm = ("–" if r["norm"] is None else
+                f"{r['norm']}: {_num(r['norm_mean_programmed'])} → {_num(r['norm_mean'])}")
+        lines.append(
+            f"| {r['layer']} | {_num(r['gain'], '.3f')}× | {_num(r['full_scale'])}× "
+            f"| {_share(r['clipped_programmed'])} → {_share(r['clipped'])} | {norm} "
+            f"| {_num(r['norm_std_programmed'])} → {_num(r['norm_std'])} "
+            f"| {_share(r['zeros_programmed'])} → {_share(r['zeros'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def collapse_text(name: str, diagnosis: dict) -> str:
+    """One paragraph from a diagnosis: how far the conductances fell, what the ADC saw, what the
+    batch norms did, and which classes the chip predicts."""
+    rows = diagnosis["layers"]
+    gains = [r["gain"] for r in rows]
+    clip = [r["clipped"] for r in rows if r["clipped"] is not None]
+    clip0 = [r["clipped_programmed"] for r in rows if r["clipped_programmed"] is not None]
+    normed = [r for r in rows if r["norm"] is not None and r["norm_std_programmed"]]
+    n, counts = diagnosis["n"], diagnosis["classes"]
+    top = max(range(len(counts)), key=counts.__getitem__)
+    scales = [r["full_scale"] for r in rows]
+    text = (f"**{name}: why.** Against the same chip read {diagnosis['t0']:g} s after programming, every "
+            f"layer's differential conductances fell to {min(gains):.2f}–{max(gains):.2f} of their value "
+            "(drift, uncompensated). The ADC ranges, recalibrated after ageing, followed the signal down "
+            f"(full scale {min(scales):.2f}–{max(scales):.2f}× the programmed one), so a conversion step "
+            "shrank with the signal and small outputs do not underflow"
+            + (f"; at most {100 * max(clip):.2g} % of a layer's outputs clipped ({100 * max(clip0):.2g} % as "
+               "programmed)" if clip and clip0 else "") + ". ")
+    if normed:
+        ratio = [(r["norm_std"] / r["norm_std_programmed"]) for r in normed]
+        shift = max(abs(r["norm_mean"] - r["norm_mean_programmed"]) for r in normed)
+        text += ("The digital batch norms keep the statistics they learned for the float network "
+                 "(γ (z − μ) / σ + β with the float network's μ and σ): the spread of their outputs became "
+                 f"{min(ratio):.2f}–{max(ratio):.2f}× the programmed chip's and their mean moved by up to "
+                 f"{shift:.2f}, an offset that no longer matches the signal, compounding layer after layer. ")
+    text += (f"The chip predicts class {top} for {counts[top]} of {n} test digits (as programmed: "
+             f"{diagnosis['classes_programmed'][top]})")
+    if counts[top] >= 0.9 * n:
+        text += ": a collapse onto one class, which votes cannot undo because drift moves every read alike"
+    return text + "."
 
 
 def cost_table(data: dict) -> str:
