@@ -44,7 +44,9 @@ def test_demo_smoke_writes_report_reuses_checkpoint_and_does_not_depend_on_worke
                    "## Latency, energy and throughput per inference", "## What this means", "| reram |",
                    "| gaussian-mult |", "![pareto](pareto.png)", "![aging](aging.png)",
                    "3 votes tolerate more?", "| 1 year | yes |", "| 1 month | no |", "TOPS/W",
-                   "95 % interval"):
+                   "95 % interval", "Where voting pays", "- **gaussian-mult:** 3 votes tolerate",
+                   "### pcm, 1 year, uncompensated: why", "Every vote repeats all of it",
+                   "3 votes cost at least"):
         assert needle in text, needle
     data = json.loads((out / "report.json").read_text())
     assert set(data["devices"]) == {"reram", "gaussian-mult", "pcm, 1 year, drift compensated"}
@@ -55,6 +57,11 @@ def test_demo_smoke_writes_report_reuses_checkpoint_and_does_not_depend_on_worke
     assert reram["tops_per_watt"] > 0 and reram["throughput"] > 0
     for iv in reram["nominal"].values():
         assert iv["lo"] <= iv["mean"] <= iv["hi"] and iv["n"] == 12 and iv["chips"] == 2
+    assert set(data["diagnoses"]) == {"pcm, 1 month, uncompensated", "pcm, 1 year, uncompensated"}
+    why = data["diagnoses"]["pcm, 1 year, uncompensated"]
+    assert why["t"] == 365 * 86400 and len(why["layers"]) == 6 and sum(why["classes"]) == why["n"]
+    for row in why["layers"]:  # drift lowers every layer's conductances (PCM: (t/t0)^-nu, nu >= 0.049)
+        assert 0 < row["gain"] < (365 * 86400 / why["t0"]) ** -0.04
     aged = {(r["label"], r["compensate"], r["k"]) for r in data["aging"]}
     assert ("1 year", True, 3) in aged and ("1 month", False, 1) in aged
     assert data["model"]["epochs"] == 1

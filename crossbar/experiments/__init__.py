@@ -44,6 +44,7 @@ from .cells import (
 )
 from .config import ConfigError, SoftmaxSpec, SweepConfig, load_config
 from .demo import DemoConfig, DemoResult, run_demo
+from .drift_diagnosis import DriftDiagnosis, LayerDiagnosis, diagnose_drift
 from .executors import SchedulerUnreachableError
 from .noise_scale import SCALE_MODES, Age, scale_noise
 from .profiles import load_profile
@@ -79,8 +80,10 @@ __all__ = [
     "CorruptResultsError",
     "DemoConfig",
     "DemoResult",
+    "DriftDiagnosis",
     "ForeignFolderError",
     "IdentityMismatchError",
+    "LayerDiagnosis",
     "Inputs",
     "PointsResult",
     "ResultsStore",
@@ -95,6 +98,7 @@ __all__ = [
     "WorkerImportError",
     "checkpoint_path",
     "compare",
+    "diagnose_drift",
     "evaluate_cell",
     "load_budget_config",
     "load_config",

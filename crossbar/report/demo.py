@@ -12,7 +12,15 @@ from crossbar.atomic import atomic_write_json, atomic_write_text
 from crossbar.cost import format_si
 
 from .budget import budget_table, optimum_lines, resolution_text
-from .demo_tables import aging_table, collapse_text, cost_table, device_table, drift_table, readme_excerpt
+from .demo_tables import (
+    aging_table,
+    collapse_text,
+    cost_table,
+    device_table,
+    drift_table,
+    gain_text,
+    readme_excerpt,
+)
 from .figures import budget_figures, plot_aging
 from .text import drop_text, iv_text, pct, range_text, share_text
 
@@ -48,14 +56,36 @@ def _device_meaning(name: str, r, kv: int) -> str:
                      f"overlap);{at} votes remove only the part of the error that changes from read to read.")
         else:
             s.append(f"{kv} votes are shown to tolerate less read noise ({range_text(tv, lo_s, hi_s)}).")
-    net = r.network
-    s.append(f"One inference costs {format_si(net.energy, 'J')} at {r.v0:g} V "
-             f"({net.tops_per_watt:.3g} TOPS/W); only {share_text(net.energy_cell, net.energy)} of it "
-             "is cell read energy, the part a lower read voltage saves, while DAC and ADC conversions "
-             f"({share_text(sum(x.energy_dac + x.energy_adc for x in net.layers), net.energy)}) are paid "
-             "again by every vote.")
+    s.append(_energy_text(r, kv))
     s.append(optimum_lines(r)[0].removeprefix("- ").replace("**", ""))
     return " ".join(s)
+
+
+def _energy_text(r, kv: int) -> str:
+    """The energy answer: what a vote repeats, the least K votes can cost against one read at the
+    nominal voltage (cell energy ~ V^2 down to v_read_min, the rest fixed), and what K votes cost
+    at the lowest voltage the search found them to meet the target."""
+    from crossbar.cost import voltage_range
+
+    net = r.network
+    v_min = voltage_range(r.config.base_profile())[0]
+    cell = net.energy_cell / net.energy
+    floor = kv * (1 - cell * (1 - (v_min / r.v0) ** 2))
+    text = (f"One inference costs {format_si(net.energy, 'J')} at {r.v0:g} V ({net.tops_per_watt:.3g} "
+            f"TOPS/W). Every vote repeats all of it: DAC and ADC conversions "
+            f"({share_text(sum(x.energy_dac + x.energy_adc for x in net.layers), net.energy)}), digital work "
+            f"and the cell reads ({share_text(net.energy_cell, net.energy)}), and only the cell reads get "
+            f"cheaper at a lower voltage (∝ V²), so {kv} votes cost at least {floor:.3g}× one read at "
+            f"{r.v0:g} V" + (f" even at the lowest allowed {v_min:g} V" if v_min < r.v0 else
+                             " (the profile is read at that voltage only)"))
+    p = next((p for p in r.points if p.k == kv), None)
+    if p is None or p.status == "none":
+        return text + f"; {kv} votes meet the target at no voltage up to {r.v0:g} V."
+    if p.status == "dominated":
+        return text + (f"; the search did not evaluate {kv} votes at any voltage: that floor already costs "
+                       "more than fewer votes that meet the target.")
+    return text + (f"; the search found {kv} votes meeting the target down to {p.voltage:.3g} V, where they "
+                   f"cost {p.energy / net.energy:.3g}× one read at {r.v0:g} V.")
 
 
 def _at(th, s: float) -> str:
@@ -164,7 +194,14 @@ def demo_markdown(demo, data: dict | None = None, figures: Sequence[str] = ()) -
                   "scale (× published; a lower read voltage raises it) that the network tolerates: the "
                   "largest grid scale whose mean meets the target, and in brackets the interval from the "
                   "largest scale shown to meet the target to the smallest shown to miss it.", "",
-                  device_table(data)]
+                  device_table(data),
+                  f"Where voting pays: the factor by which {kv} votes raise the tolerable read noise over "
+                  "one read, from the table's point estimates, and in brackets the range its intervals "
+                  "allow. Votes average only what changes from read to read: independent read noise (the "
+                  "paper's Eq. 3 profile, gaussian-mult, and the white part of a device's read noise), not "
+                  "the 1/f noise that re-reads share, not drift, which moves every read alike, and not "
+                  "programming noise, fixed per chip.", "",
+                  *[f"- {t}" for t in gain_text(data)], ""]
     aged = aging_table(data)
     if aged:
         lines += [f"## Aged {c.aged_device}: drift and 1/f read noise in time", "",

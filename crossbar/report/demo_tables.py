@@ -13,7 +13,8 @@ from crossbar.cost import format_si
 from .text import iv_text, pct, range_text, scale_text, verdict_text
 
 __all__ = ["EXCERPT_BEGIN", "EXCERPT_END", "TABLES_BEGIN", "TABLES_END", "aging_table", "collapse_text",
-           "cost_table", "device_table", "docs_tables", "drift_table", "readme_excerpt", "replace_excerpt"]
+           "cost_table", "device_table", "docs_tables", "drift_table", "gain_text", "readme_excerpt",
+           "replace_excerpt"]
 
 # report.json's "aging": rows {"age" (s; 0: as published), "label", "compensate" (None: as
 # published), "k", "mean", "lo", "hi"} of the aged device at its published read noise (s = 1).
@@ -49,6 +50,46 @@ def device_table(data: dict) -> str:
             f"| {iv_text(d['nominal'][str(kv)])} | {scale_text(th1)} ({range_text(th1, lo, hi)}) "
             f"| {scale_text(thv)} ({range_text(thv, lo, hi)}) | {more} |")
     return "\n".join(lines) + "\n"
+
+
+def _gain(th1: dict, thk: dict) -> tuple[float | None, float | None, float | None]:
+    """(point, lowest, highest) factor by which K votes raise the tolerable noise scale over one
+    read: the ratio of the point estimates, and of the interval ends (confirmed of K over excluded
+    of 1, excluded of K over confirmed of 1; None where an end lies outside the range)."""
+    def ratio(a, b):
+        return None if a is None or b is None else a / b
+
+    both = thk["status"] == th1["status"] == "bracketed"
+    point = ratio(thk.get("scale"), th1.get("scale")) if both else None
+    return (point, ratio(thk.get("confirmed"), th1.get("excluded")),
+            ratio(thk.get("excluded"), th1.get("confirmed")))
+
+
+def gain_text(data: dict) -> list[str]:
+    """One sentence per device: the measured voting gain in tolerable read noise, K = the largest
+    vote count against one read, with its interval; votes are said to pay only when the
+    tolerable-noise intervals separate (the table's verdict), and why where they cannot."""
+    kv = _kv(data)
+    lo_s, hi_s = data["config"]["noise_range"]
+    out = []
+    for name, d in _devices(data).items():
+        th1, thk = d["thresholds"]["1"], d["thresholds"][str(kv)]
+        point, lo, hi = _gain(th1, thk)
+        if point is None and lo is None and hi is None:
+            out.append(f"**{name}:** the tolerable read noise is not pinned in the range searched (1 read "
+                       f"{range_text(th1, lo_s, hi_s)}, {kv} votes {range_text(thk, lo_s, hi_s)}): no voting "
+                       "gain can be stated.")
+            continue
+        what = ("" if point is None else f"{point:.2g}× ") + (
+            f"(between {'?' if lo is None else f'{lo:.2g}'}× and {'?' if hi is None else f'{hi:.2g}'}×)")
+        verdict = d["voting"][str(kv)]["noise"]
+        text = (f"**{name}:** {kv} votes tolerate {what} the read noise one read tolerates "
+                f"(√{kv} = {kv ** 0.5:.2g}×, the gain of averaging {kv} independent reads); ")
+        text += {">": "votes are shown to pay: the intervals separate.",
+                 "<": "votes are shown to tolerate less: the intervals separate.",
+                 }.get(verdict, "not shown to differ from one read: the intervals overlap.")
+        out.append(text)
+    return out
 
 
 def aging_table(data: dict) -> str:
