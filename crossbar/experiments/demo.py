@@ -178,9 +178,10 @@ class DemoResult:
                                            r["k"]))
 
     def cost_comparison(self, figure: str) -> dict[str, str]:
-        """For ``figure`` ("energy" or "latency" of one inference): each device against the best,
-        ``"best"``, ``"tie"`` (within the cost model's +-15 %) or ``"worse"``."""
-        devs = self.devices()
+        """For ``figure`` ("energy" or "latency" of one inference): each physical device against the
+        best, ``"best"``, ``"tie"`` (within the cost model's +-15 %) or ``"worse"`` (an abstract
+        profile, the paper's Eq. 3 noise, has no hardware of its own to rank)."""
+        devs = {n: r for n, r in self.devices().items() if load_profile(n).kind == "physical"}
         if not devs:
             return {}
         value = {n: getattr(r.network, figure) for n, r in devs.items()}
