@@ -71,13 +71,14 @@ def _energy_text(r, kv: int) -> str:
     v_min = voltage_range(r.config.base_profile())[0]
     cell = net.energy_cell / net.energy
     floor = kv * (1 - cell * (1 - (v_min / r.v0) ** 2))
+    conversions = share_text(sum(x.energy_dac + x.energy_adc for x in net.layers), net.energy)
+    cells = share_text(net.energy_cell, net.energy)
     text = (f"One inference costs {format_si(net.energy, 'J')} at {r.v0:g} V ({net.tops_per_watt:.3g} "
-            f"TOPS/W). Every vote repeats all of it: DAC and ADC conversions "
-            f"({share_text(sum(x.energy_dac + x.energy_adc for x in net.layers), net.energy)}), digital work "
-            f"and the cell reads ({share_text(net.energy_cell, net.energy)}), and only the cell reads get "
-            f"cheaper at a lower voltage (∝ V²), so {kv} votes cost at least {floor:.3g}× one read at "
-            f"{r.v0:g} V" + (f" even at the lowest allowed {v_min:g} V" if v_min < r.v0 else
-                             " (the profile is read at that voltage only)"))
+            f"TOPS/W). Every vote repeats all of it: the cell reads ({cells}), the DAC and ADC conversions "
+            f"({conversions}) and the digital work; only the cell reads get cheaper at a lower voltage "
+            f"(∝ V²), so {kv} votes cost at least {floor:.3g}× one read at {r.v0:g} V"
+            + (f" even at the lowest allowed {v_min:g} V" if v_min < r.v0 else
+               " (the profile is read at that voltage only)"))
     p = next((p for p in r.points if p.k == kv), None)
     if p is None or p.status == "none":
         return text + f"; {kv} votes meet the target at no voltage up to {r.v0:g} V."
