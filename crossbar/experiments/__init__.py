@@ -48,6 +48,7 @@ from .cells import (
 from .config import ConfigError, SoftmaxSpec, SweepConfig, load_config
 from .demo import DemoConfig, DemoResult, run_demo
 from .designs import ExploreConfig, ExploreLockedError, ExploreResult, explore, load_explore_config
+from .drift_diagnosis import DriftDiagnosis, LayerDiagnosis, diagnose_drift
 from .executors import SchedulerUnreachableError
 from .noise_scale import SCALE_MODES, Age, scale_noise
 from .profiles import load_profile
@@ -86,8 +87,10 @@ __all__ = [
     "ExploreConfig",
     "ExploreLockedError",
     "ExploreResult",
+    "DriftDiagnosis",
     "ForeignFolderError",
     "IdentityMismatchError",
+    "LayerDiagnosis",
     "Inputs",
     "PointsResult",
     "ResultsStore",
@@ -102,6 +105,7 @@ __all__ = [
     "WorkerImportError",
     "checkpoint_path",
     "compare",
+    "diagnose_drift",
     "evaluate_cell",
     "explore",
     "load_budget_config",
