@@ -16,6 +16,9 @@ give steadier ratios).
 
 from __future__ import annotations
 
+import crossbar  # noqa: F401 - imported before torch, as the CLI does (crossbar.SPIN_NOTE)
+
+# isort: split
 import argparse
 import os
 import platform

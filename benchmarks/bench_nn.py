@@ -32,6 +32,9 @@ Add a section by writing ``section_<name>(args) -> Table`` and listing it in
 
 from __future__ import annotations
 
+import crossbar  # noqa: F401 - imported before torch, as the CLI does (crossbar.SPIN_NOTE)
+
+# isort: split
 import argparse
 import os
 import statistics
