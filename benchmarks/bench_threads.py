@@ -34,8 +34,7 @@ def child(threads: int, repeats: int) -> None:
     # isort: split
     import numpy as np
     import torch
-    import torch.nn.functional as F
-    from bench_nn import time_interleaved
+    from bench_nn import _make_step, time_interleaved
 
     from crossbar import CrossbarArray, devices, models
     from crossbar.nn import NoiseConfig, convert
@@ -66,16 +65,7 @@ def child(threads: int, repeats: int) -> None:
     x, y = torch.rand(32, 1, 28, 28, generator=gen), torch.randint(0, 10, (32,), generator=gen)
 
     def step_of(cfg):
-        model = models.cnn6(cfg, seed=0).train()
-        opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-
-        def step() -> None:
-            loss = F.cross_entropy(model(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
-        return step
+        return _make_step(models.cnn6(cfg, seed=0), x, y)
 
     m = medians({"none": step_of(NoiseConfig()), "mult": step_of(NoiseConfig("mult", 0.5, 0.5)),
                  "add": step_of(NoiseConfig("add", 0.5, 0.5))}, repeats)
