@@ -95,7 +95,7 @@ def main() -> None:
              "OMP_WAIT_POLICY=PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"}}
     variants = [(f"this tree, {name}", here, env) for name, env in waits.items()]
     if args.tbb_lib:
-        variants.append(("this tree, Numba tbb layer", here,
+        variants.append(("this tree, Numba tbb layer, default spin", here,
                          {"NUMBA_THREADING_LAYER": "tbb", "LD_LIBRARY_PATH": str(args.tbb_lib)}))
     if args.before:
         variants += [(f"before, {name}", args.before.resolve(), env) for name, env in waits.items()]
