@@ -8,12 +8,17 @@ median time of
   - the brute-force per-cell Monte-Carlo reference,
 and each one's ratio to the bound. Targets: exact noisy mvm <= 2.5x, output
 noise <= 1.3x. Every read gets a fresh key, as a layer's read sequence gives.
-Run: ``python benchmarks/bench_mvm.py [--repeats N] [--threads N]`` (on a
-machine shared with other work, ``--threads 1`` gives steadier ratios).
+Run: ``python benchmarks/bench_mvm.py [--repeats N] [--threads 1 2] [--skip-oracle]``
+(``--threads 1 2``: each thread count in turn in one process, then every ratio
+side by side; on a machine shared with other work, one thread and ``--clock cpu``
+give steadier ratios).
 """
 
 from __future__ import annotations
 
+import crossbar  # noqa: F401 - imported before torch, as the CLI does (crossbar.SPIN_NOTE)
+
+# isort: split
 import argparse
 import os
 import platform
@@ -54,21 +59,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--batch", type=int, default=1000)
-    parser.add_argument("--threads", type=int, default=None, help="compute threads (default: torch's)")
+    parser.add_argument("--threads", type=int, nargs="+", default=None,
+                        help="compute threads, one run per count (default: torch's)")
+    parser.add_argument("--skip-oracle", action="store_true", help="leave out the per-cell Monte-Carlo")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="wall-clock time, or this process's CPU time (with --threads 1: the work "
                              "itself, steady when other programs load the machine)")
     args = parser.parse_args()
-    clock = start(args.threads, args.clock)
     pcm = devices.load("pcm", tile_rows=256, tile_cols=256)
     mult = devices.load("gaussian-mult")
-    rng = np.random.default_rng(0)
-    print(f"{'shape':>10} {'case':<30} {'median ms':>10} {'x bound':>8}")
-    for n_in, n_out in ((784, 256), (1024, 1024)):
-        bench_shape(n_in, n_out, args.batch, args.repeats, pcm, mult, rng, clock)
+    counts = args.threads or [torch.get_num_threads()]
+    ratios: dict[str, dict[int, float]] = {}
+    for threads in counts:
+        clock = start(threads, args.clock)
+        rng = np.random.default_rng(0)
+        print(f"{'shape':>10} {'case':<30} {'median ms':>10} {'x bound':>8}")
+        for n_in, n_out in ((784, 256), (1024, 1024)):
+            for name, r in bench_shape(n_in, n_out, args.batch, args.repeats, pcm, mult, rng, clock,
+                                       not args.skip_oracle).items():
+                ratios.setdefault(f"{n_in}x{n_out} {name}", {})[threads] = r
+    print(f"\nmultiples of the bound side by side ({args.clock} clock; load average now "
+          f"{os.getloadavg()[0]:.1f})")
+    print(f"{'case':<46}" + "".join(f"{f'{t} thread(s)':>14}" for t in counts))
+    for name, by_threads in ratios.items():
+        print(f"{name:<46}" + "".join(f"{by_threads[t]:>14.2f}" for t in counts))
 
 
-def bench_shape(n_in: int, n_out: int, batch: int, repeats: int, pcm, mult, rng, clock) -> None:
+def bench_shape(n_in: int, n_out: int, batch: int, repeats: int, pcm, mult, rng, clock,
+                oracle: bool = True) -> dict[str, float]:
+    """Print each case's median time and multiple of the bound; returns the multiples."""
     W = rng.normal(0, 0.1, size=(n_in, n_out)).astype(np.float32)
     x = rng.random((batch, n_in)).astype(np.float32)
     xt, Wt = torch.from_numpy(x), torch.from_numpy(W)
@@ -87,11 +106,13 @@ def bench_shape(n_in: int, n_out: int, batch: int, repeats: int, pcm, mult, rng,
         "mvm, exact per-cell noise": lambda: exact.mvm(xt, key=key()),
     }
     medians = interleaved_medians(cases, repeats, clock)
-    medians["per-cell Monte-Carlo (oracle)"] = interleaved_medians(
-        {"oracle": lambda: exact.mvm_per_cell(x, mc_rng)}, 2, clock)["oracle"]
+    if oracle:
+        medians["per-cell Monte-Carlo (oracle)"] = interleaved_medians(
+            {"oracle": lambda: exact.mvm_per_cell(x, mc_rng)}, 2, clock)["oracle"]
     bound = medians["bound: float32 BLAS x @ W"]
     for name, t in medians.items():
         print(f"{n_in}x{n_out:<5} {name:<30} {t * 1e3:10.2f} {t / bound:8.2f}")
+    return {name: t / bound for name, t in medians.items() if not name.startswith("bound")}
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from crossbar.nn.chip import (
     read_stats,
     reread_counts,
     reset_read_stats,
+    stacked_copies,
     vote_group,
 )
 from crossbar.nn.convert import (
@@ -60,6 +61,7 @@ __all__ = [
     "read_stats",
     "reread_counts",
     "reset_read_stats",
+    "stacked_copies",
     "vote_group",
     "AbstractNoise",
     "AnalogConv1d",

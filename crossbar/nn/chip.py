@@ -23,7 +23,7 @@ from crossbar.read.timing import ReadGroup
 from crossbar.seeds import Stream, derive
 
 __all__ = ["CALIBRATION_IMAGES", "age", "calibrate", "clipping_rates", "read_stats", "reread_counts",
-           "reset_read_stats", "vote_group"]
+           "reset_read_stats", "stacked_copies", "vote_group"]
 
 CALIBRATION_IMAGES = 64
 """The recommended calibration batch: the first 64 examples of the training set (never test
@@ -108,6 +108,24 @@ def vote_group(model: nn.Module, seed: int, dt: float) -> Iterator[None]:
     finally:
         for (_, layer), group in zip(layers, before, strict=True):
             layer.read_group = group
+
+
+@contextmanager
+def stacked_copies(model: nn.Module, copies: int) -> Iterator[None]:
+    """Inside the block the model's inputs are ``copies`` stacked copies of one batch (the draws
+    of a vote pass, ``x.repeat(copies, ...)``): a layer whose input still is (the first; after it
+    the read noise makes the copies differ) converts and multiplies it once and draws only the
+    noise per copy, the same bits as reading every row (:func:`crossbar.read.cpu.read_cpu`).
+    A model without crossbar layers is left alone."""
+    layers = [m for m in model.modules() if isinstance(m, AnalogLayer)]
+    before = [layer.copies for layer in layers]
+    for layer in layers:
+        layer.copies = int(copies)
+    try:
+        yield
+    finally:
+        for layer, n in zip(layers, before, strict=True):
+            layer.copies = n
 
 
 def read_stats(model: nn.Module) -> dict[str, ReadStats]:

@@ -265,7 +265,7 @@ class _Conv(AnalogLayer):
                                 output_noise=False, group=self.read_group)
             return y.view(x.shape[0], *out, -1).movedim(-1, 1).contiguous()
         y = self.array.read_patches(x, *self.geometry, self.next_key(), self.bias, output_noise=False,
-                                    group=self.read_group)
+                                    group=self.read_group, copies=self.copies)
         return y.squeeze(2) if self.dims == 1 else y
 
     def _transposed(self, x: torch.Tensor) -> torch.Tensor:

@@ -102,6 +102,7 @@ class AnalogLayer(ReadSequence, nn.Module):
                                        derive(seed, Stream.OUTPUT_NOISE))
         self.program_seed = _seed(seed)
         self.read_group = None  # a crossbar.read.timing.ReadGroup while inside crossbar.nn.vote_group
+        self.copies = 1  # inputs may be this many stacked copies (crossbar.nn.stacked_copies)
         self.calibration = None  # the vectors of a calibration pass (crossbar.nn.calibrate)
         # the weights the array really holds (summary's utilisation): a layer that programs
         # structural zeros (block-diagonal groups, a GRU's gate layout) sets its own count
@@ -157,7 +158,8 @@ class AnalogLayer(ReadSequence, nn.Module):
         """One read of the rows of ``x2d`` (the layer's next key), output noise included."""
         x2d = self._checked(x2d)
         self._observe(x2d)
-        y = self.array.read(x2d, self.next_key(), self.bias, output_noise=False, group=self.read_group)
+        y = self.array.read(x2d, self.next_key(), self.bias, output_noise=False, group=self.read_group,
+                            copies=self.copies)
         return y if self.noise is None else self.noise(y)
 
     def _checked(self, x: torch.Tensor) -> torch.Tensor:

@@ -27,6 +27,7 @@ import numpy as np
 from numba import njit, prange
 
 from crossbar.read.kernels import _GOLDEN, _MASK32, _ONE, _S32, _mix
+from crossbar.threads import run_split
 
 _f32 = np.float32
 _LN2 = _f32(math.log(2.0))
@@ -156,7 +157,6 @@ def _adc(acc, k0, cur, c0, var, v0, floor, z, z0, count, noisy, quantise, top, u
     return clipped
 
 
-@njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
 def read_bands(
     current: np.ndarray,
     variance: np.ndarray,
@@ -188,8 +188,21 @@ def read_bands(
     (the digital sum, in band and read order) and written to ``out`` (groups x
     rows per group x cols, any strides: row b is out[b // P, b % P], so a
     convolution can write its N x C x H x W output in place); clips[b] counts
-    row b's clipped conversions. All in float32.
+    row b's clipped conversions. All in float32. At most READ_TASKS tasks, each reading blocks
+    of rows strided over the batch, split over plain threads (GIL-free serial Numba, which
+    sleep when idle where a second OpenMP pool would spin against torch's).
     """
+    batch, cols = current.shape[2:]
+    per_block = max(1, TASK_VALUES // cols)
+    tasks = min((batch + per_block - 1) // per_block, READ_TASKS)
+    run_split(lambda t0, t1: _read_tasks(current, variance, floor, keys, weights, full_scale, bits, col_scale,
+                                         row_scale, row0, out, clips, tasks, t0, t1), tasks, 1)
+
+
+@njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract"})
+def _read_tasks(current, variance, floor, keys, weights, full_scale, bits, col_scale, row_scale, row0, out,
+                clips, tasks, t0, t1) -> None:
+    """Tasks t0 .. t1 of the ``tasks`` of :func:`read_bands`."""
     bands, reads, batch, cols = current.shape
     per_group = out.shape[1]
     cell_noise = variance.size > 0
@@ -208,8 +221,7 @@ def read_bands(
     j1 = np.uint64(half)  # the second half of the columns: the pairs' second normals
     per_block = max(1, TASK_VALUES // cols)  # rows read with one fill of the scratch buffers
     blocks = (batch + per_block - 1) // per_block
-    tasks = min(blocks, READ_TASKS)
-    for task in prange(tasks):  # scratch allocated once per task, its blocks strided over the batch
+    for task in range(t0, t1):  # scratch allocated once per task, its blocks strided over the batch
         z, t, e, v = normal_scratch(per_block * half)
         var_bits = np.zeros(per_block * cols, np.uint32)
         var = var_bits.view(np.float32)

@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from crossbar.read.calibration import calibrate_tiles
-from crossbar.read.cpu import chunk_rows, read_cpu, read_patches_cpu
+from crossbar.read.cpu import read_patches_cpu, read_rows_cpu
 from crossbar.read.operands import as_matrix, check_finite, check_key
 from crossbar.read.ops import im2col, keyed_normal, qin_noise
 from crossbar.read.plan import ReadPlan, ReadStats
@@ -50,8 +50,6 @@ from crossbar.read.tile import Tile
 from crossbar.read.timing import ReadGroup, as_buffers, group_state, shares_noise
 from crossbar.read.torch_read import read_keys, read_per_cell, read_torch
 from crossbar.threads import torch_threads
-
-from . import dac_kernels
 
 
 class CrossbarArray(nn.Module):
@@ -300,13 +298,16 @@ class CrossbarArray(nn.Module):
         return key
 
     def read(self, x: torch.Tensor, key: int | None, bias: torch.Tensor | None = None, *,
-             row0: int = 0, output_noise: bool = True, group: ReadGroup | None = None) -> torch.Tensor:
+             row0: int = 0, output_noise: bool = True, group: ReadGroup | None = None,
+             copies: int = 1) -> torch.Tensor:
         """:meth:`mvm` without input checks, for callers that checked already (the torch layers).
 
         ``x``: a contiguous float32 tensor (rows x inputs) on the array's
         device; NaN or infinity raises ValueError. ``row0``: the index of x's
         first row in the batch the caller splits into several reads with one
-        key (its noise is that of the whole batch).
+        key (its noise is that of the whole batch). ``copies``: x may be that
+        many stacked copies of one batch (a vote pass); if its rows are, the CPU
+        read converts and multiplies them once (the same bits).
         """
         key = self._check_read(key, output_noise)
         if self.is_abstract:
@@ -322,19 +323,10 @@ class CrossbarArray(nn.Module):
             return y
         conductance, variance = self._read_buffers(group)
         if x.device.type == "cpu" and self.plan.mode != "bound_management":
-            plan = self.plan
-
-            def convert(c0, m, u, u2, scale):
-                dac_kernels.dac(x[c0 : c0 + m].numpy(), plan.bits, plan.widths_array, plan.phases,
-                                self._starts, u, u2, scale)
-
-            out = torch.empty(x.shape[0], self.shape[1])
-            with torch_threads():
-                clipped = read_cpu(self, convert, self._keys(key), row0, out[:, None, :], chunk_rows(self),
-                                   conductance, variance)
+            out, clipped = read_rows_cpu(self, x, self._keys(key), row0, conductance, variance, copies)
             if clipped is None:
                 check_finite("x", x)
-            self.stats.add(x.shape[0] * plan.reads * len(self.bands) * self.shape[1], clipped)
+            self.stats.add(x.shape[0] * self.plan.reads * len(self.bands) * self.shape[1], clipped)
         else:
             check_finite("x", x)
             out = read_torch(self, x, key, row0=row0, conductance=conductance, variance=variance,
@@ -343,23 +335,19 @@ class CrossbarArray(nn.Module):
             out += bias
         return out
 
-    @property
-    def _starts(self) -> np.ndarray:
-        return np.array([r0 for r0, _ in self.bands] + [self.shape[0]], dtype=np.int64)
-
     def _keys(self, key: int | None) -> np.ndarray:
         return read_keys(key, len(self.bands), self.plan.reads)
 
     def read_patches(self, images: torch.Tensor, kernel_size, stride, padding, dilation, key: int | None,
                      bias: torch.Tensor | None = None, *, output_noise: bool = True,
-                     group: ReadGroup | None = None) -> torch.Tensor:
+                     group: ReadGroup | None = None, copies: int = 1) -> torch.Tensor:
         """A convolution: :meth:`read` of the :func:`im2col` patches of ``images`` (N x C x H x W),
         answered as N x outputs x H_out x W_out.
 
         On the CPU the DAC kernel reads the patches straight from the images,
         a few images per launch, the patch matrix is never written and the
         ADC kernel writes the output in place; the result is that of
-        ``read(im2col(images, ...), key, bias)`` bit for bit.
+        ``read(im2col(images, ...), key, bias)`` bit for bit (``copies`` as :meth:`read` has it).
         """
         geometry = tuple(np.asarray(g, dtype=np.int64) for g in (kernel_size, stride, padding, dilation))
         n, _, h, w = images.shape
@@ -369,11 +357,11 @@ class CrossbarArray(nn.Module):
         h_out, w_out = int(out_hw[0]), int(out_hw[1])
         if self.is_abstract or images.device.type != "cpu" or self.plan.mode == "bound_management":
             y = self.read(im2col(images, kernel_size, stride, padding, dilation), key, bias,
-                          output_noise=output_noise, group=group)
+                          output_noise=output_noise, group=group, copies=copies)
             return y.view(n, h_out, w_out, -1).permute(0, 3, 1, 2).contiguous()
         key = self._check_read(key, output_noise)
         out, clipped = read_patches_cpu(self, images.contiguous(), geometry, out_hw, self._keys(key),
-                                        *self._read_buffers(group))
+                                        *self._read_buffers(group), copies)
         if clipped is None:
             check_finite("images", images)
         self.stats.add(n * h_out * w_out * self.plan.reads * len(self.bands) * self.shape[1], clipped)
