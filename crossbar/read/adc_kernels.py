@@ -112,6 +112,37 @@ def normals(key: np.uint64, n: int, mean: float, std: float) -> np.ndarray:
 
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
+def call_part(g: np.ndarray, var_bits: np.ndarray, key: np.uint64, shared: float, fresh: float,
+              g_out: np.ndarray, var_out: np.ndarray) -> None:
+    """A call's read buffers in one pass (:func:`crossbar.read.timing.call_buffers`; flat arrays):
+    g_out[i] = g[i] + sqrt(shared var[i]) z_i, z_i element i of :func:`normals`' stream ``key``,
+    and var_out[i] = fresh var[i] rounded to bfloat16 (nearest even), var and var_out as
+    bfloat16 bit patterns (uint16)."""
+    n = g.size
+    npairs = (n + 1) // 2
+    tasks = (npairs + PAIRS_PER_TASK - 1) // PAIRS_PER_TASK
+    sh, fr = _f32(shared), _f32(fresh)
+    for task in prange(tasks):
+        p0 = task * PAIRS_PER_TASK
+        count = min(PAIRS_PER_TASK, npairs - p0)
+        z, t, e, v = normal_scratch(count)
+        normals_into(key, np.uint64(p0), count, z, t, e, v)
+        m = min(2 * count, n - 2 * p0)
+        wide = np.empty(m, dtype=np.uint32)
+        for k in range(m):  # bfloat16 -> float32: the high bits
+            wide[k] = np.uint32(var_bits[2 * p0 + k]) << np.uint32(16)
+        x = wide.view(np.float32)
+        scaled = np.empty(m, dtype=np.float32)
+        for k in range(m):
+            g_out[2 * p0 + k] = g[2 * p0 + k] + math.sqrt(sh * x[k]) * z[k]
+            scaled[k] = fr * x[k]
+        w = scaled.view(np.int32)
+        for k in range(m):  # round to nearest even (values >= 0, finite)
+            r = w[k] + np.int32(0x7FFF) + ((w[k] >> np.int32(16)) & np.int32(1))
+            var_out[2 * p0 + k] = np.uint16(r >> np.int32(16))
+
+
+@njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
 def block_normals(key: np.uint64, rows: int, cols: int) -> np.ndarray:
     """``rows x cols`` standard normals (float32) as the read draws them for stream ``key``:
     row b uses pairs b * ceil(cols / 2) + p (a test and benchmark entry point)."""

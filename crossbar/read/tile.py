@@ -16,7 +16,7 @@ of its targets (its block of the array's float32 ``weights`` and the per-column
 ``w_max``), the programming seed and the profile: every random number comes
 from a counter-based stream keyed by (seed, stream, tile index), so
 :meth:`Tile.programmed` regenerates them bit for bit whenever they are needed
-(ageing, a vote group, inspection through ``g_plus``, ``nu_plus``, ...). What a
+(ageing, a session, inspection through ``g_plus``, ``nu_plus``, ...). What a
 tile keeps is per tile or per column: the write-count histogram, the summed
 conductance, the time, the drift-compensation gain, the noise floor and the ADC
 full scale. The read state (normalised G+ - G-, cell variances) has its one
