@@ -260,7 +260,8 @@ class CrossbarArray(nn.Module):
         if self._group is None or self._group[0] != group:
             with torch_threads():
                 share = 0.0 if self._folded is None else self._folded[2]
-                self._group = (group, *call_buffers(self, group, share))
+                old, self._group = self._group, None
+                self._group = (group, *call_buffers(self, group, share, old and old[1:]))
         return self._group[1], self._group[2]
 
     # ------------------------------------------------------------------ reads

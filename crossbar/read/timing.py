@@ -160,18 +160,26 @@ def fold_session(state, tile, key: int, share: float):
     return type(state)(g, left if np.any(left > 0) else None)
 
 
-def call_buffers(array, group: ReadGroup, session_share: float) -> tuple[torch.Tensor, torch.Tensor | None]:
+def call_buffers(array, group: ReadGroup, session_share: float, reuse: tuple | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The conductance and variance buffers of a call on ``array`` (whose read state holds a
     session part of ``session_share`` of the 1/f variance, 0 without one): the band between
     the session's edge and 1/dt as one perturbation per pair, sqrt(share x variance) times a
     normal of stream ``group.key`` (one per buffer entry, float32 Box-Muller), added to the
-    conductance; the variance scaled to the band above 1/dt (rounded to bfloat16 again)."""
+    conductance; the variance scaled to the band above 1/dt (rounded to bfloat16 again).
+    ``reuse``: the previous call's buffers, written over when they are the array's shape
+    (a call's buffers are dropped when the next call starts)."""
     if array.variance is None or not shares_noise(array.profile, group) or session_share >= 1.0:
         return array.conductance, array.variance
     left = 1.0 - session_share
     shared = max(shared_fraction(array.profile, array.time, group.dt) - session_share, 0.0) / left
     if array.variance.device.type == "cpu":  # one fused pass
         g, fresh = torch.empty_like(array.conductance), torch.empty_like(array.variance)
+        if reuse and reuse[0] is not array.conductance and reuse[0].shape == g.shape:
+            g = reuse[0]
+        if reuse and reuse[1] is not None and reuse[1] is not array.variance and \
+                reuse[1].shape == fresh.shape:
+            fresh = reuse[1]
         adc_kernels.call_part(array.conductance.numpy().ravel(), bits(array.variance).ravel(),
                               np.uint64(group.key), shared, 1.0 - shared, g.numpy().ravel(),
                               bits(fresh).ravel())
