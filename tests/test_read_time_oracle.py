@@ -33,13 +33,20 @@ PER_DECADE = 4
 BAND = 0.02
 
 
-def oracle_mean_variance(k: int, dt: float, t: float, t_read: float, seed: int) -> tuple[float, float]:
-    """(variance of one read, variance of the mean of k reads dt apart) of the simulated 1/f
-    noise with A = 1, over N cells."""
+def lorentzians(t: float, t_read: float) -> tuple[np.ndarray, np.ndarray]:
+    """(corner frequencies, variance shares with A = 1) of the PER_DECADE-per-decade sum over
+    the band [1/(t + t_read), 1/(2 t_read)]."""
     f_lo, f_hi = 1 / (t + t_read), 1 / (2 * t_read)
     m = math.ceil(PER_DECADE * math.log10(f_hi / f_lo))
     edges = np.linspace(math.log(f_lo), math.log(f_hi), m + 1)
-    corners, shares = np.exp(0.5 * (edges[1:] + edges[:-1])), np.diff(edges)
+    return np.exp(0.5 * (edges[1:] + edges[:-1])), np.diff(edges)
+
+
+def oracle_mean_variance(k: int, dt: float, t: float, t_read: float, seed: int) -> tuple[float, float]:
+    """(variance of one read, variance of the mean of k reads dt apart) of the simulated 1/f
+    noise with A = 1, over N cells."""
+    corners, shares = lorentzians(t, t_read)
+    m = corners.size
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((N, m)) * np.sqrt(shares)
     one = x.sum(axis=1)
@@ -82,10 +89,8 @@ SPLIT_EXCESS = math.log(2 * math.pi) + EULER_GAMMA
 def oracle_at(times: np.ndarray, t: float, t_read: float, n: int, seed: int) -> np.ndarray:
     """Samples (n cells x len(times)) of the simulated 1/f noise (A = 1) at increasing ``times``
     (s since programming; the band of the first read's time)."""
-    f_lo, f_hi = 1 / (t + t_read), 1 / (2 * t_read)
-    m = math.ceil(PER_DECADE * math.log10(f_hi / f_lo))
-    edges = np.linspace(math.log(f_lo), math.log(f_hi), m + 1)
-    corners, shares = np.exp(0.5 * (edges[1:] + edges[:-1])), np.diff(edges)
+    corners, shares = lorentzians(t, t_read)
+    m = corners.size
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, m)) * np.sqrt(shares)
     out = np.empty((n, len(times)))
@@ -94,7 +99,7 @@ def oracle_at(times: np.ndarray, t: float, t_read: float, n: int, seed: int) -> 
         rho = np.exp(-2 * np.pi * corners * (times[i] - times[i - 1]))
         x = x * rho + rng.standard_normal((n, m)) * np.sqrt(shares * (1 - rho**2))
         out[:, i] = x.sum(axis=1)
-    return out / math.sqrt(math.log(f_hi / f_lo))  # in units of the single read's variance
+    return out / math.sqrt(shares.sum())  # in units of the single read's variance
 
 
 def _estimate(products: np.ndarray) -> tuple[float, float]:

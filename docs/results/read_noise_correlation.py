@@ -46,7 +46,7 @@ def correlations(chips: int = CHIPS) -> dict[str, np.ndarray]:
             new_session(net)
             with torch.no_grad():
                 both, again = net(torch.cat([x, x])), net(x)
-            first, second, call = (both[:16] - ref).flatten(), (both[16:] - ref).flatten(), (again - ref).flatten()
+            first, second, call = (y.flatten() for y in (both[:16] - ref, both[16:] - ref, again - ref))
             out[mode][chip] = [np.corrcoef(first, second)[0, 1], np.corrcoef(first, call)[0, 1]]
     return out
 
