@@ -18,18 +18,13 @@ experiment) owns the counter. The programmed state lives in torch buffers, so
 ``array.to("cuda")`` moves it and ``state_dict`` saves it; NumPy views are
 taken only where the Numba kernels are called.
 
-The converters follow the profile (:class:`crossbar.read.plan.ReadPlan`: input
-slices, phases, ADC, range management; docs/physics.md, "Converters"). The
-array's time since programming drives drift and the 1/f read noise
-(:meth:`CrossbarArray.age`); the reads of a :class:`crossbar.read.timing.Session`
-share the slowest part of that noise, those of a call (a
-:class:`crossbar.read.timing.ReadGroup`) the part up to their spacing. Every read adds to ``stats``
-(conversions, clipped conversions, bound-management re-reads).
-
-Abstract profiles (the Qin paper's Gaussian models) have no conductance
-physics: their MVM is the exact product plus output noise (Eq. 2 or 3),
-drawn by :func:`crossbar.read.ops.qin_noise`, the sampler the noise-injection
-layers use too.
+The converters follow the profile (:class:`crossbar.read.plan.ReadPlan`; docs/physics.md,
+"Converters"). The time since programming (:meth:`CrossbarArray.age`) drives drift and
+the 1/f read noise; a session's reads (:class:`crossbar.read.timing.Session`) share its
+slowest part, a call's (:class:`crossbar.read.timing.ReadGroup`) the part up to their
+spacing. Every read adds to ``stats`` (conversions, clips, bound-management re-reads).
+Abstract profiles (the Qin paper's Gaussian models) have no conductance physics: their
+MVM is the exact product plus output noise (Eq. 2 or 3, :func:`crossbar.read.ops.qin_noise`).
 """
 
 from __future__ import annotations
@@ -213,9 +208,8 @@ class CrossbarArray(nn.Module):
         self.calibrated = False
 
     def set_session(self, session: Session | None) -> None:
-        """Read as one session from the next read on: its shared 1/f part (the band below
-        1/span) folded into the read buffers, regenerated from the programming once (None:
-        no session, every read draws all its noise)."""
+        """Read as one session from the next read on (its shared 1/f part folded into the read
+        buffers once; None: none, every read draws all its noise)."""
         if session is not None and not isinstance(session, Session):
             raise ValueError(f"session must be a crossbar.read.timing.Session or None, got {session!r}")
         self.session = session
@@ -247,8 +241,7 @@ class CrossbarArray(nn.Module):
         return np.concatenate([g[i, : r1 - r0] * cs[i] for i, (r0, r1) in enumerate(self.bands)])
 
     def _read_buffers(self, group: ReadGroup | None, rows: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The conductance and variance to read (``rows`` vectors): the array's, with its
-        session folded in first (a pending session), or those of a call (cached)."""
+        """What ``rows`` vectors read: the array's buffers (a pending session folded first) or a call's."""
         if self.session != (None if self._folded is None else self._folded[0]):
             self._folded = session_state(self, self.session, self.time, rows=rows)
             self._assemble(lambda tile: tile.read_state(*tile.conductances()))
