@@ -5,9 +5,15 @@ median time of
   - the bound: float32 BLAS ``x @ W`` (torch.matmul, the BLAS the arrays use),
   - ``mvm`` with output-referred noise only (profile gaussian-mult),
   - ``mvm`` with exact per-cell read noise (PCM profile, 256x256 tiles),
+  - the same with read noise in time (issue 31): the array in a session (its slow 1/f part
+    folded in) and every read a new call (its shared part drawn for each read: the worst
+    case, a chip's call makes one per layer), at the chip's read spacing (PCM: all of the
+    1/f noise shared within the call, so no variance product is left) and as a vote group
+    1 ms apart (a fresh part left: the call's draws plus the full exact read),
   - the brute-force per-cell Monte-Carlo reference,
-and each one's ratio to the bound. Targets: exact noisy mvm <= 2.5x, output
-noise <= 1.3x. Every read gets a fresh key, as a layer's read sequence gives.
+and each one's ratio to the bound, and the time model's ratio to the exact read. Targets:
+exact noisy mvm <= 2.5x, output noise <= 1.3x, read noise in time <= 1.2x the exact read.
+Every read gets a fresh key, as a layer's read sequence gives.
 Run: ``python benchmarks/bench_mvm.py [--repeats N] [--threads 1 2] [--skip-oracle]``
 (``--threads 1 2``: each thread count in turn in one process, then every ratio
 side by side; on a machine shared with other work, one thread and ``--clock cpu``
@@ -28,6 +34,7 @@ import numpy as np
 import torch
 
 from crossbar import CrossbarArray, devices
+from crossbar.read.timing import ReadGroup, Session, vector_time
 from crossbar.seeds import Stream, derive
 from crossbar.threads import set_threads
 
@@ -94,6 +101,10 @@ def bench_shape(n_in: int, n_out: int, batch: int, repeats: int, pcm, mult, rng,
     exact = CrossbarArray.program(W, pcm, seed=1)
     exact.calibrate(x[:256], key=derive(3, Stream.CALIBRATION_READ))  # the profile's calibrated ADC range
     output = CrossbarArray.program(W, mult, seed=1)
+    timed = CrossbarArray.program(W, pcm, seed=1)
+    timed.calibrate(x[:256], key=derive(3, Stream.CALIBRATION_READ))
+    timed.set_session(Session(derive(3, Stream.READ_SESSION, 0)))
+    dt = vector_time(timed)
     mc_rng = np.random.default_rng(2)
     reads = iter(range(10**9))  # a fresh key for every read, as a layer's read sequence gives
 
@@ -104,6 +115,8 @@ def bench_shape(n_in: int, n_out: int, batch: int, repeats: int, pcm, mult, rng,
         "bound: float32 BLAS x @ W": lambda: torch.matmul(xt, Wt),
         "mvm, output noise only": lambda: output.mvm(xt, key=key()),
         "mvm, exact per-cell noise": lambda: exact.mvm(xt, key=key()),
+        "mvm, noise in time, new call": lambda: timed.mvm(xt, key=key(), group=ReadGroup(key(), dt)),
+        "mvm, noise in time, 1 ms group": lambda: timed.mvm(xt, key=key(), group=ReadGroup(key(), 1e-3)),
     }
     medians = interleaved_medians(cases, repeats, clock)
     if oracle:
@@ -112,6 +125,9 @@ def bench_shape(n_in: int, n_out: int, batch: int, repeats: int, pcm, mult, rng,
     bound = medians["bound: float32 BLAS x @ W"]
     for name, t in medians.items():
         print(f"{n_in}x{n_out:<5} {name:<30} {t * 1e3:10.2f} {t / bound:8.2f}")
+    for case in ("mvm, noise in time, new call", "mvm, noise in time, 1 ms group"):
+        ratio = medians[case] / medians["mvm, exact per-cell noise"]
+        print(f"{n_in}x{n_out:<5} {case[5:] + ' / exact':<30} {'':>10} {ratio:8.2f}")
     return {name: t / bound for name, t in medians.items() if not name.startswith("bound")}
 
 

@@ -108,3 +108,19 @@ def test_tiles_read_their_targets_from_their_own_arrays_weights():
         a.calibrate(x, 2)
     assert torch.equal(twin.conductance, array.conductance)
     assert torch.equal(twin.read(x, 7), array.read(x, 7))
+
+
+def test_a_chip_reading_in_time_stays_within_the_budget():
+    """A PCM chip in the default "time" mode holds its session folded into the conductance
+    and one call's buffers (float32 conductance, bfloat16 variance) after a forward: still
+    within issue 27's budget with drift."""
+    from crossbar.nn import convert
+
+    p = devices.load("pcm")
+    x = torch.rand(16, 2 * p.tile_rows, generator=torch.Generator().manual_seed(0))
+    net = convert(torch.nn.Sequential(torch.nn.Linear(2 * p.tile_rows, 2 * p.tile_cols)), p, seed=1,
+                  calibration=x)
+    net(x)
+    array = net[0].array
+    assert array._folded is not None and array._group is not None  # what the call holds
+    assert held_bytes(array) / array.weights.numel() <= budget(p)

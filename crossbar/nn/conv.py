@@ -262,10 +262,10 @@ class _Conv(AnalogLayer):
             out = [(x.shape[2 + i] + 2 * padding[i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1
                    for i in range(3)]
             y = self.array.read(im2col(x, *self.geometry).contiguous(), self.next_key(), self.bias,
-                                output_noise=False, group=self.read_group)
+                                output_noise=False, group=self.read_time)
             return y.view(x.shape[0], *out, -1).movedim(-1, 1).contiguous()
         y = self.array.read_patches(x, *self.geometry, self.next_key(), self.bias, output_noise=False,
-                                    group=self.read_group, copies=self.copies)
+                                    group=self.read_time, copies=self.copies)
         return y.squeeze(2) if self.dims == 1 else y
 
     def _transposed(self, x: torch.Tensor) -> torch.Tensor:
@@ -273,7 +273,7 @@ class _Conv(AnalogLayer):
         rows = _rows(x)
         if self.calibration is not None:
             self._observe(rows)
-        y = self.array.read(rows, self.next_key(), None, output_noise=False, group=self.read_group)
+        y = self.array.read(rows, self.next_key(), None, output_noise=False, group=self.read_time)
         kernel, stride, padding, dilation = self.geometry
         full = [(size[i] - 1) * stride[i] + dilation[i] * (kernel[i] - 1) + 1 for i in range(2)]
         out = F.fold(y.view(n, math.prod(size), -1).transpose(1, 2), full, kernel, dilation=dilation,

@@ -22,6 +22,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from crossbar.devices import as_profile
 from crossbar.nn.analog import AbstractNoise, AnalogLayer, NoiseAfter
 from crossbar.nn.byuse import AnalogProduct
+from crossbar.nn.clock import check_mode, install
 from crossbar.nn.fold import copy_model, fold, unfold
 from crossbar.nn.mappable import MAPPABLE, SUPPORTED, analog_class
 from crossbar.nn.mapped import MappedWeight
@@ -65,7 +66,8 @@ def _matches(name: str, patterns: Sequence[str]) -> bool:
 
 
 def convert(model: nn.Module, profile, seed: int = 0, overrides: dict | None = None,
-            inplace: bool = False, example=None, calibration=None, digital: Sequence[str] = ()) -> nn.Module:
+            inplace: bool = False, example=None, calibration=None, digital: Sequence[str] = (),
+            read_noise_time: str = "time") -> nn.Module:
     """Return ``model`` with every weight that multiplies an input running on crossbar arrays.
 
     ``profile``: a ``DeviceProfile``, a bundled profile name (``"pcm"``) or the path to a
@@ -87,7 +89,11 @@ def convert(model: nn.Module, profile, seed: int = 0, overrides: dict | None = N
     Arrays are read ``time_since_programming`` after programming (the profile's;
     :func:`crossbar.nn.age` changes it). ``calibration``: inputs on which the ADC ranges
     of ``calibrated`` profiles are set right away (:func:`crossbar.nn.calibrate`).
+    ``read_noise_time``: how the reads of 1/f read noise share it in time
+    (:mod:`crossbar.nn.clock`): ``"time"`` (by the chip's clock), ``"fresh"`` (every read
+    independent) or ``"frozen"`` (one draw per time point, as AIHWKit).
     """
+    check_mode(read_noise_time)
     profile = as_profile(profile)
     digital = tuple(digital)
     _check_mappable(model, digital)
@@ -126,6 +132,7 @@ def convert(model: nn.Module, profile, seed: int = 0, overrides: dict | None = N
         if isinstance(m, nn.TransformerEncoder):
             m.use_nested_tensor = False  # torch's sparse fast path computes the layers in float
     target.eval()
+    install(target, read_noise_time)
     if calibration is not None:
         from crossbar.nn.chip import calibrate
 
@@ -292,8 +299,10 @@ def analog_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 def reseed(model: nn.Module, seed: int) -> None:
-    """Restart every read sequence from ``seed``: each array's read noise and each abstract
-    output noise (programmed conductances kept)."""
+    """Restart every read sequence from ``seed``: each array's read noise, each abstract
+    output noise and the chip clock's calls (programmed conductances and the session kept)."""
+    if getattr(model, "crossbar_clock", None) is not None:
+        model.crossbar_clock.calls = 0
     for i, (_, layer) in enumerate(analog_layers(model)):
         layer.reseed(derive(seed, Stream.LAYER_READ, i))
     noises = [m for m in model.modules() if isinstance(m, AbstractNoise)]

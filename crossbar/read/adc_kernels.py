@@ -93,23 +93,55 @@ def normal_scratch(npairs):
             np.empty(npairs, np.float32))
 
 
+@njit(inline="always")
+def task_normals(key, task, n):
+    """Block ``task`` of the first ``n`` normals of stream ``key``: (its first element, its
+    normals). Block k holds pairs k * PAIRS_PER_TASK ... (elements from 2 k PAIRS_PER_TASK)."""
+    p0 = task * PAIRS_PER_TASK
+    count = min(PAIRS_PER_TASK, (n + 1) // 2 - p0)
+    z, t, e, v = normal_scratch(count)
+    normals_into(key, np.uint64(p0), count, z, t, e, v)
+    return 2 * p0, z[: min(2 * count, n - 2 * p0)]
+
+
 @njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
 def normals(key: np.uint64, n: int, mean: float, std: float) -> np.ndarray:
     """``n`` draws of N(mean, std^2) (float32) of stream ``key``, in parallel blocks of
-    pairs: block k holds pairs k * PAIRS_PER_TASK ... of the stream (any thread count, same bits)."""
+    pairs (:func:`task_normals`; any thread count, same bits)."""
     out = np.empty(n, dtype=np.float32)
-    npairs = (n + 1) // 2
-    tasks = (npairs + PAIRS_PER_TASK - 1) // PAIRS_PER_TASK
+    tasks = ((n + 1) // 2 + PAIRS_PER_TASK - 1) // PAIRS_PER_TASK
     m32, s32 = _f32(mean), _f32(std)
     for task in prange(tasks):
-        p0 = task * PAIRS_PER_TASK
-        count = min(PAIRS_PER_TASK, npairs - p0)
-        z, t, e, v = normal_scratch(count)
-        normals_into(key, np.uint64(p0), count, z, t, e, v)
-        dst = out[2 * p0 : min(n, 2 * (p0 + count))]
+        i0, z = task_normals(key, task, n)
+        dst = out[i0 : i0 + z.size]
         for i in range(dst.size):
             dst[i] = m32 + s32 * z[i]
     return out
+
+
+@njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
+def call_part(g: np.ndarray, var_bits: np.ndarray, key: np.uint64, shared: float, fresh: float,
+              g_out: np.ndarray, var_out: np.ndarray) -> None:
+    """A call's read buffers in one pass (:func:`crossbar.read.timing.call_buffers`; flat arrays):
+    g_out[i] = g[i] + sqrt(shared var[i]) z_i, z_i element i of :func:`normals`' stream ``key``,
+    and var_out[i] = fresh var[i] rounded to bfloat16 (nearest even), var and var_out as
+    bfloat16 bit patterns (uint16)."""
+    n = g.size
+    sh, fr = _f32(shared), _f32(fresh)
+    for task in prange(((n + 1) // 2 + PAIRS_PER_TASK - 1) // PAIRS_PER_TASK):
+        i0, z = task_normals(key, task, n)
+        wide = np.empty(z.size, dtype=np.uint32)
+        for k in range(z.size):  # bfloat16 -> float32: the high bits
+            wide[k] = np.uint32(var_bits[i0 + k]) << np.uint32(16)
+        x = wide.view(np.float32)
+        scaled = np.empty(z.size, dtype=np.float32)
+        for k in range(z.size):
+            g_out[i0 + k] = g[i0 + k] + math.sqrt(sh * x[k]) * z[k]
+            scaled[k] = fr * x[k]
+        w = scaled.view(np.int32)
+        for k in range(z.size):  # round to nearest even (values >= 0, finite)
+            r = w[k] + np.int32(0x7FFF) + ((w[k] >> np.int32(16)) & np.int32(1))
+            var_out[i0 + k] = np.uint16(r >> np.int32(16))
 
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})

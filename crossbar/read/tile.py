@@ -17,7 +17,7 @@ of its targets (its block of the array's float32 ``weights`` and the per-column
 ``w_max``), the programming seed and the profile: every random number comes
 from a counter-based stream keyed by (seed, stream, tile index), so
 :meth:`Tile.programmed` regenerates them bit for bit whenever they are needed
-(ageing, a vote group, inspection through ``g_plus``, ``nu_plus``, ...). What a
+(ageing, a session, inspection through ``g_plus``, ``nu_plus``, ...). What a
 tile keeps is per tile or per column: the write-count histogram, the summed
 conductance, the time, the drift-compensation gain, the noise floor and the ADC
 full scale. The read state (normalised G+ - G-, cell variances) has its one
@@ -118,17 +118,19 @@ class Tile:
 
     def programmed(self) -> Programmed:
         """Quantise the targets to the device levels and write them once (noise, faults, verify),
-        then draw the drift exponents: the same bits every call (keyed streams)."""
+        then draw the drift exponents (at the level-rounded targets): the same bits every call
+        (keyed streams)."""
         p = self.profile
         verify = p.verify
         tolerance = np.inf if verify is None else verify.tolerance * (p.g_max - p.g_min)
         max_iterations = 1 if verify is None else int(verify.max_iterations)
-        halves = []
+        halves, targets = [], []
         with torch_threads():
             streams = (Stream.PROGRAM_PLUS, Stream.PROGRAM_MINUS)
             for target, stream in zip(self.targets(), streams, strict=True):
                 if p.levels is not None:
                     target = kernels.quantise_levels(target, p.g_min, p.g_max, int(p.levels))
+                targets.append(target)
                 std = np.asarray(p.programming_std(target), dtype=np.float64)
                 halves.append(kernels.program_cells(
                     target, std, kernel_key(self.seed, stream, self.index), tolerance, max_iterations,
@@ -136,8 +138,8 @@ class Tile:
             (g_plus, it_plus), (g_minus, it_minus) = halves
             nu_plus = nu_minus = None
             if p.drift is not None:
-                nu_plus = _drift_exponents(p.drift, g_plus, self.seed, Stream.DRIFT_PLUS, self.index)
-                nu_minus = _drift_exponents(p.drift, g_minus, self.seed, Stream.DRIFT_MINUS, self.index)
+                nu_plus = _drift_exponents(p.drift, targets[0], self.seed, Stream.DRIFT_PLUS, self.index)
+                nu_minus = _drift_exponents(p.drift, targets[1], self.seed, Stream.DRIFT_MINUS, self.index)
         return Programmed(g_plus, g_minus, nu_plus, nu_minus, np.stack([it_plus, it_minus]))
 
     def conductances(self, state: Programmed | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -250,8 +252,8 @@ def noise_floor(profile, g_column, v: float | None = None) -> np.ndarray:
     return (profile.sense_noise**2 + thermal) / i0**2 * profile.noise_scale**2
 
 
-def _drift_exponents(drift, g: np.ndarray, seed: int, stream: int, index: int) -> np.ndarray:
-    """Per-cell drift exponents nu ~ N(nu_mean(g), nu_std(g)), clipped at 0."""
-    z = kernels.standard_normal(kernel_key(seed, stream, index), g.size).reshape(g.shape)
-    nu = np.asarray(drift.nu_mean(g)) + np.asarray(drift.nu_std(g)) * z
-    return np.maximum(nu, 0.0)
+def _drift_exponents(drift, g_target: np.ndarray, seed: int, stream: int, index: int) -> np.ndarray:
+    """Per-cell drift exponents of target conductances ``g_target`` (S): the profile's rule,
+    :meth:`crossbar.devices.drift.Drift.exponents` (|nu| of a draw at the target)."""
+    z = kernels.standard_normal(kernel_key(seed, stream, index), g_target.size).reshape(g_target.shape)
+    return drift.exponents(g_target, z)

@@ -10,7 +10,8 @@ with the profile's own laws (``devices/``):
 * ``programming``: G = target + sigma(target) z, redrawn outside the verify tolerance
   up to ``verify.max_iterations`` writes (as the programming kernel does), stuck-at
   faults at the profile's rates, device levels (rounded targets);
-* ``drift``: G(t) = G (t / t0)^-nu, nu ~ N(nu_mean(G), nu_std(G)) clipped at 0, at
+* ``drift``: G(t) = G (t / t0)^-nu, nu = |nu_mean(G_T) + nu_std(G_T) z| at the target G_T
+  (the profile's rule, ``Drift.exponents``), at
   ``time`` seconds after programming, with global drift compensation (one gain per
   tile, as ``crossbar.nn.age`` applies by default);
 * ``read``: the read noise of the law at ``time`` as one draw per cell and forward
@@ -219,12 +220,13 @@ def _write(hw: HardwareConfig, target: np.ndarray, gen: Draws) -> np.ndarray:
     return np.maximum(g, 0.0)
 
 
-def _drift(hw: HardwareConfig, g: np.ndarray, gen: Draws) -> np.ndarray:
-    """Conductances ``hw.t`` seconds after programming (``drift``; none before t0)."""
+def _drift(hw: HardwareConfig, g: np.ndarray, target: np.ndarray, gen: Draws) -> np.ndarray:
+    """Conductances ``g`` of targets ``target`` ``hw.t`` seconds after programming (``drift``;
+    none before t0)."""
     d = hw.device.drift
     if d is None or not hw.on("drift") or hw.t <= d.t0:
         return g
-    nu = np.maximum(d.nu_mean(g) + d.nu_std(g) * _normal(gen, g.shape), 0.0)
+    nu = d.exponents(target, _normal(gen, g.shape))
     return g * np.exp(-nu * math.log(hw.t / d.t0))
 
 
@@ -238,14 +240,15 @@ def _band_delta(hw: HardwareConfig, wn: np.ndarray, tile_of_col: np.ndarray, gen
     """(normalised conductance difference - wn, noise floor per column) of one band's draw."""
     p = hw.device
     g_range = p.g_range
-    pair = []
+    pair, targets = [], []
     for sign in (1.0, -1.0):
         target = p.g_min + g_range * np.maximum(sign * wn, 0.0)
         if p.levels is not None:
             target = kernels.quantise_levels(target, p.g_min, p.g_max, int(p.levels))
+        targets.append(target)
         pair.append(_write(hw, target, gen))
     g0 = pair[0] - pair[1]
-    drifted = [_drift(hw, g, gen) for g in pair]
+    drifted = [_drift(hw, g, target, gen) for g, target in zip(pair, targets, strict=True)]
     diff = drifted[0] - drifted[1]
     if drifted[0] is not pair[0]:  # global drift compensation: one gain per tile
         tiles = int(tile_of_col[-1]) + 1
