@@ -188,6 +188,8 @@ class _Common:
         d = {}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
+            if f.name == "hardware" and v is None:
+                continue  # absent, not null: the identities of records made without it stay as they were
             if isinstance(v, Grid):
                 v = v.to_dict()
             elif isinstance(v, dict):
