@@ -199,22 +199,21 @@ class Tile:
     def read_state(self, g_plus: np.ndarray, g_minus: np.ndarray) -> ReadState:
         """The read state of conductances (G+, G-) (S) at the tile's time."""
         gains = self.wire_gains(g_plus, g_minus)
-        var = self.read_variance_split(None, g_plus, g_minus, gains)[1]
+        var = self.pair_variance(g_plus, g_minus, gains)
         variance = var.astype(np.float32) if np.any(var > 0) else None
         return ReadState(self.normalised(g_plus, g_minus, gains), variance)
 
-    def read_variance_split(self, dt: float | None, g_plus: np.ndarray, g_minus: np.ndarray,
-                            gains: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Per pair of conductances (G+, G-) (S), in normalised units: (common std of G+, common std
-        of G-) stacked, and the fresh variance, for reads ``dt`` seconds apart (None: one read,
-        all of it fresh)."""
+    def pair_variance(self, g_plus: np.ndarray, g_minus: np.ndarray, gains: tuple | None = None
+                      ) -> np.ndarray:
+        """Per pair of conductances (G+, G-) (S), the read-noise variance of one read in normalised
+        units (how reads share it in time: :mod:`crossbar.read.timing`)."""
         p = self.profile
         g_range = p.g_max - p.g_min
         # a cell's noise current reaches the amplifier as its signal does (the wire gains)
         a_plus, a_minus = self.wire_gains(g_plus, g_minus) if gains is None else gains
-        c_plus, f_plus = (s * a_plus for s in p.read_split(g_plus, self.time, dt))
-        c_minus, f_minus = (s * a_minus for s in p.read_split(g_minus, self.time, dt))
-        return np.stack([c_plus, c_minus]) / g_range, (f_plus**2 + f_minus**2) / g_range**2
+        f_plus = p.read_split(g_plus, self.time)[1] * a_plus
+        f_minus = p.read_split(g_minus, self.time)[1] * a_minus
+        return (f_plus**2 + f_minus**2) / g_range**2
 
     def set_full_scale(self, full_scale: np.ndarray, calibrated: bool) -> None:
         """Set the ADC full scale of each column (from a range calibration)."""
