@@ -134,14 +134,14 @@ class _Conv(AnalogLayer):
             padding, self.pad = spec["padding"], None
             self.output_padding = _lift(spec["output_padding"], 0)
         else:
-            padding, self.pad, self.pad_mode = self._padding(spec)
+            padding, self.pad, self.pad_mode = self.paddings(spec)
         self.geometry = (_lift(kernel, 1), _lift(stride, 1), _lift(padding, 0), _lift(dilation, 1))
         super().__init__(weight_io, bias, profile, seed)
         self.real_weights = weight_io.shape[0] * weight_io.shape[1] // groups_here
         self.parts = nn.ModuleList()  # the arrays of the later groups (from_seeds)
 
     @classmethod
-    def _padding(cls, spec: dict) -> tuple[tuple[int, ...], list[int] | None, str]:
+    def paddings(cls, spec: dict) -> tuple[tuple[int, ...], list[int] | None, str]:
         """(the padding the read applies, the digital pre-padding for ``F.pad`` or None, its mode)."""
         kernel, dilation, padding = spec["kernel_size"], spec["dilation"], spec["padding"]
         if padding == "valid":

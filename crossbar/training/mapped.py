@@ -90,7 +90,7 @@ def _conv_pads(layer: nn.Module) -> tuple[tuple[int, ...], list[int] | None, str
     layer pads (``padding="same"``, padding modes)."""
     spec = dict(kernel_size=layer.kernel_size, dilation=layer.dilation, padding=layer.padding,
                 padding_mode=layer.padding_mode)
-    return analog_class(layer)._padding(spec)
+    return analog_class(layer).paddings(spec)
 
 
 def _conv_forward(layer: nn.Module, x: torch.Tensor, products: list[Array]) -> torch.Tensor:
