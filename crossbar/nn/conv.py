@@ -238,6 +238,13 @@ class _Conv(AnalogLayer):
         per_group = self.spec["in_channels"] // self.spec["groups"]
         return x.split([a.groups_here * per_group for a in (self, *self.parts)], dim=1)
 
+    def _checked(self, x: torch.Tensor) -> torch.Tensor:
+        """The base class's check; a float32 input keeps its strides (the reads take any, so a
+        group array reads its channels of the batch in place instead of a copy)."""
+        if x.dtype == torch.float32 and x.device == self.array.weights.device:
+            return x.detach()
+        return super()._checked(x)
+
     def _own(self, x: torch.Tensor) -> torch.Tensor:
         """The input channels of this layer's own array."""
         return self._split(x)[0] if len(self.parts) else x
