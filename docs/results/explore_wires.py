@@ -30,6 +30,10 @@ def _time(s: float) -> str:
     return f"{1e9 * s:.4g} ns" if s < 1e-6 else f"{1e6 * s:.4g} µs"
 
 
+def _energy(j: float) -> str:
+    return f"{1e9 * j:.4g} nJ" if j < 1e-6 else f"{1e6 * j:.4g} µJ"
+
+
 def _wiring(row: dict) -> tuple[float, float]:
     s = row["settings"]
     return float(s.get("row_wire_resistance", 0.0)), float(s.get("col_wire_resistance", 0.0))
@@ -72,7 +76,7 @@ def record_lines(name: str) -> list[str]:
             if vs == ", lower":
                 first_cost.setdefault(w, tile)
         front = ", ".join(_label(w) for w in wirings if by[(tile, k, w)]["front"]) or "–"
-        out.append(f"| {tile} | {k} | " + " | ".join(cells) + f" | {1e9 * base['energy']:.4g} nJ "
+        out.append(f"| {tile} | {k} | " + " | ".join(cells) + f" | {_energy(base['energy'])} "
                    f"| {_time(base['latency'])} | {1e6 * base['area']:.4g} mm² | {front} |")
     out += ["", f"Energy, latency and area are the ideal wires'; the cost model does not see the wires, "
             f"and a wired row's energy is within {100 * spread:.2g} % of it (the input activity is "
@@ -83,7 +87,7 @@ def record_lines(name: str) -> list[str]:
         cost = ("" if w == IDEAL else f"wires first cost accuracy at tile {first_cost[w]}; "
                 if w in first_cost else "no tile loses accuracy to the wires; ")
         opt = (f"lowest energy meeting the target: tile {best['settings']['tile_size']}, K = {best['k']}, "
-               f"{1e9 * best['energy']:.4g} nJ, {_acc(best['accuracy'])}" if best
+               f"{_energy(best['energy'])}, {_acc(best['accuracy'])}" if best
                else "no tile meets the target")
         out.append(f"- {_label(w)}: {cost}{opt}.")
     return out
