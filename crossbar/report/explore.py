@@ -106,8 +106,12 @@ def plot_front(d: dict, path: str | os.PathLike) -> Path:
            title="energy and latency")
     bx.set(xscale="log", xlabel="energy per inference (J)", ylabel="accuracy (%)",
            title="accuracy (interval) and energy")
-    for axis in (ax.xaxis, lx.xaxis, bx.xaxis, ax.yaxis, lx.yaxis):  # decades only: minor labels overlap
-        axis.set_minor_formatter(NullFormatter())
+    for panel, xy in ((ax, "x"), (ax, "y"), (lx, "x"), (lx, "y"), (bx, "x")):
+        lo, hi = getattr(panel, f"get_{xy}lim")()
+        if hi < 10 * lo:  # within a decade a log axis may have no label at all: a linear one
+            getattr(panel, f"set_{xy}scale")("linear")
+        else:  # decades only: minor labels overlap
+            getattr(panel, f"{xy}axis").set_minor_formatter(NullFormatter())
     ax.legend(fontsize=7, loc="lower left")
     bx.legend(fontsize=7, loc="lower right")
     return _save(fig, Path(path))
