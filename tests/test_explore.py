@@ -4,14 +4,18 @@ constructed set, a tiny end-to-end run on the bundled digits, resume by content.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from crossbar.atomic import lock_folder
-from crossbar.cost import at_voltage, pareto_indices
+from crossbar.cost import at_voltage, nondominated, pareto_indices
 from crossbar.experiments import (
     CacheDiscardedWarning,
     ConfigError,
@@ -106,33 +110,51 @@ def test_design_points_become_profiles():
 
 # ----------------------------------------------------------------------------- the front
 
-def _record(key, acc, energy, area, n=400):
+def _record(key, acc, energy, area, latency=1e-6, n=400):
     lo, hi = acc - 0.02, acc + 0.02
     iv = {"mean": acc, "lo": lo, "hi": hi, "n": n, "chips": 2, "input_half": 0.02, "chip_sd": 0.0,
           "chip_half": 0.0, "confidence": 0.95}
-    cost = {"energy": energy, "latency": 1e-6, "area": area, "tiles": 1, "tops_per_watt": 1.0}
+    cost = {"energy": energy, "latency": latency, "area": area, "tiles": 1, "tops_per_watt": 1.0}
     return {"key": key, "profile": "reram", "target": 0.9, "accuracy": {"1": iv}, "costs": {"1": cost},
             "network": {}}
 
 
 def test_front_of_a_constructed_set():
-    # (accuracy, energy, area): d meets the target only by its estimate, f misses it
+    # (accuracy, energy, area[, latency]): d meets the target only by its estimate, f misses it;
+    # h is beaten by b on energy and area but is faster; i is beaten by b on all three
     spec = {"a": (0.95, 1.0, 5.0), "b": (0.95, 2.0, 3.0), "c": (0.95, 3.0, 4.0), "d": (0.905, 0.5, 0.5),
-            "e": (0.97, 4.0, 1.0), "f": (0.80, 0.1, 0.1), "g": (0.99, 2.0, 3.0)}
+            "e": (0.97, 4.0, 1.0), "f": (0.80, 0.1, 0.1), "g": (0.99, 2.0, 3.0),
+            "h": (0.95, 3.5, 3.5, 0.5e-6), "i": (0.95, 2.5, 3.5, 2e-6)}
     recs = {k: _record(k, *v) for k, v in spec.items()}
-    cfg = ExploreConfig(settings={"checkpoint": "m.pt"}, points=[{"adc_bits": b} for b in range(2, 9)])
+    cfg = ExploreConfig(settings={"checkpoint": "m.pt"}, points=[{"adc_bits": b} for b in range(2, 11)])
     res = ExploreResult(cfg, {}, {}, tuple(cfg.design_points()), tuple(spec), recs, 0, {}, 0.0, 0)
     rows = res.rows()
     front = [list(spec)[rows[i]["point"]] for i in res.front()]
-    assert front == ["a", "b", "e"]  # c is beaten by b on both; g equals b and comes later; d, f do not meet
+    # c and i are beaten by b; g equals b and comes later; d, f do not meet; h is the fastest
+    assert front == ["a", "b", "h", "e"]
     mean = ExploreResult(cfg.replace(admit="mean"), {}, {}, res.points, res.keys, recs, 0, {}, 0.0, 0)
-    assert [list(spec)[mean.rows()[i]["point"]] for i in mean.front()] == ["d"]  # d beats the rest
+    assert [list(spec)[mean.rows()[i]["point"]] for i in mean.front()] == ["d", "h"]  # d beats all but h
     for r in (res, mean):  # no front point is dominated by an admitted point
         rows = r.rows()
-        for i in r.front():
-            assert not any(o["admitted"] and o["energy"] <= rows[i]["energy"] and o["area"] <= rows[i]["area"]
-                           and (o["energy"], o["area"]) != (rows[i]["energy"], rows[i]["area"]) for o in rows)
+        assert all(not _dominated(rows[i], rows) for i in r.front())
     assert pareto_indices([(3, 0.9), (1, 0.8), (2, 0.7), (4, 0.9), (5, 0.95)]) == [1, 0, 4]
+
+
+def test_nondominated_is_the_definition():
+    assert nondominated([]) == []
+    assert nondominated([(2, 1, 1), (1, 2, 1), (1, 1, 2), (2, 2, 2), (1, 2, 1)]) == [2, 1, 0]
+    rng = np.random.default_rng(0)
+    for dims in (1, 2, 3, 4):
+        pts = rng.integers(0, 6, size=(200, dims)).tolist()  # ties and duplicates on purpose
+        got = nondominated(pts)
+        want = [i for i, p in enumerate(pts)
+                if not any(all(a <= b for a, b in zip(q, p, strict=True)) and (q != p or j < i)
+                           for j, q in enumerate(pts) if j != i)]
+        assert sorted(got) == want
+        assert [pts[i] for i in got] == sorted(pts[i] for i in got)  # in order of the coordinates
+    # in two dimensions it is pareto_indices with the second cost as a negated benefit
+    pts = rng.random((300, 2)).tolist()
+    assert nondominated(pts) == pareto_indices((e, -a) for e, a in pts)
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -146,9 +168,12 @@ def _mlp() -> nn.Module:
     return net.eval()
 
 
+_FRONT = ("energy", "area", "latency")
+
+
 def _dominated(row, rows) -> bool:
-    return any(o["admitted"] and o["energy"] <= row["energy"] and o["area"] <= row["area"]
-               and (o["energy"] < row["energy"] or o["area"] < row["area"]) for o in rows)
+    return any(o["admitted"] and all(o[c] <= row[c] for c in _FRONT) and any(o[c] < row[c] for c in _FRONT)
+               for o in rows)
 
 
 def test_tiny_exploration_end_to_end_and_resume(tmp_path):
@@ -173,8 +198,7 @@ def test_tiny_exploration_end_to_end_and_resume(tmp_path):
     front = r.front()
     assert front and all(not _dominated(rows[i], rows) for i in front)
     assert all(_dominated(x, rows) or i in front or any(
-        (rows[j]["energy"], rows[j]["area"]) == (x["energy"], x["area"]) for j in front)
-        for i, x in enumerate(rows))
+        all(rows[j][c] == x[c] for c in _FRONT) for j in front) for i, x in enumerate(rows))
     files = write_explore_report(r)
     assert {f.name for f in files} == {"report.md", "report.json", "front.png"}
     data = json.loads((out / "report.json").read_text())
@@ -223,15 +247,34 @@ def test_worker_processes_and_dask_give_the_same_bits(tmp_path):
             assert a["accuracy"] == b["accuracy"] and a["costs"] == b["costs"]
 
 
-def test_the_published_record_is_its_json_and_its_front_is_not_dominated():
-    from pathlib import Path
+RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 
+
+@pytest.mark.parametrize("name", ["explore-mnist5k-mlp", "explore-wires-cnn6", "explore-wires-vit"])
+def test_the_published_records_are_their_json_and_config_and_their_fronts_are_not_dominated(name):
     from crossbar.report import explore_markdown
+    from crossbar.yamlio import read_yaml
 
-    folder = Path(__file__).resolve().parents[1] / "docs" / "results" / "explore-mnist5k-mlp"
+    folder = RESULTS / name
     d = json.loads((folder / "report.json").read_text())
     assert (folder / "report.md").read_text() == explore_markdown(d, ("front.png",))
+    cfg = read_yaml(RESULTS / f"{name}.yaml")
+    assert d["points"] == ExploreConfig.from_dict(cfg).design_points() and d["votes"] == cfg["votes"]
+    assert d["model"]["name"].endswith(cfg["train"]["model"]) and d["data"]["spec"] == cfg["data"]
     rows = d["rows"]
-    assert d["front"] and all(rows[i]["admitted"] and not _dominated(rows[i], rows) for i in d["front"])
-    for r in rows:  # admitted exactly when the whole interval lies at or above the target
-        assert r["admitted"] == (r["accuracy"]["lo"] >= d["target"])
+    assert len(rows) == len(d["points"]) * len(d["votes"]) and not d["errors"]
+    assert bool(d["front"]) == any(r["admitted"] for r in rows)
+    assert all(rows[i]["admitted"] and not _dominated(rows[i], rows) for i in d["front"])
+    assert d["admit"] == cfg.get("admit", "interval")
+    for r in rows:  # admitted exactly when the whole interval (or the estimate) lies at or above the target
+        assert r["admitted"] == (r["accuracy"]["lo" if d["admit"] == "interval" else "mean"] >= d["target"])
+
+
+def test_the_wire_page_is_written_from_the_records():
+
+    done = subprocess.run([sys.executable, str(RESULTS / "explore_wires.py"), "--check"], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    page = (RESULTS / "explore-wires.md").read_text()
+    for name in ("explore-wires-cnn6", "explore-wires-vit"):
+        assert f"]({name}/report.md)" in page

@@ -31,6 +31,7 @@ from crossbar.cost.model import (
 )
 from crossbar.cost.optimum import (
     VoltagePoint,
+    nondominated,
     pareto_front,
     pareto_indices,
     voltage_optimum,
@@ -72,6 +73,7 @@ __all__ = [
     "input_activity",
     "layer_cost",
     "network_cost",
+    "nondominated",
     "parallel_latency",
     "pareto_front",
     "pareto_indices",

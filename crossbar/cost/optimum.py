@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from crossbar.cost.search import find_threshold
 from crossbar.cost.voltage import energy_at_voltage, voltage_range
@@ -22,7 +24,7 @@ from crossbar.cost.voltage import energy_at_voltage, voltage_range
 if TYPE_CHECKING:
     from crossbar.cost.model import NetworkCost
 
-__all__ = ["VoltagePoint", "pareto_front", "pareto_indices", "voltage_optimum"]
+__all__ = ["VoltagePoint", "nondominated", "pareto_front", "pareto_indices", "voltage_optimum"]
 
 
 def pareto_indices(points: Iterable[tuple[float, float]]) -> list[int]:
@@ -35,6 +37,22 @@ def pareto_indices(points: Iterable[tuple[float, float]]) -> list[int]:
         if not front or pts[i][1] > pts[front[-1]][1]:
             front.append(i)
     return front
+
+
+def nondominated(points: Iterable[Sequence[float]]) -> list[int]:
+    """Indices of the points no other point dominates, every coordinate a cost to minimise (a
+    point dominates another when it is no worse in every coordinate and better in one; of equal
+    points the first is kept). In order of the first coordinate, then the next ones.
+
+    Taken in that order, a point's dominators all come before it, so comparing it with the points
+    kept so far decides it (a dropped dominator has a kept one at least as good)."""
+    pts = np.asarray([[float(c) for c in p] for p in points], dtype=np.float64)
+    order = sorted(range(len(pts)), key=lambda i: (tuple(pts[i]), i))
+    kept: list[int] = []
+    for i in order:
+        if not kept or not np.any(np.all(pts[kept] <= pts[i], axis=1)):
+            kept.append(i)
+    return kept
 
 
 def pareto_front(points: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:

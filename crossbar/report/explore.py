@@ -66,8 +66,8 @@ def explore_markdown(d: dict, figures: tuple[str, ...] = ()) -> str:
     if d["errors"]:
         out += ["Failed points: " + "; ".join(f"#{i}: {e}" for i, e in d["errors"].items()), ""]
     out += ["## Pareto front", "",
-            "The points that meet the target and that no other such point beats on both energy and "
-            "area, in order of energy.", ""]
+            "The points that meet the target and that no other such point beats on energy, area and "
+            "latency together (no worse in all three, better in one), in order of energy.", ""]
     out += [explore_table(d, front) if front else "No point meets the target.\n", ""]
     out += [f"![front]({f})" for f in figures] + ([""] if figures else [])
     out += ["## Every design point", "", explore_table(d, rows)]
@@ -75,35 +75,43 @@ def explore_markdown(d: dict, figures: tuple[str, ...] = ()) -> str:
 
 
 def plot_front(d: dict, path: str | os.PathLike) -> Path:
-    """Energy against area (the front joined) and accuracy against energy (with intervals)."""
+    """Area and latency against energy (front points ringed and numbered) and accuracy against
+    energy (with intervals)."""
     from matplotlib.ticker import NullFormatter
 
-    fig, (ax, bx) = _panels(2)
+    fig, (ax, lx, bx) = _panels(3)
     rows, front = d["rows"], d["front"]
     for r in rows:
         style = dict(color="#1f77b4") if r["admitted"] else dict(color="#999999", mfc="none")
         ax.plot(r["energy"], r["area"] * 1e6, "o", ms=5, **style)
+        lx.plot(r["energy"], r["latency"], "o", ms=5, **style)
         a = r["accuracy"]
         bx.errorbar(r["energy"], 100 * a["mean"], fmt="o", ms=4, capsize=2, **style,
                     yerr=[[100 * (a["mean"] - a["lo"])], [100 * (a["hi"] - a["mean"])]])
-    if front:
-        fx = [rows[i]["energy"] for i in front]
-        ax.plot(fx, [rows[i]["area"] * 1e6 for i in front], "-", color="#d62728", label="Pareto front")
-        for i in front:
-            ax.annotate(f"#{i}", (rows[i]["energy"], rows[i]["area"] * 1e6), fontsize=7,
-                        xytext=(3, 3), textcoords="offset points", color="#d62728")
-            bx.plot(rows[i]["energy"], 100 * rows[i]["accuracy"]["mean"], "o", ms=7, mfc="none",
-                    color="#d62728")
+    for i in front:
+        r = rows[i]
+        for axis, y in ((ax, r["area"] * 1e6), (lx, r["latency"]), (bx, 100 * r["accuracy"]["mean"])):
+            axis.plot(r["energy"], y, "o", ms=8, mfc="none", color="#d62728")
+            if axis is not bx:
+                axis.annotate(f"#{i}", (r["energy"], y), fontsize=7, xytext=(3, 3),
+                              textcoords="offset points", color="#d62728")
     if d["target"] is not None:
         bx.axhline(100 * d["target"], ls="--", color="#555555", lw=1, label="target")
     ax.plot([], [], "o", color="#1f77b4", label="meets the target")
     ax.plot([], [], "o", color="#999999", mfc="none", label="does not (or undecided)")
+    ax.plot([], [], "o", ms=8, mfc="none", color="#d62728", label="Pareto front")
     ax.set(xscale="log", yscale="log", xlabel="energy per inference (J)", ylabel="area (mm²)",
            title="energy and area")
+    lx.set(xscale="log", yscale="log", xlabel="energy per inference (J)", ylabel="latency (s)",
+           title="energy and latency")
     bx.set(xscale="log", xlabel="energy per inference (J)", ylabel="accuracy (%)",
            title="accuracy (interval) and energy")
-    for axis in (ax.xaxis, bx.xaxis, ax.yaxis):  # decades only: minor labels overlap on a log axis
-        axis.set_minor_formatter(NullFormatter())
+    for panel, xy in ((ax, "x"), (ax, "y"), (lx, "x"), (lx, "y"), (bx, "x")):
+        lo, hi = getattr(panel, f"get_{xy}lim")()
+        if hi < 10 * lo:  # within a decade a log axis may have no label at all: a linear one
+            getattr(panel, f"set_{xy}scale")("linear")
+        else:  # decades only: minor labels overlap
+            getattr(panel, f"{xy}axis").set_minor_formatter(NullFormatter())
     ax.legend(fontsize=7, loc="lower left")
     bx.legend(fontsize=7, loc="lower right")
     return _save(fig, Path(path))

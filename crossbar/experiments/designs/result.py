@@ -6,7 +6,8 @@ and its cost per K under the config's vote schedule (``crossbar.cost.voting_cost
 energy K x E, latency of the schedule, area, tiles; TOPS/W = operations / energy).
 :class:`ExploreResult` turns records into rows, one per (point, K), and finds
 the front: among the rows that meet the target (``admit``), those no other
-row beats on both energy and area (``crossbar.cost.pareto_indices``).
+such row dominates on energy, area and latency (no worse in all three, better in one;
+``crossbar.cost.nondominated``).
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from crossbar.cost import pareto_indices, voting_cost
+from crossbar.cost import nondominated, voting_cost
 
 from ..stats import Interval
 from .config import ExploreConfig
 
-__all__ = ["ExploreResult", "interval_of", "point_record", "record_problem"]
+__all__ = ["FRONT_COSTS", "ExploreResult", "interval_of", "point_record", "record_problem"]
 
 _COSTS = ("energy", "latency", "area", "tiles", "tops_per_watt")
+FRONT_COSTS = ("energy", "area", "latency")
+"""What the front minimises, each per (point, K): energy of a K-vote inference, area, latency."""
 
 
 def point_record(key: str, result: Any, schedule: str) -> dict:
@@ -114,11 +117,10 @@ class ExploreResult:
 
     def front(self) -> list[int]:
         """Indices into :meth:`rows` of the Pareto front: admitted rows that no other admitted
-        row beats on both energy and area (in order of energy)."""
+        row dominates on (energy, area, latency) (in order of energy)."""
         rows = self.rows()
         admitted = [i for i, r in enumerate(rows) if r["admitted"]]
-        return [admitted[j] for j in pareto_indices((rows[i]["energy"], -rows[i]["area"])
-                                                    for i in admitted)]
+        return [admitted[j] for j in nondominated([rows[i][c] for c in FRONT_COSTS] for i in admitted)]
 
     def to_dict(self) -> dict:
         """The report.json content (``crossbar.report.write_explore_report`` formats it)."""
