@@ -1,7 +1,8 @@
-"""Plain vs Eq. 3 vs hardware-aware training of cnn6 on Fashion-MNIST, judged on PCM after drift (issue 28).
+"""Plain vs Eq. 3 vs hardware-aware training on Fashion-MNIST, judged on PCM after drift (issue 28).
 
-Three trainings of the same network from the same seed (first 4,000 training images,
-4 epochs, Adam at 1e-3, batch 32; sized for a shared 2-core machine):
+Three trainings of the same network (``--network``: cnn6, the default, or another bundled
+image network) from the same seed (first 4,000 training images, 4 epochs, Adam at 1e-3,
+batch 32; sized for a shared 2-core machine):
 
 * ``plain``: no noise;
 * ``eq3``: Qin & Vucinic Eq. 3 (multiplicative output noise) at the sigma_train of
@@ -11,10 +12,11 @@ Three trainings of the same network from the same seed (first 4,000 training ima
 
 Each network is mapped on PCM (10 programmed chips), aged to 1 hour, 1 day, 1 month
 and 1 year with global drift compensation, its ADC ranges calibrated on 64 training
-images after ageing, and read 20 times per test image (the first 250 test images):
+images after ageing, and read 20 times per test image (the first 250 test images; re-reads
+spaced as a pipelined chip reads them, sharing the slow 1/f read noise, docs/physics.md):
 accuracy with 1 read and with a 20-vote majority, with Wilson x chip t intervals
 (``crossbar.experiments.AccuracyEvaluator``). Trainings (checkpoints) and evaluations
-(one JSON per training and age) are kept under --work, so a rerun resumes.
+(one JSON per training and age) are kept under WORK/NETWORK, so a rerun resumes.
 
     nice -n 10 .venv/bin/python docs/results/hardware_aware.py --work /tmp/hwa-work
     # or in parallel processes sharing the work folder (what made the recorded report):
@@ -36,6 +38,8 @@ import torch
 
 from crossbar import devices
 from crossbar.atomic import atomic_write_json, atomic_write_text
+from crossbar.cost import read_spacing
+from crossbar.cost.mapping import network_cost_of
 from crossbar.data import load_split
 from crossbar.experiments import AccuracyEvaluator
 from crossbar.experiments.noise_scale import Age
@@ -46,6 +50,7 @@ OUT = Path(__file__).with_name("hardware-aware")
 AGES = {"1 hour": 3600.0, "1 day": 86400.0, "1 month": 30 * 86400.0, "1 year": 365 * 86400.0}
 SIGMAS = (0.05, 0.1, 0.2)
 PARTS = ("plain", "eq3", "hardware")
+NETWORKS = ("cnn6", "mobilenet_small", "vit")
 TRAIN, VAL, TEST, EPOCHS, LR, BATCH, CHIPS, VOTES, SEED = 4_000, 300, 250, 4, 1e-3, 32, 10, 20, 0
 
 
@@ -54,7 +59,7 @@ def log(msg: str) -> None:
 
 
 def fit(work: Path, name: str, data, **kw):
-    net, hist = train("cnn6", data, epochs=EPOCHS, lr=LR, batch_size=BATCH, seed=SEED,
+    net, hist = train(work.name, data, epochs=EPOCHS, lr=LR, batch_size=BATCH, seed=SEED,
                       checkpoint=work / f"{name}.pt", progress=False, **kw)
     log(f"trained {name}: float test accuracy {hist.last['test_acc']:.4f}")
     return net.eval()
@@ -66,7 +71,11 @@ def measure(work: Path, key: str, net, x, y, calib, age_s: float, chips: int, vo
         return json.loads(path.read_text())
     ev = AccuracyEvaluator(net, x, y, devices.load("pcm"), votes=votes, repeats=chips, seed=SEED,
                            age=Age(age_s, compensate=True), calibration=calib, batch_rows=1200)
-    res = {str(k): ev.estimate(1.0, k).to_dict() for k in votes}
+    # re-reads spaced as a pipelined chip reads them (the budget's default), so that they share
+    # the slow 1/f read noise as the time model says (docs/physics.md, "Read noise in time")
+    ev.read_spacing = read_spacing(network_cost_of(ev.chip(1.0, 0), x[:32]), "pipelined")
+    res = {"read_spacing_s": ev.read_spacing,
+           "votes": {str(k): ev.estimate(1.0, k).to_dict() for k in votes}}
     atomic_write_json(path, res)
     return res
 
@@ -81,7 +90,7 @@ def networks(part: str, work: Path, train_ds, test, val_x, val_y, calib) -> tupl
     for s in SIGMAS:
         net = fit(work, f"eq3-{s:g}", train_ds, test_data=test, noise=NoiseConfig("mult", s))
         res = measure(work, f"select-eq3-{s:g}", net, val_x, val_y, calib, AGES["1 year"], 3, (1,))
-        acc = res["1"]["mean"]
+        acc = res["votes"]["1"]["mean"]
         log(f"eq3 sigma_train {s:g}: validation accuracy on PCM at 1 year {acc:.4f}")
         if best is None or acc > best[1]:
             best = (s, acc, net)
@@ -91,12 +100,14 @@ def networks(part: str, work: Path, train_ds, test, val_x, val_y, calib) -> tupl
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=Path("/tmp/crossbar-hardware-aware"))
+    ap.add_argument("--network", default=NETWORKS[0], choices=NETWORKS,
+                    help="the bundled network trained (its files go to WORK/NETWORK)")
     ap.add_argument("--parts", default=",".join(PARTS), help="the trainings this process handles")
     ap.add_argument("--ages", default=",".join(AGES), help="the ages this process evaluates")
     ap.add_argument("--wait", action="store_true",
                     help="evaluate only: wait until another process sharing --work has trained the part")
     args = ap.parse_args()
-    work, parts, ages = args.work, args.parts.split(","), args.ages.split(",")
+    work, parts, ages = args.work / args.network, args.parts.split(","), args.ages.split(",")
     work.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     full = load_split("fashion-mnist", "train")
@@ -115,7 +126,8 @@ def main() -> None:
         for label in ages:
             t = AGES[label]
             res = measure(work, f"eval-{part}-{int(t)}", net, test.x, test.y, calib, t, CHIPS, (1, VOTES))
-            log(f"{part} at {label}: " + ", ".join(f"{k} votes {iv['mean']:.4f}" for k, iv in res.items()))
+            log(f"{part} at {label}: "
+                + ", ".join(f"{k} votes {iv['mean']:.4f}" for k, iv in res["votes"].items()))
     if all((work / f"eval-{p}-{int(t)}.json").exists() for p in PARTS for t in AGES.values()):
         write(work)
 
@@ -125,14 +137,16 @@ def write(work: Path) -> None:
     trained = {p: json.loads((work / f"trained-{p}.json").read_text()) for p in PARTS}
     rows = [{"training": p, "age_s": t, "votes": int(k), "accuracy": iv["mean"], "lo": iv["lo"],
              "hi": iv["hi"]} for p in PARTS for t in AGES.values()
-            for k, iv in json.loads((work / f"eval-{p}-{int(t)}.json").read_text()).items()]
-    setup = {"network": "cnn6", "data": "fashion-mnist", "train_images": TRAIN, "epochs": EPOCHS, "lr": LR,
+            for k, iv in json.loads((work / f"eval-{p}-{int(t)}.json").read_text())["votes"].items()]
+    setup = {"network": work.name, "data": "fashion-mnist", "train_images": TRAIN, "epochs": EPOCHS, "lr": LR,
              "batch_size": BATCH, "test_images": TEST, "chips": CHIPS, "votes": [1, VOTES], "seed": SEED,
              "profile": "pcm", "drift_compensation": True, "eq3_sigma_train": trained["eq3"]["sigma_train"],
              "eq3_candidates": list(SIGMAS), "digital_accuracy": {p: trained[p]["digital"] for p in PARTS},
              "confidence": 0.95,
-             "eq3_selection": {f"{x:g}": json.loads((work / f"select-eq3-{x:g}.json").read_text())["1"]
-                               for x in SIGMAS}}
+             "eq3_selection": {f"{x:g}": json.loads((work / f"select-eq3-{x:g}.json").read_text())[
+                 "votes"]["1"] for x in SIGMAS},
+             "read_spacing_s": json.loads((work / f"eval-plain-{int(AGES['1 year'])}.json").read_text())[
+                 "read_spacing_s"]}
     OUT.mkdir(exist_ok=True)
     atomic_write_json(OUT / "report.json", {"setup": setup, "rows": rows})
     atomic_write_text(OUT / "report.md", report(setup, rows))
@@ -148,15 +162,19 @@ def report(setup: dict, rows: list[dict]) -> str:
 
     names = list(setup["digital_accuracy"])
     lines = ["# Hardware-aware training on PCM, judged after drift", "",
-             f"cnn6 on Fashion-MNIST (first {setup['train_images']:,} training images, {setup['epochs']} "
-             f"epochs, Adam lr {setup['lr']:g}, batch {setup['batch_size']}), mapped on `pcm`: "
+             f"{setup['network']} on Fashion-MNIST (first {setup['train_images']:,} training images, "
+             f"{setup['epochs']} epochs, Adam lr {setup['lr']:g}, batch {setup['batch_size']}), mapped on "
+             "`pcm`: "
              f"{setup['chips']} programmed chips, global drift compensation, ADC ranges calibrated after "
              f"ageing, first {setup['test_images']} test images; 95 % intervals (Wilson over images x t over "
              f"chips). Eq. 3 at sigma_train = {setup['eq3_sigma_train']:g}, the best of "
              f"{setup['eq3_candidates']} on PCM at 1 year ({VAL} held-out training images, 3 chips). "
              "Hardware-aware: `train(..., hardware=\"pcm\")` with its defaults (every effect, noise at the "
-             "profile's one day, weights clipped at 2.5 sigma). The 20 votes are independent re-reads of "
-             "each chip (fresh read noise, 1/f included); 1 read is the first of them.", "",
+             "profile's one day, weights clipped at 2.5 sigma). Reads follow the read-noise time model "
+             "(docs/physics.md, \"Read noise in time\"): the 20 votes are re-reads of each chip "
+             f"{setup['read_spacing_s'] * 1e6:.3g} us apart (a pipelined chip's initiation interval, "
+             "as the budget spaces them), sharing the 1/f read noise slower than that, the white "
+             "circuit noise fresh; 1 read is the first of them.", "",
              "Eq. 3 selection (PCM, 1 year, 1 read, validation images): " + ", ".join(
                  f"sigma_train {x}: {iv['mean']:.2%} [{iv['lo']:.2%}, {iv['hi']:.2%}]"
                  for x, iv in setup["eq3_selection"].items()) + ".", "",
