@@ -43,6 +43,8 @@ from crossbar.cost.mapping import network_cost_of
 from crossbar.data import load_split
 from crossbar.experiments import AccuracyEvaluator
 from crossbar.experiments.noise_scale import Age
+from crossbar.experiments.stats import CONFIDENCE, Interval
+from crossbar.experiments.voting import vote
 from crossbar.nn import NoiseConfig
 from crossbar.training import evaluate, train
 
@@ -65,15 +67,41 @@ def fit(work: Path, name: str, data, **kw):
     return net.eval()
 
 
-def measure(work: Path, key: str, net, x, y, calib, age_s: float, chips: int, votes: tuple[int, ...]):
+def measure(work: Path, key: str, net, x, y, calib, age_s: float, chips: int, votes: tuple[int, ...],
+            subset: range | None = None):
+    """The accuracy at ``age_s`` with 1 read and ``votes`` over ``chips`` chips, from the file
+    ``key``.json, else merged from the per-chip files of ``--chips`` processes when they cover
+    every chip, else measured. With ``subset``: only those chips' correct counts, to their own
+    file (chip r's numbers are the same in any process: its programming and reads are seeded
+    by r; chip 0 is costed before its reads, as in one process)."""
     path = work / f"{key}.json"
     if path.exists():
         return json.loads(path.read_text())
+    parts = sorted(work.glob(f"{key}-chip*.json"))
+    found = {int(f.stem.rsplit("-chip", 1)[1]): json.loads(f.read_text()) for f in parts}
+    if subset is None and set(found) >= set(range(chips)):
+        res = {"read_spacing_s": found[0]["read_spacing_s"], "votes": {
+            str(k): Interval.from_counts([found[r]["correct"][str(k)] for r in range(chips)], len(y),
+                                         CONFIDENCE).to_dict() for k in votes}}
+        atomic_write_json(path, res)
+        return res
     ev = AccuracyEvaluator(net, x, y, devices.load("pcm"), votes=votes, repeats=chips, seed=SEED,
                            age=Age(age_s, compensate=True), calibration=calib, batch_rows=1200)
     # re-reads spaced as a pipelined chip reads them (the budget's default), so that they share
     # the slow 1/f read noise as the time model says (docs/physics.md, "Read noise in time")
-    ev.read_spacing = read_spacing(network_cost_of(ev.chip(1.0, 0), x[:32]), "pipelined")
+    costed = ev if subset is None or 0 in subset else AccuracyEvaluator(
+        net, x, y, devices.load("pcm"), votes=votes, repeats=chips, seed=SEED,
+        age=Age(age_s, compensate=True), calibration=calib, batch_rows=1200)
+    ev.read_spacing = read_spacing(network_cost_of(costed.chip(1.0, 0), x[:32]), "pipelined")
+    if subset is not None:
+        for r in subset:
+            if r in found:
+                continue
+            draws = ev.draws(1.0, r, max(votes))
+            atomic_write_json(work / f"{key}-chip{r}.json", {"read_spacing_s": ev.read_spacing, "correct": {
+                str(k): int((vote(draws[:k], "hard") == ev.y).sum()) for k in votes}})
+            log(f"{key}: chip {r} done")
+        return None
     res = {"read_spacing_s": ev.read_spacing,
            "votes": {str(k): ev.estimate(1.0, k).to_dict() for k in votes}}
     atomic_write_json(path, res)
@@ -104,10 +132,13 @@ def main() -> None:
                     help="the bundled network trained (its files go to WORK/NETWORK)")
     ap.add_argument("--parts", default=",".join(PARTS), help="the trainings this process handles")
     ap.add_argument("--ages", default=",".join(AGES), help="the ages this process evaluates")
+    ap.add_argument("--chips", default=None, help="A:B: evaluate only chips A..B-1 of each age (to "
+                    "files that a later run without --chips merges)")
     ap.add_argument("--wait", action="store_true",
                     help="evaluate only: wait until another process sharing --work has trained the part")
     args = ap.parse_args()
     work, parts, ages = args.work / args.network, args.parts.split(","), args.ages.split(",")
+    subset = None if args.chips is None else range(*map(int, args.chips.split(":")))
     work.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     full = load_split("fashion-mnist", "train")
@@ -125,7 +156,10 @@ def main() -> None:
                           {"digital": evaluate(net, test), "sigma_train": sigma})
         for label in ages:
             t = AGES[label]
-            res = measure(work, f"eval-{part}-{int(t)}", net, test.x, test.y, calib, t, CHIPS, (1, VOTES))
+            res = measure(work, f"eval-{part}-{int(t)}", net, test.x, test.y, calib, t, CHIPS, (1, VOTES),
+                          subset)
+            if res is None:
+                continue
             log(f"{part} at {label}: "
                 + ", ".join(f"{k} votes {iv['mean']:.4f}" for k, iv in res["votes"].items()))
     if all((work / f"eval-{p}-{int(t)}.json").exists() for p in PARTS for t in AGES.values()):
