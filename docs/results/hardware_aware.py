@@ -19,12 +19,15 @@ accuracy with 1 read and with a 20-vote majority, with Wilson x chip t intervals
 (one JSON per training and age) are kept under WORK/NETWORK, so a rerun resumes.
 
     nice -n 10 .venv/bin/python docs/results/hardware_aware.py --work /tmp/hwa-work
-    # or in parallel processes sharing the work folder (what made the recorded report):
+    # or in parallel processes sharing the work folder:
     #   H="nice -n 10 .venv/bin/python docs/results/hardware_aware.py --work /tmp/hwa-work"
     #   for p in plain eq3 hardware; do
     #       $H --parts $p --ages "1 hour,1 day" & $H --parts $p --ages "1 month,1 year" --wait &
     #   done
-    # writes docs/results/hardware-aware/{report.md, report.json, accuracy_vs_age.png}
+    #   # one age's chips over several processes: $H --parts eq3 --ages "1 year" --chips 0:2 --wait &
+    #   # (... 2:4, ...), then $H --parts eq3 --ages "1 year" merges them
+    # writes docs/results/hardware-aware/{report.md, report.json, accuracy_vs_age.png};
+    # --write writes it from the evaluations on file and names the missing ones
 """
 
 from __future__ import annotations
@@ -134,6 +137,8 @@ def main() -> None:
     ap.add_argument("--ages", default=",".join(AGES), help="the ages this process evaluates")
     ap.add_argument("--chips", default=None, help="A:B: evaluate only chips A..B-1 of each age (to "
                     "files that a later run without --chips merges)")
+    ap.add_argument("--write", action="store_true",
+                    help="write the report from the evaluations on file, naming those that are not")
     ap.add_argument("--wait", action="store_true",
                     help="evaluate only: wait until another process sharing --work has trained the part")
     args = ap.parse_args()
@@ -162,16 +167,17 @@ def main() -> None:
                 continue
             log(f"{part} at {label}: "
                 + ", ".join(f"{k} votes {iv['mean']:.4f}" for k, iv in res["votes"].items()))
-    if all((work / f"eval-{p}-{int(t)}.json").exists() for p in PARTS for t in AGES.values()):
+    if args.write or all((work / f"eval-{p}-{int(t)}.json").exists() for p in PARTS for t in AGES.values()):
         write(work)
 
 
 def write(work: Path) -> None:
     """report.json, report.md and the figure from the finished parts under ``work``."""
     trained = {p: json.loads((work / f"trained-{p}.json").read_text()) for p in PARTS}
+    done = {(p, t): json.loads(f.read_text()) for p in PARTS for t in AGES.values()
+            for f in [work / f"eval-{p}-{int(t)}.json"] if f.exists()}
     rows = [{"training": p, "age_s": t, "votes": int(k), "accuracy": iv["mean"], "lo": iv["lo"],
-             "hi": iv["hi"]} for p in PARTS for t in AGES.values()
-            for k, iv in json.loads((work / f"eval-{p}-{int(t)}.json").read_text())["votes"].items()]
+             "hi": iv["hi"]} for (p, t), res in done.items() for k, iv in res["votes"].items()]
     setup = {"network": work.name, "data": "fashion-mnist", "train_images": TRAIN, "epochs": EPOCHS, "lr": LR,
              "batch_size": BATCH, "test_images": TEST, "chips": CHIPS, "votes": [1, VOTES], "seed": SEED,
              "profile": "pcm", "drift_compensation": True, "eq3_sigma_train": trained["eq3"]["sigma_train"],
@@ -179,8 +185,9 @@ def write(work: Path) -> None:
              "confidence": 0.95,
              "eq3_selection": {f"{x:g}": json.loads((work / f"select-eq3-{x:g}.json").read_text())[
                  "votes"]["1"] for x in SIGMAS},
-             "read_spacing_s": json.loads((work / f"eval-plain-{int(AGES['1 year'])}.json").read_text())[
-                 "read_spacing_s"]}
+             "read_spacing_s": next(iter(done.values()))["read_spacing_s"],
+             "not_measured": [f"{p} at {label}" for p in PARTS for label, t in AGES.items()
+                              if (p, t) not in done]}
     OUT.mkdir(exist_ok=True)
     atomic_write_json(OUT / "report.json", {"setup": setup, "rows": rows})
     atomic_write_text(OUT / "report.md", report(setup, rows))
@@ -192,7 +199,7 @@ def report(setup: dict, rows: list[dict]) -> str:
     from crossbar.experiments.stats import compare, wilson
 
     def row(t, a, v):
-        return next(r for r in rows if r["training"] == t and r["age_s"] == a and r["votes"] == v)
+        return next((r for r in rows if r["training"] == t and r["age_s"] == a and r["votes"] == v), None)
 
     names = list(setup["digital_accuracy"])
     lines = ["# Hardware-aware training on PCM, judged after drift", "",
@@ -223,14 +230,21 @@ def report(setup: dict, rows: list[dict]) -> str:
             cells = [row(n, t, v) for n in names]
             h, p, e = (row(n, t, v) for n in ("hardware", "plain", "eq3"))
             words = {">": "hardware better", "<": "hardware worse", "tie": "intervals overlap"}
-            verdicts = [words[compare(h["lo"], h["hi"], o["lo"], o["hi"])] for o in (p, e)]
+            verdicts = [words[compare(h["lo"], h["hi"], o["lo"], o["hi"])] if h and o else "–"
+                        for o in (p, e)]
             lines.append(f"| {label} | {v} | " + " | ".join(
-                f"{c['accuracy']:.2%} [{c['lo']:.2%}, {c['hi']:.2%}]" for c in cells)
+                f"{c['accuracy']:.2%} [{c['lo']:.2%}, {c['hi']:.2%}]" if c else "not measured" for c in cells)
                 + " | " + " | ".join(verdicts) + " |")
-    loss = setup["digital_accuracy"]["plain"] - row("plain", AGES["1 year"], 1)["accuracy"]
-    short = "" if loss >= 0.02 else " (fewer than the 2 points issue 28 asks the setting to cost)"
-    lines += ["", f"Plain training loses {100 * loss:.1f} points (digital minus 1 read) on PCM one year "
-              f"after programming{short}.", "",
+    plain = row("plain", AGES["1 year"], 1)
+    if plain:
+        loss = setup["digital_accuracy"]["plain"] - plain["accuracy"]
+        short = "" if loss >= 0.02 else " (fewer than the 2 points issue 28 asks the setting to cost)"
+        lines += ["", f"Plain training loses {100 * loss:.1f} points (digital minus 1 read) on PCM one year "
+                  f"after programming{short}."]
+    if setup["not_measured"]:
+        lines += ["", "Not measured (the run was stopped before these evaluations finished): "
+                  + ", ".join(setup["not_measured"]) + "."]
+    lines += ["",
               "Regenerate: `nice -n 10 .venv/bin/python docs/results/hardware_aware.py "
               "--work /tmp/hwa-work`", ""]
     return "\n".join(lines)
