@@ -245,9 +245,9 @@ class NoiseFunction:
 
     def std(self, g: Any, t: float | None = None) -> np.ndarray:
         """Noise standard deviation (S) of one read at conductances ``g`` (S), ``t`` seconds
-        after programming (1/f laws; default: the bound ``time``); same shape, >= 0."""
-        common, fresh = self.split(g, t)
-        return np.hypot(common, fresh)
+        after programming (1/f laws; default: the bound ``time``); same shape, >= 0: the fresh
+        part of a single read, which holds all of it (``split`` with ``dt=None``)."""
+        return self.split(g, t)[1]
 
     def split(self, g: Any, t: float | None = None, dt: float | None = None
               ) -> tuple[np.ndarray, np.ndarray]:

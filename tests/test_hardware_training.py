@@ -93,7 +93,7 @@ def test_programming_spread_matches_the_profile_law():
         layer.weight.copy_(torch.linspace(-1, 1, 64).reshape(4, 16))
     hw = HardwareConfig(p, effects=("programming",))
     eye = torch.eye(16)
-    layers, draws, n = mapped_layers(layer), Draws(7), 400
+    layers, draws, n = mapped_layers(layer), Draws(7), 1000
     samples = []
     with torch.no_grad():
         for _ in range(n):
@@ -106,11 +106,84 @@ def test_programming_spread_matches_the_profile_law():
                (p.g_min + p.g_range * np.maximum(sign * w, 0) / w_max for sign in (1, -1))]
     mean = (moments[0][0] - moments[1][0]) * w_max / p.g_range
     sd = np.sqrt(moments[0][1] + moments[1][1]) * w_max / p.g_range
-    ratio = s.var(0, ddof=1) / sd**2  # each ~ chi2(n-1)/(n-1) (near enough): sd sqrt(2/(n-1))
-    se = math.sqrt(2 / (n - 1))
+    ratio = s.var(0, ddof=1) / sd**2
+    # the sample variance's standard error from the sample's own kurtosis (a pair clipped at
+    # 0 S is not normal: its kurtosis exceeds 3, so chi2's sqrt(2 / (n - 1)) would be too tight)
+    kurt = ((s - s.mean(0)) ** 4).mean(0) / s.var(0) ** 2
+    se = np.sqrt((kurt - (n - 3) / (n - 1)) / n)
+    assert np.all(np.abs(ratio - 1) < 5 * se)
+    assert abs(ratio.mean() - 1) < 4 * math.sqrt((se**2).sum()) / ratio.size
+    assert np.all(np.abs(s.mean(0) - mean) < 5 * sd / math.sqrt(n))
+
+
+def _truncated(mu: np.ndarray, sd: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of N(mu, sd^2) conditioned on |x - mu| <= tol (a write verified
+    until it lands within the tolerance)."""
+    a = tol / sd
+    pdf = np.exp(-0.5 * a**2) / math.sqrt(2 * math.pi)
+    inside = np.vectorize(math.erf)(a / math.sqrt(2))
+    return mu, sd**2 * (1 - 2 * a * pdf / inside)
+
+
+def test_verify_rewrites_cells_until_they_land_within_the_tolerance():
+    """With a verify tolerance below one sigma and enough writes that none runs out
+    (P(out)^199 < 1e-13 here), each weight is the difference of two normals truncated at
+    +-tolerance: its spread follows the truncated variance (bounds from n), no value lies
+    outside 2 tolerances, and the spread is well below the unverified law's."""
+    tol_s = 0.2e-6  # S: below every cell's sigma (0.28-1.09 uS), above 0 - g_min, so no clipping at 0 S
+    p = devices.load("pcm")
+    p = p.with_overrides(verify={"tolerance": tol_s / p.g_range, "max_iterations": 200})
+    layer = nn.Linear(16, 4, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(torch.linspace(-1, 1, 64).reshape(4, 16))
+    hw = HardwareConfig(p, effects=("programming",))
+    eye, layers, draws, n = torch.eye(16), mapped_layers(layer), Draws(11), 400
+    with torch.no_grad():
+        samples = []
+        for _ in range(n):
+            with device_forward(layers, hw, draws):
+                samples.append(layer(eye))
+    s = torch.stack(samples).double().numpy()
+    w = layer.weight.detach().t().double().numpy()
+    w_max = np.abs(w).max(0)
+    moments = [_truncated(g, p.programming_std(g), tol_s) for g in
+               (p.g_min + p.g_range * np.maximum(sign * w, 0) / w_max for sign in (1, -1))]
+    mean = (moments[0][0] - moments[1][0]) * w_max / p.g_range
+    sd = np.sqrt(moments[0][1] + moments[1][1]) * w_max / p.g_range
+    ratio = s.var(0, ddof=1) / sd**2
+    se = math.sqrt(2 / (n - 1))  # chi2(n-1)/(n-1); the truncated normal's kurtosis is below 3: conservative
     assert np.all(np.abs(ratio - 1) < 5 * se)
     assert abs(ratio.mean() - 1) < 4 * se / math.sqrt(ratio.size)
     assert np.all(np.abs(s.mean(0) - mean) < 5 * sd / math.sqrt(n))
+    assert np.all(np.abs(s - mean) <= 2 * tol_s * w_max / p.g_range * (1 + 1e-5) + 1e-7)
+    unverified = np.sqrt(sum(p.programming_std(g) ** 2 for g in (p.g_min + p.g_range * np.maximum(
+        sign * w, 0) / w_max for sign in (1, -1)))) * w_max / p.g_range
+    assert np.all(s.std(0) < 0.8 * unverified)
+
+
+@pytest.mark.parametrize("shape", [(48, 20), (6, 3, 5, 5)])
+def test_fused_dac_is_the_torch_dac_bit_for_bit(shape):
+    """The fused CPU DAC (crossbar.training.dac_chain) against hardware.dac in torch operations:
+    values, scales and gradients equal bit for bit, a zero vector (scale 1) included."""
+    from crossbar.training import dac_chain
+    from crossbar.training.hardware import dac, magnitude
+
+    g = torch.Generator().manual_seed(5)
+    x = (2 * torch.randn(*shape, generator=g))
+    x[1] = 0.0
+    x.requires_grad_()
+    hw = HardwareConfig(devices.load("pcm"), effects=("dac",))
+    levels = 2 ** (hw.device.dac_bits - 1) - 1
+    scale = magnitude(x, tuple(range(1, x.dim())))
+    want = dac(x, scale, hw)
+    grad_out = torch.randn(*shape, generator=g)
+    (want * grad_out).sum().backward()
+    want_grad, x.grad = x.grad.clone(), None
+    got, got_scale = dac_chain.dac(x, levels)
+    (got * grad_out).sum().backward()
+    assert torch.equal(got, want.detach()) and torch.equal(got_scale, scale)
+    assert torch.equal(x.grad, want_grad)
+    assert not torch.equal(got, x.detach())  # it did round
 
 
 def test_gradients_reach_every_mapped_weight():
@@ -384,3 +457,15 @@ def test_a_weight_mapped_by_use_is_refused_with_an_example():
     assert [name for name, _, _ in mapped_layers(net)] == ["fc"]  # no example: by class only
     with pytest.raises(HardwareError, match="parameter 'w' is multiplied"):
         mapped_layers(net, torch.randn(2, 4))
+
+
+@pytest.mark.parametrize("dims,kernel,stride,dilation", [
+    (1, (3,), (2,), (1,)), (2, (3, 3), (1, 1), (1, 1)), (2, (2, 3), (2, 1), (1, 2)),
+    (3, (2, 2, 3), (1, 2, 1), (2, 1, 1))])
+def test_patch_scale_is_torch_max_pool(dims, kernel, stride, dilation):
+    """The convolution's per-patch scale (shifted maxima) equals torch's max pool exactly."""
+    from crossbar.training.mapped import _window_max
+
+    m = torch.rand(3, 1, *(9,) * dims, generator=torch.Generator().manual_seed(2))
+    pool = (nn.functional.max_pool1d, nn.functional.max_pool2d, nn.functional.max_pool3d)[dims - 1]
+    assert torch.equal(_window_max(m, kernel, stride, dilation), pool(m, kernel, stride, 0, dilation))

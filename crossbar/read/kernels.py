@@ -132,6 +132,13 @@ def _normal_pair(key, pair):
     return z0, z1
 
 
+@njit(inline="always")
+def normal_at(key, index):
+    """Draw ``index`` of stream ``key``: the value :func:`standard_normal` puts at ``index``."""
+    z0, z1 = _normal_pair(key, np.uint64(index // 2))
+    return z0 if index % 2 == 0 else z1
+
+
 @njit(parallel=True, cache=True)
 def standard_normal(key: np.uint64, n: int) -> np.ndarray:
     """``n`` standard normals of stream ``key`` (float64)."""

@@ -7,9 +7,9 @@ G+ = g_min + (g_max - g_min) max(w, 0) / w_max, G- likewise for -w) and then,
 with fresh random numbers from the run's generator, each enabled effect is applied
 with the profile's own laws (``devices/``):
 
-* ``programming``: G = target + sigma(target) z, redrawn outside the verify tolerance
-  up to ``verify.max_iterations`` writes (as the programming kernel does), stuck-at
-  faults at the profile's rates, device levels (rounded targets);
+* ``programming``: G = target + sigma(target) z, each cell outside the verify tolerance
+  rewritten (that cell only) up to ``verify.max_iterations`` writes (as the programming
+  kernel does), stuck-at faults at the profile's rates, device levels (rounded targets);
 * ``drift``: G(t) = G (t / t0)^-nu, nu = |nu_mean(G_T) + nu_std(G_T) z| at the target G_T
   (the profile's rule, ``Drift.exponents``), at
   ``time`` seconds after programming, with global drift compensation (one gain per
@@ -23,6 +23,8 @@ with the profile's own laws (``devices/``):
   tile_rows; ``calibrated``: the profile's percentile of the batch's values per tile;
   bound management is trained with the fixed range) and rounded to the ADC's levels.
 
+The cells are drawn per band in two Numba passes (:mod:`.device_draw`), the DAC and the
+noise floor + ADC chain fused on the CPU (:mod:`.dac_chain`, :mod:`.adc_chain`).
 Gradients are straight-through: the device's error enters as a detached offset of
 the normalised weights, the roundings pass gradients unchanged, clipping passes
 none beyond the full scale. Which layers are mapped is :mod:`.mapped`'s business.
@@ -40,14 +42,12 @@ import torch
 
 from crossbar.checks import CheckError, check_keys, choice, real, suggest
 from crossbar.devices import DeviceProfile, as_profile
-from crossbar.read import kernels
-from crossbar.read.tile import noise_floor
-from crossbar.seeds import Stream, derive
 
-from . import adc_chain
+from . import adc_chain, dac_chain, device_draw
+from .device_draw import Draws
 
-__all__ = ["EFFECTS", "Draws", "HardwareConfig", "HardwareError", "Programmed", "dac", "magnitude", "program",
-           "product"]
+__all__ = ["EFFECTS", "Draws", "HardwareConfig", "HardwareError", "Programmed", "applied", "dac", "magnitude",
+           "program", "product"]
 
 EFFECTS = ("programming", "drift", "read", "dac", "adc")
 OPTIONS = ("profile", "effects", "noise_scale", "time", "clip_sigma", "overrides")
@@ -160,109 +160,13 @@ class HardwareConfig:
 @dataclass
 class Programmed:
     """One forward's draw of a matrix: per row band, the normalised conductance difference
-    (rows x outputs, differentiable in W), the digital scale w_max, the noise floor
-    variance per column (or None) and the tile index of every column."""
+    (rows x outputs, differentiable in W), the digital scale w_max and the noise floor
+    variance per column (or None)."""
 
     bands: list[tuple[int, int]]
     g: list[torch.Tensor]
     scale: list[torch.Tensor]
     floor: list[torch.Tensor | None]
-    tile_of_col: torch.Tensor
-
-
-class Draws:
-    """The random numbers of a hardware-aware run: draw j of forward pass n is stream
-    ``derive(seed, Stream.TRAIN_HARDWARE, n, j)`` (counter-based, the same at any thread
-    count); ``forward`` is the whole state a checkpoint keeps."""
-
-    def __init__(self, seed: int, forward: int = 0) -> None:
-        self.seed, self.forward, self.calls = int(seed), int(forward), 0
-
-    def next_forward(self) -> None:
-        """Start the next forward pass's draws."""
-        self.forward += 1
-        self.calls = 0
-
-    def key(self) -> np.uint64:
-        self.calls += 1
-        return np.uint64(derive(self.seed, Stream.TRAIN_HARDWARE, self.forward, self.calls))
-
-    def normal(self, shape: tuple[int, ...]) -> np.ndarray:
-        """Standard normals (float32) of the next draw."""
-        return kernels.normal_float32(self.key(), math.prod(shape), 0.0, 1.0).reshape(shape)
-
-    def uniform(self, shape: tuple[int, ...]) -> np.ndarray:
-        """Uniforms in (0, 1] of the next draw."""
-        return kernels.uniform(self.key(), math.prod(shape)).reshape(shape)
-
-
-def _normal(gen: Draws, shape: tuple[int, ...]) -> np.ndarray:
-    return gen.normal(shape)
-
-
-def _write(hw: HardwareConfig, target: np.ndarray, gen: Draws) -> np.ndarray:
-    """Programmed conductances of ``target`` (S): noise, verify redraws, faults (``programming``)."""
-    p = hw.device
-    if not hw.on("programming"):
-        return target
-    std = np.asarray(p.programming_std(target), dtype=np.float64)
-    g = target + std * _normal(gen, target.shape)
-    if p.verify is not None:
-        tol = p.verify.tolerance * p.g_range
-        for _ in range(int(p.verify.max_iterations) - 1):
-            out = np.abs(g - target) > tol
-            if not out.any():
-                break
-            g = np.where(out, target + std * _normal(gen, target.shape), g)
-    if p.stuck_on_rate or p.stuck_off_rate:
-        u = gen.uniform(target.shape)
-        g = np.where(u <= p.stuck_on_rate, p.g_max, np.where(u > 1.0 - p.stuck_off_rate, p.g_min, g))
-    return np.maximum(g, 0.0)
-
-
-def _drift(hw: HardwareConfig, g: np.ndarray, target: np.ndarray, gen: Draws) -> np.ndarray:
-    """Conductances ``g`` of targets ``target`` ``hw.t`` seconds after programming (``drift``;
-    none before t0)."""
-    d = hw.device.drift
-    if d is None or not hw.on("drift") or hw.t <= d.t0:
-        return g
-    nu = d.exponents(target, _normal(gen, g.shape))
-    return g * np.exp(-nu * math.log(hw.t / d.t0))
-
-
-def _tile_sums(values: np.ndarray, tile_of_col: np.ndarray, tiles: int) -> np.ndarray:
-    return np.bincount(tile_of_col, weights=values.sum(axis=0), minlength=tiles)
-
-
-@torch.no_grad()
-def _band_delta(hw: HardwareConfig, wn: np.ndarray, tile_of_col: np.ndarray, gen: Draws
-                ) -> tuple[np.ndarray, np.ndarray | None]:
-    """(normalised conductance difference - wn, noise floor per column) of one band's draw."""
-    p = hw.device
-    g_range = p.g_range
-    pair, targets = [], []
-    for sign in (1.0, -1.0):
-        target = p.g_min + g_range * np.maximum(sign * wn, 0.0)
-        if p.levels is not None:
-            target = kernels.quantise_levels(target, p.g_min, p.g_max, int(p.levels))
-        targets.append(target)
-        pair.append(_write(hw, target, gen))
-    g0 = pair[0] - pair[1]
-    drifted = [_drift(hw, g, target, gen) for g, target in zip(pair, targets, strict=True)]
-    diff = drifted[0] - drifted[1]
-    if drifted[0] is not pair[0]:  # global drift compensation: one gain per tile
-        tiles = int(tile_of_col[-1]) + 1
-        before = _tile_sums(np.abs(g0), tile_of_col, tiles)
-        after = _tile_sums(np.abs(diff), tile_of_col, tiles)
-        gain = np.where(after > 0, before / np.where(after > 0, after, 1.0), 1.0)
-        diff = diff * gain[tile_of_col]
-    floor = None
-    if hw.on("read"):
-        for sign, g in zip((1.0, -1.0), drifted, strict=True):
-            diff = diff + sign * np.asarray(p.read_std(g, hw.t)) * _normal(gen, g.shape)
-        floor = noise_floor(p, (drifted[0] + drifted[1]).sum(axis=0))
-        floor = floor if np.any(floor > 0) else None
-    return diff / g_range - wn, floor
 
 
 def program(W: torch.Tensor, hw: HardwareConfig, gen: Draws) -> Programmed:
@@ -277,12 +181,13 @@ def program(W: torch.Tensor, hw: HardwareConfig, gen: Draws) -> Programmed:
         w_max = block.detach().abs().amax(0)
         w_max = torch.where(w_max == 0, torch.ones_like(w_max), w_max)
         wn = block / w_max
-        delta, floor = _band_delta(hw, wn.detach().double().cpu().numpy(), tile_of_col, gen)
+        delta, floor = device_draw.band_delta(p, hw.effects, hw.t, wn.detach().float().cpu().numpy(),
+                                              tile_of_col, gen)
         bands.append((r0, r1))
         gs.append(wn + torch.from_numpy(delta).to(W.device, W.dtype))
         scales.append(w_max)
         floors.append(None if floor is None else torch.from_numpy(floor).to(W.device, W.dtype))
-    return Programmed(bands, gs, scales, floors, torch.from_numpy(tile_of_col).to(W.device))
+    return Programmed(bands, gs, scales, floors)
 
 
 def _ste_round(x: torch.Tensor) -> torch.Tensor:
@@ -299,6 +204,17 @@ def dac(x: torch.Tensor, scale: torch.Tensor, hw: HardwareConfig) -> torch.Tenso
     return _ste_round(x / scale * levels) * (scale / levels)
 
 
+def applied(x: torch.Tensor, hw: HardwareConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """(``x`` as the DAC applies it, one vector per index of dim 0 scaled by its largest
+    magnitude; that scale, broadcastable to x): fused on the CPU in float32 (:mod:`.dac_chain`,
+    the same bits), else :func:`dac` in torch operations."""
+    bits = hw.device.dac_bits
+    if hw.on("dac") and bits and x.device.type == "cpu" and x.dtype == torch.float32:
+        return dac_chain.dac(x, 2 ** (bits - 1) - 1)
+    scale = magnitude(x, tuple(range(1, x.dim())))
+    return dac(x, scale, hw), scale
+
+
 def magnitude(x: torch.Tensor, dim: int | tuple[int, ...]) -> torch.Tensor:
     """The largest |x| over ``dim`` (kept), 1 where it is 0: the DAC's scale of a vector."""
     m = x.detach().abs().amax(dim, keepdim=True)
@@ -310,28 +226,28 @@ def _sample(values: torch.Tensor, most: int = 1 << 16) -> torch.Tensor:
     return values.reshape(-1)[::step]
 
 
-def _full_scale(hw: HardwareConfig, c: torch.Tensor, tile_of_col: torch.Tensor) -> torch.Tensor:
+def _full_scale(hw: HardwareConfig, c: torch.Tensor) -> torch.Tensor:
     """ADC full scale per column (dim 1 of ``c``): fixed, or per tile the profile's percentile
-    of |c| over the batch (calibrated; at most 2^16 evenly spaced values per tile)."""
+    of |c| over the batch (calibrated; at most 2^16 values per tile, evenly spaced in c's
+    order)."""
     p = hw.device
     fixed = p.adc_range * p.tile_rows
     rm = p.range_management
     if rm.mode != "calibrated" or c.numel() == 0:
         return torch.full((c.shape[1],), fixed, dtype=c.dtype, device=c.device)
-    a = c.detach().abs().transpose(0, 1)
-    fs = torch.empty(c.shape[1], dtype=c.dtype, device=c.device)
-    for t in range(int(tile_of_col[-1]) + 1):
-        cols = (tile_of_col == t).nonzero().flatten()
-        vals = _sample(a[cols[0] : cols[-1] + 1])
+    c, cols = c.detach(), c.shape[1]
+    fs = torch.empty(cols, dtype=c.dtype, device=c.device)
+    for c0 in range(0, cols, p.tile_cols):  # the tiles' columns (tile_of_col)
+        c1 = min(c0 + p.tile_cols, cols)
+        vals = _sample(c if c1 - c0 == cols else c[:, c0:c1]).abs()
         k = min(vals.numel(), max(1, math.ceil(rm.percentile / 100.0 * vals.numel())))
         v = vals.kthvalue(k).values
-        fs[cols] = v if v > 0 else fixed
+        fs[c0:c1] = v if v > 0 else fixed
     return fs
 
 
 def _band(hw: HardwareConfig, c: torch.Tensor, scale: torch.Tensor, z: np.ndarray | None,
-          floor: torch.Tensor | None, w_max: torch.Tensor, levels: int, tile_of_col: torch.Tensor
-          ) -> torch.Tensor:
+          floor: torch.Tensor | None, w_max: torch.Tensor, levels: int) -> torch.Tensor:
     """One band's converted values times w_max in torch operations (any device and dtype; the
     reference of :mod:`.adc_chain`): divided by ``scale``, noise floor, ADC clip and rounding."""
     c = c / scale
@@ -339,7 +255,7 @@ def _band(hw: HardwareConfig, c: torch.Tensor, scale: torch.Tensor, z: np.ndarra
     if z is not None:
         c = c + torch.from_numpy(z).to(c.device, c.dtype) * floor.sqrt().view(cols)
     if levels:
-        fs = _full_scale(hw, c, tile_of_col).view(cols)
+        fs = _full_scale(hw, c).view(cols)
         c = _ste_round(torch.maximum(torch.minimum(c, fs), -fs) * (float(levels) / fs)) * (fs / float(levels))
     return c * w_max.view(cols)
 
@@ -359,10 +275,10 @@ def product(x: torch.Tensor, scale: torch.Tensor, mvm: Band,
         z = gen.normal(tuple(c.shape)) if floor is not None else None
         if c.device.type == "cpu" and c.dtype == torch.float32:  # fused: the same bits, a third of the time
             noisy = adc_chain.noisy(c, scale, z, floor)
-            fs = _full_scale(hw, noisy, prog.tile_of_col) if levels else torch.full_like(w_max, math.inf)
+            fs = _full_scale(hw, noisy) if levels else torch.full_like(w_max, math.inf)
             out = adc_chain.quantised(c, noisy, scale, fs, w_max, levels, out)
         else:
-            part = _band(hw, c, scale, z, floor, w_max, levels, prog.tile_of_col)
+            part = _band(hw, c, scale, z, floor, w_max, levels)
             out = part if out is None else out + part
     out = out * scale
     return out if bias is None else out + bias.view((1, -1) + (1,) * (out.dim() - 2))
