@@ -11,12 +11,15 @@ import torch
 from crossbar import CrossbarArray, devices
 from crossbar.memory import held_bytes
 from crossbar.read.timing import ReadGroup
+from crossbar.read.torch_read import read_torch
 
 # Bytes per weight (one differential pair) a programmed, calibrated and read array may hold.
-# Issue 27 asks 16 with drift and 8 without; without drift the array holds 10 (float32 target
-# weights 4, float32 read conductance 4, bfloat16 cell variance 2: docs/performance.md,
-# "Memory"), so that budget is the issue's 8 not met, held at what the layout gives.
-DRIFT, NO_DRIFT, ABSTRACT = 16.0, 10.5, 4.5
+# Issue 27 asks 16 with drift and 8 without. Without drift (crossbar.read.layout): float32 target
+# weights 4, float16 conductance 2 and bfloat16 cell variance 2, plus about 0.35 per column record
+# in 128-row tiles (NAND; the ideal profile: float32 conductance, no variance), so that budget is
+# the issue's 8 not met, held at what the layout gives; a read-noise law independent of the
+# conductance (ReRAM's constant one) stores one variance value: 6 plus the column records.
+DRIFT, NO_DRIFT, ONE_VARIANCE, ABSTRACT = 16.0, 8.4, 6.4, 4.5
 # What the tiles may hold per weight: per-column and per-tile records only, no per-cell array.
 TILES = 0.25
 
@@ -24,7 +27,10 @@ TILES = 0.25
 def budget(profile) -> float:
     if profile.output_noise is not None:
         return ABSTRACT
-    return DRIFT if profile.drift is not None else NO_DRIFT
+    if profile.drift is not None:
+        return DRIFT
+    one_value = profile.read_noise.form == "constant" and not profile.read_noise.is_zero
+    return ONE_VARIANCE if one_value else NO_DRIFT
 
 
 def programmed(name: str) -> tuple[CrossbarArray, torch.Tensor]:
@@ -108,3 +114,53 @@ def test_tiles_read_their_targets_from_their_own_arrays_weights():
         a.calibrate(x, 2)
     assert torch.equal(twin.conductance, array.conductance)
     assert torch.equal(twin.read(x, 7), array.read(x, 7))
+
+
+@pytest.mark.parametrize("name", ["reram", "nand"])
+def test_compact_layout_reads_as_its_float32_values(name):
+    """A float16 conductance and a variance stored as one value are read exactly as their values
+    would be in float32 and per cell: the same bits, on the kernels' path and the torch one."""
+    array, x = programmed(name)
+    assert array.conductance.dtype == torch.float16
+    expected = array.read(x, 11), array.read(x[:3], 12)
+    compact = array.conductance, array.variance
+    array.conductance = compact[0].float()
+    array.variance = compact[1].contiguous()
+    assert torch.equal(array.read(x, 11), expected[0])
+    assert torch.equal(array.read(x[:3], 12), expected[1])
+    plain = read_torch(array, x, 13)  # the accelerator path, run on the CPU
+    array.conductance, array.variance = compact
+    assert torch.equal(read_torch(array, x, 13), plain)
+
+
+@pytest.mark.parametrize("name", ["reram", "neurram", "nand"])
+def test_float16_conductance_is_the_float32_value_rounded_below_the_read_noise(name):
+    """Each stored value is the tile's float32 (G+ - G-) / (g_max - g_min) rounded once to float16:
+    within 2^-11 of it (2^-25 absolute below float16's normal range, 2^-14), at most 6.5 % of the
+    pair's read-noise std per cell in the normal range (2^-11 |v| against the profile's smallest
+    read std at |v|, docs/physics.md, "Stored state"), and a column's summed rounding at most 5 %
+    of its read-noise std for unit inputs (NAND's pairs at g_min, whose own read noise is far
+    below float16's absolute step, included)."""
+    array, _ = programmed(name)
+    for tile in array.tiles:
+        i = [r0 for r0, _ in array.bands].index(tile.row_slice.start)
+        g32 = torch.from_numpy(tile.g_diff)
+        stored = array.conductance[i, : tile.rows, tile.col_slice]
+        assert torch.equal(stored, g32.to(torch.float16))
+        v, err = g32.double(), stored.double() - g32.double()
+        assert bool((err.abs() <= torch.clamp(v.abs() * 2.0**-11, min=2.0**-25)).all())
+        var = torch.from_numpy(tile.read_variance).double()
+        normal = v.abs() >= 2.0**-14
+        assert float((err.abs() / var.sqrt())[normal].max()) <= 0.065
+        assert float((err.sum(0).abs() / var.sum(0).sqrt()).max()) <= 0.05
+
+
+def test_a_conductance_independent_read_noise_is_stored_as_one_value():
+    array, _ = programmed("reram")
+    assert array.variance.untyped_storage().nbytes() == 2
+    for tile in array.tiles:
+        i = [r0 for r0, _ in array.bands].index(tile.row_slice.start)
+        cells = torch.from_numpy(tile.read_variance).to(torch.bfloat16)
+        assert torch.equal(array.variance[i, : tile.rows, tile.col_slice], cells)
+    nand, _ = programmed("nand")  # a conductance-dependent law: one variance per cell
+    assert nand.variance.untyped_storage().nbytes() == 2 * nand.variance.numel()

@@ -99,7 +99,8 @@ def convert(model: nn.Module, profile, seed: int = 0, overrides: dict | None = N
     usage, candidates = _decide(target, classed, digital, traced_on, calibration)
     counter = 0
     norms: dict[str, AbstractNoise] = {}
-    for full, (module, child_name, child) in classed.items():
+    for full in list(classed):  # each float layer let go once its arrays are programmed (peak memory)
+        module, child_name, child = classed.pop(full)
         cls = analog_class(child)
         p = _profile_for(full, profile, overrides)
         seeds = [derive(seed, Stream.LAYER_PROGRAM, counter + i) for i in range(cls.arrays_for(child))]

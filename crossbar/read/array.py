@@ -43,6 +43,7 @@ from torch import nn
 
 from crossbar.read.calibration import calibrate_tiles
 from crossbar.read.cpu import chunk_rows, read_cpu, read_patches_cpu
+from crossbar.read.layout import stored
 from crossbar.read.operands import as_matrix, check_finite, check_key
 from crossbar.read.ops import im2col, keyed_normal, qin_noise
 from crossbar.read.plan import ReadPlan, ReadStats
@@ -61,9 +62,10 @@ class CrossbarArray(nn.Module):
     record per tile and column and regenerate the per-cell one from ``weights`` (docs/physics.md,
     "Stored state"); the buffers, the one home of the per-cell state, hold per row band of tiles:
 
-    - ``conductance`` (bands x tile_rows x outputs, float32): (G+ - G-) / (g_max - g_min),
-    - ``variance`` (same shape, bfloat16, or None without read noise): per-cell read-noise
-      variance in the same unit, the operand of the exact-noise product (see :meth:`mvm`),
+    - ``conductance`` (bands x tile_rows x outputs, float16 or float32: :mod:`crossbar.read.layout`):
+      (G+ - G-) / (g_max - g_min); ``variance`` (same shape, bfloat16, per cell or one value, or
+      None without read noise): per-cell read-noise variance in the same unit, the operand of
+      the exact-noise product (see :meth:`mvm`),
     - ``floor`` (bands x outputs, float32, or None): circuit noise variance per conversion,
     - ``full_scale`` and ``col_scale`` (bands x outputs, float64): ADC full scale and the
       digital rescale w_max (times the drift-compensation gain),
@@ -131,9 +133,9 @@ class CrossbarArray(nn.Module):
                     if state.variance is not None:  # rounded to bfloat16 once
                         var[i, : tile.rows, tile.col_slice] = torch.from_numpy(state.variance)
                         noisy = True
-        if physical:
-            self.conductance = g.to(self.weights.device)
-            self.variance = var.to(self.weights.device) if noisy else None
+        if physical:  # in their stored forms (crossbar.read.layout)
+            self.conductance, self.variance = stored(g, var if noisy else None, self.bands,
+                                                     self.profile.drift is not None, self.weights.device)
             self._assemble_columns()
 
     def _assemble_columns(self) -> None:
@@ -147,8 +149,7 @@ class CrossbarArray(nn.Module):
             cs[i, tile.col_slice] = tile.w_max * tile.drift_gain
         device = self.weights.device
         self.floor = torch.from_numpy(floor).to(device) if floor.any() else None
-        self.full_scale = torch.from_numpy(fs).to(device)
-        self.col_scale = torch.from_numpy(cs).to(device)
+        self.full_scale, self.col_scale = torch.from_numpy(fs).to(device), torch.from_numpy(cs).to(device)
 
     _col_scales = property(lambda self: [t.w_max for t in self.tiles], doc="Each tile's w_max per column.")
 

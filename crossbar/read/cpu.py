@@ -16,6 +16,7 @@ import torch
 from crossbar.threads import torch_threads
 
 from . import adc_kernels, dac_kernels
+from .layout import operand, plain
 
 # Rows read per kernel launch on the CPU, at most CHUNK_VALUES input voltages in all.
 CHUNK_ROWS = 4096
@@ -71,7 +72,9 @@ def read_cpu(array, convert, keys: np.ndarray, row0: int, out: torch.Tensor, chu
     noisy = variance is not None
     n_in, n_out, bands = array.shape[0], array.shape[1], len(array.bands)
     height = conductance.shape[1]
-    full = sum(1 for r0, r1 in array.bands if r1 - r0 == height)
+    # Full-height bands (all but perhaps the last) of buffers stored as read in one batched product.
+    batched = plain(conductance, torch.float32) and plain(variance, torch.bfloat16)
+    full = sum(1 for r0, r1 in array.bands if r1 - r0 == height) if batched else 0
     clipped = 0
     for c0 in range(0, rows, chunk):
         m = min(chunk, rows - c0)
@@ -86,7 +89,6 @@ def read_cpu(array, convert, keys: np.ndarray, row0: int, out: torch.Tensor, chu
         var = None
         if noisy:
             var = scratch("variance", bands * mr * n_out, torch.bfloat16).view(bands, mr, n_out)
-        # Full-height bands (all but perhaps the last) in one batched product, the rest one by one.
         if full > 1:
             lead = slice(0, mr * height * full)
             torch.bmm(u[lead].view(full, mr, height), conductance[:full], out=current[:full])
@@ -96,9 +98,11 @@ def read_cpu(array, convert, keys: np.ndarray, row0: int, out: torch.Tensor, chu
             if full > 1 and i < full:
                 continue
             band = slice(mr * r0, mr * r1)
-            torch.matmul(u[band].view(mr, r1 - r0), conductance[i, : r1 - r0], out=current[i])
+            g = operand(conductance, i, r1 - r0, torch.float32, scratch)
+            torch.matmul(u[band].view(mr, r1 - r0), g, out=current[i])
             if noisy:
-                torch.matmul(u2[band].view(mr, r1 - r0), variance[i, : r1 - r0], out=var[i])
+                s2 = operand(variance, i, r1 - r0, torch.bfloat16, scratch)
+                torch.matmul(u2[band].view(mr, r1 - r0), s2, out=var[i])
         clips = np.empty(m, dtype=np.int64)
         adc_kernels.read_bands(current.view(bands, reads, m, n_out).numpy(),
                                 bits(var).reshape(bands, reads, m, n_out) if noisy else NO_VARIANCE,
@@ -157,9 +161,11 @@ def values_cpu(array, x: torch.Tensor, keys: np.ndarray) -> Iterator[np.ndarray]
         out = np.empty((1, reads, m, n_out), dtype=np.float32)
         band = slice(reads * m * r0, reads * m * r1)
         with torch_threads():
-            torch.matmul(u[band].view(reads * m, r1 - r0), array.conductance[i, : r1 - r0], out=current[0])
+            torch.matmul(u[band].view(reads * m, r1 - r0),
+                         operand(array.conductance, i, r1 - r0, torch.float32, scratch), out=current[0])
             if noisy:
-                torch.matmul(u2[band].view(reads * m, r1 - r0), array.variance[i, : r1 - r0], out=var[0])
+                torch.matmul(u2[band].view(reads * m, r1 - r0),
+                             operand(array.variance, i, r1 - r0, torch.bfloat16, scratch), out=var[0])
             adc_kernels.noisy_values(current.view(1, reads, m, n_out).numpy(),
                                       bits(var).reshape(1, reads, m, n_out) if noisy else NO_VARIANCE,
                                       floor[i : i + 1], keys[i : i + 1], 0, out)

@@ -199,7 +199,7 @@ def read_torch(array, x: torch.Tensor, key: int | None) -> torch.Tensor:
     out = torch.zeros(x.shape[0], array.shape[1], device=x.device)
     for i, (r0, r1) in enumerate(array.bands):
         ub = u[:, r0:r1]
-        v = ub @ array.conductance[i, : r1 - r0]
+        v = ub @ array.conductance[i, : r1 - r0].float()
         if array.variance is not None:
             var = variance_product(ub, array.variance[i, : r1 - r0]).float()
             gen = torch.Generator(device=x.device)

@@ -51,7 +51,7 @@ def _band_values(array, i: int, u: torch.Tensor, alpha, rows: torch.Tensor, key_
     ``alpha``, read noise and circuit floor included; read r draws from stream ``key_of(r)``."""
     r0, r1 = array.bands[i]
     v = array.plan.voltages(u[:, r0:r1], alpha)
-    c = torch.matmul(v, conductance[i, : r1 - r0])
+    c = torch.matmul(v, conductance[i, : r1 - r0].float())  # a float16 buffer's band converted
     var = None
     if variance is not None:
         var = variance_product(v, variance[i, : r1 - r0]).float()
