@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -10,6 +11,9 @@ import torch
 
 from crossbar import CrossbarArray, devices
 from crossbar.memory import held_bytes
+from crossbar.read import cpu
+from crossbar.read.layout import Products
+from crossbar.read.ops import variance_error_bound
 from crossbar.read.timing import ReadGroup
 from crossbar.read.torch_read import read_torch
 
@@ -117,20 +121,31 @@ def test_tiles_read_their_targets_from_their_own_arrays_weights():
 
 
 @pytest.mark.parametrize("name", ["reram", "nand"])
-def test_compact_layout_reads_as_its_float32_values(name):
-    """A float16 conductance and a variance stored as one value are read exactly as their values
-    would be in float32 and per cell: the same bits, on the kernels' path and the torch one."""
+def test_a_float16_conductance_is_read_as_its_float32_values(name):
+    """The same bits as the float32 values of the float16 buffer, on the kernels' path (one launch
+    and several, the converted bands cached or not) and on the torch one."""
     array, x = programmed(name)
     assert array.conductance.dtype == torch.float16
-    expected = array.read(x, 11), array.read(x[:3], 12)
-    compact = array.conductance, array.variance
-    array.conductance = compact[0].float()
-    array.variance = compact[1].contiguous()
+    expected = array.read(x, 11), array.read(x[:3], 12), read_torch(array, x, 13)
+    for budget in (3 * x.shape[1], array.conductance[0].numel()):  # a few rows a launch: no band
+        with mock.patch.object(cpu, "CHUNK_VALUES", budget):         # converted once, the first
+            assert torch.equal(array.read(x, 11), expected[0])
+    compact = array.conductance
+    array.conductance = compact.float()
     assert torch.equal(array.read(x, 11), expected[0])
     assert torch.equal(array.read(x[:3], 12), expected[1])
-    plain = read_torch(array, x, 13)  # the accelerator path, run on the CPU
-    array.conductance, array.variance = compact
-    assert torch.equal(read_torch(array, x, 13), plain)
+    assert torch.equal(read_torch(array, x, 13), expected[2])
+
+
+def test_a_variance_stored_as_one_value_gives_the_product_within_its_bound():
+    """Row sums of u^2 times the one value against the exact product with every cell's variance."""
+    array, x = programmed("reram")
+    rows = array.bands[0][1]
+    u2 = (torch.rand(50, rows, generator=torch.Generator().manual_seed(5)) ** 2).to(torch.bfloat16)
+    out = torch.empty(50, array.shape[1], dtype=torch.bfloat16)
+    Products(array.conductance, array.variance, cpu.scratch, 0).spread(0, rows, u2, out)
+    exact = u2.double() @ array.variance[0, :rows].double()
+    assert float(((out.double() - exact).abs() / exact).max()) <= variance_error_bound(rows)
 
 
 @pytest.mark.parametrize("name", ["reram", "neurram", "nand"])
