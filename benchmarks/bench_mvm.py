@@ -40,6 +40,17 @@ def interleaved_medians(cases: dict, repeats: int, clock) -> dict[str, float]:
     return {name: float(np.median(ts)) for name, ts in times.items()}
 
 
+def timing_setup(args):
+    """Apply ``--threads``, print the machine line and return the clock ``--clock`` names."""
+    if args.threads:
+        set_threads(args.threads)
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"torch threads {torch.get_num_threads()}, {args.clock} clock, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    return clock
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
@@ -49,12 +60,7 @@ def main() -> None:
                         help="wall-clock time, or this process's CPU time (with --threads 1: the work "
                              "itself, steady when other programs load the machine)")
     args = parser.parse_args()
-    if args.threads:
-        set_threads(args.threads)
-    clock = time.perf_counter if args.clock == "wall" else time.process_time
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"torch threads {torch.get_num_threads()}, {args.clock} clock, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    clock = timing_setup(args)
     pcm = devices.load("pcm", tile_rows=256, tile_cols=256)
     mult = devices.load("gaussian-mult")
     rng = np.random.default_rng(0)

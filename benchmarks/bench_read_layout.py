@@ -16,18 +16,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import time
 from unittest import mock
 
 import torch
-from bench_mvm import interleaved_medians  # this folder is on the path of a script run from it
+from bench_mvm import interleaved_medians, timing_setup  # this folder is on the path of a script run from it
 
 import crossbar.read.array as array_module
 from crossbar import CrossbarArray, devices
 from crossbar.memory import held_bytes
 from crossbar.seeds import Stream, derive
-from crossbar.threads import set_threads
 
 SHAPES = ((256, 256, 1), (784, 256, 256), (2048, 2048, 64))  # inputs, outputs, batch
 
@@ -67,12 +64,7 @@ def main() -> None:
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     parser.add_argument("--profiles", nargs="*", default=["reram", "neurram", "nand"])
     args = parser.parse_args()
-    if args.threads:
-        set_threads(args.threads)
-    clock = time.perf_counter if args.clock == "wall" else time.process_time
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"torch threads {torch.get_num_threads()}, {args.clock} clock, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    clock = timing_setup(args)
     print(f"{'profile':<8} {'shape':>13} {'batch':>5} {'before ms':>10} {'compact ms':>10} {'ratio':>7} "
           f"{'B/w bef':>7} {'B/w now':>7} {'rel RMS':>10}")
     for name in args.profiles:
