@@ -29,8 +29,9 @@ from crossbar.seeds import Stream, derive
 SHAPES = ((256, 256, 1), (784, 256, 256), (2048, 2048, 64))  # inputs, outputs, batch
 
 
-def layout_before(g, variance, bands, drift, device):
+def layout_before(g, variance, array):
     """The stored forms before the compact layout: float32 conductance, per-cell variance."""
+    device = array.weights.device
     return g.to(device), None if variance is None else variance.to(device)
 
 

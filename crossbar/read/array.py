@@ -134,8 +134,7 @@ class CrossbarArray(nn.Module):
                         var[i, : tile.rows, tile.col_slice] = torch.from_numpy(state.variance)
                         noisy = True
         if physical:  # in their stored forms (crossbar.read.layout)
-            self.conductance, self.variance = stored(g, var if noisy else None, self.bands,
-                                                     self.profile.drift is not None, self.weights.device)
+            self.conductance, self.variance = stored(g, var if noisy else None, self)
             self._assemble_columns()
 
     def _assemble_columns(self) -> None:
@@ -149,7 +148,8 @@ class CrossbarArray(nn.Module):
             cs[i, tile.col_slice] = tile.w_max * tile.drift_gain
         device = self.weights.device
         self.floor = torch.from_numpy(floor).to(device) if floor.any() else None
-        self.full_scale, self.col_scale = torch.from_numpy(fs).to(device), torch.from_numpy(cs).to(device)
+        self.full_scale = torch.from_numpy(fs).to(device)
+        self.col_scale = torch.from_numpy(cs).to(device)
 
     _col_scales = property(lambda self: [t.w_max for t in self.tiles], doc="Each tile's w_max per column.")
 

@@ -23,16 +23,15 @@ from __future__ import annotations
 import torch
 
 
-def stored(g: torch.Tensor, variance: torch.Tensor | None, bands: tuple[tuple[int, int], ...], drift: bool,
-           device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The stored forms, on ``device``, of the conductance ``g`` (float32) and the cell variances
-    ``variance`` (bfloat16, None without read noise) of the row ``bands`` (first, end) of an
-    array (``drift``: its profile has drift)."""
+def stored(g: torch.Tensor, variance: torch.Tensor | None, array) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The stored forms, on the device of ``array``'s weights, of its conductance ``g`` (float32,
+    bands x rows x outputs) and cell variances ``variance`` (bfloat16, None without read noise)."""
+    device = array.weights.device
     if variance is None:
         return g.to(device), None
-    conductance = g if drift else g.to(torch.float16)
+    conductance = g if array.profile.drift is not None else g.to(torch.float16)
     first = variance[0, 0, 0]
-    if all(bool((variance[i, : r1 - r0] == first).all()) for i, (r0, r1) in enumerate(bands)):
+    if all(bool((variance[i, : r1 - r0] == first).all()) for i, (r0, r1) in enumerate(array.bands)):
         variance = first.reshape(1, 1, 1).clone().expand(variance.shape)
     return conductance.to(device), variance.to(device)
 

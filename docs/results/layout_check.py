@@ -27,8 +27,9 @@ from crossbar.nn import convert
 from crossbar.training import load_checkpoint
 
 
-def layout_before(g, variance, bands, drift, device):
+def layout_before(g, variance, array):
     """The stored forms before the compact layout: float32 conductance, per-cell variance."""
+    device = array.weights.device
     return g.to(device), None if variance is None else variance.to(device)
 
 
