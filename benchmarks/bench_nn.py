@@ -16,14 +16,25 @@ Section ``depthwise``: the same for the MobileNet-style depthwise-separable CNN
 ``mobilenet_small`` (its depthwise layers map as grouped convolutions,
 ``crossbar.nn.conv``). Target for both: within 3x of the float model.
 
+Section ``votes``: K noisy inferences (``--votes``) of ``--vote-inputs`` images by cnn6
+converted onto PCM: K separate passes against one pass of the K stacked copies, with
+the first layer's conversion and products shared (``crossbar.nn.stacked_copies``, what
+``noisy_probs`` uses) and without. Target: shared <= 0.6x of the separate passes.
+
+``--threads 1 2`` runs the sections at each thread count in turn, in one process, and
+ends with every ratio side by side.
+
 Add a section by writing ``section_<name>(args) -> Table`` and listing it in
 ``SECTIONS``.
 
-    .venv/bin/python benchmarks/bench_nn.py [--steps 50] [--batch 32] [--device cpu] [--threads N]
+    .venv/bin/python benchmarks/bench_nn.py [--steps 50] [--batch 32] [--device cpu] [--threads 1 2]
 """
 
 from __future__ import annotations
 
+import crossbar  # noqa: F401 - imported before torch, as the CLI does (crossbar.SPIN_NOTE)
+
+# isort: split
 import argparse
 import os
 import statistics
@@ -36,7 +47,7 @@ import torch
 import torch.nn.functional as F
 
 from crossbar import models
-from crossbar.nn import NoiseConfig, NoiseSource, convert, noise_layers
+from crossbar.nn import NoiseConfig, NoiseSource, convert, noise_layers, reseed, stacked_copies
 from crossbar.threads import set_threads
 
 TARGET_RATIO = 1.2
@@ -48,6 +59,7 @@ class Table:
     columns: list[str]
     rows: list[list[str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    figures: dict[str, float] = field(default_factory=dict)  # the ratios the closing summary lists
 
     def render(self) -> str:
         widths = [
@@ -125,6 +137,7 @@ def section_noise(args: argparse.Namespace) -> Table:
         ratio = med / base
         if name != "none":
             worst = max(worst, ratio)
+            table.figures[f"cnn6 training step, {name} noise / none"] = ratio
         table.rows.append(
             [
                 name,
@@ -192,6 +205,7 @@ def _inference_table(what: str, float_model: torch.nn.Module, x: torch.Tensor,
         med = statistics.median(ts)
         table.rows.append([name, f"{1e3 * med:.1f}", f"{args.infer_batch / med:,.0f}", f"{med / base:.2f}x",
                            "-" if name == "float" else "<= 3x"])
+    table.figures[f"{what} inference on PCM / float"] = statistics.median(times["pcm"]) / base
     return table
 
 
@@ -207,10 +221,49 @@ def section_depthwise(args: argparse.Namespace) -> Table:
     return _inference_table("mobilenet_small", models.mobilenet_small(seed=0).eval(), x, args)
 
 
+def section_votes(args: argparse.Namespace) -> Table:
+    """K votes of n images by cnn6 on PCM: K separate passes against one pass of K stacked copies."""
+    k, n = args.votes, args.vote_inputs
+    x = torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(3))
+    net = convert(models.cnn6(seed=0).eval(), "pcm", seed=0, calibration=x[:64])
+    stacked = x.repeat(k, 1, 1, 1)
+
+    @torch.no_grad()
+    def separate() -> None:
+        for i in range(k):
+            reseed(net, i)
+            net(x)
+
+    @torch.no_grad()
+    def batched() -> None:
+        reseed(net, 0)
+        net(stacked)
+
+    @torch.no_grad()
+    def shared() -> None:
+        reseed(net, 0)
+        with stacked_copies(net, k):
+            net(stacked)
+
+    times = time_interleaved({"separate": separate, "stacked": batched, "stacked, shared": shared},
+                             args.vote_repeats, 1, torch.device("cpu"))
+    base = statistics.median(times["separate"])
+    table = Table(f"K = {k} votes of {n} images, cnn6 on PCM, {args.vote_repeats} repeats, cpu, "
+                  f"{torch.get_num_threads()} threads", ["passes", "median ms", "ratio", "target"])
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        table.rows.append([name, f"{1e3 * med:.1f}", f"{med / base:.3f}x",
+                           "<= 0.6x" if name == "stacked, shared" else "-"])
+        if name != "separate":
+            table.figures[f"K = {k} votes of {n} images, {name} / separate"] = med / base
+    return table
+
+
 SECTIONS: dict[str, Callable[[argparse.Namespace], Table]] = {
     "noise": section_noise,
     "inference": section_inference,
     "depthwise": section_depthwise,
+    "votes": section_votes,
 }
 
 
@@ -223,19 +276,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--infer-batches", type=int, default=10, help="timed inference batches per model")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--sections", nargs="+", choices=list(SECTIONS), default=list(SECTIONS))
-    parser.add_argument("--threads", type=int, default=None, help="compute threads (default: torch's)")
+    parser.add_argument("--votes", type=int, default=20, help="K, noisy inferences per image (votes)")
+    parser.add_argument("--vote-inputs", type=int, default=100, help="images voted on (votes)")
+    parser.add_argument("--vote-repeats", type=int, default=3, help="timed repeats (votes)")
+    parser.add_argument("--threads", type=int, nargs="+", default=None,
+                        help="compute threads, one run of the sections per count (default: torch's)")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="wall-clock time, or this process's CPU time (with --threads 1: the work "
                              "itself, steady when other programs load the machine)")
     args = parser.parse_args(argv)
-    if args.threads:
-        set_threads(args.threads)
     global CLOCK
     CLOCK = time.perf_counter if args.clock == "wall" else time.process_time
-    print(f"{torch.get_num_threads()} threads, {args.clock} clock, load average {os.getloadavg()[0]:.1f}\n")
-    for name in args.sections:
-        print(SECTIONS[name](args).render())
-        print()
+    figures: dict[str, dict[int, float]] = {}
+    for threads in args.threads or [torch.get_num_threads()]:
+        set_threads(threads)
+        print(f"{threads} threads, {args.clock} clock, load average {os.getloadavg()[0]:.1f}\n")
+        for name in args.sections:
+            table = SECTIONS[name](args)
+            print(table.render())
+            print()
+            for figure, ratio in table.figures.items():
+                figures.setdefault(figure, {})[threads] = ratio
+    counts = args.threads or [torch.get_num_threads()]
+    print(f"ratios side by side ({args.clock} clock; load average now {os.getloadavg()[0]:.1f})")
+    print(f"{'figure':<60}" + "".join(f"{f'{t} thread(s)':>14}" for t in counts))
+    for figure, by_threads in figures.items():
+        print(f"{figure:<60}" + "".join(f"{by_threads[t]:>13.3f}x" for t in counts))
     return 0
 
 

@@ -1,25 +1,31 @@
-"""Reads in the compact stored layout against the float32 layout before it, in one process.
+"""Reads in the compact stored layout against the float32 layout before it (main's), in one process.
 
-For the bundled profiles the compact layout changes (no drift, read noise: float16
-conductance, one variance value where every cell has the same), the same weights
+For the bundled profiles the compact layout changes (no drift, white read noise:
+float16 conductance, the variance as one value or as a table against the
+conductance; the ideal profile: its weights read as they are), the same weights
 are programmed twice with the same seed: once as :mod:`crossbar.read.layout`
-stores them, once in the layout before (float32 conductance, a bfloat16 variance
-per cell; ``stored`` replaced for that one programming). Both are calibrated on
-the same vectors and read with the same keys. Prints per profile and shape the
-median read time of each (timed round-robin), their ratio (compact / before),
-the bytes per weight each holds, and the relative RMS difference of the outputs
-of one read with the same key (what the float16 rounding moves).
+stores them, once in the layout before (float32 conductance w / w_max, a
+bfloat16 variance per cell: ``stored`` and ``holds_weights`` replaced for that
+one programming). Both are calibrated on the same vectors and read with the same
+keys. Prints per profile and shape the median read time of each (timed
+round-robin), their ratio (compact / before), the bytes per weight each holds,
+and the relative RMS difference of the outputs of one read with the same key
+(what the stored forms move).
 Run: ``python benchmarks/bench_read_layout.py [--repeats N] [--threads N] [--clock cpu]``.
 """
 
 from __future__ import annotations
 
+import crossbar  # noqa: F401 - imported before torch, as the CLI does (crossbar.SPIN_NOTE)
+
+# isort: split
 import argparse
+import contextlib
 import os
 from unittest import mock
 
 import torch
-from bench_mvm import interleaved_medians, timing_setup  # this folder is on the path of a script run from it
+from bench_mvm import interleaved_medians, start  # this folder is on the path of a script run from it
 
 import crossbar.read.array as array_module
 from crossbar import CrossbarArray, devices
@@ -30,9 +36,20 @@ SHAPES = ((256, 256, 1), (784, 256, 256), (2048, 2048, 64))  # inputs, outputs, 
 
 
 def layout_before(g, variance, array):
-    """The stored forms before the compact layout: float32 conductance, per-cell variance."""
+    """The stored forms before the compact layout: float32 conductance, a bfloat16 variance per cell
+    (with ``holds_weights`` answering no, the ideal profile's conductance is w / w_max again)."""
     device = array.weights.device
-    return g.to(device), None if variance is None else variance.to(device)
+    return g.to(device), None if variance is None else variance.to(torch.bfloat16).to(device)
+
+
+def before_layout():
+    """The context in which arrays are programmed in the layout before (``layout_before``)."""
+    patches = mock.patch.object(array_module, "stored", layout_before), \
+        mock.patch.object(array_module, "holds_weights", lambda profile: False)
+    stack = contextlib.ExitStack()
+    for patch in patches:
+        stack.enter_context(patch)
+    return stack
 
 
 def bench(name: str, n_in: int, n_out: int, batch: int, repeats: int, clock) -> None:
@@ -40,7 +57,7 @@ def bench(name: str, n_in: int, n_out: int, batch: int, repeats: int, clock) -> 
     gen = torch.Generator().manual_seed(0)
     W = torch.randn(n_in, n_out, generator=gen)
     x = torch.rand(batch, n_in, generator=gen) * 2 - 1
-    with mock.patch.object(array_module, "stored", layout_before):
+    with before_layout():
         before = CrossbarArray.program(W, profile, seed=1)
     compact = CrossbarArray.program(W, profile, seed=1)
     calibration = torch.rand(64, n_in, generator=gen) * 2 - 1
@@ -63,9 +80,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--threads", type=int, default=None, help="compute threads (default: torch's)")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
-    parser.add_argument("--profiles", nargs="*", default=["reram", "neurram", "nand"])
+    parser.add_argument("--profiles", nargs="*", default=["reram", "neurram", "nand", "ideal"])
     args = parser.parse_args()
-    clock = timing_setup(args)
+    clock = start(args.threads, args.clock)
     print(f"{'profile':<8} {'shape':>13} {'batch':>5} {'before ms':>10} {'compact ms':>10} {'ratio':>7} "
           f"{'B/w bef':>7} {'B/w now':>7} {'rel RMS':>10}")
     for name in args.profiles:

@@ -65,6 +65,11 @@ class Stream(IntEnum):
     BUDGET_VOTE_GROUP = 24
     # hardware-aware training: one draw of the device (words: forward pass, draw within it)
     TRAIN_HARDWARE = 25
+    # a chip's read noise in time (crossbar.nn.clock): the 1/f part shared by one session's
+    # reads (from a layer's programming seed; words: session) and by one forward call's
+    # (from its read seed; words: session, call)
+    READ_SESSION = 26
+    READ_CALL = 27
     # adversarial attacks (crossbar.attacks)
     ATTACK_START = 40  # random start of one PGD restart (words: restart)
     ATTACK_EOT = 41  # noise of one EOT gradient or strength evaluation (words: restart, iteration)

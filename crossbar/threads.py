@@ -7,9 +7,11 @@ threads than ``torch.get_num_threads()`` says, and float results change with
 the thread count. Every parallel kernel in crossbar-sim therefore runs inside
 :func:`torch_threads`, which gives Numba torch's thread count and restores
 torch's setting afterwards, one launch at a time per process (Dask workers
-may be threads of one process). Kernels that run between torch operations in
-training (the noise-injection generator) are serial and GIL-free; a large draw
-is split over plain threads by :func:`run_split`.
+may be threads of one process). The kernels of a read (DAC, noise + ADC) and
+those that run between torch operations in training (the noise-injection
+generator) are serial and GIL-free, their tasks split over plain threads by
+:func:`run_split`: idle plain threads sleep, where Numba's OpenMP workers spin
+on the cores torch's next product needs (docs/performance.md, "Two threads").
 """
 
 from __future__ import annotations

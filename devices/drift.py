@@ -1,7 +1,10 @@
 """Power-law conductance drift, written in YAML, evaluated on arrays.
 
-G(t) = G(t0) · (t / t0)^(−ν) with ν ~ N(ν_mean(ĝ), ν_std(ĝ)) per cell; both
-moments are clipped logarithms a · ln ĝ + b (AIHWKit ``PCMLikeNoiseModel``).
+G(t) = G(t0) · (t / t0)^(−ν) with ν = |ν_mean(ĝ_T) + ν_std(ĝ_T) z|, z ~ N(0, 1) per cell:
+the magnitude of a normal draw whose moments are taken at the cell's *target* conductance
+ĝ_T (the value the write aims at), as in the published PCM model (Nandakumar et al.,
+ICECS 2019; Joshi et al., Nat. Commun. 11, 2473 (2020); AIHWKit ``PCMLikeNoiseModel.
+generate_drift_coefficients``). Both moments are clipped logarithms a · ln ĝ + b.
 """
 
 from __future__ import annotations
@@ -55,8 +58,8 @@ class ClippedLog:
 class Drift:
     """Power-law conductance drift G(t) = G(t0) · (t / t0)^(−ν).
 
-    ν is drawn per cell from N(nu_mean(g), nu_std(g)); AIHWKit takes |ν| of
-    the draw. ``t0`` (s) is the first read after programming.
+    ν = |nu_mean(G_T) + nu_std(G_T) z| per cell (:meth:`exponents`: the one rule, for
+    the tiles and hardware-aware training). ``t0`` (s) is the first read after programming.
     """
 
     t0: float
@@ -85,6 +88,14 @@ class Drift:
     def nu_std(self, g: Any) -> np.ndarray:
         """Cell-to-cell standard deviation of the drift exponent at ``g`` (S); >= 0."""
         return self.spread(np.abs(_as_array(g)) / self.g_max)
+
+    def exponents(self, g_target: Any, z: Any) -> np.ndarray:
+        """Per-cell drift exponents ν = |nu_mean(G_T) + nu_std(G_T) z| for target conductances
+        ``g_target`` (S) and standard normals ``z`` (same shape): drawn at the target, a
+        negative draw folded to its magnitude (not clipped to 0), as AIHWKit's
+        ``PCMLikeNoiseModel``; so no cell drifts upwards."""
+        g = _as_array(g_target)
+        return np.abs(self.nu_mean(g) + self.nu_std(g) * np.asarray(z, dtype=np.float64))
 
     def to_dict(self) -> dict:
         return {"t0_s": self.t0, "nu_mean": self.mean.to_dict(), "nu_std": self.spread.to_dict()}

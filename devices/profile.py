@@ -38,6 +38,7 @@ from .schema import (
     OPTIONAL,
     REQUIRED,
     SUBKEYS,
+    WIRES,
     parse_sources,
 )
 
@@ -94,6 +95,10 @@ class DeviceProfile:
     periphery: Periphery | None
     output_noise: OutputNoise | None
     cell_area: float
+    row_wire_resistance: float
+    col_wire_resistance: float
+    driver_resistance: float
+    sense_resistance: float
     sources: Mapping[str, str]
 
     # ------------------------------------------------------------------ building
@@ -133,6 +138,7 @@ class DeviceProfile:
                                values["stuck_off_rate"],
                                f"<= {1.0 - values['stuck_on_rate']:g}")
         converters.check(values, file)
+        _check_wires(values, kind, file)
         sources = parse_sources(file, data["sources"], data)
         for field_name, (_, default_source) in DEFAULTS.items():
             sources.setdefault(field_name, default_source)
@@ -237,6 +243,9 @@ class DeviceProfile:
         out: dict[str, Any] = {"name": self.name, "kind": self.kind}
         for field in FIELDS:
             value = getattr(self, field.name)
+            if field.name in WIRES and value == 0.0:
+                continue  # ideal wiring is the default: the YAML (and content digest) of a
+                # profile without wires stays what it was before wires were modelled
             if field.name == "levels" and value is None:
                 value = "continuous"
             elif hasattr(value, "to_dict"):
@@ -276,6 +285,14 @@ def _check_times_and_voltages(values: dict, file: str) -> None:
         raise ProfileError(file, "time_since_programming_s", "the 1/f read noise needs a time "
                            "since programming above its t_read (ln((t + t_read)/(2 t_read)) > 0)",
                            values["time_since_programming"], f"> {law.params['t_read_s']:g} s")
+
+
+def _check_wires(values: dict, kind: str, file: str) -> None:
+    """Wire resistance belongs to a physical tile; an abstract profile has no conductances."""
+    for name in WIRES:
+        if kind == "abstract" and values[name] != 0.0:
+            raise ProfileError(file, f"{name}_ohm", "an abstract profile has no wires (its MVM is "
+                               "exact plus output noise)", values[name], "0, or kind: physical")
 
 
 _DISCRIMINATORS = ("form", "mode")  # a mapping that changes one of these replaces the block

@@ -67,6 +67,10 @@ def _energy(file: str, key: str, v: Any) -> float:
     return real(file, key, v, **ENERGY)
 
 
+def _resistance(file: str, key: str, v: Any) -> float:
+    return real(file, key, v, lo=0.0, hi=1e6)
+
+
 def _count(file: str, key: str, v: Any) -> int:
     return integer(file, key, v, lo=1, hi=1_000_000)
 
@@ -127,12 +131,18 @@ FIELDS: tuple[Field, ...] = (
           lambda f, k, v: OutputNoise.from_spec(v, file=f, key=k)),
     Field("cell_area", "cell_area_m2", "m²",
           lambda f, k, v: real(f, k, v, lo=0.0, hi=AREA["hi"], lo_open=True)),
+    Field("row_wire_resistance", "row_wire_resistance_ohm", "Ω", _resistance),
+    Field("col_wire_resistance", "col_wire_resistance_ohm", "Ω", _resistance),
+    Field("driver_resistance", "driver_resistance_ohm", "Ω", _resistance),
+    Field("sense_resistance", "sense_resistance_ohm", "Ω", _resistance),
 )
 BY_NAME = {f.name: f for f in FIELDS}
 BY_KEY = {f.key: f for f in FIELDS}
 META_REQUIRED = ("name", "kind", "sources")
+#: The wiring of a tile (docs/physics.md, "Wire resistance"): 0 is ideal wiring.
+WIRES = ("row_wire_resistance", "col_wire_resistance", "driver_resistance", "sense_resistance")
 OPTIONAL = ("noise_scale", "description", "time_since_programming_s", "v_read_min_V",
-            "sense_noise_A")
+            "sense_noise_A") + tuple(f"{name}_ohm" for name in WIRES)
 REQUIRED = META_REQUIRED + tuple(f.key for f in FIELDS if f.key not in OPTIONAL)
 KINDS = ("physical", "abstract")
 NOISE_BLOCKS = ("programming_noise", "read_noise")
@@ -144,6 +154,8 @@ DEFAULTS = {
                                "project's deployed-model time (docs/devices.md)"),
     "v_read_min": ("v_read", "default: v_read (the profile claims no lower read voltage)"),
     "sense_noise": (0.0, "default 0: no circuit noise beyond the cells' own thermal noise"),
+    **{name: (0.0, "default 0: ideal wiring, no IR drop (docs/physics.md, \"Wire resistance\")")
+       for name in WIRES},
 }
 # Blocks whose sub-keys may carry their own sources ("verify.pulse_time_s": ...).
 BLOCKS = {"verify": Verify, "output_noise": OutputNoise, "range_management": RangeManagement,

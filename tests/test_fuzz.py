@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, event, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from crossbar.checks import CheckError  # noqa: E402
-from crossbar.experiments import BudgetConfig, SweepConfig  # noqa: E402
+from crossbar.experiments import BudgetConfig, ExploreConfig, SweepConfig  # noqa: E402
 from crossbar.experiments.config import DATA_NAMES, MODEL_NAMES  # noqa: E402
 
 CONFIG_EXAMPLES = 300
@@ -93,6 +93,19 @@ BUDGET_KEYS = {
     "max_evaluations": counts, "out": st.text(max_size=10), "plots": st.one_of(st.booleans(), scalars),
 }
 
+_SETTING_NAMES = st.sampled_from(["adc_bits", "dac_bits", "slice_bits", "tile_size", "tile_rows", "profile",
+                                  "v_read", "range_management.mode", "range_management.mod", "name",
+                                  "periphery.adc_area", "bogus"])
+EXPLORE_KEYS = {
+    **{k: v for k, v in BUDGET_KEYS.items() if k not in ("reference", "noise_range", "rel_tol", "voltage_tol",
+                                                         "max_evaluations", "max_repeats")},
+    "grid": st.one_of(st.none(), anything, st.dictionaries(_SETTING_NAMES, st.one_of(
+        scalars, st.lists(st.one_of(scalars, profiles), max_size=3)), max_size=2)),
+    "points": st.one_of(st.none(), anything, st.lists(st.dictionaries(_SETTING_NAMES, st.one_of(
+        scalars, profiles), max_size=2), max_size=2)),
+    "admit": st.sampled_from(["interval", "mean", "x"]), "workers": counts,
+}
+
 
 def configs(keys: dict, base: dict) -> st.SearchStrategy[dict]:
     """A valid ``base`` with up to three keys changed (mostly to plausible values), a config
@@ -107,6 +120,7 @@ def configs(keys: dict, base: dict) -> st.SearchStrategy[dict]:
 
 SWEEP_BASE = {"sigma_val": [0.0], "limit_test": 5}
 BUDGET_BASE = {"checkpoint": "m.pt"}
+EXPLORE_BASE = {"checkpoint": "m.pt", "grid": {"adc_bits": [4, 6]}}
 
 
 def _finite_everywhere(obj) -> bool:
@@ -157,6 +171,21 @@ def test_budget_config_is_valid_or_a_clear_error(d):
     assert BudgetConfig.from_dict(cfg.to_dict()) == cfg
 
 
+@FUZZ
+@given(configs(EXPLORE_KEYS, EXPLORE_BASE))
+def test_explore_config_is_valid_or_a_clear_error(d):
+    try:
+        cfg = ExploreConfig.from_dict(d)
+    except CheckError as err:
+        event(f"refused: {err.problem[:40]}")
+        assert str(err).startswith(("key '", 'key "')) and "\n" not in str(err), str(err)
+        return
+    event("valid")
+    points = cfg.design_points()
+    assert 1 <= len(points) <= 10_000 and all(cfg.profile_of(p) is not None for p in points)
+    assert ExploreConfig.from_dict(cfg.to_dict()).design_points() == points
+
+
 # ------------------------------------------------------------------ the command line
 
 
@@ -165,7 +194,8 @@ class _Accepted(BaseException):
 
 
 def _text_files() -> st.SearchStrategy[bytes]:
-    dumped = st.one_of(configs(SWEEP_KEYS, SWEEP_BASE), configs(BUDGET_KEYS, BUDGET_BASE)).map(
+    dumped = st.one_of(configs(SWEEP_KEYS, SWEEP_BASE), configs(BUDGET_KEYS, BUDGET_BASE),
+                       configs(EXPLORE_KEYS, EXPLORE_BASE)).map(
         lambda d: yaml.safe_dump(d).encode())
     raw = st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode))
     nested = st.integers(min_value=1, max_value=5000).map(lambda n: ("a: " + "[" * n + "]" * n).encode())
@@ -174,7 +204,7 @@ def _text_files() -> st.SearchStrategy[bytes]:
 
 @settings(max_examples=CLI_EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(content=_text_files(), command=st.sampled_from(["sweep", "budget"]))
+@given(content=_text_files(), command=st.sampled_from(["sweep", "budget", "explore"]))
 def test_cli_accepts_a_config_or_says_why_in_one_line(content, command, monkeypatch, capsys):
     import crossbar.experiments as experiments
     from crossbar.cli import main
@@ -184,6 +214,7 @@ def test_cli_accepts_a_config_or_says_why_in_one_line(content, command, monkeypa
 
     monkeypatch.setattr(experiments, "run_sweep", accepted)
     monkeypatch.setattr(experiments, "run_budget", accepted)
+    monkeypatch.setattr(experiments, "explore", accepted)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "config.yaml"
         path.write_bytes(content)

@@ -216,8 +216,8 @@ def test_bad_hardware_settings_are_one_line_errors(hardware, noise, words):
 def test_model_without_mappable_layers_is_refused():
     with pytest.raises(HardwareError, match="no layer that convert"):
         mapped_layers(nn.Sequential(nn.ReLU()))
-    with pytest.raises(HardwareError, match="groups"):
-        mapped_layers(nn.Conv2d(4, 4, 3, groups=2))
+    with pytest.raises(HardwareError, match="add_bias_kv"):
+        mapped_layers(nn.Sequential(nn.MultiheadAttention(8, 2, add_bias_kv=True)))
 
 
 def test_budget_and_sweep_configs_take_hardware():
@@ -266,10 +266,120 @@ def test_command_line_trains_against_a_device(tmp_path, capsys):
         assert words in err and len(err.splitlines()) == 1, err
 
 
-def test_recurrent_layers_train_against_the_device_and_grouped_convolutions_are_refused():
-    from crossbar.training.mapped import mapped_layers
-
+def test_recurrent_layers_train_against_the_device_and_transposed_convolutions_are_refused():
     gru = nn.Sequential(nn.GRU(3, 4, num_layers=2, bidirectional=True, batch_first=True))
     assert [type(m).__name__ for _, m, _ in mapped_layers(gru)] == ["GRU"]
     with pytest.raises(HardwareError, match="no hardware-aware forward"):
-        mapped_layers(nn.Sequential(nn.Conv2d(4, 4, 3, groups=2)))
+        mapped_layers(nn.Sequential(nn.ConvTranspose2d(4, 4, 2)))
+
+
+@pytest.mark.parametrize("layer, shape", [
+    (nn.Conv1d(4, 6, 3, padding=2, dilation=2), (3, 4, 17)),
+    (nn.Conv2d(8, 8, 3, groups=8, padding=1, stride=2), (3, 8, 9, 9)),  # depthwise
+    (nn.Conv2d(40, 40, 3, groups=40), (2, 40, 6, 6)),  # 7 groups per 64 x 16 tile: six arrays
+    (nn.Conv2d(6, 9, 3, groups=3, padding="same", padding_mode="reflect"), (2, 6, 7, 7)),
+    (nn.Conv3d(2, 4, 3, padding=1), (2, 2, 5, 5, 5)),
+])
+def test_every_convolution_trains_against_the_device(layer, shape):
+    """1-D, 2-D, 3-D and grouped convolutions: on the ideal profile the training forward is
+    torch's own layer (float32 rounding apart) and every weight gets a gradient; on PCM the
+    forward differs from it (the device is in the loop) and stays finite."""
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(4))
+    ref = layer(x).detach()
+    ideal = HardwareConfig.parse({"profile": "ideal", "overrides": {"tile_rows": 64, "tile_cols": 16}})
+    out = run(layer, x, ideal)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5 * ref.abs().max().item())
+    out.square().sum().backward()
+    assert (layer.weight.grad != 0).all()
+    noisy = run(layer, x, HardwareConfig(small_tiles("pcm"))).detach()
+    assert torch.isfinite(noisy).all() and not torch.allclose(noisy, ref, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("layer", [nn.MultiheadAttention(16, 4, batch_first=True),
+                                   nn.MultiheadAttention(16, 2, kdim=8, vdim=12)])
+def test_attention_projections_train_against_the_device(layer):
+    """Packed and separate q/k/v weights: on the ideal profile the training forward is torch's
+    own attention; every projection weight gets a gradient; the output projection is part of
+    the attention layer, not a Linear of its own."""
+    g = torch.Generator().manual_seed(5)
+    n, steps = (3, 5)
+    q = torch.randn(n, steps, 16, generator=g)
+    kv = [torch.randn(n, 7, d, generator=g) for d in (layer.kdim, layer.vdim)]
+    if not layer.batch_first:
+        q, kv = q.transpose(0, 1), [t.transpose(0, 1) for t in kv]
+    ref = layer(q, *kv, need_weights=False)[0].detach()
+    assert [name for name, _, _ in mapped_layers(layer)] == [""]
+    ideal = HardwareConfig.parse({"profile": "ideal", "overrides": {"tile_rows": 64, "tile_cols": 16}})
+    with device_forward(mapped_layers(layer), ideal, Draws(0)):
+        out = layer(q, *kv, need_weights=False)[0]
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    out.square().sum().backward()
+    assert all(p.grad is not None and (p.grad != 0).any() for p in layer.parameters())
+
+
+def test_a_transformer_layer_trains_against_the_device():
+    enc = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, batch_first=True, norm_first=True)
+    x = torch.randn(2, 6, 16, generator=torch.Generator().manual_seed(6))
+    ref = enc(x).detach()
+    layers = mapped_layers(nn.Sequential(enc))
+    assert [name for name, _, _ in layers] == ["0.self_attn", "0.linear1", "0.linear2"]
+    out = run(nn.Sequential(enc), x, HardwareConfig(small_tiles("pcm")))
+    out.square().sum().backward()
+    assert not torch.allclose(out.detach(), ref, atol=1e-3)
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in enc.parameters())
+
+
+@pytest.mark.parametrize("shape", [(48, 20), (6, 12, 5, 5)])
+@pytest.mark.parametrize("levels", [0, 255])
+def test_fused_band_chain_is_the_torch_chain_bit_for_bit(shape, levels):
+    """The fused CPU chain (crossbar.training.adc_chain) against the same steps written here in
+    torch: values and gradients equal bit for bit, clipped values (the range is a percentile of
+    the values, so one of them sits exactly on it: torch's tie rule) included."""
+    from crossbar.training import adc_chain
+
+    g = torch.Generator().manual_seed(3)
+    c = (3 * torch.randn(*shape, generator=g)).requires_grad_()
+    scale = torch.rand(shape[0], 1, *shape[2:], generator=g) + 0.5
+    w = torch.rand(shape[1], generator=g) + 0.1
+    floor = 0.01 * torch.rand(shape[1], generator=g)
+    z = torch.randn(*shape, generator=g)
+    cols = (1, -1) + (1,) * (len(shape) - 2)
+    x = c / scale + z * floor.sqrt().view(cols)
+    fs = x.detach().abs().flatten().kthvalue(int(0.9 * x.numel())).values.expand(shape[1]).contiguous()
+    if levels:
+        f = fs.view(cols)
+        y = torch.maximum(torch.minimum(x, f), -f) * (levels / f)
+        y = (y + (torch.round(y) - y).detach()) * (f / levels)
+    else:
+        fs = torch.full_like(w, math.inf)
+        y = x
+    want = y * w.view(cols)
+    grad_out = torch.randn(*shape, generator=g)
+    (want * grad_out).sum().backward()
+    want_grad, c.grad = c.grad.clone(), None
+    assert levels == 0 or (x.detach().abs() > fs.view(cols)).any()  # something is clipped
+    noisy = adc_chain.noisy(c, scale, z.numpy(), floor)
+    got = adc_chain.quantised(c, noisy, scale, fs, w, levels, None)
+    (got * grad_out).sum().backward()
+    assert torch.equal(noisy, x.detach())
+    assert torch.equal(got, want.detach())
+    assert torch.equal(c.grad, want_grad)
+
+
+def test_a_weight_mapped_by_use_is_refused_with_an_example():
+    """convert maps ``x @ self.w`` by use; training has no rule for it, so with an example input
+    the setting is refused by name rather than trained in float."""
+
+    class ByUse(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(4, 3))
+            self.fc = nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.fc(x @ self.w)
+
+    net = ByUse()
+    assert [name for name, _, _ in mapped_layers(net)] == ["fc"]  # no example: by class only
+    with pytest.raises(HardwareError, match="parameter 'w' is multiplied"):
+        mapped_layers(net, torch.randn(2, 4))

@@ -35,7 +35,7 @@ def test_state_digest_is_order_free_and_exact():
 
 def test_code_identity_covers_the_sources_that_compute_results(tmp_path, monkeypatch):
     files = {p.relative_to(p.parents[1]).as_posix() for p in identity._source_files()}
-    assert {"crossbar/kernels.py", "crossbar/array.py", "devices/profile.py", "models/cnn6.py",
+    assert {"read/kernels.py", "read/array.py", "devices/profile.py", "models/cnn6.py",
             "experiments/cells.py"} <= files | {f.split("/", 1)[1] for f in files}
     assert not any(f.startswith(("cli/", "report/")) or "/cli/" in f or "/report/" in f for f in files)
     code = identity.code_identity()

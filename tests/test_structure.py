@@ -242,3 +242,13 @@ def test_layout_finder_only_for_a_checkout(tmp_path, monkeypatch, layout):
     assert finder.find_spec("crossbar.nn") is None and finder.find_spec("crossbar.devices.loader") is None
     _layout.install(pkg)
     assert sys.meta_path[1:] == before  # installed once
+
+
+def test_every_package_folder_is_in_the_wheel():
+    """pyproject.toml lists the packages a wheel holds: a subpackage missing there imports from a
+    checkout but not from an installed wheel (make wheel-check)."""
+    table = re.search(r"^packages\s*=\s*\[([^\]]*)\]", (ROOT / "pyproject.toml").read_text(), re.M)
+    listed = set(re.findall(r'"(crossbar[\w.]*)"', table.group(1)))
+    dirs = package_dirs(ROOT)
+    found = {n for n, p in modules(ROOT, dirs).items() if p.name == "__init__.py"}
+    assert found <= listed, f"packages missing from pyproject.toml: {sorted(found - listed)}"

@@ -163,3 +163,51 @@ def test_the_results_note_table_is_regenerated_by_its_script():
     # white noise: re-reads average as replicas do; 1/f: far less
     assert by["reram", 20]["read_pipelined"] == pytest.approx(1 / 20)
     assert by["pcm", 20]["read_pipelined"] > 0.5
+
+
+@pytest.mark.parametrize("name", ["reram", "nand", "ideal", "gaussian-mult"])
+def test_profiles_without_1f_noise_read_the_same_in_every_mode(name):
+    """read_noise_time changes nothing without 1/f read noise: the same bits by seed."""
+    from torch import nn
+
+    from crossbar.nn import convert
+
+    torch.manual_seed(0)
+    net, x = nn.Sequential(nn.Linear(12, 5), nn.ReLU(), nn.Linear(5, 3)), torch.randn(7, 12)
+    outs = []
+    for mode in ("time", "fresh", "frozen"):
+        chip = convert(net, name, seed=3, read_noise_time=mode)
+        outs.append(torch.stack([chip(x), chip(x)]))
+    assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], outs[2])
+    if name != "ideal":
+        assert not torch.equal(outs[0][0], outs[0][1])  # the reads are noisy: the check can fail
+
+
+@pytest.mark.filterwarnings("ignore:array of profile")
+def test_the_chip_clock_advances_by_the_pipelined_batch_time():
+    """A call of B inputs through layers of T_l seconds per input takes sum_l T_l + (B - 1)
+    max_l T_l; age sets the clock and starts a session, new_session starts one, reseed
+    restarts the calls; a bad mode is refused."""
+    from torch import nn
+
+    from crossbar.nn import age, clock, convert, new_session, reseed
+    from crossbar.read.timing import vector_time
+
+    net = nn.Sequential(nn.Linear(300, 40), nn.ReLU(), nn.Linear(40, 4))
+    chip = convert(net, "pcm", seed=0)
+    c = clock(chip)
+    assert c.time == devices.load("pcm").time_since_programming and (c.session, c.calls) == (0, 0)
+    taus = [vector_time(chip[i].array) for i in (0, 2)]
+    chip(torch.rand(9, 300))
+    assert c.time - c.start == pytest.approx(sum(taus) + 8 * max(taus), abs=1e-10)  # t ~ 1e5 s
+    assert c.read_time("2", 3) == pytest.approx(c.start + 3 * max(taus) + taus[0], abs=1e-10)
+    age(chip, 3.0e7)
+    assert (c.time, c.session, c.calls) == (3.0e7, 1, 0)
+    chip(torch.rand(2, 300))
+    new_session(chip)
+    assert (c.session, c.calls) == (2, 0)
+    chip(torch.rand(2, 300))
+    reseed(chip, 4)
+    assert c.calls == 0
+    with pytest.raises(ValueError, match="read_noise_time must be one of time, fresh, frozen"):
+        convert(net, "pcm", read_noise_time="later")

@@ -92,23 +92,38 @@ def test_voltage_optimum_picks_the_cheapest_feasible_votes_and_voltage():
     def accuracy(v, k):  # a synthetic network: the floor's effect falls as V grows and with votes
         return 1.0 - 0.05 / (v * math.sqrt(k))
 
-    points, best = voltage_optimum(net, p, accuracy, ks=(1, 16, 64, 256), target=0.9, tol=1e-4)
+    # each K searched on its own (beside K = 1, which misses everywhere)
+    by_k = {}
+    for k in (1, 16, 64, 256):
+        points, _ = voltage_optimum(net, p, accuracy, ks=(1, k), target=0.9, tol=1e-4)
+        by_k[k] = points[-1]
     need = {k: 0.5 / math.sqrt(k) for k in (1, 16, 64, 256)}  # the lowest V meeting 0.9
-    by_k = {pt.k: pt for pt in points}
     assert by_k[1].status == "none" and math.isnan(by_k[1].voltage)  # needs 0.5 V > v_read = 0.2 V
     for k in (16, 64):
         assert by_k[k].status == "bracketed" and by_k[k].voltage == pytest.approx(need[k], abs=1e-4)
         assert by_k[k].voltage >= need[k]  # the point returned meets the target
     assert by_k[256].status == "all" and by_k[256].voltage == 0.05  # 0.03 V would do: v_read_min binds
-    e = {k: k * (net.energy_cell * (by_k[k].voltage / 0.2) ** 2 + net.energy - net.energy_cell)
-         for k in (16, 64, 256)}
-    for k in e:
-        assert by_k[k].energy == pytest.approx(e[k])
-    assert best.k == min(e, key=e.get)
+
+    def energy(k, v):
+        return k * (net.energy_cell * (v / 0.2) ** 2 + net.energy - net.energy_cell)
+
+    for k in (16, 64, 256):
+        assert by_k[k].energy == pytest.approx(energy(k, by_k[k].voltage))
+    cheapest = min((16, 64, 256), key=lambda k: by_k[k].energy)
+    # all K together: a K that costs more at v_read_min than a smaller feasible K is not searched
+    points, best = voltage_optimum(net, p, accuracy, ks=(1, 16, 64, 256), target=0.9, tol=1e-4)
+    assert best.k == cheapest and best.energy == pytest.approx(by_k[cheapest].energy)
+    together = {pt.k: pt for pt in points}
+    skipped = [k for k in (64, 256) if together[k].status == "dominated"]
+    assert skipped  # the fixed periphery energy makes 64 and 256 reads dearer than 16 at any V
+    for k in skipped:
+        assert together[k].energy_low == pytest.approx(energy(k, 0.05))
+        assert together[k].energy_low > best.energy
+        assert together[k].evaluations == () and math.isnan(together[k].voltage)
     # a single allowed voltage is evaluated once
     nand = devices.load("nand")
     pts, best_nand = voltage_optimum(_net(nand), nand, lambda v, k: 0.95, ks=(1, 3), target=0.9)
-    assert [pt.status for pt in pts] == ["all", "all"] and best_nand.k == 1
+    assert [pt.status for pt in pts] == ["all", "dominated"] and best_nand.k == 1  # 3 reads cost 3x
 
 
 def test_read_spacing_of_the_voting_schedules():

@@ -191,7 +191,7 @@ def test_config_errors_name_file_key_value_and_allowed(tmp_path):
         ("kinds: [add, loud]", "kinds", "add, mult, combined"),
         ("model: resnet", "model", "mlp, lenet5"),
         ("grid: {add: {min: 10, max: 1}}", "grid.add.max", "grid.add.min"),
-        ("epoch: 3", "epoch", "known keys only"),
+        ("epoch: 3", "epoch", "did you mean 'epochs'"),
         ("bisect: -1", "bisect", "integer >= 0"),
     ):
         bad.write_text(text + "\n")
@@ -317,3 +317,29 @@ def test_a_recurrent_layer_is_a_position_its_output_sequence_perturbed():
     out, state = net.net.gru(x)
     assert not torch.equal(net(x), clean) and not torch.equal(out, clean_out)
     assert not torch.equal(state, clean_state)  # the final state is an output too
+
+
+def test_walk_trains_against_a_device_when_configured(tmp_path, monkeypatch):
+    """``hardware: pcm`` reaches train(), enters the run's identity with the profile's digest
+    (so a plain run's results are never reused), and is refused with training-mode noise."""
+    from crossbar.walk import fit as fit_module
+    from crossbar.walk.config import walk_from_dict
+
+    plain = walk_from_dict({"modes": ["inference"]})
+    device = walk_from_dict({"modes": ["inference"], "hardware": "pcm"})
+    assert device.identity()["hardware"]["profile"] == "pcm"
+    assert device.identity()["hardware"]["profile_digest"] and device.hash() != plain.hash()
+    assert walk_from_dict(device.identity()).modes == ("inference",)  # a stored identity reads back
+    with pytest.raises(ValueError, match="key 'hardware'.*modes: \\[inference\\]"):
+        walk_from_dict({"modes": ["inference", "training"], "hardware": "pcm"})
+    seen = {}
+
+    def fake_train(net, data, **kw):
+        seen.update(kw)
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(fit_module, "train", fake_train)
+    with pytest.raises(RuntimeError, match="stop"):
+        fit_module.fit(nn.Linear(2, 2), device, None, None, seed=0, checkpoint=tmp_path / "c.pt",
+                       dynamics=False)
+    assert seen["hardware"] is device.hardware

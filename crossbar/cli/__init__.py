@@ -24,6 +24,8 @@ COMMANDS = {
     "train": "Train one of the papers' networks or your own (noise-injected or not).",
     "sweep": "Run a sigma_train x sigma_val sweep with voting from a YAML config.",
     "budget": "Largest tolerable device noise with and without voting, its latency/energy, optimal (V, K).",
+    "explore": "Design points (tile size, ADC/DAC bits, device, read voltage, any profile field): accuracy, "
+               "cost and the Pareto front.",
     "walk": "Noise at one position at a time (Walking Noise): midpoints and learning dynamics.",
     "harden": "Quantization-aware training vs noisy training under global noise, and on crossbar levels.",
     "demo": "Train a small CNN on real digits, map it onto ReRAM/PCM/NAND and write a report.",

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from .types import count, finite
+from .types import executor_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="sweep configuration (YAML; see docs/experiments.md)")
     parser.add_argument("--out", help="output folder (default: the config's 'out')")
-    parser.add_argument("--workers", type=count(1, 1024),
-                        help="local worker processes (default: the config's 'workers')")
-    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT",
-                        help="run the cells on this Dask scheduler instead of local processes")
-    parser.add_argument("--scheduler-timeout", type=finite(0.0, lo_open=True), default=30.0,
-                        metavar="SECONDS", help="give up connecting to --scheduler after this long "
-                        "(default 30)")
+    executor_arguments(parser, "cells")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--no-plots", action="store_true", help="tables only, no figures")
 

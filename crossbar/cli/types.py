@@ -1,4 +1,5 @@
-"""Argument types of the command line: bounded integers and finite numbers (argparse ``type=``)."""
+"""Argument types of the command line: bounded integers and finite numbers (argparse ``type=``), and
+the arguments of commands that run on workers."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Callable
 
 from crossbar.checks import MAX_INT
 
-__all__ = ["count", "finite"]
+__all__ = ["count", "executor_arguments", "finite"]
 
 
 def count(lo: int = 1, hi: int = MAX_INT) -> Callable[[str], int]:
@@ -40,3 +41,15 @@ def finite(lo: float | None = None, lo_open: bool = False) -> Callable[[str], fl
         return v
 
     return parse
+
+
+def executor_arguments(parser: argparse.ArgumentParser, units: str) -> None:
+    """``--workers``, ``--scheduler`` and ``--scheduler-timeout`` of a command whose ``units`` (the
+    sweep's cells, an exploration's design points) run on local processes or on Dask."""
+    parser.add_argument("--workers", type=count(1, 1024),
+                        help="local worker processes (default: the config's 'workers')")
+    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                        help=f"run the {units} on this Dask scheduler instead of local processes")
+    parser.add_argument("--scheduler-timeout", type=finite(0.0, lo_open=True), default=30.0,
+                        metavar="SECONDS", help="give up connecting to --scheduler after this long "
+                        "(default 30)")

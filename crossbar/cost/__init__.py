@@ -32,6 +32,7 @@ from crossbar.cost.model import (
 from crossbar.cost.optimum import (
     VoltagePoint,
     pareto_front,
+    pareto_indices,
     voltage_optimum,
 )
 from crossbar.cost.search import ThresholdResult, find_threshold
@@ -73,6 +74,7 @@ __all__ = [
     "network_cost",
     "parallel_latency",
     "pareto_front",
+    "pareto_indices",
     "pipelined_latency",
     "pipelined_latency_paper",
     "read_energy_at_voltage",

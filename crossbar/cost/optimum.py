@@ -22,7 +22,19 @@ from crossbar.cost.voltage import energy_at_voltage, voltage_range
 if TYPE_CHECKING:
     from crossbar.cost.model import NetworkCost
 
-__all__ = ["VoltagePoint", "pareto_front", "voltage_optimum"]
+__all__ = ["VoltagePoint", "pareto_front", "pareto_indices", "voltage_optimum"]
+
+
+def pareto_indices(points: Iterable[tuple[float, float]]) -> list[int]:
+    """Indices of the non-dominated (cost, benefit) pairs: lower cost and higher benefit are
+    better (minimise two costs with benefit = -cost). In order of cost; the benefit strictly
+    increases along them; of equal pairs the first is kept."""
+    pts = [(float(c), float(b)) for c, b in points]
+    front: list[int] = []
+    for i in sorted(range(len(pts)), key=lambda i: (pts[i][0], -pts[i][1])):
+        if not front or pts[i][1] > pts[front[-1]][1]:
+            front.append(i)
+    return front
 
 
 def pareto_front(points: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -30,11 +42,8 @@ def pareto_front(points: Iterable[tuple[float, float]]) -> list[tuple[float, flo
 
     Returned sorted by energy; accuracy strictly increases along the front.
     """
-    front: list[tuple[float, float]] = []
-    for e, a in sorted(points, key=lambda p: (p[0], -p[1])):
-        if not front or a > front[-1][1]:
-            front.append((float(e), float(a)))
-    return front
+    pts = [(float(e), float(a)) for e, a in points]
+    return [pts[i] for i in pareto_indices(pts)]
 
 
 @dataclass(frozen=True)
@@ -42,7 +51,9 @@ class VoltagePoint:
     """The lowest read voltage at which K votes meet the target, and its energy.
 
     ``status``: "bracketed" (V found within ``tol``), "all" (the lowest allowed voltage
-    already meets it: V = v_read_min) or "none" (not even v_read; V is NaN).
+    already meets it: V = v_read_min), "none" (not even v_read; V is NaN) or "dominated"
+    (not searched: K x the energy of one inference at v_read_min, ``energy_low``, already
+    exceeds the energy of a smaller K that meets the target; V and energy are NaN).
     ``energy``: K x the energy of one inference at V (cell energy ~ V^2, the rest fixed);
     ``excluded``: the highest voltage seen to miss the target (NaN if none), so the true
     lowest voltage lies in (excluded, voltage] and the energy in [``energy_low``, energy];
@@ -69,11 +80,18 @@ def voltage_optimum(net: NetworkCost, profile, accuracy, ks: Iterable[int], targ
     noise floor of ``v``); assumed non-decreasing in v. For each K the lowest v in
     ``voltage_range(profile)`` meeting ``target`` is bisected to ``tol`` volts; its energy
     is K x :func:`energy_at_voltage`. ``net`` is the cost at the profile's v_read.
+    A K whose energy at the lowest allowed voltage already exceeds the energy of a smaller
+    K meeting the target is not evaluated ("dominated"): no voltage makes it the cheapest.
     Returns every K's point and the cheapest feasible one (ties: fewer votes).
     """
     v_min, v_max = voltage_range(profile)
     points = []
+    cheapest = math.inf
     for k in sorted(ks):
+        floor = k * float(energy_at_voltage(net, v_min, profile.v_read))
+        if floor > cheapest:
+            points.append(VoltagePoint(k, math.nan, "dominated", math.nan, math.nan, floor, ()))
+            continue
         if v_min < v_max:
             result = find_threshold(lambda v, k=k: accuracy(v, k), v_min, v_max, target, tol=tol,
                                     increasing=True)
@@ -91,5 +109,8 @@ def voltage_optimum(net: NetworkCost, profile, accuracy, ks: Iterable[int], targ
         e_low = e if math.isnan(excluded) else energy(excluded)
         points.append(VoltagePoint(k, float(v), status, e, float(excluded), e_low,
                                    tuple((float(x[0]), float(x[1])) for x in evaluations)))
-    best = min((p for p in points if p.status != "none"), key=lambda p: (p.energy, p.k), default=None)
+        if status != "none":
+            cheapest = min(cheapest, e)
+    best = min((p for p in points if p.status not in ("none", "dominated")), key=lambda p: (p.energy, p.k),
+               default=None)
     return points, best

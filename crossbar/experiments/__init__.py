@@ -8,8 +8,11 @@ cell to ``results.jsonl`` and writes the paper's tables and figures (docs/experi
 a trained network tolerates for each vote count K and prices it;
 ``run_demo(DemoConfig())`` does so for one CNN on several devices. Both return
 results; ``crossbar.report.write_budget_report`` / ``write_demo_report`` write
-their reports (docs/budget.md). ``VoltagePoint``, ``voltage_optimum`` and
-``pareto_front`` live in ``crossbar.cost.optimum`` and are re-exported here.
+their reports (docs/budget.md). ``explore(load_explore_config("explore.yaml"))``
+evaluates design points (tile size, converters, device, read voltage, any profile
+field) and finds their Pareto front (docs/explore.md; ``write_explore_report``).
+``VoltagePoint``, ``voltage_optimum`` and ``pareto_front`` live in ``crossbar.cost.optimum``
+and are re-exported here.
 """
 
 from crossbar.cost.optimum import VoltagePoint, pareto_front, voltage_optimum
@@ -44,6 +47,8 @@ from .cells import (
 )
 from .config import ConfigError, SoftmaxSpec, SweepConfig, load_config
 from .demo import DemoConfig, DemoResult, run_demo
+from .designs import ExploreConfig, ExploreLockedError, ExploreResult, explore, load_explore_config
+from .drift_diagnosis import DriftDiagnosis, LayerDiagnosis, diagnose_drift
 from .executors import SchedulerUnreachableError
 from .noise_scale import SCALE_MODES, Age, scale_noise
 from .profiles import load_profile
@@ -79,8 +84,13 @@ __all__ = [
     "CorruptResultsError",
     "DemoConfig",
     "DemoResult",
+    "ExploreConfig",
+    "ExploreLockedError",
+    "ExploreResult",
+    "DriftDiagnosis",
     "ForeignFolderError",
     "IdentityMismatchError",
+    "LayerDiagnosis",
     "Inputs",
     "PointsResult",
     "ResultsStore",
@@ -95,9 +105,12 @@ __all__ = [
     "WorkerImportError",
     "checkpoint_path",
     "compare",
+    "diagnose_drift",
     "evaluate_cell",
+    "explore",
     "load_budget_config",
     "load_config",
+    "load_explore_config",
     "load_profile",
     "load_results",
     "noise_budget",

@@ -181,11 +181,13 @@ class AccuracyEvaluator:
     def _vote_group(self, net: torch.nn.Module, r: int):
         """Chip r's reads as one vote group (``crossbar.nn.vote_group``): reads
         ``read_spacing`` seconds apart share the 1/f read noise below 1/dt. Every inference
-        of the chip shares that slow part, as it would within a short test window."""
+        of the chip shares that slow part, as it would within a short test window. Without a
+        spacing (None) or with an infinite one (K parallel copies) the reads are independent
+        in their read noise: the chip reads with ``read_noise_time="fresh"``."""
         from crossbar.nn import vote_group
 
         if self.read_spacing is None or not math.isfinite(self.read_spacing):
-            return contextlib.nullcontext()
+            return _fresh_reads(net)
         return vote_group(net, derive(self.seed, Stream.BUDGET_VOTE_GROUP, r), self.read_spacing)
 
     def _extend(self, s: float, r: int, k: int, have: np.ndarray | None) -> np.ndarray:
@@ -248,3 +250,18 @@ class AccuracyEvaluator:
             out.append({"s": e["s"], "k": e["k"], "accuracy": iv.mean, "lo": iv.lo, "hi": iv.hi,
                         "correct": list(e["correct"][: self.repeats]), "n": e["n"]})
         return out
+
+
+@contextlib.contextmanager
+def _fresh_reads(net: torch.nn.Module):
+    """Inside, the chip's reads are independent in their read noise (``read_noise_time="fresh"``:
+    K copies of the arrays, or no schedule); the chip's mode is restored after."""
+    clock = getattr(net, "crossbar_clock", None)
+    if clock is None:
+        yield
+        return
+    before, clock.mode = clock.mode, "fresh"
+    try:
+        yield
+    finally:
+        clock.mode = before

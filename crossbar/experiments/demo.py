@@ -26,6 +26,7 @@ from .budget.cache import claim_folder
 from .budget.config import BudgetConfig, TrainSpec
 from .budget.run import BudgetResult, PointsResult, obtain_model, run_budget, run_points
 from .checks import fail, integer, number, vote_counts
+from .drift_diagnosis import DriftDiagnosis
 from .executors import executor
 from .profiles import load_profile
 from .stats import compare
@@ -56,12 +57,19 @@ def age_label(t: float, compensate: bool | None = None) -> str:
     return text + (", drift compensated" if compensate else ", uncompensated")
 
 
+FULL_REACH = {"votes": (1, 3, 9, 20), "rel_tol": 0.25}
+"""The demo's settings that answer the paper's question (``crossbar-sim demo --full``): K up to 20
+and the tolerable noise resolved to a factor 1.25, fine enough to see a sqrt(K) gain. About two
+hours of the 2-core machine (docs/performance.md), so ``make demo`` runs K = 1 and 3 on a factor-2
+grid, which cannot resolve a gain below 2."""
+
+
 @dataclass(frozen=True)
 class DemoConfig:
     """``crossbar-sim demo``: bundled defaults (see docs/budget.md, "The demo")."""
 
     out: str = "demo-report"
-    devices: tuple[str, ...] = ("reram", "pcm", "nand")
+    devices: tuple[str, ...] = ("reram", "pcm", "nand", "gaussian-mult")
     train: TrainSpec = field(default_factory=TrainSpec)
     data: str = "mnist5k"
     test_limit: int | str = "auto"
@@ -117,6 +125,9 @@ class DemoConfig:
                     if (t, comp) != (oldest, True):  # that one is the budget's s = 1
                         out.append((f"{dev}, {age_label(t, comp)}", "points",
                                     self.budget_config(dev, checkpoint, t, comp)))
+            if load_profile(dev).drift is not None:  # why the uncompensated chip fails
+                out += [(f"{dev}, {age_label(t, False)}", "diagnosis",
+                         self.budget_config(dev, checkpoint, t, False)) for t in self.ages]
         return out
 
     def to_dict(self) -> dict:
@@ -128,7 +139,8 @@ class DemoConfig:
 
 @dataclass(frozen=True)
 class DemoResult:
-    """The demo's budgets and point evaluations by name (``errors``: tasks that failed)."""
+    """The demo's budgets and point evaluations by name (``errors``: tasks that failed), and per
+    uncompensated age of the aged device why it fails (``diagnoses``)."""
 
     config: DemoConfig
     model: dict
@@ -137,6 +149,7 @@ class DemoResult:
     errors: dict[str, str]
     elapsed_s: float
     cpu_s: float = 0.0
+    diagnoses: dict[str, DriftDiagnosis] = field(default_factory=dict)
 
     def devices(self) -> dict[str, BudgetResult]:
         """The budgets of the devices at their published noise (not the aged one)."""
@@ -172,9 +185,10 @@ class DemoResult:
                                            r["k"]))
 
     def cost_comparison(self, figure: str) -> dict[str, str]:
-        """For ``figure`` ("energy" or "latency" of one inference): each device against the best,
-        ``"best"``, ``"tie"`` (within the cost model's +-15 %) or ``"worse"``."""
-        devs = self.devices()
+        """For ``figure`` ("energy" or "latency" of one inference): each physical device against the
+        best, ``"best"``, ``"tie"`` (within the cost model's +-15 %) or ``"worse"`` (an abstract
+        profile, the paper's Eq. 3 noise, has no hardware of its own to rank)."""
+        devs = {n: r for n, r in self.devices().items() if load_profile(n).kind == "physical"}
         if not devs:
             return {}
         value = {n: getattr(r.network, figure) for n, r in devs.items()}
@@ -187,27 +201,60 @@ class DemoResult:
         return out
 
 
-def _run_task(task: tuple) -> BudgetResult | PointsResult:
-    """One unit of work on a worker: a budget or the point evaluations of one age."""
+DIAGNOSIS_INPUTS = 256
+"""Test inputs the aged chip's layers are diagnosed on (``drift_diagnosis``)."""
+
+
+def _run_task(task: tuple) -> BudgetResult | PointsResult | DriftDiagnosis:
+    """One unit of work on a worker: a budget, the point evaluations of one age, or the
+    diagnosis of one uncompensated age."""
     kind, config, model, info = task
     if kind == "budget":
         return run_budget(config, progress=False, model=model, model_info=info)
+    if kind == "diagnosis":
+        return _diagnose(config, model)
     return run_points(config, (1.0,), model=model, model_info=info)
+
+
+def _diagnose(config: BudgetConfig, model) -> DriftDiagnosis:
+    """:func:`~.drift_diagnosis.diagnose_drift` of ``config``'s age on its chip 0, calibrated as
+    the budget's chips are, read on the first ``DIAGNOSIS_INPUTS`` test digits."""
+    from crossbar.data import load_split
+    from crossbar.threads import limit_threads
+
+    from .accuracy import AccuracyEvaluator
+    from .budget.run import _calibration_inputs
+    from .drift_diagnosis import diagnose_drift
+
+    test = load_split(config.data, "test", root=config.data_root).subset(DIAGNOSIS_INPUTS)
+    calibration = _calibration_inputs(config)
+
+    def evaluator_for(age):
+        return AccuracyEvaluator(model, test.x, test.y, config.base_profile(), scale=config.scale,
+                                 seed=config.seed, layer_overrides=config.layer_overrides,
+                                 threads=config.threads, age=age, calibration=calibration)
+
+    with limit_threads(config.threads):
+        return diagnose_drift(evaluator_for, config.age, test.x, config.seed)
 
 
 def _warm_up(devices: tuple[str, ...]) -> None:
     """Compile the read kernels (Numba caches them on disk) for each device's converters: run on
-    a worker while the network trains, so that no worker compiles them during the budgets."""
+    a worker while the network trains, so that no worker compiles them during the budgets. The
+    tiny network is calibrated as every budget's chips are (an uncalibrated read warns)."""
     import torch
 
+    from crossbar.nn import calibrate
     from crossbar.nn.convert import convert, reseed
 
     tiny = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten(), torch.nn.Linear(8, 2))
+    x = torch.linspace(0.0, 1.0, 32).view(2, 1, 4, 4)
     for device in devices:
         net = convert(tiny, device, seed=0).eval()
+        calibrate(net, x)
         reseed(net, 0)
         with torch.no_grad():
-            net(torch.zeros(2, 1, 4, 4))
+            net(x)
 
 
 def _cpu_seconds() -> float:
@@ -233,14 +280,17 @@ def run_demo(config: DemoConfig = DemoConfig(), *, progress: bool = True,
     tasks = config.tasks(ckpt)
     results: dict[str, BudgetResult] = {}
     points: dict[str, PointsResult] = {}
+    diagnoses: dict[str, DriftDiagnosis] = {}
     errors: dict[str, str] = {}
+    labels = [name + (" (diagnosis)" if kind == "diagnosis" else "") for name, kind, _ in tasks]
 
     def partial() -> DemoResult:
         order = [n for n, _, _ in tasks]
         return DemoResult(config, info, {n: results[n] for n in order if n in results},
                           {n: points[n] for n in order if n in points},
-                          {n: errors[n] for n in order if n in errors}, time.perf_counter() - t0,
-                          _cpu_seconds() - c0)
+                          {n: errors[n] for n in labels if n in errors},
+                          time.perf_counter() - t0, _cpu_seconds() - c0,
+                          {n: diagnoses[n] for n in order if n in diagnoses})
 
     pool = executor(min(config.workers, len(tasks)), None)
     try:
@@ -253,17 +303,19 @@ def run_demo(config: DemoConfig = DemoConfig(), *, progress: bool = True,
         if warm is not None:
             pool.wait_any({warm})
             pool.result(warm)
-        pending = {pool.submit(_run_task, (kind, cfg, model, info)): name for name, kind, cfg in tasks}
+        pending = {pool.submit(_run_task, (kind, cfg, model, info)): (name, kind)
+                   for name, kind, cfg in tasks}
         while pending:
             done, _ = pool.wait_any(set(pending))
             for fut in done:
-                name = pending.pop(fut)
+                name, kind = pending.pop(fut)
                 try:
                     r = pool.result(fut)
                 except (ValueError, RuntimeError, FloatingPointError) as err:
-                    errors[name] = f"{type(err).__name__}: {err}"
+                    label = name + (" (diagnosis)" if kind == "diagnosis" else "")
+                    errors[label] = f"{type(err).__name__}: {err}"
                 else:
-                    (results if isinstance(r, BudgetResult) else points)[name] = r
+                    {"budget": results, "points": points, "diagnosis": diagnoses}[kind][name] = r
                 if on_device is not None:
                     on_device(partial())
     finally:

@@ -57,6 +57,8 @@ def noisy_probs(
     (:func:`reseed_all`) seeds noise layers and converted arrays alike. The model
     must already be in eval mode with its inference noise set.
     """
+    from crossbar.nn import stacked_copies
+
     if draws < 1:
         raise ValueError(f"draws must be >= 1, got {draws}")
     n = len(x)
@@ -68,7 +70,8 @@ def noisy_probs(
             g = min(draws_per_pass, draws - d0)
             seed_fn(model, derive(seed, Stream.VOTE_PASS, d0, b))
             rep = xb.repeat(g, *([1] * (xb.dim() - 1)))
-            p = torch.softmax(model(rep).float(), dim=-1).view(g, m, -1).cpu()
+            with stacked_copies(model, g):  # the first crossbar layer converts and multiplies xb once
+                p = torch.softmax(model(rep).float(), dim=-1).view(g, m, -1).cpu()
             if out is None:
                 out = torch.empty(draws, n, p.shape[-1], dtype=torch.float32)
             out[d0 : d0 + g, start : start + m] = p

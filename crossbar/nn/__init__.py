@@ -1,5 +1,6 @@
 """Torch glue: noise injection (Qin & Vucinic Eq. 2/3), analog layers on crossbar arrays, convert(),
-and chip operations (calibrate, age, vote groups, read statistics)."""
+and chip operations (calibrate, age, the chip's clock and sessions, read noise in time, vote
+groups, read statistics)."""
 
 from crossbar.nn.analog import (
     AbstractNoise,
@@ -23,9 +24,13 @@ from crossbar.nn.chip import (
     age,
     calibrate,
     clipping_rates,
+    clock,
+    new_session,
+    read_noise_time,
     read_stats,
     reread_counts,
     reset_read_stats,
+    stacked_copies,
     vote_group,
 )
 from crossbar.nn.convert import (
@@ -57,9 +62,13 @@ __all__ = [
     "age",
     "calibrate",
     "clipping_rates",
+    "clock",
+    "new_session",
+    "read_noise_time",
     "read_stats",
     "reread_counts",
     "reset_read_stats",
+    "stacked_copies",
     "vote_group",
     "AbstractNoise",
     "AnalogConv1d",

@@ -1,6 +1,7 @@
 """Operations on a converted model as one programmed chip: ADC range calibration, ageing
-(time since programming), vote groups of re-reads, and what the reads did (clipping rates,
-bound-management re-reads).
+(time since programming, the chip's clock and sessions: :mod:`crossbar.nn.clock`), how
+reads share 1/f noise in time (``read_noise_time``), vote groups of re-reads, and what the
+reads did (clipping rates, bound-management re-reads).
 
     net = convert(model, "pcm", seed=0, calibration=x_train[:64])   # or calibrate(net, x)
     age(net, 30 * 86400, calibration=x_train[:64])                   # one month later
@@ -18,12 +19,14 @@ import torch
 from torch import nn
 
 from crossbar.nn.analog import AnalogLayer, ReadSequence
+from crossbar.nn.clock import check_mode, clock, new_session
 from crossbar.read.plan import ReadStats
 from crossbar.read.timing import ReadGroup
 from crossbar.seeds import Stream, derive
 
-__all__ = ["CALIBRATION_IMAGES", "age", "calibrate", "clipping_rates", "read_stats", "reread_counts",
-           "reset_read_stats", "vote_group"]
+__all__ = ["CALIBRATION_IMAGES", "age", "calibrate", "clipping_rates", "clock", "new_session",
+           "read_noise_time", "read_stats", "reread_counts", "reset_read_stats", "stacked_copies",
+           "vote_group"]
 
 CALIBRATION_IMAGES = 64
 """The recommended calibration batch: the first 64 examples of the training set (never test
@@ -56,6 +59,8 @@ def calibrate(model: nn.Module, x, seed: int = 0) -> dict[str, int]:
     readers = [m for m in model.modules() if isinstance(m, ReadSequence)]
     sequences = [(m.read_seed, m.reads) for m in readers]
     stats = [ReadStats(**vars(layer.array.stats)) for _, layer in layers]
+    timer = getattr(model, "crossbar_clock", None)  # calibration reads are not calls of the chip
+    kept_clock = None if timer is None else dict(vars(timer))
     for i, (_, layer) in enumerate(layers):
         layer.calibration = {"key": derive(seed, Stream.CALIBRATION_READ, i), "vectors": []}
     was_training = model.training
@@ -76,18 +81,23 @@ def calibrate(model: nn.Module, x, seed: int = 0) -> dict[str, int]:
             layer.array.stats = kept
         for m, (seed_, reads) in zip(readers, sequences, strict=True):
             m.read_seed, m.reads = seed_, reads
+        if timer is not None:
+            vars(timer).update(kept_clock)
     return left
 
 
 def age(model: nn.Module, t: float, compensate: bool = True, calibration=None, seed: int = 0) -> None:
     """Set every array's time since programming to ``t`` seconds: drift and 1/f read noise
-    both follow it (one time for the whole chip). ``compensate``: global drift compensation
-    (AIHWKit's default). Calibrated ADC ranges are measured again on ``calibration`` (inputs
-    as :func:`calibrate` takes them); without it they fall back to the fixed range, which
-    every read then warns about."""
+    both follow it (one time for the whole chip); the chip's clock is set to ``t`` and a new
+    session starts (:func:`crossbar.nn.new_session`). ``compensate``: global drift
+    compensation (AIHWKit's default). Calibrated ADC ranges are measured again on
+    ``calibration`` (inputs as :func:`calibrate` takes them); without it they fall back to
+    the fixed range, which every read then warns about."""
     for _, layer in _layers(model):
         if not layer.array.is_abstract:
             layer.array.age(t, compensate)
+    if getattr(model, "crossbar_clock", None) is not None:
+        new_session(model, t)
     if calibration is not None:
         calibrate(model, calibration, seed)
 
@@ -108,6 +118,32 @@ def vote_group(model: nn.Module, seed: int, dt: float) -> Iterator[None]:
     finally:
         for (_, layer), group in zip(layers, before, strict=True):
             layer.read_group = group
+
+
+@contextmanager
+def stacked_copies(model: nn.Module, copies: int) -> Iterator[None]:
+    """Inside the block the model's inputs are ``copies`` stacked copies of one batch (the draws
+    of a vote pass, ``x.repeat(copies, ...)``): a layer whose input still is (the first; after it
+    the read noise makes the copies differ) converts and multiplies it once and draws only the
+    noise per copy, the same bits as reading every row (:func:`crossbar.read.cpu.read_cpu`).
+    A model without crossbar layers is left alone."""
+    layers = [m for m in model.modules() if isinstance(m, AnalogLayer)]
+    before = [layer.copies for layer in layers]
+    for layer in layers:
+        layer.copies = int(copies)
+    try:
+        yield
+    finally:
+        for layer, n in zip(layers, before, strict=True):
+            layer.copies = n
+
+
+def read_noise_time(model: nn.Module, mode: str) -> None:
+    """How the chip's reads share their 1/f read noise from the next call on: ``"time"`` (by
+    the clock: a session, a call, fresh above each call's read spacing), ``"fresh"`` (every
+    read independent) or ``"frozen"`` (one draw per time point, AIHWKit's convention);
+    docs/physics.md, "Read noise in time". Profiles without 1/f noise read the same in all."""
+    clock(model).mode = check_mode(mode)
 
 
 def read_stats(model: nn.Module) -> dict[str, ReadStats]:

@@ -58,7 +58,7 @@ def _tiles(rows: int, cols: int, profile) -> int:
     return math.ceil(rows / profile.tile_rows) * math.ceil(cols / profile.tile_cols)
 
 
-def _sizes(groups: int, k: int) -> list[int]:
+def group_sizes(groups: int, k: int) -> list[int]:
     """Groups on each array when each holds ``k`` consecutive groups (the last one the rest)."""
     return [min(k, groups - g) for g in range(0, groups, k)]
 
@@ -71,7 +71,7 @@ def grouped_layout(groups: int, rows: int, cols: int, profile) -> int:
     candidates = sorted({groups, 1} | ({fit} if 1 < fit < groups else set()), reverse=True)
 
     def cost(k: int) -> tuple[int, int, int]:
-        sizes = _sizes(groups, k)
+        sizes = group_sizes(groups, k)
         tiles = sum(_tiles(n * rows, n * cols, profile) for n in sizes)
         conversions = sum(math.ceil(n * rows / profile.tile_rows) * n * cols for n in sizes)
         return tiles, conversions, len(sizes)
@@ -160,7 +160,7 @@ class _Conv(AnalogLayer):
         k = grouped_layout(groups, *blocks[0].shape, profile)
         per_group = layer.out_channels // groups
         arrays, g = [], 0
-        for n in _sizes(groups, k):
+        for n in group_sizes(groups, k):
             weight = blocks[g] if n == 1 else torch.block_diag(*blocks[g:g + n])
             b = None if bias is None else bias[g * per_group:(g + n) * per_group]
             arrays.append(cls(weight, b, profile, seeds[g], spec=spec, groups_here=n))
@@ -262,10 +262,10 @@ class _Conv(AnalogLayer):
             out = [(x.shape[2 + i] + 2 * padding[i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1
                    for i in range(3)]
             y = self.array.read(im2col(x, *self.geometry).contiguous(), self.next_key(), self.bias,
-                                output_noise=False, group=self.read_group)
+                                output_noise=False, group=self.read_time)
             return y.view(x.shape[0], *out, -1).movedim(-1, 1).contiguous()
         y = self.array.read_patches(x, *self.geometry, self.next_key(), self.bias, output_noise=False,
-                                    group=self.read_group)
+                                    group=self.read_time, copies=self.copies)
         return y.squeeze(2) if self.dims == 1 else y
 
     def _transposed(self, x: torch.Tensor) -> torch.Tensor:
@@ -273,7 +273,7 @@ class _Conv(AnalogLayer):
         rows = _rows(x)
         if self.calibration is not None:
             self._observe(rows)
-        y = self.array.read(rows, self.next_key(), None, output_noise=False, group=self.read_group)
+        y = self.array.read(rows, self.next_key(), None, output_noise=False, group=self.read_time)
         kernel, stride, padding, dilation = self.geometry
         full = [(size[i] - 1) * stride[i] + dilation[i] * (kernel[i] - 1) + 1 for i in range(2)]
         out = F.fold(y.view(n, math.prod(size), -1).transpose(1, 2), full, kernel, dilation=dilation,

@@ -22,6 +22,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from crossbar.devices import as_profile
 from crossbar.nn.analog import AbstractNoise, AnalogLayer, NoiseAfter
 from crossbar.nn.byuse import AnalogProduct
+from crossbar.nn.clock import check_mode, install
 from crossbar.nn.fold import copy_model, fold, unfold
 from crossbar.nn.mappable import MAPPABLE, SUPPORTED, analog_class
 from crossbar.nn.mapped import MappedWeight
@@ -29,8 +30,8 @@ from crossbar.nn.placement import Placement, carry_noise, example_batch, plan, q
 from crossbar.nn.usage import Usage, trace_usage
 from crossbar.seeds import Stream, derive
 
-__all__ = ["DigitalParameter", "UnsupportedLayerError", "analog_layers", "convert", "reprogram", "reseed",
-           "to_float"]
+__all__ = ["DigitalParameter", "UnsupportedLayerError", "analog_layers", "convert", "mapped_by_use",
+           "reprogram", "reseed", "to_float"]
 
 # Layers with matrix products that no array computes as they stand: refused by class.
 _UNMAPPABLE = (nn.ConvTranspose3d, nn.RNNCell, nn.LSTMCell, nn.GRUCell, nn.Bilinear)
@@ -65,7 +66,8 @@ def _matches(name: str, patterns: Sequence[str]) -> bool:
 
 
 def convert(model: nn.Module, profile, seed: int = 0, overrides: dict | None = None,
-            inplace: bool = False, example=None, calibration=None, digital: Sequence[str] = ()) -> nn.Module:
+            inplace: bool = False, example=None, calibration=None, digital: Sequence[str] = (),
+            read_noise_time: str = "time") -> nn.Module:
     """Return ``model`` with every weight that multiplies an input running on crossbar arrays.
 
     ``profile``: a ``DeviceProfile``, a bundled profile name (``"pcm"``) or the path to a
@@ -87,7 +89,11 @@ def convert(model: nn.Module, profile, seed: int = 0, overrides: dict | None = N
     Arrays are read ``time_since_programming`` after programming (the profile's;
     :func:`crossbar.nn.age` changes it). ``calibration``: inputs on which the ADC ranges
     of ``calibrated`` profiles are set right away (:func:`crossbar.nn.calibrate`).
+    ``read_noise_time``: how the reads of 1/f read noise share it in time
+    (:mod:`crossbar.nn.clock`): ``"time"`` (by the chip's clock), ``"fresh"`` (every read
+    independent) or ``"frozen"`` (one draw per time point, as AIHWKit).
     """
+    check_mode(read_noise_time)
     profile = as_profile(profile)
     digital = tuple(digital)
     _check_mappable(model, digital)
@@ -127,6 +133,7 @@ def convert(model: nn.Module, profile, seed: int = 0, overrides: dict | None = N
         if isinstance(m, nn.TransformerEncoder):
             m.use_nested_tensor = False  # torch's sparse fast path computes the layers in float
     target.eval()
+    install(target, read_noise_time)
     if calibration is not None:
         from crossbar.nn.chip import calibrate
 
@@ -176,6 +183,14 @@ def _decide(model: nn.Module, classed: dict, digital: Sequence[str], example, ca
                 f"parameter {n!r} in {where}: {use.reason}; fold the weight into a parameter first, or "
                 f"keep it digital knowingly with convert(..., digital=[{n!r}])")
     return usage, candidates
+
+
+def mapped_by_use(model: nn.Module, example) -> list[str]:
+    """The parameters ``convert(model, ..., example=example)`` would map by use (multiplied with
+    an input outside the layers it maps by class), from one traced forward; what it would
+    refuse raises as there."""
+    usage, candidates = _decide(model, _by_class(model, ()), (), example, None)
+    return [n for n in candidates if usage is not None and usage.products(n)]
 
 
 def _map_by_use(model: nn.Module, usage: Usage | None, candidates: dict, digital: Sequence[str], profile,
@@ -285,8 +300,10 @@ def analog_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 def reseed(model: nn.Module, seed: int) -> None:
-    """Restart every read sequence from ``seed``: each array's read noise and each abstract
-    output noise (programmed conductances kept)."""
+    """Restart every read sequence from ``seed``: each array's read noise, each abstract
+    output noise and the chip clock's calls (programmed conductances and the session kept)."""
+    if getattr(model, "crossbar_clock", None) is not None:
+        model.crossbar_clock.calls = 0
     for i, (_, layer) in enumerate(analog_layers(model)):
         layer.reseed(derive(seed, Stream.LAYER_READ, i))
     noises = [m for m in model.modules() if isinstance(m, AbstractNoise)]

@@ -102,6 +102,8 @@ class AnalogLayer(ReadSequence, nn.Module):
                                        derive(seed, Stream.OUTPUT_NOISE))
         self.program_seed = _seed(seed)
         self.read_group = None  # a crossbar.read.timing.ReadGroup while inside crossbar.nn.vote_group
+        self.copies = 1  # inputs may be this many stacked copies (crossbar.nn.stacked_copies)
+        self.read_call = None  # the chip clock's call (crossbar.nn.clock) during a forward
         self.calibration = None  # the vectors of a calibration pass (crossbar.nn.calibrate)
         # the weights the array really holds (summary's utilisation): a layer that programs
         # structural zeros (block-diagonal groups, a GRU's gate layout) sets its own count
@@ -153,11 +155,17 @@ class AnalogLayer(ReadSequence, nn.Module):
             self.array.calibrate(vectors, self.calibration["key"])
         self.calibration["vectors"].append(vectors.detach().clone())
 
+    @property
+    def read_time(self):
+        """The call the layer's reads belong to: a vote group, else the clock's call, else None."""
+        return self.read_group if self.read_group is not None else self.read_call
+
     def _read(self, x2d: torch.Tensor) -> torch.Tensor:
         """One read of the rows of ``x2d`` (the layer's next key), output noise included."""
         x2d = self._checked(x2d)
         self._observe(x2d)
-        y = self.array.read(x2d, self.next_key(), self.bias, output_noise=False, group=self.read_group)
+        y = self.array.read(x2d, self.next_key(), self.bias, output_noise=False, group=self.read_time,
+                            copies=self.copies)
         return y if self.noise is None else self.noise(y)
 
     def _checked(self, x: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,10 @@ the top of ``crossbar`` (seeds, checks, threads); above it, ``crossbar.nn`` read
   (programming noise, stuck-at faults, levels, program-and-verify, drift).
 - ``dac_kernels.py``: inputs or a convolution's patches to row voltages.
 - ``adc_kernels.py``: read noise (Box-Muller blocks), ADC and the digital sum over row bands.
-- ``timing.py``: read noise in time (vote groups sharing the slow 1/f noise).
+- ``wires.py``: wire resistance (IR drop): the exact nodal solution of a tile's network (the
+  oracle) and the fast per-cell gains the tile folds into its read state.
+- ``timing.py``: read noise in time (a session and a call, or a vote group, sharing the slow 1/f
+  noise; the time of one vector's read).
 - ``calibration.py``: the calibrated ADC range.
 - ``ops.py``: tensor operations of a read without a kernel (im2col, the variance product,
   keyed normals, the Eq. 2/3 sampler, the recurrence of RNN/GRU/LSTM layers).

@@ -27,6 +27,7 @@ import numpy as np
 from numba import njit, prange
 
 from crossbar.read.kernels import _GOLDEN, _MASK32, _ONE, _S32, _mix
+from crossbar.threads import run_split
 
 _f32 = np.float32
 _LN2 = _f32(math.log(2.0))
@@ -92,23 +93,63 @@ def normal_scratch(npairs):
             np.empty(npairs, np.float32))
 
 
+@njit(inline="always")
+def task_normals(key, task, n):
+    """Block ``task`` of the first ``n`` normals of stream ``key``: (its first element, its
+    normals). Block k holds pairs k * PAIRS_PER_TASK ... (elements from 2 k PAIRS_PER_TASK)."""
+    p0 = task * PAIRS_PER_TASK
+    count = min(PAIRS_PER_TASK, (n + 1) // 2 - p0)
+    z, t, e, v = normal_scratch(count)
+    normals_into(key, np.uint64(p0), count, z, t, e, v)
+    return 2 * p0, z[: min(2 * count, n - 2 * p0)]
+
+
 @njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
 def normals(key: np.uint64, n: int, mean: float, std: float) -> np.ndarray:
     """``n`` draws of N(mean, std^2) (float32) of stream ``key``, in parallel blocks of
-    pairs: block k holds pairs k * PAIRS_PER_TASK ... of the stream (any thread count, same bits)."""
+    pairs (:func:`task_normals`; any thread count, same bits)."""
     out = np.empty(n, dtype=np.float32)
-    npairs = (n + 1) // 2
-    tasks = (npairs + PAIRS_PER_TASK - 1) // PAIRS_PER_TASK
+    tasks = ((n + 1) // 2 + PAIRS_PER_TASK - 1) // PAIRS_PER_TASK
     m32, s32 = _f32(mean), _f32(std)
     for task in prange(tasks):
-        p0 = task * PAIRS_PER_TASK
-        count = min(PAIRS_PER_TASK, npairs - p0)
-        z, t, e, v = normal_scratch(count)
-        normals_into(key, np.uint64(p0), count, z, t, e, v)
-        dst = out[2 * p0 : min(n, 2 * (p0 + count))]
+        i0, z = task_normals(key, task, n)
+        dst = out[i0 : i0 + z.size]
         for i in range(dst.size):
             dst[i] = m32 + s32 * z[i]
     return out
+
+
+@njit(cache=True, nogil=True)
+def look_up(index: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
+    """out[i] = table[index[i] & 0x7FFF] (flat uint16 arrays): a stored variance table read with
+    the float16 bit patterns of the conductance, sign cleared (:mod:`crossbar.read.layout`)."""
+    for i in range(index.size):
+        out[i] = table[index[i] & np.uint16(0x7FFF)]
+
+
+@njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
+def call_part(g: np.ndarray, var_bits: np.ndarray, key: np.uint64, shared: float, fresh: float,
+              g_out: np.ndarray, var_out: np.ndarray) -> None:
+    """A call's read buffers in one pass (:func:`crossbar.read.timing.call_buffers`; flat arrays):
+    g_out[i] = g[i] + sqrt(shared var[i]) z_i, z_i element i of :func:`normals`' stream ``key``,
+    and var_out[i] = fresh var[i] rounded to bfloat16 (nearest even), var and var_out as
+    bfloat16 bit patterns (uint16)."""
+    n = g.size
+    sh, fr = _f32(shared), _f32(fresh)
+    for task in prange(((n + 1) // 2 + PAIRS_PER_TASK - 1) // PAIRS_PER_TASK):
+        i0, z = task_normals(key, task, n)
+        wide = np.empty(z.size, dtype=np.uint32)
+        for k in range(z.size):  # bfloat16 -> float32: the high bits
+            wide[k] = np.uint32(var_bits[i0 + k]) << np.uint32(16)
+        x = wide.view(np.float32)
+        scaled = np.empty(z.size, dtype=np.float32)
+        for k in range(z.size):
+            g_out[i0 + k] = g[i0 + k] + math.sqrt(sh * x[k]) * z[k]
+            scaled[k] = fr * x[k]
+        w = scaled.view(np.int32)
+        for k in range(z.size):  # round to nearest even (values >= 0, finite)
+            r = w[k] + np.int32(0x7FFF) + ((w[k] >> np.int32(16)) & np.int32(1))
+            var_out[i0 + k] = np.uint16(r >> np.int32(16))
 
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
@@ -156,7 +197,6 @@ def _adc(acc, k0, cur, c0, var, v0, floor, z, z0, count, noisy, quantise, top, u
     return clipped
 
 
-@njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
 def read_bands(
     current: np.ndarray,
     variance: np.ndarray,
@@ -188,8 +228,21 @@ def read_bands(
     (the digital sum, in band and read order) and written to ``out`` (groups x
     rows per group x cols, any strides: row b is out[b // P, b % P], so a
     convolution can write its N x C x H x W output in place); clips[b] counts
-    row b's clipped conversions. All in float32.
+    row b's clipped conversions. All in float32. At most READ_TASKS tasks, each reading blocks
+    of rows strided over the batch, split over plain threads (GIL-free serial Numba, which
+    sleep when idle where a second OpenMP pool would spin against torch's).
     """
+    batch, cols = current.shape[2:]
+    per_block = max(1, TASK_VALUES // cols)
+    tasks = min((batch + per_block - 1) // per_block, READ_TASKS)
+    run_split(lambda t0, t1: _read_tasks(current, variance, floor, keys, weights, full_scale, bits, col_scale,
+                                         row_scale, row0, out, clips, tasks, t0, t1), tasks, 1)
+
+
+@njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract"})
+def _read_tasks(current, variance, floor, keys, weights, full_scale, bits, col_scale, row_scale, row0, out,
+                clips, tasks, t0, t1) -> None:
+    """Tasks t0 .. t1 of the ``tasks`` of :func:`read_bands`."""
     bands, reads, batch, cols = current.shape
     per_group = out.shape[1]
     cell_noise = variance.size > 0
@@ -208,8 +261,7 @@ def read_bands(
     j1 = np.uint64(half)  # the second half of the columns: the pairs' second normals
     per_block = max(1, TASK_VALUES // cols)  # rows read with one fill of the scratch buffers
     blocks = (batch + per_block - 1) // per_block
-    tasks = min(blocks, READ_TASKS)
-    for task in prange(tasks):  # scratch allocated once per task, its blocks strided over the batch
+    for task in range(t0, t1):  # scratch allocated once per task, its blocks strided over the batch
         z, t, e, v = normal_scratch(per_block * half)
         var_bits = np.zeros(per_block * cols, np.uint32)
         var = var_bits.view(np.float32)

@@ -18,17 +18,13 @@ experiment) owns the counter. The programmed state lives in torch buffers, so
 ``array.to("cuda")`` moves it and ``state_dict`` saves it; NumPy views are
 taken only where the Numba kernels are called.
 
-The converters follow the profile (:class:`crossbar.read.plan.ReadPlan`: input
-slices, phases, ADC, range management; docs/physics.md, "Converters"). The
-array's time since programming drives drift and the 1/f read noise
-(:meth:`CrossbarArray.age`); reads inside a :class:`crossbar.read.timing.ReadGroup`
-share the low-frequency part of that noise. Every read adds to ``stats``
-(conversions, clipped conversions, bound-management re-reads).
-
-Abstract profiles (the Qin paper's Gaussian models) have no conductance
-physics: their MVM is the exact product plus output noise (Eq. 2 or 3),
-drawn by :func:`crossbar.read.ops.qin_noise`, the sampler the noise-injection
-layers use too.
+The converters follow the profile (:class:`crossbar.read.plan.ReadPlan`; docs/physics.md,
+"Converters"). The time since programming (:meth:`CrossbarArray.age`) drives drift and
+the 1/f read noise; a session's reads (:class:`crossbar.read.timing.Session`) share its
+slowest part, a call's (:class:`crossbar.read.timing.ReadGroup`) the part up to their
+spacing. Every read adds to ``stats`` (conversions, clips, bound-management re-reads).
+Abstract profiles (the Qin paper's Gaussian models) have no conductance physics: their
+MVM is the exact product plus output noise (Eq. 2 or 3, :func:`crossbar.read.ops.qin_noise`).
 """
 
 from __future__ import annotations
@@ -42,17 +38,15 @@ import torch
 from torch import nn
 
 from crossbar.read.calibration import calibrate_tiles
-from crossbar.read.cpu import chunk_rows, read_cpu, read_patches_cpu
-from crossbar.read.layout import stored
+from crossbar.read.cpu import read_patches_cpu, read_rows_cpu
+from crossbar.read.layout import holds_weights, stored, weights_home
 from crossbar.read.operands import as_matrix, check_finite, check_key
 from crossbar.read.ops import im2col, keyed_normal, qin_noise
 from crossbar.read.plan import ReadPlan, ReadStats
 from crossbar.read.tile import Tile
-from crossbar.read.timing import ReadGroup, as_buffers, group_state, shares_noise
+from crossbar.read.timing import ReadGroup, Session, call_buffers, fold_session, session_state
 from crossbar.read.torch_read import read_keys, read_per_cell, read_torch
 from crossbar.threads import torch_threads
-
-from . import dac_kernels
 
 
 class CrossbarArray(nn.Module):
@@ -62,10 +56,11 @@ class CrossbarArray(nn.Module):
     record per tile and column and regenerate the per-cell one from ``weights`` (docs/physics.md,
     "Stored state"); the buffers, the one home of the per-cell state, hold per row band of tiles:
 
-    - ``conductance`` (bands x tile_rows x outputs, float16 or float32: :mod:`crossbar.read.layout`):
-      (G+ - G-) / (g_max - g_min); ``variance`` (same shape, bfloat16, per cell or one value, or
-      None without read noise): per-cell read-noise variance in the same unit, the operand of
-      the exact-noise product (see :meth:`mvm`),
+    - ``conductance`` (bands x tile_rows x outputs, float16 or float32, or the weights themselves:
+      :mod:`crossbar.read.layout`): (G+ - G-) / (g_max - g_min); ``variance`` (same shape,
+      bfloat16, per cell or one value, or a table of it against the float16 conductance, or None
+      without read noise): per-cell read-noise variance in the same unit, the operand of the
+      exact-noise product (see :meth:`mvm`),
     - ``floor`` (bands x outputs, float32, or None): circuit noise variance per conversion,
     - ``full_scale`` and ``col_scale`` (bands x outputs, float64): ADC full scale and the
       digital rescale w_max (times the drift-compensation gain),
@@ -74,8 +69,9 @@ class CrossbarArray(nn.Module):
 
     ``time`` (s since programming) and ``compensated`` (global drift compensation) are
     the state :meth:`age` sets; programming ages the array to the profile's
-    ``time_since_programming`` with compensation. ``stats`` counts conversions, clipped
-    conversions and re-reads.
+    ``time_since_programming`` with compensation. ``session`` (:meth:`set_session`): the
+    session whose shared 1/f part the read buffers hold (folded at the next read).
+    ``stats`` counts conversions, clipped conversions and re-reads.
     """
 
     def __init__(self, weights: torch.Tensor, profile, seed: int) -> None:
@@ -97,6 +93,8 @@ class CrossbarArray(nn.Module):
                 w_max[w_max == 0] = 1.0
                 self.tiles.append(Tile(len(self.tiles), *span, profile, seed, w_max, weights))
         self.calibrated = False
+        self.session: Session | None = None
+        self._folded: tuple[Session, float, float] | None = None  # session, span, share folded
         self._assemble(lambda tile: tile.first_write())  # checks the seed (crossbar.seeds)
         self.seed = int(seed)
 
@@ -107,7 +105,7 @@ class CrossbarArray(nn.Module):
         Wt = as_matrix("W", W, (2,))
         if Wt.shape[0] == 0 or Wt.shape[1] == 0:
             raise ValueError(f"W must have at least one row and column, got shape {tuple(Wt.shape)}")
-        return cls(Wt.detach().clone(), profile, seed)
+        return cls(weights_home(Wt, profile), profile, seed)
 
     def _apply(self, fn, recurse: bool = True):
         """``to``/``cuda``/...: the tiles follow the weights tensor (they read their targets from it)."""
@@ -122,30 +120,34 @@ class CrossbarArray(nn.Module):
         programming or ageing; the tiles keep no copy), then the per-column buffers."""
         self._group = None
         physical = not self.is_abstract
-        shape = (len(self.bands), self._height, self.shape[1]) if physical else (0, 0, 0)
-        g, var, noisy = torch.zeros(shape), torch.zeros(shape, dtype=torch.bfloat16), False
+        fill = physical and not holds_weights(self.profile)  # else the weights are the read state
+        shape = (len(self.bands), self._height, self.shape[1]) if fill else (0, 0, 0)
+        g, var, noisy = torch.zeros(shape), torch.zeros(shape), False
         with torch_threads():
             for tile in self.tiles:
                 state = write(tile)
-                if physical:
+                if fill and self._folded is not None:
+                    state = fold_session(state, tile, self._folded[0].key, self._folded[2])
+                if fill:
                     i = self._band_of(tile)
                     g[i, : tile.rows, tile.col_slice] = torch.from_numpy(state.g_diff)
-                    if state.variance is not None:  # rounded to bfloat16 once
+                    if state.variance is not None:  # rounded to bfloat16 once, by stored()
                         var[i, : tile.rows, tile.col_slice] = torch.from_numpy(state.variance)
                         noisy = True
         if physical:  # in their stored forms (crossbar.read.layout)
-            self.conductance, self.variance = stored(g, var if noisy else None, self)
+            self.conductance, self.variance = stored(g if fill else None, var if noisy else None, self)
             self._assemble_columns()
 
     def _assemble_columns(self) -> None:
-        """Gather the tiles' per-column state (noise floor, ADC full scale, w_max x drift gain)."""
-        shape = (len(self.bands), self.shape[1])
+        """Gather the tiles' per-column state (noise floor, ADC full scale, w_max x drift gain; 1
+        where the conductance buffer is the weights themselves, crossbar.read.layout)."""
+        shape, exact = (len(self.bands), self.shape[1]), holds_weights(self.profile)
         floor, fs, cs = np.zeros(shape, dtype=np.float32), np.ones(shape), np.zeros(shape)
         for tile in self.tiles:
             i = self._band_of(tile)
             floor[i, tile.col_slice] = tile.floor
             fs[i, tile.col_slice] = tile.full_scale
-            cs[i, tile.col_slice] = tile.w_max * tile.drift_gain
+            cs[i, tile.col_slice] = 1.0 if exact else tile.w_max * tile.drift_gain
         device = self.weights.device
         self.floor = torch.from_numpy(floor).to(device) if floor.any() else None
         self.full_scale = torch.from_numpy(fs).to(device)
@@ -197,14 +199,22 @@ class CrossbarArray(nn.Module):
         return mode
 
     def age(self, t: float, compensate: bool = True) -> None:
-        """Set the time since programming to ``t`` seconds: drift (profiles with drift) and the 1/f
-        read noise at ``t``; ``compensate``: global drift compensation (one gain per tile, the
-        default, as AIHWKit's inference configuration). A calibrated ADC range is dropped: call
-        :meth:`calibrate` again."""
+        """Set the time since programming to ``t`` s: drift and the 1/f read noise at ``t``;
+        ``compensate``: global drift compensation (one gain per tile, AIHWKit's default).
+        Drops a calibrated ADC range: call :meth:`calibrate` again."""
         if isinstance(t, bool) or not (isinstance(t, numbers.Real) and math.isfinite(t) and t > 0):
             raise ValueError(f"the time since programming must be a finite number of seconds > 0, got {t!r}")
+        if self._folded is not None:  # the session's share at the new time
+            self._folded = session_state(self, self._folded[0], float(t), span=self._folded[1])
         self._assemble(lambda tile: tile.age(float(t), bool(compensate)))
         self.calibrated = False
+
+    def set_session(self, session: Session | None) -> None:
+        """Read as one session from the next read on (its shared 1/f part folded into the read
+        buffers once; None: none, every read draws all its noise)."""
+        if session is not None and not isinstance(session, Session):
+            raise ValueError(f"session must be a crossbar.read.timing.Session or None, got {session!r}")
+        self.session = session
 
     def calibrate(self, x, key: int) -> int:
         """Calibrate the ADC range of every tile on the vectors ``x`` (rows x inputs; the
@@ -227,22 +237,26 @@ class CrossbarArray(nn.Module):
         if self.is_abstract:
             return self.weights.cpu().numpy().copy()
         g = self.conductance.cpu().numpy().astype(np.float64)
+        for tile in self.tiles if self._folded is not None else ():  # a session's part taken out
+            g[self._band_of(tile), : tile.rows, tile.col_slice] = tile.normalised(*tile.conductances())
         cs = self.col_scale.cpu().numpy()
         return np.concatenate([g[i, : r1 - r0] * cs[i] for i, (r0, r1) in enumerate(self.bands)])
 
-    def _read_buffers(self, group: ReadGroup | None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The conductance and variance to read: the array's, or those of a vote group (cached)."""
+    def _read_buffers(self, group: ReadGroup | None, rows: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """What ``rows`` vectors read: the array's buffers (a pending session folded first) or a call's."""
+        if self.session != (None if self._folded is None else self._folded[0]):
+            self._folded = session_state(self, self.session, self.time, rows=rows)
+            self._assemble(lambda tile: tile.read_state(*tile.conductances()))
         if group is None:
-            self._group = None  # a vote group's buffers live only while its reads go on
+            self._group = None  # a call's buffers live only while its reads go on
             return self.conductance, self.variance
         if not isinstance(group, ReadGroup):
             raise ValueError(f"group must be a crossbar.read.timing.ReadGroup or None, got {group!r}")
-        if not shares_noise(self.profile, group):
-            return self.conductance, self.variance
         if self._group is None or self._group[0] != group:
             with torch_threads():
-                g, var = group_state(self.tiles, self.bands, self.shape[1], self._height, group)
-            self._group = (group, *as_buffers(g, var, self.weights.device))
+                share = 0.0 if self._folded is None else self._folded[2]
+                old, self._group = self._group, None
+                self._group = (group, *call_buffers(self, group, share, old and old[1:]))
         return self._group[1], self._group[2]
 
     # ------------------------------------------------------------------ reads
@@ -250,20 +264,14 @@ class CrossbarArray(nn.Module):
             group: ReadGroup | None = None):
         """Analog product ``x @ W (+ bias)`` for a batch x (batch x inputs), read with ``key``.
 
-        ``key``: an integer from :func:`crossbar.seeds.derive` naming this
-        read's random numbers; the same key gives the same bits at any thread
-        count. It may be None only when the read is deterministic
-        (:attr:`is_deterministic`). ``output_noise=False`` leaves out an
-        abstract profile's Eq. 2/3 noise (``convert`` places it after the
-        batch norm). ``group``: the read is one of a vote group (shared
-        low-frequency read noise, :mod:`crossbar.read.timing`). Accepts a NumPy
-        array or a torch tensor (1-D for one vector) and answers in the same
-        type, float32, on the input's device.
-
-        Exact read noise: the column noise is Gaussian with variance
-        sum_i u_i^2 s_ij^2, one bfloat16 product of the squared inputs with the
-        cell variances (:func:`crossbar.read.ops.variance_product`; the noise std
-        within 0.6 % of exact, :func:`crossbar.read.ops.variance_error_bound`).
+        ``key``: an integer from :func:`crossbar.seeds.derive` naming this read's random
+        numbers (the same bits at any thread count); None only when :attr:`is_deterministic`.
+        ``output_noise=False`` leaves out an abstract profile's Eq. 2/3 noise (``convert``
+        places it after the batch norm). ``group``: the call the read belongs to (shared 1/f
+        read noise, :mod:`crossbar.read.timing`). Takes a NumPy array or a torch tensor (1-D
+        for one vector), answers in the same type, float32, on the input's device. Exact
+        read noise: the column noise is Gaussian with variance sum_i u_i^2 s_ij^2, one
+        bfloat16 product (:func:`crossbar.read.ops.variance_product`; its std within 0.6 %).
         """
         torch_like = isinstance(x, torch.Tensor)
         xt = as_matrix("x", x, (1, 2), finite=False)  # read() checks, for free on the CPU
@@ -301,13 +309,16 @@ class CrossbarArray(nn.Module):
         return key
 
     def read(self, x: torch.Tensor, key: int | None, bias: torch.Tensor | None = None, *,
-             row0: int = 0, output_noise: bool = True, group: ReadGroup | None = None) -> torch.Tensor:
+             row0: int = 0, output_noise: bool = True, group: ReadGroup | None = None,
+             copies: int = 1) -> torch.Tensor:
         """:meth:`mvm` without input checks, for callers that checked already (the torch layers).
 
         ``x``: a contiguous float32 tensor (rows x inputs) on the array's
         device; NaN or infinity raises ValueError. ``row0``: the index of x's
         first row in the batch the caller splits into several reads with one
-        key (its noise is that of the whole batch).
+        key (its noise is that of the whole batch). ``copies``: x may be that
+        many stacked copies of one batch (a vote pass); if its rows are, the CPU
+        read converts and multiplies them once (the same bits).
         """
         key = self._check_read(key, output_noise)
         if self.is_abstract:
@@ -321,21 +332,12 @@ class CrossbarArray(nn.Module):
                 y = qin_noise(y, kind, self.output_sigma, lambda like, m, s: keyed_normal(like, key, m, s),
                               inplace=True)
             return y
-        conductance, variance = self._read_buffers(group)
+        conductance, variance = self._read_buffers(group, x.shape[0])
         if x.device.type == "cpu" and self.plan.mode != "bound_management":
-            plan = self.plan
-
-            def convert(c0, m, u, u2, scale):
-                dac_kernels.dac(x[c0 : c0 + m].numpy(), plan.bits, plan.widths_array, plan.phases,
-                                self._starts, u, u2, scale)
-
-            out = torch.empty(x.shape[0], self.shape[1])
-            with torch_threads():
-                clipped = read_cpu(self, convert, self._keys(key), row0, out[:, None, :], chunk_rows(self),
-                                   conductance, variance)
+            out, clipped = read_rows_cpu(self, x, self._keys(key), row0, conductance, variance, copies)
             if clipped is None:
                 check_finite("x", x)
-            self.stats.add(x.shape[0] * plan.reads * len(self.bands) * self.shape[1], clipped)
+            self.stats.add(x.shape[0] * self.plan.reads * len(self.bands) * self.shape[1], clipped)
         else:
             check_finite("x", x)
             out = read_torch(self, x, key, row0=row0, conductance=conductance, variance=variance,
@@ -344,23 +346,19 @@ class CrossbarArray(nn.Module):
             out += bias
         return out
 
-    @property
-    def _starts(self) -> np.ndarray:
-        return np.array([r0 for r0, _ in self.bands] + [self.shape[0]], dtype=np.int64)
-
     def _keys(self, key: int | None) -> np.ndarray:
         return read_keys(key, len(self.bands), self.plan.reads)
 
     def read_patches(self, images: torch.Tensor, kernel_size, stride, padding, dilation, key: int | None,
                      bias: torch.Tensor | None = None, *, output_noise: bool = True,
-                     group: ReadGroup | None = None) -> torch.Tensor:
+                     group: ReadGroup | None = None, copies: int = 1) -> torch.Tensor:
         """A convolution: :meth:`read` of the :func:`im2col` patches of ``images`` (N x C x H x W),
         answered as N x outputs x H_out x W_out.
 
         On the CPU the DAC kernel reads the patches straight from the images,
         a few images per launch, the patch matrix is never written and the
         ADC kernel writes the output in place; the result is that of
-        ``read(im2col(images, ...), key, bias)`` bit for bit.
+        ``read(im2col(images, ...), key, bias)`` bit for bit (``copies`` as :meth:`read` has it).
         """
         geometry = tuple(np.asarray(g, dtype=np.int64) for g in (kernel_size, stride, padding, dilation))
         n, _, h, w = images.shape
@@ -370,11 +368,11 @@ class CrossbarArray(nn.Module):
         h_out, w_out = int(out_hw[0]), int(out_hw[1])
         if self.is_abstract or images.device.type != "cpu" or self.plan.mode == "bound_management":
             y = self.read(im2col(images, kernel_size, stride, padding, dilation), key, bias,
-                          output_noise=output_noise, group=group)
+                          output_noise=output_noise, group=group, copies=copies)
             return y.view(n, h_out, w_out, -1).permute(0, 3, 1, 2).contiguous()
         key = self._check_read(key, output_noise)
         out, clipped = read_patches_cpu(self, images.contiguous(), geometry, out_hw, self._keys(key),
-                                        *self._read_buffers(group))
+                                        *self._read_buffers(group, n * h_out * w_out), copies)
         if clipped is None:
             check_finite("images", images)
         self.stats.add(n * h_out * w_out * self.plan.reads * len(self.bands) * self.shape[1], clipped)
@@ -385,15 +383,7 @@ class CrossbarArray(nn.Module):
     def mvm_per_cell(self, x, rng: np.random.Generator, bias=None):
         """Reference read drawing independent noise for every cell and read (slow; a test oracle):
         :func:`crossbar.read.torch_read.read_per_cell`."""
-        if self.is_abstract:
-            raise ValueError("per-cell reads need a physical profile; this one has output noise only")
-        xt = as_matrix("x", x, (2,)).cpu()
-        if xt.shape[1] != self.shape[0]:
-            raise ValueError(f"x has {xt.shape[1]} inputs per row, expected {self.shape[0]}")
-        out = read_per_cell(self, xt, rng)
-        if bias is not None:
-            out += as_matrix("bias", bias, (1,)).cpu().numpy()
-        return out
+        return read_per_cell(self, x, rng, bias)
 
     def extra_repr(self) -> str:
         n_in, n_out = self.shape

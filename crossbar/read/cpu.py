@@ -16,7 +16,7 @@ import torch
 from crossbar.threads import torch_threads
 
 from . import adc_kernels, dac_kernels
-from .layout import Products
+from .layout import Products, bits
 
 # Rows read per kernel launch on the CPU, at most CHUNK_VALUES input voltages in all.
 CHUNK_ROWS = 4096
@@ -36,11 +36,6 @@ def scratch(name: str, numel: int, dtype: torch.dtype = torch.float32) -> torch.
     return buf[:numel]
 
 
-def bits(t: torch.Tensor) -> np.ndarray:
-    """The uint16 bit patterns of a bfloat16 CPU tensor, as a NumPy view (no copy)."""
-    return t.view(torch.int16).numpy().view(np.uint16)
-
-
 def chunk_rows(array, per: int = 1) -> int:
     """Rows per launch: a multiple of ``per`` (a convolution's positions per image) with at most
     CHUNK_VALUES voltages of all reads and at most CHUNK_VALUES currents of all bands and reads
@@ -51,8 +46,19 @@ def chunk_rows(array, per: int = 1) -> int:
     return max(1, max(1, rows) // per) * per
 
 
+def shared_copies(x: torch.Tensor, copies: int) -> int:
+    """``copies`` if the rows of ``x`` (rows first, contiguous) are that many bit-identical blocks
+    (the stacked copies of a vote pass as its first layer sees them), else 1."""
+    n = x.shape[0]
+    if copies <= 1 or n % copies or x.dtype != torch.float32:
+        return 1
+    blocks = x.view(torch.int32).reshape(copies, -1)  # bit patterns: NaN and -0.0 compare exactly
+    first = blocks[0]
+    return copies if all(torch.equal(blocks[k], first) for k in range(1, copies)) else 1
+
+
 def read_cpu(array, convert, keys: np.ndarray, row0: int, out: torch.Tensor, chunk: int,
-             conductance: torch.Tensor, variance: torch.Tensor | None) -> int | None:
+             conductance: torch.Tensor, variance: torch.Tensor | None, copies: int = 1) -> int | None:
     """DAC, products and ADC of every row; returns the clipped conversions (None if the DAC met
     NaN or infinity).
 
@@ -60,12 +66,16 @@ def read_cpu(array, convert, keys: np.ndarray, row0: int, out: torch.Tensor, chu
     out[b // P, b % P]; ``chunk`` (a multiple of P) rows per launch;
     ``convert(c0, m, u, u2, scale)`` runs the DAC of rows c0 .. c0 + m;
     ``keys`` (bands x reads) the noise streams; ``conductance``/``variance``
-    the band buffers to read (the array's, or a vote group's).
+    the band buffers to read (the array's, or a vote group's). ``copies``: the
+    rows are that many copies of the first rows / copies (a multiple of P; see
+    :func:`shared_copies`): the DAC and both products run once on them and only
+    the noise, ADC and sum run for every copy, each copy's rows keyed by their
+    index in the whole batch, so the bits are those of reading every row.
     """
     plan = array.plan
     reads = plan.reads
     per_group = out.shape[1]
-    rows = out.shape[0] * per_group
+    rows = out.shape[0] * per_group // copies
     fs, cs = array.full_scale.numpy(), array.col_scale.numpy()
     floor = array.floor.numpy() if array.floor is not None else np.empty((0, 0), np.float32)
     weights = plan.weights_array
@@ -102,21 +112,41 @@ def read_cpu(array, convert, keys: np.ndarray, row0: int, out: torch.Tensor, chu
             if noisy:
                 products.spread(i, r1 - r0, u2[band].view(mr, r1 - r0), var[i])
         clips = np.empty(m, dtype=np.int64)
-        adc_kernels.read_bands(current.view(bands, reads, m, n_out).numpy(),
-                                bits(var).reshape(bands, reads, m, n_out) if noisy else NO_VARIANCE,
-                                floor, keys, weights, fs, plan.adc_bits, cs, scale, row0 + c0,
-                                out[c0 // per_group : (c0 + m) // per_group].numpy(), clips)
-        clipped += int(clips.sum())
+        for b0 in range(c0, c0 + copies * rows, rows):  # copy k's rows start at k * rows
+            adc_kernels.read_bands(current.view(bands, reads, m, n_out).numpy(),
+                                    bits(var).reshape(bands, reads, m, n_out) if noisy else NO_VARIANCE,
+                                    floor, keys, weights, fs, plan.adc_bits, cs, scale, row0 + b0,
+                                    out[b0 // per_group : (b0 + m) // per_group].numpy(), clips)
+            clipped += int(clips.sum())
     return clipped
 
 
+def read_rows_cpu(array, x: torch.Tensor, keys: np.ndarray, row0: int, conductance: torch.Tensor,
+                  variance: torch.Tensor | None, copies: int = 1) -> tuple[torch.Tensor, int | None]:
+    """The CPU read of the rows of ``x`` (rows x outputs, and the clipped conversions, None if ``x``
+    holds NaN or infinity); ``copies``: ``x`` may be that many stacked copies (:func:`read_cpu`)."""
+    plan = array.plan
+    starts = np.array([r0 for r0, _ in array.bands] + [array.shape[0]], dtype=np.int64)
+
+    def convert(c0, m, u, u2, scale):
+        dac_kernels.dac(x[c0 : c0 + m].numpy(), plan.bits, plan.widths_array, plan.phases, starts, u, u2,
+                        scale)
+
+    out = torch.empty(x.shape[0], array.shape[1])
+    with torch_threads():
+        clipped = read_cpu(array, convert, keys, row0, out[:, None, :], chunk_rows(array), conductance,
+                           variance, shared_copies(x, copies))
+    return out, clipped
+
+
 def read_patches_cpu(array, images: torch.Tensor, geometry, out_hw: np.ndarray, keys: np.ndarray,
-                     conductance: torch.Tensor, variance: torch.Tensor | None
+                     conductance: torch.Tensor, variance: torch.Tensor | None, copies: int = 1
                      ) -> tuple[torch.Tensor, int | None]:
     """A convolution's read on the CPU (N x outputs x H_out x W_out, and the clipped conversions,
     None if the images hold NaN or infinity): the DAC kernel takes the patches straight from
     the images, a few whole images per launch, and the ADC kernel writes the output in place;
-    bit for bit the read of ``im2col(images)`` (no bias)."""
+    bit for bit the read of ``im2col(images)`` (no bias). ``copies``: the images may be that
+    many stacked copies (:func:`read_cpu`)."""
     n = images.shape[0]
     images = images.contiguous()
     positions = int(out_hw[0] * out_hw[1])
@@ -133,7 +163,7 @@ def read_patches_cpu(array, images: torch.Tensor, geometry, out_hw: np.ndarray, 
     rows_out = out.view(n, array.shape[1], positions).transpose(1, 2)  # row b: image, position
     with torch_threads():
         clipped = read_cpu(array, convert, keys, 0, rows_out, chunk_rows(array, positions), conductance,
-                           variance)
+                           variance, shared_copies(images, copies))
     return out, clipped
 
 

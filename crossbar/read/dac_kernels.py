@@ -15,12 +15,15 @@ from vectorising; unsigned flat indices avoid negative-index checks for the same
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from crossbar.threads import run_split
 
 _ABS32 = np.int32(0x7FFFFFFF)
 _INF32_BITS = np.int32(0x7F800000)
 DAC_ROWS_PER_TASK = 32  # rows one thread converts with one set of scratch buffers
-_DAC = {"parallel": True, "cache": True, "error_model": "numpy", "fastmath": {"contract"}}
+# serial and GIL-free: the tasks are split over plain threads (crossbar.threads.run_split)
+_DAC = {"nogil": True, "cache": True, "error_model": "numpy", "fastmath": {"contract"}}
 
 
 @njit(inline="always", error_model="numpy", fastmath={"contract"})
@@ -95,7 +98,6 @@ def _dac_row(x, x_bits, off, n, b, batch, bits, widths, phases, starts, u, u2, s
             shift += w
 
 
-@njit(**_DAC)
 def dac(x: np.ndarray, bits: int, widths: np.ndarray, phases: int, starts: np.ndarray, u: np.ndarray,
         u2: np.ndarray, scale: np.ndarray) -> None:
     """Digital-to-analog conversion of each input row into the voltages of every read, band by band.
@@ -117,13 +119,19 @@ def dac(x: np.ndarray, bits: int, widths: np.ndarray, phases: int, starts: np.nd
 
     The largest magnitude is an integer maximum of the float bit patterns
     (vectorises without fast-math, and NaN or infinity show as bits >= those
-    of inf).
+    of inf). Tasks of DAC_ROWS_PER_TASK rows, split over plain threads.
     """
+    tasks = (x.shape[0] + DAC_ROWS_PER_TASK - 1) // DAC_ROWS_PER_TASK
+    run_split(lambda t0, t1: _dac_tasks(x, bits, widths, phases, starts, u, u2, scale, t0, t1), tasks, 1)
+
+
+@njit(**_DAC)
+def _dac_tasks(x, bits, widths, phases, starts, u, u2, scale, t0, t1) -> None:
+    """Tasks t0 .. t1 of :func:`dac` (rows task * DAC_ROWS_PER_TASK ...)."""
     batch, n = x.shape
     flat = x.reshape(-1)
     flat_bits = flat.view(np.int32)
-    tasks = (batch + DAC_ROWS_PER_TASK - 1) // DAC_ROWS_PER_TASK
-    for task in prange(tasks):
+    for task in range(t0, t1):
         sq = np.empty(n, np.float32)
         peak = np.empty(1, np.int32)
         sq_bits, peak_f = sq.view(np.int32), peak.view(np.float32)
@@ -132,14 +140,22 @@ def dac(x: np.ndarray, bits: int, widths: np.ndarray, phases: int, starts: np.nd
                      sq, sq_bits, peak, peak_f)
 
 
-@njit(**_DAC)
 def dac_patches(x: np.ndarray, kernel: np.ndarray, stride: np.ndarray, padding: np.ndarray,
                 dilation: np.ndarray, out_hw: np.ndarray, bits: int, widths: np.ndarray, phases: int,
                 starts: np.ndarray, u: np.ndarray, u2: np.ndarray, scale: np.ndarray) -> None:
     """:func:`dac` of the im2col patches of the images ``x`` (N x C x H x W, float32), without
     writing the patch matrix: row n * H_out * W_out + oh * W_out + ow is the patch of output
     position (oh, ow) of image n, entries ordered (channel, kernel row, kernel column) as in
-    :func:`crossbar.read.ops.im2col` (zeros where the kernel reaches into the padding)."""
+    :func:`crossbar.read.ops.im2col` (zeros where the kernel reaches into the padding). One task
+    per output row of an image, split over plain threads."""
+    run_split(lambda t0, t1: _patch_tasks(x, kernel, stride, padding, dilation, out_hw, bits, widths, phases,
+                                          starts, u, u2, scale, t0, t1), x.shape[0] * int(out_hw[0]), 1)
+
+
+@njit(**_DAC)
+def _patch_tasks(x, kernel, stride, padding, dilation, out_hw, bits, widths, phases, starts, u, u2, scale,
+                 t0, t1) -> None:
+    """Tasks t0 .. t1 of :func:`dac_patches`."""
     n_img, channels, height, width = x.shape
     kh, kw = kernel[0], kernel[1]
     h_out, w_out = out_hw[0], out_hw[1]
@@ -149,7 +165,7 @@ def dac_patches(x: np.ndarray, kernel: np.ndarray, stride: np.ndarray, padding: 
     padded = padding[0] > 0 or padding[1] > 0
     images = x.reshape(-1)
     plane = height * width
-    for task in prange(n_img * h_out):  # one output row of one image: w_out patches
+    for task in range(t0, t1):  # one output row of one image: w_out patches
         img = np.int64(task) // h_out
         oh = np.int64(task) - img * h_out
         block = np.zeros(w_out * n, np.float32) if padded else np.empty(w_out * n, np.float32)

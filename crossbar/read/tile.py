@@ -5,7 +5,8 @@ target conductances into programmed ones (levels, write noise, faults,
 verify, drift exponents). The tile's time since programming drives both drift
 and the 1/f read noise (:meth:`Tile.age`); from the conductances at that time
 the tile derives what a read needs: the normalised conductance difference
-(G+ - G-) / (g_max - g_min), the per-cell read-noise variance in the same unit
+(G+ - G-) / (g_max - g_min) (each cell times its wire gain, :mod:`crossbar.read.wires`,
+where the profile has wire resistance), the per-cell read-noise variance in the same unit
 (whole, or split into the part common to reads dt apart and the fresh part),
 the circuit noise floor of each column, and the ADC full scale of each column
 (fixed, or calibrated on data by :mod:`crossbar.read.calibration`).
@@ -16,7 +17,7 @@ of its targets (its block of the array's float32 ``weights`` and the per-column
 ``w_max``), the programming seed and the profile: every random number comes
 from a counter-based stream keyed by (seed, stream, tile index), so
 :meth:`Tile.programmed` regenerates them bit for bit whenever they are needed
-(ageing, a vote group, inspection through ``g_plus``, ``nu_plus``, ...). What a
+(ageing, a session, inspection through ``g_plus``, ``nu_plus``, ...). What a
 tile keeps is per tile or per column: the write-count histogram, the summed
 conductance, the time, the drift-compensation gain, the noise floor and the ADC
 full scale. The read state (normalised G+ - G-, cell variances) has its one
@@ -36,7 +37,7 @@ import torch
 from crossbar.seeds import Stream, kernel_key
 from crossbar.threads import torch_threads
 
-from . import kernels
+from . import kernels, wires
 
 BOLTZMANN = 1.380649e-23  # J/K (SI, exact)
 TEMPERATURE = 300.0  # K: room temperature, the condition of the device data used (docs/physics.md)
@@ -117,17 +118,19 @@ class Tile:
 
     def programmed(self) -> Programmed:
         """Quantise the targets to the device levels and write them once (noise, faults, verify),
-        then draw the drift exponents: the same bits every call (keyed streams)."""
+        then draw the drift exponents (at the level-rounded targets): the same bits every call
+        (keyed streams)."""
         p = self.profile
         verify = p.verify
         tolerance = np.inf if verify is None else verify.tolerance * (p.g_max - p.g_min)
         max_iterations = 1 if verify is None else int(verify.max_iterations)
-        halves = []
+        halves, targets = [], []
         with torch_threads():
             streams = (Stream.PROGRAM_PLUS, Stream.PROGRAM_MINUS)
             for target, stream in zip(self.targets(), streams, strict=True):
                 if p.levels is not None:
                     target = kernels.quantise_levels(target, p.g_min, p.g_max, int(p.levels))
+                targets.append(target)
                 std = np.asarray(p.programming_std(target), dtype=np.float64)
                 halves.append(kernels.program_cells(
                     target, std, kernel_key(self.seed, stream, self.index), tolerance, max_iterations,
@@ -135,8 +138,8 @@ class Tile:
             (g_plus, it_plus), (g_minus, it_minus) = halves
             nu_plus = nu_minus = None
             if p.drift is not None:
-                nu_plus = _drift_exponents(p.drift, g_plus, self.seed, Stream.DRIFT_PLUS, self.index)
-                nu_minus = _drift_exponents(p.drift, g_minus, self.seed, Stream.DRIFT_MINUS, self.index)
+                nu_plus = _drift_exponents(p.drift, targets[0], self.seed, Stream.DRIFT_PLUS, self.index)
+                nu_minus = _drift_exponents(p.drift, targets[1], self.seed, Stream.DRIFT_MINUS, self.index)
         return Programmed(g_plus, g_minus, nu_plus, nu_minus, np.stack([it_plus, it_minus]))
 
     def conductances(self, state: Programmed | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -178,26 +181,39 @@ class Tile:
         self.calibrated = False
         return self.read_state(g_plus, g_minus)
 
-    def normalised(self, g_plus: np.ndarray, g_minus: np.ndarray) -> np.ndarray:
-        """(G+ - G-) / (g_max - g_min) as the read takes it (float32)."""
-        return ((g_plus - g_minus) / (self.profile.g_max - self.profile.g_min)).astype(np.float32)
+    def wire_gains(self, g_plus: np.ndarray, g_minus: np.ndarray) -> tuple:
+        """Each cell's share of its current that reaches the amplifier through the tile's wires
+        (a+, a-), by :func:`crossbar.read.wires.gains`; (1.0, 1.0) with ideal wiring, which
+        leaves every product below bit for bit what it is without wires."""
+        w = wires.of(self.profile)
+        return (1.0, 1.0) if w is None else wires.gains(w, g_plus, g_minus)
+
+    def normalised(self, g_plus: np.ndarray, g_minus: np.ndarray, gains: tuple | None = None
+                   ) -> np.ndarray:
+        """(G+ a+ - G- a-) / (g_max - g_min) as the read takes it (float32), a the wire gains
+        (``gains``, if the caller has them)."""
+        a_plus, a_minus = self.wire_gains(g_plus, g_minus) if gains is None else gains
+        return ((g_plus * a_plus - g_minus * a_minus)
+                / (self.profile.g_max - self.profile.g_min)).astype(np.float32)
 
     def read_state(self, g_plus: np.ndarray, g_minus: np.ndarray) -> ReadState:
         """The read state of conductances (G+, G-) (S) at the tile's time."""
-        var = self.read_variance_split(None, g_plus, g_minus)[1]
+        gains = self.wire_gains(g_plus, g_minus)
+        var = self.pair_variance(g_plus, g_minus, gains)
         variance = var.astype(np.float32) if np.any(var > 0) else None
-        return ReadState(self.normalised(g_plus, g_minus), variance)
+        return ReadState(self.normalised(g_plus, g_minus, gains), variance)
 
-    def read_variance_split(self, dt: float | None, g_plus: np.ndarray, g_minus: np.ndarray
-                            ) -> tuple[np.ndarray, np.ndarray]:
-        """Per pair of conductances (G+, G-) (S), in normalised units: (common std of G+, common std
-        of G-) stacked, and the fresh variance, for reads ``dt`` seconds apart (None: one read,
-        all of it fresh)."""
+    def pair_variance(self, g_plus: np.ndarray, g_minus: np.ndarray, gains: tuple | None = None
+                      ) -> np.ndarray:
+        """Per pair of conductances (G+, G-) (S), the read-noise variance of one read in normalised
+        units (how reads share it in time: :mod:`crossbar.read.timing`)."""
         p = self.profile
         g_range = p.g_max - p.g_min
-        c_plus, f_plus = p.read_split(g_plus, self.time, dt)
-        c_minus, f_minus = p.read_split(g_minus, self.time, dt)
-        return np.stack([c_plus, c_minus]) / g_range, (f_plus**2 + f_minus**2) / g_range**2
+        # a cell's noise current reaches the amplifier as its signal does (the wire gains)
+        a_plus, a_minus = self.wire_gains(g_plus, g_minus) if gains is None else gains
+        f_plus = p.read_split(g_plus, self.time)[1] * a_plus
+        f_minus = p.read_split(g_minus, self.time)[1] * a_minus
+        return (f_plus**2 + f_minus**2) / g_range**2
 
     def set_full_scale(self, full_scale: np.ndarray, calibrated: bool) -> None:
         """Set the ADC full scale of each column (from a range calibration)."""
@@ -235,8 +251,8 @@ def noise_floor(profile, g_column, v: float | None = None) -> np.ndarray:
     return (profile.sense_noise**2 + thermal) / i0**2 * profile.noise_scale**2
 
 
-def _drift_exponents(drift, g: np.ndarray, seed: int, stream: int, index: int) -> np.ndarray:
-    """Per-cell drift exponents nu ~ N(nu_mean(g), nu_std(g)), clipped at 0."""
-    z = kernels.standard_normal(kernel_key(seed, stream, index), g.size).reshape(g.shape)
-    nu = np.asarray(drift.nu_mean(g)) + np.asarray(drift.nu_std(g)) * z
-    return np.maximum(nu, 0.0)
+def _drift_exponents(drift, g_target: np.ndarray, seed: int, stream: int, index: int) -> np.ndarray:
+    """Per-cell drift exponents of target conductances ``g_target`` (S): the profile's rule,
+    :meth:`crossbar.devices.drift.Drift.exponents` (|nu| of a draw at the target)."""
+    z = kernels.standard_normal(kernel_key(seed, stream, index), g_target.size).reshape(g_target.shape)
+    return drift.exponents(g_target, z)

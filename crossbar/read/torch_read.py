@@ -19,6 +19,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from crossbar.read.layout import cell_variances
+from crossbar.read.operands import as_matrix
 from crossbar.read.ops import variance_product
 from crossbar.seeds import derive
 from crossbar.threads import torch_threads
@@ -54,7 +56,7 @@ def _band_values(array, i: int, u: torch.Tensor, alpha, rows: torch.Tensor, key_
     c = torch.matmul(v, conductance[i, : r1 - r0].float())  # a float16 buffer's band converted
     var = None
     if variance is not None:
-        var = variance_product(v, variance[i, : r1 - r0]).float()
+        var = variance_product(v, cell_variances(conductance, variance, i, r1 - r0)).float()
     if array.floor is not None:
         var = array.floor[i] if var is None else var + array.floor[i]
     if var is not None:
@@ -150,13 +152,21 @@ def converted_values(array, x: torch.Tensor, key: int) -> list[torch.Tensor]:
                          array.variance) for i in range(len(array.bands))]
 
 
-def read_per_cell(array, x: torch.Tensor, rng: np.random.Generator) -> np.ndarray:
-    """Reference read drawing independent noise for every cell, read and row (slow; a test oracle).
+def read_per_cell(array, x, rng: np.random.Generator, bias=None) -> np.ndarray:
+    """Reference read drawing independent noise for every cell, read and row (slow; a test oracle;
+    ``array.mvm_per_cell``): ``x`` (rows x inputs, NumPy or torch), ``bias`` added.
 
     The converters are those of :func:`read_torch` (no bound management); the
     read noise is drawn cell by cell from ``rng`` in float64 with the tiles'
     float32 cell variances, the circuit floor as one normal per column and read.
     """
+    if array.is_abstract:
+        raise ValueError("per-cell reads need a physical profile; this one has output noise only")
+    x = as_matrix("x", x, (2,)).cpu()
+    if x.shape[1] != array.shape[0]:
+        raise ValueError(f"x has {x.shape[1]} inputs per row, expected {array.shape[0]}")
+    if bias is not None:
+        return read_per_cell(array, x, rng) + as_matrix("bias", bias, (1,)).cpu().numpy()
     plan = array.plan
     u, scale = _prepare(x.double())
     out = np.zeros((x.shape[0], array.shape[1]))

@@ -1,4 +1,4 @@
-"""Reports of noise budgets and of the demo: Markdown, JSON and figures.
+"""Reports of noise budgets, the demo and design-space explorations: Markdown, JSON and figures.
 
 Reports read finished results (``crossbar.experiments.BudgetResult`` /
 ``DemoResult``) and never import the experiments back. Every file is written
@@ -7,11 +7,13 @@ half-written report.
 
     write_budget_report(run_budget(config))      # report.md, report.json, 3 PNGs in config.out
     write_demo_report(run_demo(DemoConfig()))
+    write_explore_report(explore(config))         # report.md, report.json, front.png in config.out
 """
 
 from crossbar.report.budget import budget_markdown, budget_table, write_budget_report
 from crossbar.report.demo import demo_data, demo_markdown, write_demo_report
 from crossbar.report.demo_tables import readme_excerpt, replace_excerpt
+from crossbar.report.explore import explore_markdown, plot_front, write_explore_report
 from crossbar.report.figures import plot_accuracy_vs_noise, plot_aging, plot_latency, plot_pareto
 
 __all__ = [
@@ -19,12 +21,15 @@ __all__ = [
     "budget_table",
     "demo_data",
     "demo_markdown",
+    "explore_markdown",
     "plot_accuracy_vs_noise",
     "plot_aging",
+    "plot_front",
     "plot_latency",
     "plot_pareto",
     "readme_excerpt",
     "replace_excerpt",
     "write_budget_report",
     "write_demo_report",
+    "write_explore_report",
 ]

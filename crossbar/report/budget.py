@@ -77,6 +77,9 @@ def budget_table(r) -> str:
         p = points.get(k)
         if p is None or p.status == "none":
             volt = energy = "none up to the nominal voltage"
+        elif p.status == "dominated":
+            volt = "not searched: dearer than a smaller K at any voltage"
+            energy = f"> {format_si(p.energy_low, 'J')}"
         else:
             volt = f"{p.voltage:.3g} V ({_v_status(p)})"
             energy = (format_si(p.energy, "J") if p.energy_low == p.energy else

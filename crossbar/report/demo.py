@@ -12,7 +12,15 @@ from crossbar.atomic import atomic_write_json, atomic_write_text
 from crossbar.cost import format_si
 
 from .budget import budget_table, optimum_lines, resolution_text
-from .demo_tables import aging_table, cost_table, device_table, readme_excerpt
+from .demo_tables import (
+    aging_table,
+    collapse_text,
+    cost_table,
+    device_table,
+    drift_table,
+    gain_text,
+    readme_excerpt,
+)
 from .figures import budget_figures, plot_aging
 from .text import drop_text, iv_text, pct, range_text, share_text
 
@@ -48,14 +56,37 @@ def _device_meaning(name: str, r, kv: int) -> str:
                      f"overlap);{at} votes remove only the part of the error that changes from read to read.")
         else:
             s.append(f"{kv} votes are shown to tolerate less read noise ({range_text(tv, lo_s, hi_s)}).")
-    net = r.network
-    s.append(f"One inference costs {format_si(net.energy, 'J')} at {r.v0:g} V "
-             f"({net.tops_per_watt:.3g} TOPS/W); only {share_text(net.energy_cell, net.energy)} of it "
-             "is cell read energy, the part a lower read voltage saves, while DAC and ADC conversions "
-             f"({share_text(sum(x.energy_dac + x.energy_adc for x in net.layers), net.energy)}) are paid "
-             "again by every vote.")
+    s.append(_energy_text(r, kv))
     s.append(optimum_lines(r)[0].removeprefix("- ").replace("**", ""))
     return " ".join(s)
+
+
+def _energy_text(r, kv: int) -> str:
+    """The energy answer: what a vote repeats, the least K votes can cost against one read at the
+    nominal voltage (cell energy ~ V^2 down to v_read_min, the rest fixed), and what K votes cost
+    at the lowest voltage the search found them to meet the target."""
+    from crossbar.cost import voltage_range
+
+    net = r.network
+    v_min = voltage_range(r.config.base_profile())[0]
+    cell = net.energy_cell / net.energy
+    floor = kv * (1 - cell * (1 - (v_min / r.v0) ** 2))
+    conversions = share_text(sum(x.energy_dac + x.energy_adc for x in net.layers), net.energy)
+    cells = share_text(net.energy_cell, net.energy)
+    text = (f"One inference costs {format_si(net.energy, 'J')} at {r.v0:g} V ({net.tops_per_watt:.3g} "
+            f"TOPS/W). Every vote repeats all of it: the cell reads ({cells}), the DAC and ADC conversions "
+            f"({conversions}) and the digital work; only the cell reads get cheaper at a lower voltage "
+            f"(∝ V²), so {kv} votes cost at least {floor:.3g}× one read at {r.v0:g} V"
+            + (f" even at the lowest allowed {v_min:g} V" if v_min < r.v0 else
+               " (the profile is read at that voltage only)"))
+    p = next((p for p in r.points if p.k == kv), None)
+    if p is None or p.status == "none":
+        return text + f"; {kv} votes meet the target at no voltage up to {r.v0:g} V."
+    if p.status == "dominated":
+        return text + (f"; the search did not evaluate {kv} votes at any voltage: that floor already costs "
+                       "more than fewer votes that meet the target.")
+    return text + (f"; the search found {kv} votes meeting the target down to {p.voltage:.3g} V, where they "
+                   f"cost {p.energy / net.energy:.3g}× one read at {r.v0:g} V.")
 
 
 def _at(th, s: float) -> str:
@@ -123,6 +154,7 @@ def demo_data(demo) -> dict:
         "errors": demo.errors,
         "devices": {name: r.to_dict() for name, r in demo.results.items()},
         "points": {name: p.to_dict() for name, p in demo.points.items()},
+        "diagnoses": {name: d.to_dict() for name, d in demo.diagnoses.items()},
         "aging": demo.aging_rows(),
         "comparisons": {"energy": demo.cost_comparison("energy"),
                         "latency": demo.cost_comparison("latency")},
@@ -163,7 +195,14 @@ def demo_markdown(demo, data: dict | None = None, figures: Sequence[str] = ()) -
                   "scale (× published; a lower read voltage raises it) that the network tolerates: the "
                   "largest grid scale whose mean meets the target, and in brackets the interval from the "
                   "largest scale shown to meet the target to the smallest shown to miss it.", "",
-                  device_table(data)]
+                  device_table(data),
+                  f"Where voting pays: the factor by which {kv} votes raise the tolerable read noise over "
+                  "one read, from the table's point estimates, and in brackets the range its intervals "
+                  "allow. Votes average only what changes from read to read: independent read noise (the "
+                  "paper's Eq. 3 profile, gaussian-mult, and the white part of a device's read noise), not "
+                  "the 1/f noise that re-reads share, not drift, which moves every read alike, and not "
+                  "programming noise, fixed per chip.", "",
+                  *[f"- {t}" for t in gain_text(data)], ""]
     aged = aging_table(data)
     if aged:
         lines += [f"## Aged {c.aged_device}: drift and 1/f read noise in time", "",
@@ -171,6 +210,12 @@ def demo_markdown(demo, data: dict | None = None, figures: Sequence[str] = ()) -
                   "conductances drifted to that time (the profile's drift law), with or without global "
                   "drift compensation (one gain per tile from a calibration read), and the 1/f read noise "
                   "taken at that time.", "", aged]
+        for name, d in data["diagnoses"].items():
+            lines += [f"### {name}: why", "",
+                      f"Chip 0 on the first {d['n']} test digits, each layer against the same chip read "
+                      f"{d['t0']:g} s after programming (the drift law's first read, before any drift); "
+                      "both chips' ADC ranges calibrated after ageing as in the budgets, each network fed "
+                      "its own activations.", "", drift_table(d), collapse_text(name, d), ""]
     if devs:
         lines += ["## Latency, energy and throughput per inference", "",
                   f"At the nominal read voltage; {kv} votes pipelined take ΣT + ({kv} − 1)·max T and {kv}× "

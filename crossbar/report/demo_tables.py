@@ -12,8 +12,9 @@ from crossbar.cost import format_si
 
 from .text import iv_text, pct, range_text, scale_text, verdict_text
 
-__all__ = ["EXCERPT_BEGIN", "EXCERPT_END", "TABLES_BEGIN", "TABLES_END", "aging_table", "cost_table",
-           "device_table", "docs_tables", "readme_excerpt", "replace_excerpt"]
+__all__ = ["EXCERPT_BEGIN", "EXCERPT_END", "TABLES_BEGIN", "TABLES_END", "aging_table", "collapse_text",
+           "cost_table", "device_table", "docs_tables", "drift_table", "gain_text", "readme_excerpt",
+           "replace_excerpt"]
 
 # report.json's "aging": rows {"age" (s; 0: as published), "label", "compensate" (None: as
 # published), "k", "mean", "lo", "hi"} of the aged device at its published read noise (s = 1).
@@ -51,6 +52,46 @@ def device_table(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _gain(th1: dict, thk: dict) -> tuple[float | None, float | None, float | None]:
+    """(point, lowest, highest) factor by which K votes raise the tolerable noise scale over one
+    read: the ratio of the point estimates, and of the interval ends (confirmed of K over excluded
+    of 1, excluded of K over confirmed of 1; None where an end lies outside the range)."""
+    def ratio(a, b):
+        return None if a is None or b is None else a / b
+
+    both = thk["status"] == th1["status"] == "bracketed"
+    point = ratio(thk.get("scale"), th1.get("scale")) if both else None
+    return (point, ratio(thk.get("confirmed"), th1.get("excluded")),
+            ratio(thk.get("excluded"), th1.get("confirmed")))
+
+
+def gain_text(data: dict) -> list[str]:
+    """One sentence per device: the measured voting gain in tolerable read noise, K = the largest
+    vote count against one read, with its interval; votes are said to pay only when the
+    tolerable-noise intervals separate (the table's verdict), and why where they cannot."""
+    kv = _kv(data)
+    lo_s, hi_s = data["config"]["noise_range"]
+    out = []
+    for name, d in _devices(data).items():
+        th1, thk = d["thresholds"]["1"], d["thresholds"][str(kv)]
+        point, lo, hi = _gain(th1, thk)
+        if point is None and lo is None and hi is None:
+            out.append(f"**{name}:** the tolerable read noise is not pinned in the range searched (1 read "
+                       f"{range_text(th1, lo_s, hi_s)}, {kv} votes {range_text(thk, lo_s, hi_s)}): no voting "
+                       "gain can be stated.")
+            continue
+        what = ("" if point is None else f"{point:.2g}× ") + (
+            f"(between {'?' if lo is None else f'{lo:.2g}'}× and {'?' if hi is None else f'{hi:.2g}'}×)")
+        verdict = d["voting"][str(kv)]["noise"]
+        text = (f"**{name}:** {kv} votes tolerate {what} the read noise one read tolerates "
+                f"(√{kv} = {kv ** 0.5:.2g}×, the gain of averaging {kv} independent reads); ")
+        text += {">": "votes are shown to pay: the intervals separate.",
+                 "<": "votes are shown to tolerate less: the intervals separate.",
+                 }.get(verdict, "not shown to differ from one read: the intervals overlap.")
+        out.append(text)
+    return out
+
+
 def aging_table(data: dict) -> str:
     """Accuracy of the aged device with 1 read and K votes, per age and drift compensation, against
     the target, and whether the votes are shown to help."""
@@ -77,6 +118,64 @@ def aging_table(data: dict) -> str:
         what = "–" if comp is None else ("yes" if comp else "no")
         lines.append(f"| {label} | {what} | {iv_text(one)} | {iv_text(many)} | 1 read {rel} | {better} |")
     return "\n".join(lines) + "\n"
+
+
+def _num(v, fmt: str = ".2f") -> str:
+    return "–" if v is None else format(v, fmt)
+
+
+def _share(v) -> str:
+    return "–" if v is None else f"{100 * v:.2g} %"
+
+
+def drift_table(diagnosis: dict) -> str:
+    """Per analog layer of the uncompensated aged chip against the same chip as programmed: the
+    conductance gain, the calibrated ADC full scale, clipping, and the batch norm and ReLU after it."""
+    lines = ["| layer | conductances (aged / programmed) | ADC full scale (aged / programmed) | ADC outputs "
+             "clipped, programmed → aged | batch norm after it: mean, programmed → aged | its spread (std) "
+             "| zeros after the ReLU |",
+             "| --- | ---: | ---: | ---: | --- | --- | --- |"]
+    for r in diagnosis["layers"]:
+        norm = ("–" if r["norm"] is None else
+                f"{r['norm']}: {_num(r['norm_mean_programmed'])} → {_num(r['norm_mean'])}")
+        lines.append(
+            f"| {r['layer']} | {_num(r['gain'], '.3f')}× | {_num(r['full_scale'])}× "
+            f"| {_share(r['clipped_programmed'])} → {_share(r['clipped'])} | {norm} "
+            f"| {_num(r['norm_std_programmed'])} → {_num(r['norm_std'])} "
+            f"| {_share(r['zeros_programmed'])} → {_share(r['zeros'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def collapse_text(name: str, diagnosis: dict) -> str:
+    """One paragraph from a diagnosis: how far the conductances fell, what the ADC saw, what the
+    batch norms did, and which classes the chip predicts."""
+    rows = diagnosis["layers"]
+    gains = [r["gain"] for r in rows]
+    clip = [r["clipped"] for r in rows if r["clipped"] is not None]
+    clip0 = [r["clipped_programmed"] for r in rows if r["clipped_programmed"] is not None]
+    normed = [r for r in rows if r["norm"] is not None and r["norm_std_programmed"]]
+    n, counts = diagnosis["n"], diagnosis["classes"]
+    top = max(range(len(counts)), key=counts.__getitem__)
+    scales = [r["full_scale"] for r in rows]
+    text = (f"**{name}: why.** Against the same chip read {diagnosis['t0']:g} s after programming, every "
+            f"layer's differential conductances fell to {min(gains):.2f}–{max(gains):.2f} of their value "
+            "(drift, uncompensated). The ADC ranges, recalibrated after ageing, followed the signal down "
+            f"(full scale {min(scales):.2f}–{max(scales):.2f}× the programmed one), so a conversion step "
+            "shrank with the signal and small outputs do not underflow"
+            + (f"; at most {100 * max(clip):.2g} % of a layer's outputs clipped ({100 * max(clip0):.2g} % as "
+               "programmed)" if clip and clip0 else "") + ". ")
+    if normed:
+        ratio = [(r["norm_std"] / r["norm_std_programmed"]) for r in normed]
+        shift = max(abs(r["norm_mean"] - r["norm_mean_programmed"]) for r in normed)
+        text += ("The digital batch norms keep the statistics they learned for the float network "
+                 "(γ (z − μ) / σ + β with the float network's μ and σ): the spread of their outputs became "
+                 f"{min(ratio):.2f}–{max(ratio):.2f}× the programmed chip's and their mean moved by up to "
+                 f"{shift:.2f}, an offset that no longer matches the signal, compounding layer after layer. ")
+    text += (f"The chip predicts class {top} for {counts[top]} of {n} test digits (as programmed: "
+             f"{diagnosis['classes_programmed'][top]})")
+    if counts[top] >= 0.9 * n:
+        text += ": a collapse onto one class, which votes cannot undo because drift moves every read alike"
+    return text + "."
 
 
 def cost_table(data: dict) -> str:

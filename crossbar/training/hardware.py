@@ -10,7 +10,8 @@ with the profile's own laws (``devices/``):
 * ``programming``: G = target + sigma(target) z, redrawn outside the verify tolerance
   up to ``verify.max_iterations`` writes (as the programming kernel does), stuck-at
   faults at the profile's rates, device levels (rounded targets);
-* ``drift``: G(t) = G (t / t0)^-nu, nu ~ N(nu_mean(G), nu_std(G)) clipped at 0, at
+* ``drift``: G(t) = G (t / t0)^-nu, nu = |nu_mean(G_T) + nu_std(G_T) z| at the target G_T
+  (the profile's rule, ``Drift.exponents``), at
   ``time`` seconds after programming, with global drift compensation (one gain per
   tile, as ``crossbar.nn.age`` applies by default);
 * ``read``: the read noise of the law at ``time`` as one draw per cell and forward
@@ -42,6 +43,8 @@ from crossbar.devices import DeviceProfile, as_profile
 from crossbar.read import kernels
 from crossbar.read.tile import noise_floor
 from crossbar.seeds import Stream, derive
+
+from . import adc_chain
 
 __all__ = ["EFFECTS", "Draws", "HardwareConfig", "HardwareError", "Programmed", "dac", "magnitude", "program",
            "product"]
@@ -84,6 +87,13 @@ class HardwareConfig:
                                 "noise, no device to train against); train its noise with "
                                 "noise=NoiseConfig(kind, sigma) instead (CLI: --noise, --sigma-train)",
                                 p.name, "a profile without output_noise (pcm, reram, nand, ..., ideal)")
+        wired = [k for k in ("row_wire_resistance", "col_wire_resistance", "driver_resistance",
+                             "sense_resistance") if getattr(p, k) != 0.0]
+        if wired:  # refused rather than silently trained without IR drop
+            raise HardwareError(None, "hardware", f"profile {p.name!r} has wire resistance "
+                                f"({wired[0]}), which hardware-aware training does not model "
+                                "(docs/physics.md, \"Wire resistance\")", getattr(p, wired[0]),
+                                "a profile with ideal wiring (every *_resistance 0)")
         bad = [e for e in self.effects if e not in EFFECTS]
         if bad:
             raise HardwareError(None, "hardware.effects", "unknown effect" + suggest(bad[0], EFFECTS), bad[0],
@@ -210,12 +220,13 @@ def _write(hw: HardwareConfig, target: np.ndarray, gen: Draws) -> np.ndarray:
     return np.maximum(g, 0.0)
 
 
-def _drift(hw: HardwareConfig, g: np.ndarray, gen: Draws) -> np.ndarray:
-    """Conductances ``hw.t`` seconds after programming (``drift``; none before t0)."""
+def _drift(hw: HardwareConfig, g: np.ndarray, target: np.ndarray, gen: Draws) -> np.ndarray:
+    """Conductances ``g`` of targets ``target`` ``hw.t`` seconds after programming (``drift``;
+    none before t0)."""
     d = hw.device.drift
     if d is None or not hw.on("drift") or hw.t <= d.t0:
         return g
-    nu = np.maximum(d.nu_mean(g) + d.nu_std(g) * _normal(gen, g.shape), 0.0)
+    nu = d.exponents(target, _normal(gen, g.shape))
     return g * np.exp(-nu * math.log(hw.t / d.t0))
 
 
@@ -229,14 +240,15 @@ def _band_delta(hw: HardwareConfig, wn: np.ndarray, tile_of_col: np.ndarray, gen
     """(normalised conductance difference - wn, noise floor per column) of one band's draw."""
     p = hw.device
     g_range = p.g_range
-    pair = []
+    pair, targets = [], []
     for sign in (1.0, -1.0):
         target = p.g_min + g_range * np.maximum(sign * wn, 0.0)
         if p.levels is not None:
             target = kernels.quantise_levels(target, p.g_min, p.g_max, int(p.levels))
+        targets.append(target)
         pair.append(_write(hw, target, gen))
     g0 = pair[0] - pair[1]
-    drifted = [_drift(hw, g, gen) for g in pair]
+    drifted = [_drift(hw, g, target, gen) for g, target in zip(pair, targets, strict=True)]
     diff = drifted[0] - drifted[1]
     if drifted[0] is not pair[0]:  # global drift compensation: one gain per tile
         tiles = int(tile_of_col[-1]) + 1
@@ -317,6 +329,21 @@ def _full_scale(hw: HardwareConfig, c: torch.Tensor, tile_of_col: torch.Tensor) 
     return fs
 
 
+def _band(hw: HardwareConfig, c: torch.Tensor, scale: torch.Tensor, z: np.ndarray | None,
+          floor: torch.Tensor | None, w_max: torch.Tensor, levels: int, tile_of_col: torch.Tensor
+          ) -> torch.Tensor:
+    """One band's converted values times w_max in torch operations (any device and dtype; the
+    reference of :mod:`.adc_chain`): divided by ``scale``, noise floor, ADC clip and rounding."""
+    c = c / scale
+    cols = (1, -1) + (1,) * (c.dim() - 2)
+    if z is not None:
+        c = c + torch.from_numpy(z).to(c.device, c.dtype) * floor.sqrt().view(cols)
+    if levels:
+        fs = _full_scale(hw, c, tile_of_col).view(cols)
+        c = _ste_round(torch.maximum(torch.minimum(c, fs), -fs) * (float(levels) / fs)) * (fs / float(levels))
+    return c * w_max.view(cols)
+
+
 def product(x: torch.Tensor, scale: torch.Tensor, mvm: Band,
             prog: Programmed, hw: HardwareConfig, gen: Draws,
             bias: torch.Tensor | None = None) -> torch.Tensor:
@@ -325,19 +352,17 @@ def product(x: torch.Tensor, scale: torch.Tensor, mvm: Band,
     ``scale`` the largest input magnitude of each vector (broadcastable to the output). Per
     band: divided by ``scale``, noise floor, ADC, times w_max; summed, scaled back, plus bias."""
     p = hw.device
-    adc = hw.on("adc") and p.adc_bits
+    levels = int(2 ** (p.adc_bits - 1) - 1) if hw.on("adc") and p.adc_bits else 0
     out = None
     for i, (g, w_max, floor) in enumerate(zip(prog.g, prog.scale, prog.floor, strict=True)):
-        c = mvm(x, i, g) / scale
-        cols = (1, -1) + (1,) * (c.dim() - 2)
-        if floor is not None:
-            z = torch.from_numpy(gen.normal(tuple(c.shape))).to(c.device, c.dtype)
-            c = c + z * floor.sqrt().view(cols)
-        if adc:
-            fs = _full_scale(hw, c, prog.tile_of_col).view(cols)
-            levels = float(2 ** (p.adc_bits - 1) - 1)
-            c = _ste_round(torch.maximum(torch.minimum(c, fs), -fs) * (levels / fs)) * (fs / levels)
-        part = c * w_max.view(cols)
-        out = part if out is None else out + part
+        c = mvm(x, i, g)
+        z = gen.normal(tuple(c.shape)) if floor is not None else None
+        if c.device.type == "cpu" and c.dtype == torch.float32:  # fused: the same bits, a third of the time
+            noisy = adc_chain.noisy(c, scale, z, floor)
+            fs = _full_scale(hw, noisy, prog.tile_of_col) if levels else torch.full_like(w_max, math.inf)
+            out = adc_chain.quantised(c, noisy, scale, fs, w_max, levels, out)
+        else:
+            part = _band(hw, c, scale, z, floor, w_max, levels, prog.tile_of_col)
+            out = part if out is None else out + part
     out = out * scale
     return out if bias is None else out + bias.view((1, -1) + (1,) * (out.dim() - 2))

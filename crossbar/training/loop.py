@@ -212,7 +212,7 @@ def _train(model, data, *, noise, epochs, batch_size, lr, optimizer, seed, check
         raise TypeError(f"model must be a model name, an import path, a factory or an nn.Module, "
                         f"got {type(model)!r}")
     seed_noise(net, noise_seed)
-    mapped = mapped_layers(net) if hw is not None else None
+    mapped = mapped_layers(net, train_ds.x[:2].to(dev)) if hw is not None else None
     draws = Draws(derive(seed, Stream.TRAIN_HARDWARE)) if hw is not None else None
     source = (getattr(net, "crossbar_model", None) or {}).get("source")
     rebuild = name if zoo.is_bundled(name) or is_spec(name) else None  # what load_checkpoint rebuilds

@@ -10,6 +10,7 @@ type is one more entry. :func:`device_forward` swaps these forwards in for one p
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from crossbar.nn.attention import attend, projections
+from crossbar.nn.conv import group_sizes, grouped_layout
+from crossbar.nn.convert import mapped_by_use
 from crossbar.nn.mappable import SUPPORTED, analog_class
 from crossbar.nn.recurrent import gate_weights, param_suffixes, params_of
 from crossbar.read.ops import recurrence
@@ -26,13 +30,23 @@ from .hardware import Draws, HardwareConfig, HardwareError, Programmed, dac, mag
 
 __all__ = ["RULES", "Rule", "clip_weights", "device_forward", "mapped_layers"]
 
-Product = Callable[[torch.Tensor], torch.Tensor]  # rows x inputs -> rows x outputs (bias included)
 Matrices = list[tuple[torch.Tensor, torch.Tensor | None]]
 
 
 @dataclass(frozen=True)
+class Array:
+    """One array's product in a training forward: ``read(x)`` (bias included) of ``inputs`` rows."""
+
+    read: Callable[[torch.Tensor], torch.Tensor]
+    inputs: int
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.read(x)
+
+
+@dataclass(frozen=True)
 class Rule:
-    """How one layer type maps: ``matrices(layer)`` (W inputs x outputs, bias) per array,
+    """How one layer type maps: ``matrices(layer, profile)`` (W inputs x outputs, bias) per array,
     ``params(layer)`` the weight parameters they are built from, ``forward(layer, x, products)``
     the layer's output with ``products[k]`` computing array k's product, and
     ``product(layer, hw, gen, x, prog, bias)`` one such product through a draw."""
@@ -51,35 +65,92 @@ def _linear_product(hw: HardwareConfig, gen: Draws, x: torch.Tensor, prog: Progr
     return product(xq, scale, lambda u, i, g: u[:, slice(*prog.bands[i])] @ g, prog, hw, gen, bias)
 
 
-def _linear_forward(layer: nn.Linear, x: torch.Tensor, products: list[Product]) -> torch.Tensor:
+def _linear_forward(layer: nn.Linear, x: torch.Tensor, products: list[Array]) -> torch.Tensor:
     y = products[0](x.reshape(-1, x.shape[-1]))
     return y.reshape(*x.shape[:-1], y.shape[-1])
 
 
-def _conv2d_forward(layer: nn.Conv2d, x: torch.Tensor, products: list[Product]) -> torch.Tensor:
-    return products[0](x)
+def _conv_matrices(layer: nn.Module, profile) -> Matrices:
+    """A convolution's arrays as ``convert`` lays them out (``crossbar.nn.conv.grouped_layout``):
+    each holds n consecutive groups block-diagonally, (C_in/groups * kernel) x C_out/groups each."""
+    groups, per_out = layer.groups, layer.out_channels // layer.groups
+    blocks = [b.reshape(b.shape[0], -1).t() for b in layer.weight.chunk(groups, dim=0)]
+    out, g = [], 0
+    for n in group_sizes(groups, grouped_layout(groups, *blocks[0].shape, profile)):
+        w = blocks[g] if n == 1 else torch.block_diag(*blocks[g:g + n])
+        out.append((w, None if layer.bias is None else layer.bias[g * per_out:(g + n) * per_out]))
+        g += n
+    return out
 
 
-def _conv2d_product(layer: nn.Conv2d, hw: HardwareConfig, gen: Draws, x: torch.Tensor,
-                    prog: Programmed, bias: torch.Tensor | None) -> torch.Tensor:
-    """A convolution through the draw ``prog``, one convolution per row band on the input
-    channels the band covers (its weights zero outside the band). The scale of each patch
-    (vector) is its largest magnitude; the DAC rounds with the scale of each image (coarser
-    or equal, so never kinder than the chip)."""
-    kh, kw = layer.kernel_size
-    per = kh * kw
-    mag = x.detach().abs().amax(1, keepdim=True)
-    patch = F.max_pool2d(mag, layer.kernel_size, layer.stride, layer.padding, layer.dilation)
+def _conv_pads(layer: nn.Module) -> tuple[tuple[int, ...], list[int] | None, str]:
+    """(the padding of the product, the digital pre-padding or None, its mode), as the analog
+    layer pads (``padding="same"``, padding modes)."""
+    spec = dict(kernel_size=layer.kernel_size, dilation=layer.dilation, padding=layer.padding,
+                padding_mode=layer.padding_mode)
+    return analog_class(layer)._padding(spec)
+
+
+def _conv_forward(layer: nn.Module, x: torch.Tensor, products: list[Array]) -> torch.Tensor:
+    """Padded digitally where the analog layer does, each array on its groups' input channels."""
+    _, pre, mode = _conv_pads(layer)
+    if pre is not None:
+        x = F.pad(x, pre, mode=mode)
+    if len(products) == 1:
+        return products[0](x)
+    per = math.prod(layer.kernel_size)
+    xs = x.split([a.inputs // per for a in products], dim=1)
+    return torch.cat([a(xi) for a, xi in zip(products, xs, strict=True)], dim=1)
+
+
+def _conv_product(layer: nn.Module, hw: HardwareConfig, gen: Draws, x: torch.Tensor,
+                  prog: Programmed, bias: torch.Tensor | None) -> torch.Tensor:
+    """A convolution (1, 2 or 3 spatial axes) through the draw ``prog``, one convolution per row
+    band on the input channels the band covers (its weights zero outside the band). The scale
+    of each patch (vector) is its largest magnitude; the DAC rounds with the scale of each image
+    (coarser or equal, so never kinder than the chip)."""
+    kernel, stride, dilation = layer.kernel_size, layer.stride, layer.dilation
+    padding = _conv_pads(layer)[0]
+    dims, per = len(kernel), math.prod(kernel)
+    conv = (F.conv1d, F.conv2d, F.conv3d)[dims - 1]
+    pool = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[dims - 1]
+    mag = F.pad(x.detach().abs().amax(1, keepdim=True), [p for q in reversed(padding) for p in (q, q)])
+    patch = pool(mag, kernel, stride, 0, dilation)
     scale = torch.where(patch == 0, torch.ones_like(patch), patch)
-    xq = dac(x, magnitude(x, (1, 2, 3)), hw)
+    xq = dac(x, magnitude(x, tuple(range(1, x.dim()))), hw)
 
     def mvm(u: torch.Tensor, i: int, g: torch.Tensor) -> torch.Tensor:
         r0, r1 = prog.bands[i]
         c0, c1 = r0 // per, -(-r1 // per)
-        w = F.pad(g.t(), (r0 - c0 * per, c1 * per - r1)).reshape(-1, c1 - c0, kh, kw)
-        return F.conv2d(u[:, c0:c1], w, None, layer.stride, layer.padding, layer.dilation)
+        w = F.pad(g.t(), (r0 - c0 * per, c1 * per - r1)).reshape(-1, c1 - c0, *kernel)
+        return conv(u[:, c0:c1], w, None, stride, padding, dilation)
 
     return product(xq, scale, mvm, prog, hw, gen, bias)
+
+
+def _attention_matrices(layer: nn.MultiheadAttention, _profile) -> Matrices:
+    """The q, k, v and output projections, one array each (``crossbar.nn.attention``)."""
+    weights, biases = projections(layer)
+    return ([(w.t(), b) for w, b in zip(weights, biases, strict=True)]
+            + [(layer.out_proj.weight.t(), layer.out_proj.bias)])
+
+
+def _attention_params(layer: nn.MultiheadAttention) -> list[torch.Tensor]:
+    """Each projection's weight (views of a packed ``in_proj_weight``): clipped one by one."""
+    return [*projections(layer)[0], layer.out_proj.weight]
+
+
+def _attention_forward(layer: nn.MultiheadAttention, query: torch.Tensor, products: list[Array], key,
+                       value, key_padding_mask=None, need_weights=True, attn_mask=None,
+                       average_attn_weights=True, is_causal=False):
+    """``attend`` (the one attention, digital) with each projection read through its array."""
+    def project(f: Array) -> Callable[[torch.Tensor], torch.Tensor]:
+        return lambda t: f(t.reshape(-1, t.shape[-1])).reshape(*t.shape[:-1], -1)
+
+    return attend(query, key, value, [project(f) for f in products], layer.num_heads,
+                  batch_first=layer.batch_first, key_padding_mask=key_padding_mask,
+                  need_weights=need_weights, attn_mask=attn_mask, average_attn_weights=average_attn_weights,
+                  is_causal=is_causal, dropout=layer.dropout, training=layer.training)
 
 
 def _recurrent_matrices(layer: nn.RNNBase) -> Matrices:
@@ -91,18 +162,22 @@ def _recurrent_matrices(layer: nn.RNNBase) -> Matrices:
     return out
 
 
-def _recurrent_forward(layer: nn.RNNBase, x: torch.Tensor, products: list[Product], state=None):
+def _recurrent_forward(layer: nn.RNNBase, x: torch.Tensor, products: list[Array], state=None):
     gates = [lambda x_t, h, f=f: f(torch.cat([x_t, h], dim=1)) for f in products]
     return recurrence(layer.mode, x, state, gates, directions=2 if layer.bidirectional else 1,
                       hidden=layer.hidden_size, batch_first=layer.batch_first)
 
 
+_CONV = Rule(_conv_matrices, lambda m: [m.weight], _conv_forward, _conv_product)
 RULES: dict[type[nn.Module], Rule] = {
-    nn.Linear: Rule(lambda m: [(m.weight.t(), m.bias)], lambda m: [m.weight], _linear_forward,
+    nn.Linear: Rule(lambda m, _p: [(m.weight.t(), m.bias)], lambda m: [m.weight], _linear_forward,
                     lambda m, *a: _linear_product(*a)),
-    nn.Conv2d: Rule(lambda m: [(m.weight.reshape(m.out_channels, -1).t(), m.bias)],
-                    lambda m: [m.weight], _conv2d_forward, _conv2d_product),
-    nn.RNNBase: Rule(_recurrent_matrices,
+    nn.Conv1d: _CONV,
+    nn.Conv2d: _CONV,
+    nn.Conv3d: _CONV,
+    nn.MultiheadAttention: Rule(_attention_matrices, _attention_params, _attention_forward,
+                                lambda m, *a: _linear_product(*a)),
+    nn.RNNBase: Rule(lambda m, _p: _recurrent_matrices(m),
                      lambda m: [p for n, p in m.named_parameters() if n.startswith("weight_")],
                      _recurrent_forward, lambda m, *a: _linear_product(*a)),
 }
@@ -115,22 +190,26 @@ def _rule(module: nn.Module) -> Rule | None:
     return None
 
 
-def mapped_layers(model: nn.Module) -> list[tuple[str, nn.Module, Rule]]:
+def mapped_layers(model: nn.Module, example=None) -> list[tuple[str, nn.Module, Rule]]:
     """(name, layer, rule) of every layer ``convert`` would map, in module order; a layer it
-    would refuse is refused here too, and so is a model with none."""
-    out = []
+    would refuse is refused here too, and so is a model with none. With an ``example`` input,
+    a weight ``convert`` would map by use (no rule here) is refused too."""
+    out: list[tuple[str, nn.Module, Rule]] = []
     for name, module in model.named_modules():
         cls = analog_class(module)
-        if cls is None:
+        if cls is None or any(not n or name.startswith(f"{n}.") for n, _, _ in out):  # attention's out_proj
             continue
         reason = cls.unsupported(module)
-        if isinstance(module, nn.Conv2d) and module.groups != 1:  # the rule reads all channels at once
-            reason = f"groups={module.groups}: no hardware-aware forward for grouped convolutions yet"
         rule = _rule(module)
         if reason or rule is None:
             raise HardwareError(None, "model", f"layer {name!r} ({type(module).__name__}) cannot be trained "
                                 f"against a device: {reason or 'no hardware-aware forward for it'}")
         out.append((name, module, rule))
+    for name in mapped_by_use(model, example) if example is not None else ():
+        raise HardwareError(None, "model", f"parameter {name!r} is multiplied with an input in its module's "
+                            "own forward (convert maps it by use), and hardware-aware training has rules "
+                            "only for layers mapped by class: make the product an nn.Linear, or train "
+                            "without hardware=", allowed=", ".join(SUPPORTED))
     if not out:
         raise HardwareError(None, "model", f"{type(model).__name__} has no layer that convert() maps, so "
                             "there is nothing to train against a device", allowed=", ".join(SUPPORTED))
@@ -147,12 +226,13 @@ def device_forward(layers: list[tuple[str, nn.Module, Rule]], hw: HardwareConfig
     gen.next_forward()
 
     def make(module: nn.Module, rule: Rule):
-        def forward(x, *args):
+        def forward(x, *args, **kwargs):
             products = []
-            for w, b in rule.matrices(module):
+            for w, b in rule.matrices(module, hw.device):
                 prog = program(w, hw, gen)
-                products.append(lambda v, prog=prog, b=b: rule.product(module, hw, gen, v, prog, b))
-            return rule.forward(module, x, products, *args)
+                products.append(Array(lambda v, prog=prog, b=b: rule.product(module, hw, gen, v, prog, b),
+                                      w.shape[0]))
+            return rule.forward(module, x, products, *args, **kwargs)
         return forward
 
     for _, module, rule in layers:

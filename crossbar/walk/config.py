@@ -12,13 +12,13 @@ import dataclasses
 import hashlib
 import inspect
 import json
-import math
-import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from crossbar.checks import CheckError, check_keys, choice, integer, mapping, real, text
+from crossbar.training.hardware import HardwareConfig
+from crossbar.yamlio import read_yaml
 
 from .midpoint import log_grid
 from .noise import WALK_KINDS
@@ -34,44 +34,30 @@ RUN_ONLY = ("out", "threads", "keep_models")
 _FITTED = ("in_features", "in_channels", "image_size", "num_classes", "seed")  # set from the data
 
 
-class ConfigError(ValueError):
+class ConfigError(CheckError):
     """An invalid configuration value (the message names file, key, value and what is allowed)."""
+
+    def __init__(self, key: str | None, problem: str, *value_allowed: Any) -> None:
+        super().__init__(None, key, problem, *value_allowed)
 
 
 def _fail(key: str, value: Any, allowed: str) -> None:
-    raise ConfigError(f"key '{key}': got {value!r}; allowed: {allowed}")
+    raise ConfigError(key, "not allowed", value, allowed)
 
 
 def _int(key: str, v: Any, lo: int, optional: bool = False) -> None:
-    if v is None and optional:
-        return
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
-        _fail(key, v, f"an integer >= {lo}" + (" or null" if optional else ""))
+    if not (v is None and optional):
+        integer(None, key, v, lo=lo, hi=None)
 
 
-def _real(key: str, v: Any, lo: float, hi: float = math.inf, lo_open: bool = False,
+def _real(key: str, v: Any, lo: float, hi: float | None = None, lo_open: bool = False,
           optional: bool = False) -> float | None:
-    if v is None and optional:
-        return None
-    if isinstance(v, str):  # PyYAML reads 1.0e4 (no exponent sign) as a string
-        try:
-            v = float(v)
-        except ValueError:
-            _fail(key, v, "a finite number")
-    ok = not isinstance(v, bool) and isinstance(v, numbers.Real) and math.isfinite(v)
-    if not ok or v < lo or v > hi or (lo_open and v == lo):
-        rng = f"{'>' if lo_open else '>='} {lo:g}" + (f" and <= {hi:g}" if hi < math.inf else "")
-        _fail(key, v, f"a finite number {rng}" + (" or null" if optional else ""))
-    return float(v)
+    return None if v is None and optional else real(None, key, v, lo=lo, hi=hi, lo_open=lo_open)
 
 
 def _str(key: str, v: Any, choices: tuple[str, ...] | None = None, optional: bool = False) -> None:
-    if v is None and optional:
-        return
-    if not isinstance(v, str) or not v:
-        _fail(key, v, "a non-empty string" + (" or null" if optional else ""))
-    if choices is not None and v not in choices:
-        _fail(key, v, "one of " + ", ".join(choices))
+    if not (v is None and optional):
+        choice(None, key, v, choices) if choices is not None else text(None, key, v)
 
 
 def _subset(key: str, v: Any, choices: tuple[str, ...]) -> tuple[str, ...]:
@@ -83,11 +69,7 @@ def _subset(key: str, v: Any, choices: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _keys(key: str, d: Any, allowed: list[str]) -> dict:
-    if not isinstance(d, dict):
-        _fail(key, d, "a mapping with keys " + ", ".join(allowed))
-    for k in d:
-        if k not in allowed:
-            _fail(f"{key}.{k}" if key else str(k), d[k], "known keys only: " + ", ".join(allowed))
+    check_keys(None, key, mapping(None, key, d), (), allowed)
     return dict(d)
 
 
@@ -109,7 +91,7 @@ def _model(key: str, model: Any, kwargs_key: str, kwargs: Any) -> dict:
         checks.model_spec(key, model)
         return checks.model_kwargs(kwargs_key, model, kwargs)
     except checks.ConfigError as err:
-        raise ConfigError(str(err).replace("allowed: one of ", f"allowed: one of {names}, ")) from None
+        raise ConfigError(None, str(err).replace("allowed: one of ", f"allowed: one of {names}, ")) from None
 
 
 def _data(key: str, data: Any) -> None:
@@ -119,7 +101,7 @@ def _data(key: str, data: Any) -> None:
     try:
         checks.data_spec(key, data)
     except checks.ConfigError as err:
-        raise ConfigError(str(err)) from None
+        raise ConfigError(None, str(err)) from None
 
 
 @dataclass(frozen=True)
@@ -206,11 +188,13 @@ class _Common:
         d = {}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
+            if f.name == "hardware" and v is None:
+                continue  # absent, not null: the identities of records made without it stay as they were
             if isinstance(v, Grid):
                 v = v.to_dict()
             elif isinstance(v, dict):
                 v = {k: (g.to_dict() if isinstance(g, Grid) else g) for k, g in v.items()}
-            elif isinstance(v, CrossbarSpec):
+            elif isinstance(v, (CrossbarSpec, HardwareConfig)):
                 v = v.to_dict()
             elif isinstance(v, tuple):
                 v = [x.to_dict() if isinstance(x, (ModelSpec, QatSpec)) else x for x in v]
@@ -243,6 +227,7 @@ class WalkConfig(_Common):
     training_grid: dict = field(default_factory=dict, hash=False)
     bisect: int = 3
     chance: float | None = None
+    hardware: Any = None
     out: str = "runs/walk"
 
     def __post_init__(self) -> None:
@@ -266,6 +251,11 @@ class WalkConfig(_Common):
             k: g for k, g in self.grid.items()}, self.kinds))
         _int("bisect", self.bisect, 0)
         set_("chance", _real("chance", self.chance, 0.0, 1.0, lo_open=True, optional=True))
+        if self.hardware is not None:  # the networks trained against a device (docs/training.md)
+            set_("hardware", HardwareConfig.parse(self.hardware))
+            if "training" in self.modes:
+                _fail("hardware", self.hardware.profile.name, "null with modes [training] (noise injected "
+                      "in training and hardware-aware training cannot be combined), or modes: [inference]")
 
     def grid_for(self, mode: str, kind: str) -> tuple[float, ...]:
         return (self.training_grid if mode == "training" else self.grid)[kind].values
@@ -407,32 +397,33 @@ class HardenConfig(_Common):
 
 def _from_dict(cls, d: Any):
     if not isinstance(d, dict):
-        raise ConfigError(f"a configuration must be a mapping of keys, got {type(d).__name__}")
+        raise ConfigError(None, f"a configuration must be a mapping of keys, got {type(d).__name__}")
     _keys("", d, [f.name for f in dataclasses.fields(cls)])
     kw = {k: v for k, v in d.items() if not (v is None and k in ("model_kwargs", "grid", "training_grid"))}
     try:
         return cls(**kw)
     except TypeError as err:  # a wrong-typed value that slipped past the checks
-        raise ConfigError(str(err)) from None
+        raise ConfigError(None, str(err)) from None
 
 
 def _load(path: str | Path, cls):
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"config file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    data = read_yaml(path)
     if data is None:
-        raise ConfigError(f"{path}: empty configuration")
+        raise ConfigError(None, f"{path}: empty configuration")
     try:
         return _from_dict(cls, data)
-    except ConfigError as err:
-        raise ConfigError(f"{path}: {err}") from None
+    except CheckError as err:
+        raise err.in_file(str(path)) from None
 
 
 def walk_from_dict(d: Any) -> WalkConfig:
+    """A config from its mapping; a stored identity's ``hardware`` (the device by name and
+    digest, which only the original spec can load again) is left out."""
+    if isinstance(d, dict) and isinstance(d.get("hardware"), dict) and "profile_digest" in d["hardware"]:
+        d = {k: v for k, v in d.items() if k != "hardware"}
     return _from_dict(WalkConfig, d)
 
 

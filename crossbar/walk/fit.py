@@ -46,7 +46,8 @@ def fit(net: nn.Module, cfg: Any, train_ds: Any, test_ds: Any, *, seed: int, che
     (entry 0: before training) and their network summary."""
     side = checkpoint.with_suffix(".epochs.json")
     kw = dict(test_data=test_ds, batch_size=cfg.batch_size, lr=cfg.lr, optimizer=cfg.optimizer,
-              seed=seed, checkpoint=checkpoint, device=cfg.torch_device, progress=False)
+              seed=seed, checkpoint=checkpoint, device=cfg.torch_device, progress=False,
+              hardware=getattr(cfg, "hardware", None))
     if not dynamics:
         net, history = train(net, train_ds, epochs=cfg.epochs, **kw)
         return net, {"history": clean_json(history.to_dict())}

@@ -217,7 +217,9 @@ def _markdown(a: dict[str, Any], figures: list[str]) -> str:
         f"- clean accuracy {fmt_acc(a['clean']['mean'], a['clean']['ci'])} % "
         f"(mean ± 95 % interval over {cfg.repeats} repeats); half level "
         f"{fmt_acc(a['half_level']['mean'], a['half_level']['ci'])} %",
-        f"- training: {cfg.epochs} epochs, {cfg.optimizer} lr {cfg.lr:g}, batch {cfg.batch_size}; "
+        f"- training: {cfg.epochs} epochs, {cfg.optimizer} lr {cfg.lr:g}, batch {cfg.batch_size}"
+        + (f", against `{hw['profile']}` (hardware-aware: {', '.join(hw['effects'])})"
+           if (hw := a["config"].get("hardware")) else "") + "; "
         f"combined noise ratio r = {cfg.ratio:g} (sigma_add = r sigma, sigma_mult = (1 - r) sigma)",
         f"- midpoint: first crossing of the half level on the log grid, {cfg.bisect} bisection steps, "
         "log-linear interpolation; geometric mean over repeats [95 % interval, t on log10]",

@@ -149,10 +149,9 @@ def run_walk(config: WalkConfig, *, out: str | Path | None = None, progress: boo
         n = len(probe.positions)
         positions = list(config.positions or range(n))
         if positions[-1] >= n:
-            raise ConfigError(
-                f"key 'positions': got {list(config.positions)}; allowed: 'all' or indices 0..{n - 1} "
-                f"({config.model} has {n} positions: {', '.join(p.label for p in probe.positions)})"
-            )
+            raise ConfigError("positions", "out of range", list(config.positions),
+                              f"'all' or indices 0..{n - 1} ({config.model} has {n} positions: "
+                              f"{', '.join(p.label for p in probe.positions)})")
         chance = config.chance if config.chance is not None else 1.0 / classes
         identity = {
             "config": config.identity(),

@@ -15,6 +15,7 @@ Run: ``python docs/results/layout_check.py CHECKPOINT [--data mnist5k] [--profil
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from unittest import mock
 
@@ -28,14 +29,25 @@ from crossbar.training import load_checkpoint
 
 
 def layout_before(g, variance, array):
-    """The stored forms before the compact layout: float32 conductance, per-cell variance."""
+    """The stored forms before the compact layout: float32 conductance, a bfloat16 variance per cell
+    (with ``holds_weights`` answering no, the ideal profile's conductance is w / w_max again)."""
     device = array.weights.device
-    return g.to(device), None if variance is None else variance.to(device)
+    return g.to(device), None if variance is None else variance.to(torch.bfloat16).to(device)
+
+
+def before_layout():
+    """The context in which arrays are programmed in the layout before (``layout_before``)."""
+    patches = mock.patch.object(array_module, "stored", layout_before), \
+        mock.patch.object(array_module, "holds_weights", lambda profile: False)
+    stack = contextlib.ExitStack()
+    for patch in patches:
+        stack.enter_context(patch)
+    return stack
 
 
 def logits(model, profile, seed: int, calibration, x, before: bool) -> torch.Tensor:
     if before:
-        with mock.patch.object(array_module, "stored", layout_before):
+        with before_layout():
             chip = convert(model, profile, seed=seed, calibration=calibration)
     else:
         chip = convert(model, profile, seed=seed, calibration=calibration)

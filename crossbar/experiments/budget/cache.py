@@ -1,6 +1,6 @@
 """The files a noise budget keeps in its output folder: the folder claim and the resume cache.
 
-``<out>/.crossbar-budget`` marks a folder as a budget's (or the demo's): a
+``<out>/.crossbar-budget`` marks a folder as a budget's (or the demo's, or an exploration's): a
 folder that holds other files and no marker is refused, so ``--out`` never
 overwrites someone else's report. The resume cache
 ``<out>/cache/evaluations-<profile>-<key>.json`` holds, for every (s, K)
@@ -27,9 +27,9 @@ __all__ = ["MARKER", "CacheDiscardedWarning", "ForeignFolderError", "cache_path"
            "read_cache", "write_cache"]
 
 MARKER = ".crossbar-budget"
-# What a budget or the demo writes into its folder (a folder holding only these is ours).
+# What a budget, the demo or an exploration writes into its folder (a folder holding only these is ours).
 _OWN = {MARKER, "cache", "model", "report.md", "report.json", "pareto.png", "latency.png",
-        "accuracy_vs_noise.png"}
+        "accuracy_vs_noise.png", "points", "front.png", ".explore-lock"}
 
 
 class ForeignFolderError(ValueError):

@@ -129,7 +129,8 @@ class PointsResult:
     """Accuracies at chosen (s, K) of one device and age, each with its interval, against a target.
 
     ``accuracies``: {(s, K): Interval}; ``relation``: {(s, K): "meets" / "straddles" /
-    "misses"} against ``target``; ``voting``: {(s, K): comparison with K = 1 at the same s}.
+    "misses"} against ``target``; ``voting``: {(s, K): comparison with K = 1 at the same s};
+    ``network``: the cost of one inference at the profile's v_read (as a budget prices it).
     """
 
     config: BudgetConfig
@@ -138,6 +139,7 @@ class PointsResult:
     accuracies: dict[tuple[float, int], Interval]
     elapsed_s: float
     forward_rows: int
+    network: NetworkCost | None = None
 
     def relation(self) -> dict[tuple[float, int], str]:
         return {key: iv.relation(self.target) for key, iv in self.accuracies.items()}

@@ -214,11 +214,13 @@ def run_points(config: BudgetConfig, scales: Iterable[float] = (1.0,), *, progre
                model: torch.nn.Module | None = None, model_info: dict | None = None,
                target: float | None = None, data=None) -> PointsResult:
     """Accuracy with its interval at each noise scale of ``scales`` for every K of ``votes``
-    (no search): e.g. an aged chip at its published read noise. ``target``: the accuracy
+    (no search), and the network's cost: e.g. an aged chip at its published read noise, or one
+    design point of an exploration (``crossbar.experiments.explore``). ``target``: the accuracy
     the points are judged against (default: the config's target from its reference);
     ``data`` as :func:`run_budget` takes it. Cached and resumed like a budget."""
     t0 = time.perf_counter()
-    ev = _evaluator(config, model, model_info, progress, data).evaluator
+    setup = _evaluator(config, model, model_info, progress, data)
+    ev = setup.evaluator
     with limit_threads(config.threads):
         if target is None:
             if config.target_accuracy is not None:
@@ -232,7 +234,8 @@ def run_points(config: BudgetConfig, scales: Iterable[float] = (1.0,), *, progre
                 acc[(float(s), k)] = ev.estimate(s, k)
     acc = dict(sorted(acc.items()))
     return PointsResult(config=config, profile=ev.profile.name, target=float(target), accuracies=acc,
-                        elapsed_s=time.perf_counter() - t0, forward_rows=ev.forward_rows)
+                        elapsed_s=time.perf_counter() - t0, forward_rows=ev.forward_rows,
+                        network=setup.net)
 
 
 def run_budget(config: BudgetConfig, *, progress: bool = True,
