@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from unittest import mock
 
@@ -130,13 +129,11 @@ def test_a_float16_conductance_is_read_as_its_float32_values(name):
             assert torch.equal(array.read(x, 11), expected[0])
     compact, variance = array.conductance, array.variance
     array.conductance = compact.float()
-    table = variance.dim() == 1
-    if table:  # the cells' variances the table gives, per cell (multiplied band by band, as a table's)
+    if variance.dim() == 1:  # a variance table: the cells' variances it gives, per cell
         array.variance = torch.stack([cell_variances(compact, variance, i, compact.shape[1])
                                       for i in range(len(array.bands))])
-    with mock.patch.object(Products, "batched", False) if table else contextlib.nullcontext():
-        assert torch.equal(array.read(x, 11), expected[0])
-        assert torch.equal(array.read(x[:3], 12), expected[1])
+    assert torch.equal(array.read(x, 11), expected[0])
+    assert torch.equal(array.read(x[:3], 12), expected[1])
     assert torch.equal(read_torch(array, x, 13), expected[2])
 
 

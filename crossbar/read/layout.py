@@ -180,8 +180,9 @@ class Products:
     @property
     def batched(self) -> bool:
         """Whether the full-height bands can be multiplied in one batched product (float32 at hand
-        for every band: stored so, or all converted into the scratch; a variance per cell)."""
-        return self._one is None and self._table is None and self._cached in (0, len(self._g)) and (
+        for every band: stored so, or all converted into the scratch; a variance per cell, stored
+        or looked up into the scratch)."""
+        return self._one is None and self._cached in (0, len(self._g)) and (
             self._cached > 0 or plain(self._g, torch.float32))
 
     def leading(self, full: int) -> torch.Tensor:
@@ -191,6 +192,19 @@ class Products:
         for i in range(full):
             self._float32(i, self._g.shape[1])
         return self._cache()[:full]
+
+    def leading_variance(self, full: int) -> torch.Tensor:
+        """The cell variances of the first ``full`` bands (bfloat16), when :attr:`batched`."""
+        if self._table is None:
+            return self._var[:full]
+        for i in range(full):
+            self._looked_up_band(i, self._g.shape[1])
+        return self._variance_cache()[:full]
+
+    def _variance_cache(self) -> torch.Tensor:
+        g = self._g
+        return self._scratch("bands variance", g[: self._cached].numel(), torch.bfloat16).view(
+            self._cached, *g.shape[1:])
 
     def _cache(self) -> torch.Tensor:
         g = self._g
@@ -226,8 +240,7 @@ class Products:
         if i >= self._cached:
             band = self._scratch("band variance", rows * n_out, torch.bfloat16).view(rows, n_out)
         else:
-            band = self._scratch("bands variance", g[: self._cached].numel(), torch.bfloat16).view(
-                self._cached, *g.shape[1:])[i, :rows]
+            band = self._variance_cache()[i, :rows]
             if self._looked_up[i]:
                 return band
             self._looked_up[i] = True
