@@ -39,7 +39,7 @@ from torch import nn
 
 from crossbar.read.calibration import calibrate_tiles
 from crossbar.read.cpu import read_patches_cpu, read_rows_cpu
-from crossbar.read.layout import holds_weights, stored, weights_home
+from crossbar.read.layout import holds_weights, may_tabulate, stored, weights_home
 from crossbar.read.operands import as_matrix, check_finite, check_key
 from crossbar.read.ops import im2col, keyed_normal, qin_noise
 from crossbar.read.plan import ReadPlan, ReadStats
@@ -122,7 +122,8 @@ class CrossbarArray(nn.Module):
         physical = not self.is_abstract
         fill = physical and not holds_weights(self.profile)  # else the weights are the read state
         shape = (len(self.bands), self._height, self.shape[1]) if fill else (0, 0, 0)
-        g, var, noisy = torch.zeros(shape), torch.zeros(shape), False
+        exact = torch.float32 if may_tabulate(self.profile) else torch.bfloat16  # (crossbar.read.layout)
+        g, var, noisy = torch.zeros(shape), torch.zeros(shape, dtype=exact), False
         with torch_threads():
             for tile in self.tiles:
                 state = write(tile)
@@ -131,7 +132,7 @@ class CrossbarArray(nn.Module):
                 if fill:
                     i = self._band_of(tile)
                     g[i, : tile.rows, tile.col_slice] = torch.from_numpy(state.g_diff)
-                    if state.variance is not None:  # rounded to bfloat16 once, by stored()
+                    if state.variance is not None:  # rounded to bfloat16 once
                         var[i, : tile.rows, tile.col_slice] = torch.from_numpy(state.variance)
                         noisy = True
         if physical:  # in their stored forms (crossbar.read.layout)

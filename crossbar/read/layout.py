@@ -87,7 +87,8 @@ def stored(g: torch.Tensor | None, variance: torch.Tensor | None, array
            ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The stored forms, on the device of ``array``'s weights, of its conductance ``g`` (float32,
     bands x rows x outputs; None where the profile :func:`holds_weights`) and cell variances
-    ``variance`` (float32, rounded to bfloat16 here; None without read noise)."""
+    ``variance`` (float32 where the profile :func:`may_tabulate`, else bfloat16; rounded to
+    bfloat16 here; None without read noise)."""
     device = array.weights.device
     if g is None:
         return weight_bands(array), None
@@ -100,20 +101,24 @@ def stored(g: torch.Tensor | None, variance: torch.Tensor | None, array
     first = cells[0, 0, 0]
     if all(bool((cells[i, : r1 - r0] == first).all()) for i, (r0, r1) in enumerate(array.bands)):
         return conductance.to(device), first.reshape(1, 1, 1).clone().expand(cells.shape).to(device)
-    if conductance.dtype == torch.float16 and cells.numel() > TABLE_SIZE:
+    if may_tabulate(array.profile) and cells.numel() > TABLE_SIZE:
         table = variance_table(array.profile, array.time)
-        if table is not None and derivable(conductance, variance, table, array):
+        if derivable(conductance, variance, table, array):
             return conductance.to(device), table.to(device)
     return conductance.to(device), cells.to(device)
 
 
-def variance_table(profile, t: float) -> torch.Tensor | None:
+def may_tabulate(profile) -> bool:
+    """Whether an array of ``profile`` may store its variance as a table (white read noise, no drift
+    or wires): the assembly then keeps the cells' float32 variances for :func:`derivable`."""
+    return profile.read_noise.spectrum != "1/f" and profile.drift is None and wires.of(profile) is None
+
+
+def variance_table(profile, t: float) -> torch.Tensor:
     """Per float16 bit pattern b < TABLE_SIZE of a stored |value| v, the normalised read-noise
     variance of a pair with one cell at G = g_min + v (g_max - g_min) and the other at g_min
     (``Tile.pair_variance``'s float64 law, rounded to float32 and then bfloat16 as a cell's is),
-    ``t`` s after programming; None for wired profiles (each cell's own wire gain)."""
-    if wires.of(profile) is not None:
-        return None
+    ``t`` s after programming (without wires: each cell's own gain would be missing)."""
     v = torch.arange(TABLE_SIZE, dtype=torch.int16).view(torch.float16).double().numpy()
     g_range = profile.g_max - profile.g_min
     f_hi = profile.read_split(profile.g_min + v * g_range, t)[1]
@@ -157,12 +162,12 @@ class Products:
 
     ``current(i, rows, u, out)``: ``u @ conductance`` of band ``i``'s first ``rows`` rows into
     ``out``; ``spread(i, rows, u2, out)``: the bfloat16 variance product. A float16
-    conductance band is converted exactly to float32 once per read: into a reused scratch
-    of at most ``budget`` values (``scratch(name, numel, dtype)``) for the first bands,
-    the rest into a scratch of one band each time it is used; a variance table is looked
-    up the same way. A variance stored as one value v is the row sums of u^2 times v (the
-    same within the variance product's bound, :func:`crossbar.read.ops.variance_error_bound`),
-    no product at all.
+    conductance band is converted exactly to float32 once per read: the first bands, as many
+    as a reused scratch of at most ``budget`` values (``scratch(name, numel, dtype)``) holds,
+    in one pass at their first use, the rest into a scratch of one band each time it is
+    used; a variance table is looked up the same way. A variance stored as one value v is
+    the row sums of u^2 times v (the same within the variance product's bound,
+    :func:`crossbar.read.ops.variance_error_bound`), no product at all.
     """
 
     def __init__(self, conductance: torch.Tensor, variance: torch.Tensor | None, scratch,
@@ -170,9 +175,8 @@ class Products:
         self._g, self._var, self._scratch = conductance, variance, scratch
         bands, height, n_out = conductance.shape
         self._cached = 0 if plain(conductance, torch.float32) else min(bands, budget // (height * n_out))
-        self._converted = [False] * self._cached
+        self._converted = self._looked_up = False  # the cached bands, all at once at first use
         self._table = variance if variance is not None and variance.dim() == 1 else None
-        self._looked_up = [False] * self._cached
         self._one = None
         if self._table is None and not plain(variance, torch.bfloat16):
             self._one = float(variance[0, 0, 0])
@@ -189,26 +193,31 @@ class Products:
         """The first ``full`` bands (full height) as float32, when :attr:`batched`."""
         if plain(self._g, torch.float32):
             return self._g[:full]
-        for i in range(full):
-            self._float32(i, self._g.shape[1])
         return self._cache()[:full]
 
     def leading_variance(self, full: int) -> torch.Tensor:
         """The cell variances of the first ``full`` bands (bfloat16), when :attr:`batched`."""
         if self._table is None:
             return self._var[:full]
-        for i in range(full):
-            self._looked_up_band(i, self._g.shape[1])
         return self._variance_cache()[:full]
 
     def _variance_cache(self) -> torch.Tensor:
+        """The cached bands' cell variances (bfloat16), looked up in one pass at first use."""
         g = self._g
-        return self._scratch("bands variance", g[: self._cached].numel(), torch.bfloat16).view(
-            self._cached, *g.shape[1:])
+        cache = self._scratch("bands variance", g[: self._cached].numel(), torch.bfloat16)
+        if not self._looked_up:
+            adc_kernels.look_up(bits(g[: self._cached]).ravel(), bits(self._table), bits(cache))
+            self._looked_up = True
+        return cache.view(self._cached, *g.shape[1:])
 
     def _cache(self) -> torch.Tensor:
+        """The cached bands as float32, converted in one pass at first use."""
         g = self._g
-        return self._scratch("bands float32", g[: self._cached].numel()).view(self._cached, *g.shape[1:])
+        cache = self._scratch("bands float32", g[: self._cached].numel()).view(self._cached, *g.shape[1:])
+        if not self._converted:
+            cache.copy_(g[: self._cached])
+            self._converted = True
+        return cache
 
     def current(self, i: int, rows: int, u: torch.Tensor, out: torch.Tensor) -> None:
         torch.matmul(u, self._float32(i, rows), out=out)
@@ -219,11 +228,7 @@ class Products:
             return g[i, :rows]
         if i >= self._cached:
             return self._scratch("band float32", rows * n_out).view(rows, n_out).copy_(g[i, :rows])
-        cache = self._cache()
-        if not self._converted[i]:
-            cache[i, :rows].copy_(g[i, :rows])
-            self._converted[i] = True
-        return cache[i, :rows]
+        return self._cache()[i, :rows]
 
     def spread(self, i: int, rows: int, u2: torch.Tensor, out: torch.Tensor) -> None:
         if self._table is not None:
@@ -237,13 +242,9 @@ class Products:
     def _looked_up_band(self, i: int, rows: int) -> torch.Tensor:
         """Band ``i``'s cell variances from the table (bfloat16), looked up once per read."""
         g, n_out = self._g, self._g.shape[2]
-        if i >= self._cached:
-            band = self._scratch("band variance", rows * n_out, torch.bfloat16).view(rows, n_out)
-        else:
-            band = self._variance_cache()[i, :rows]
-            if self._looked_up[i]:
-                return band
-            self._looked_up[i] = True
+        if i < self._cached:
+            return self._variance_cache()[i, :rows]
+        band = self._scratch("band variance", rows * n_out, torch.bfloat16).view(rows, n_out)
         adc_kernels.look_up(bits(g[i, :rows]).ravel(), bits(self._table), bits(band).ravel())
         return band
 
