@@ -4,7 +4,7 @@ the float32 layout before it, in one process.
 A trained checkpoint (e.g. the demo's cnn6, ``crossbar-sim demo`` writes it under its work
 folder's ``model/``) is converted on each profile ``chips`` times (programming seeds 0 ..
 chips-1), once in the compact layout and once in the layout before (float32 conductance, a
-bfloat16 variance per cell: ``stored`` replaced for that conversion), calibrated on the same
+bfloat16 variance per cell: ``before_layout`` of benchmarks/bench_read_layout.py), calibrated on the same
 256 training inputs and read once on the first ``--inputs`` test inputs with the same read
 keys. Prints per profile the relative RMS difference of the two chips' logits, the fraction of
 inputs whose class changes, and each layout's accuracy with its 95 % interval (Wilson over the
@@ -15,34 +15,19 @@ Run: ``python docs/results/layout_check.py CHECKPOINT [--data mnist5k] [--profil
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-from unittest import mock
+import sys
+from pathlib import Path
 
 import torch
 
-import crossbar.read.array as array_module
 from crossbar.data import load_split
 from crossbar.experiments.stats import Interval
 from crossbar.nn import convert
 from crossbar.training import load_checkpoint
 
-
-def layout_before(g, variance, array):
-    """The stored forms before the compact layout: float32 conductance, a bfloat16 variance per cell
-    (with ``holds_weights`` answering no, the ideal profile's conductance is w / w_max again)."""
-    device = array.weights.device
-    return g.to(device), None if variance is None else variance.to(torch.bfloat16).to(device)
-
-
-def before_layout():
-    """The context in which arrays are programmed in the layout before (``layout_before``)."""
-    patches = mock.patch.object(array_module, "stored", layout_before), \
-        mock.patch.object(array_module, "holds_weights", lambda profile: False)
-    stack = contextlib.ExitStack()
-    for patch in patches:
-        stack.enter_context(patch)
-    return stack
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from bench_read_layout import before_layout  # noqa: E402 - the layout before, as the benchmark has it
 
 
 def logits(model, profile, seed: int, calibration, x, before: bool) -> torch.Tensor:
