@@ -94,3 +94,27 @@ def sweep_records(out) -> dict:
         r.pop("digest")
         recs[(r["sigma_train"], r["sigma_val"])] = r
     return recs
+
+
+def kill_sweep_after(script: str, out, after: int, delay: float, limit_s: float, env=None) -> None:
+    """Run ``script`` (a sweep writing to ``out``) in a child process and SIGKILL it ``delay``
+    seconds after ``after`` cells are in results.jsonl: the interruption resume tests repeat."""
+    import os
+    import signal
+    import subprocess
+    import time
+    from pathlib import Path
+
+    proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, env=env)
+    results = Path(out) / "results.jsonl"
+    deadline = time.monotonic() + limit_s
+    try:
+        while not (results.exists() and results.read_text().count("\n") >= after):
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, f"{after} cells did not finish within {limit_s:g} s"
+            time.sleep(0.02)
+        time.sleep(delay)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL

@@ -367,6 +367,25 @@ def test_drift_follows_power_law_and_compensation_restores_scale():
             arr.age(bad)
 
 
+def test_patch_read_takes_images_of_any_strides():
+    """A slice of a batch's channels (what a group array of a grouped convolution reads) and a
+    channels-last batch read in place give the bits of their contiguous copies."""
+    gen = torch.Generator().manual_seed(5)
+    batch = torch.randn(4, 7, 10, 9, generator=gen)
+    geometry = ((3, 3), (2, 1), (1, 1), (1, 1))
+    W = np.random.default_rng(7).uniform(-1, 1, size=(3 * 9, 5))
+    arr = CrossbarArray.program(W, physical(read_noise=law("relative", fraction=0.1), dac_bits=5, adc_bits=6,
+                                            tile_rows=8, tile_cols=4), seed=3)
+    part = batch[:, 2:5]
+    last = batch[:, :3].contiguous(memory_format=torch.channels_last)
+    for images in (part, last):
+        assert not images.is_contiguous()
+        assert torch.equal(arr.read_patches(images, *geometry, key(2)),
+                           arr.read_patches(images.contiguous(), *geometry, key(2)))
+    assert not torch.equal(arr.read_patches(part, *geometry, key(2)),
+                           arr.read_patches(last, *geometry, key(2)))
+
+
 def test_verify_iterations_are_recorded():
     p = physical(programming_noise=law("relative", fraction=0.1),
                  verify={"tolerance": 0.001, "max_iterations": 5, "pulse_time_s": 1e-7,

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import sweep_records
+from conftest import kill_sweep_after, sweep_records
 from torch import nn
 
 from crossbar import devices
@@ -530,19 +530,7 @@ def test_sigkill_at_a_random_point_then_resume_on_two_processes_equals_uninterru
         if __name__ == "__main__":
             run_sweep(cfg, progress=False, on_record=lambda rec: time.sleep(0.3))
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE)
-    results = out / "results.jsonl"
-    deadline = time.monotonic() + 120
-    try:
-        while not (results.exists() and results.read_text().count("\n") >= after):
-            assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, f"{after} cells did not finish within 120 s"
-            time.sleep(0.02)
-        time.sleep(delay)
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    kill_sweep_after(script, out, after, delay, 120)
     assert after <= len(sweep_records(out)) < N_CELLS
     run_sweep(_cfg(out), workers=2, progress=False)  # spawn-context process pool
     assert_same_outputs(reference, out)

@@ -266,11 +266,9 @@ def test_command_line_trains_against_a_device(tmp_path, capsys):
         assert words in err and len(err.splitlines()) == 1, err
 
 
-def test_recurrent_layers_train_against_the_device_and_transposed_convolutions_are_refused():
+def test_recurrent_layers_train_against_the_device():
     gru = nn.Sequential(nn.GRU(3, 4, num_layers=2, bidirectional=True, batch_first=True))
     assert [type(m).__name__ for _, m, _ in mapped_layers(gru)] == ["GRU"]
-    with pytest.raises(HardwareError, match="no hardware-aware forward"):
-        mapped_layers(nn.Sequential(nn.ConvTranspose2d(4, 4, 2)))
 
 
 @pytest.mark.parametrize("layer, shape", [
@@ -279,9 +277,12 @@ def test_recurrent_layers_train_against_the_device_and_transposed_convolutions_a
     (nn.Conv2d(40, 40, 3, groups=40), (2, 40, 6, 6)),  # 7 groups per 64 x 16 tile: six arrays
     (nn.Conv2d(6, 9, 3, groups=3, padding="same", padding_mode="reflect"), (2, 6, 7, 7)),
     (nn.Conv3d(2, 4, 3, padding=1), (2, 2, 5, 5, 5)),
+    (nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1), (2, 4, 5, 5)),
+    (nn.ConvTranspose1d(6, 4, 4, stride=3, groups=2, dilation=2), (3, 6, 7)),
+    (nn.ConvTranspose2d(24, 24, 2, stride=2, groups=24, bias=False), (2, 24, 3, 3)),  # several arrays
 ])
 def test_every_convolution_trains_against_the_device(layer, shape):
-    """1-D, 2-D, 3-D and grouped convolutions: on the ideal profile the training forward is
+    """1-D, 2-D, 3-D, grouped and transposed convolutions: on the ideal profile the training forward is
     torch's own layer (float32 rounding apart) and every weight gets a gradient; on PCM the
     forward differs from it (the device is in the loop) and stays finite."""
     x = torch.randn(*shape, generator=torch.Generator().manual_seed(4))

@@ -7,16 +7,13 @@ import json
 import os
 import random
 import re
-import signal
-import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import sweep_records
+from conftest import kill_sweep_after, sweep_records
 
 from crossbar import data as cdata
 from crossbar import models
@@ -77,19 +74,7 @@ def test_sigkill_then_resume_of_a_user_network_equals_uninterrupted(user_dir, re
             run_sweep(cfg, progress=False, report=False, on_record=lambda rec: time.sleep(0.3))
     """)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(user_dir), os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, env=env)
-    results = out / "results.jsonl"
-    deadline = time.monotonic() + 180
-    try:
-        while not (results.exists() and results.read_text().count("\n") >= after):
-            assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, f"{after} cells did not finish within 180 s"
-            time.sleep(0.02)
-        time.sleep(delay)
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    kill_sweep_after(script, out, after, delay, 180, env=env)
     assert after <= len(sweep_records(out)) < N_CELLS
     run_sweep(_cfg(out), workers=2, progress=False, report=False)  # local processes import it by path
     assert sweep_records(out) == sweep_records(reference)

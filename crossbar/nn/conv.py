@@ -51,7 +51,7 @@ from crossbar.read.ops import im2col
 from crossbar.seeds import Stream, derive
 
 __all__ = ["AnalogConv1d", "AnalogConv2d", "AnalogConv3d", "AnalogConvTranspose1d",
-           "AnalogConvTranspose2d", "grouped_layout"]
+           "AnalogConvTranspose2d", "fold_positions", "grouped_layout", "position_rows"]
 
 
 def _tiles(rows: int, cols: int, profile) -> int:
@@ -95,9 +95,26 @@ def _lift(values: Sequence[int], pad: int) -> tuple[int, ...]:
     return (pad, *values) if len(values) == 1 else tuple(values)
 
 
-def _rows(x: torch.Tensor) -> torch.Tensor:
+def position_rows(x: torch.Tensor) -> torch.Tensor:
     """Each position's channels, one row per position (a transposed convolution's vectors)."""
     return x.movedim(1, -1).reshape(-1, x.shape[1]).contiguous()
+
+
+def fold_positions(y: torch.Tensor, n: int, size: Sequence[int], kernel: Sequence[int],
+                   stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int],
+                   output_padding: Sequence[int]) -> torch.Tensor:
+    """A transposed convolution's digital part: the products of each input position ``y``
+    (n * positions x C_out * kernel) added into the output (``F.fold``), extended by the output
+    padding and cropped by the padding; 1-D geometries as height 1 (the result keeps that axis)."""
+    size, kernel, stride = _lift(size, 1), _lift(kernel, 1), _lift(stride, 1)
+    padding, dilation, (oh, ow) = _lift(padding, 0), _lift(dilation, 1), _lift(output_padding, 0)
+    full = [(size[i] - 1) * stride[i] + dilation[i] * (kernel[i] - 1) + 1 for i in range(2)]
+    out = F.fold(y.view(n, math.prod(size), -1).transpose(1, 2), full, kernel, dilation=dilation,
+                 stride=stride)
+    if oh or ow:
+        out = F.pad(out, (0, ow, 0, oh))
+    (ph, pw) = padding
+    return out[:, :, ph:out.shape[2] - ph, pw:out.shape[3] - pw]
 
 
 class _Conv(AnalogLayer):
@@ -117,14 +134,14 @@ class _Conv(AnalogLayer):
             padding, self.pad = spec["padding"], None
             self.output_padding = _lift(spec["output_padding"], 0)
         else:
-            padding, self.pad, self.pad_mode = self._padding(spec)
+            padding, self.pad, self.pad_mode = self.paddings(spec)
         self.geometry = (_lift(kernel, 1), _lift(stride, 1), _lift(padding, 0), _lift(dilation, 1))
         super().__init__(weight_io, bias, profile, seed)
         self.real_weights = weight_io.shape[0] * weight_io.shape[1] // groups_here
         self.parts = nn.ModuleList()  # the arrays of the later groups (from_seeds)
 
     @classmethod
-    def _padding(cls, spec: dict) -> tuple[tuple[int, ...], list[int] | None, str]:
+    def paddings(cls, spec: dict) -> tuple[tuple[int, ...], list[int] | None, str]:
         """(the padding the read applies, the digital pre-padding for ``F.pad`` or None, its mode)."""
         kernel, dilation, padding = spec["kernel_size"], spec["dilation"], spec["padding"]
         if padding == "valid":
@@ -145,9 +162,9 @@ class _Conv(AnalogLayer):
         return layer.groups
 
     @classmethod
-    def _blocks(cls, layer: nn.Module) -> list[torch.Tensor]:
-        """Each group's weight as inputs x outputs of its array."""
-        blocks = layer.weight.detach().chunk(layer.groups, dim=0)
+    def weight_blocks(cls, weight: torch.Tensor, groups: int) -> list[torch.Tensor]:
+        """Each group's part of the torch layer's ``weight`` as inputs x outputs of its array."""
+        blocks = weight.chunk(groups, dim=0)
         if cls.transposed:  # (C_in, C_out/groups, *kernel): C_in/groups x (C_out/groups * kernel)
             return [b.reshape(b.shape[0], -1) for b in blocks]
         return [b.reshape(b.shape[0], -1).t() for b in blocks]
@@ -156,7 +173,7 @@ class _Conv(AnalogLayer):
     def from_seeds(cls, layer: nn.Module, profile, seeds: Sequence[int]) -> _Conv:
         """Map ``layer`` with one programming seed per group (the layout: :func:`grouped_layout`)."""
         groups, spec, bias = layer.groups, _spec(layer), layer.bias
-        blocks = cls._blocks(layer)
+        blocks = cls.weight_blocks(layer.weight.detach(), groups)
         k = grouped_layout(groups, *blocks[0].shape, profile)
         per_group = layer.out_channels // groups
         arrays, g = [], 0
@@ -221,6 +238,13 @@ class _Conv(AnalogLayer):
         per_group = self.spec["in_channels"] // self.spec["groups"]
         return x.split([a.groups_here * per_group for a in (self, *self.parts)], dim=1)
 
+    def _checked(self, x: torch.Tensor) -> torch.Tensor:
+        """The base class's check; a float32 input keeps its strides (the reads take any, so a
+        group array reads its channels of the batch in place instead of a copy)."""
+        if x.dtype == torch.float32 and x.device == self.array.weights.device:
+            return x.detach()
+        return super()._checked(x)
+
     def _own(self, x: torch.Tensor) -> torch.Tensor:
         """The input channels of this layer's own array."""
         return self._split(x)[0] if len(self.parts) else x
@@ -235,7 +259,7 @@ class _Conv(AnalogLayer):
         position (transposed: each input position's channels)."""
         x = self._own(x)
         if self.transposed:
-            return _rows(x)
+            return position_rows(x)
         return im2col(self._padded(x), *self.geometry)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -269,20 +293,11 @@ class _Conv(AnalogLayer):
         return y.squeeze(2) if self.dims == 1 else y
 
     def _transposed(self, x: torch.Tensor) -> torch.Tensor:
-        n, size = x.shape[0], _lift(x.shape[2:], 1)
-        rows = _rows(x)
+        rows = position_rows(x)
         if self.calibration is not None:
             self._observe(rows)
         y = self.array.read(rows, self.next_key(), None, output_noise=False, group=self.read_time)
-        kernel, stride, padding, dilation = self.geometry
-        full = [(size[i] - 1) * stride[i] + dilation[i] * (kernel[i] - 1) + 1 for i in range(2)]
-        out = F.fold(y.view(n, math.prod(size), -1).transpose(1, 2), full, kernel, dilation=dilation,
-                     stride=stride)
-        oh, ow = self.output_padding
-        if oh or ow:
-            out = F.pad(out, (0, ow, 0, oh))
-        (ph, pw) = padding
-        out = out[:, :, ph:out.shape[2] - ph, pw:out.shape[3] - pw]
+        out = fold_positions(y, x.shape[0], x.shape[2:], *self.geometry, self.output_padding)
         if self.bias is not None:
             out = out + self.bias.view(1, -1, 1, 1)
         return out.squeeze(2) if self.dims == 1 else out.contiguous()

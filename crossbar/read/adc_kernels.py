@@ -179,22 +179,43 @@ def row_normals(key: np.uint64, rows: np.ndarray, cols: int) -> np.ndarray:
 
 
 @njit(inline="always", error_model="numpy", fastmath={"contract"})
-def _adc(acc, k0, cur, c0, var, v0, floor, z, z0, count, noisy, quantise, top, up, down, gain, j0, rs):
-    """acc[k0 + n] += ADC(cur[c0 + n] + sqrt(var[v0 + n] + floor[j]) z[z0 + n]) * gain[j] * rs for
-    n < count (column j = j0 + n); returns how many conversions clipped (|value| >= top[j]).
-    Unsigned flat indices, so no negative-index checks keep it from vectorising."""
-    clipped = 0
-    for n in range(np.uint64(count)):
-        v = cur[c0 + n]
-        j = j0 + n
-        if noisy:
-            v += math.sqrt(var[v0 + n] + floor[j]) * z[z0 + n]
-        clipped += abs(v) >= top[j]
-        v = min(max(v, -top[j]), top[j])
-        if quantise:
-            v = np.rint(v * up[j]) * down[j]
-        acc[k0 + n] += v * gain[j] * rs
-    return clipped
+def _convert(v, var, z, noisy, quantise, top, up, down):
+    """One conversion: (ADC(v + sqrt(var) z), whether it clipped: |value| >= top)."""
+    if noisy:
+        v += math.sqrt(var) * z
+    clipped = abs(v) >= top
+    v = min(max(v, -top), top)
+    if quantise:
+        v = np.rint(v * up) * down
+    return v, clipped
+
+
+@njit(inline="always", error_model="numpy", fastmath={"contract"})
+def _adc(acc, cur, c0, var, floor, z, rows, cols, noisy, quantise, top, up, down, gain, rs, counted):
+    """For each row of a block and column j (k = row * cols + j): acc[k] += ADC(cur[c0 + k] +
+    sqrt(var[k] + floor[j]) z) * gain[j] * rs[row], z the row's normals (column j < h = ceil(cols
+    / 2): z[row * h + j], else z[rows * h + row * h + j - h], the pairs' second normals);
+    counted[row] += its clipped conversions. One call per block (each call of an inlined function
+    costs reference counting of its arrays); unsigned flat indices, so no negative-index checks
+    keep the loops over the columns from vectorising."""
+    half = (cols + 1) // 2
+    npairs = np.uint64(rows * half)
+    j1 = np.uint64(half)
+    for row in range(rows):
+        k0, zr = np.uint64(row * cols), np.uint64(row * half)
+        clipped = 0
+        for j in range(j1):
+            v, c = _convert(cur[c0 + k0 + j], var[k0 + j] + floor[j], z[zr + j], noisy, quantise, top[j],
+                            up[j], down[j])
+            clipped += c
+            acc[k0 + j] += v * gain[j] * rs[row]
+        for n in range(np.uint64(cols - half)):
+            k, j = k0 + j1 + n, j1 + n
+            v, c = _convert(cur[c0 + k], var[k] + floor[j], z[npairs + zr + n], noisy, quantise, top[j],
+                            up[j], down[j])
+            clipped += c
+            acc[k] += v * gain[j] * rs[row]
+        counted[row] += clipped
 
 
 def read_bands(
@@ -258,7 +279,6 @@ def _read_tasks(current, variance, floor, keys, weights, full_scale, bits, col_s
     w32 = weights.astype(np.float32)
     flat_current = current.reshape(-1)
     flat_variance = variance.reshape(-1)
-    j1 = np.uint64(half)  # the second half of the columns: the pairs' second normals
     per_block = max(1, TASK_VALUES // cols)  # rows read with one fill of the scratch buffers
     blocks = (batch + per_block - 1) // per_block
     for task in range(t0, t1):  # scratch allocated once per task, its blocks strided over the batch
@@ -267,6 +287,7 @@ def _read_tasks(current, variance, floor, keys, weights, full_scale, bits, col_s
         var = var_bits.view(np.float32)
         acc = np.empty(per_block * cols, np.float32)
         counted = np.empty(per_block, np.int64)
+        rs = np.empty(per_block, np.float32)  # each row's scale times the read's weight
         for block in range(task, blocks, tasks):
             b0 = block * per_block
             rows = min(per_block, batch - b0)
@@ -283,14 +304,9 @@ def _read_tasks(current, variance, floor, keys, weights, full_scale, bits, col_s
                         for k in range(np.uint64(rows * cols)):  # bfloat16 -> float32: the high bits
                             var_bits[k] = np.uint32(flat_variance[base + k]) << np.uint32(16)
                     for row in range(rows):
-                        k0 = np.uint64(row * cols)
-                        zr = np.uint64(row * half)
-                        rs = row_scale[b0 + row] * w32[r]
-                        k1, z1 = k0 + j1, np.uint64(npairs) + zr
-                        counted[row] += _adc(acc, k0, flat_current, base + k0, var, k0, fi, z, zr, half,
-                                             noisy, quantise, top, up, down, gain, np.uint64(0), rs)
-                        counted[row] += _adc(acc, k1, flat_current, base + k1, var, k1, fi, z, z1,
-                                             cols - half, noisy, quantise, top, up, down, gain, j1, rs)
+                        rs[row] = row_scale[b0 + row] * w32[r]
+                    _adc(acc, flat_current, base, var, fi, z, rows, cols, noisy, quantise, top, up, down,
+                         gain, rs, counted)
             for row in range(rows):
                 g = (b0 + row) // per_group
                 dst = out[g, b0 + row - g * per_group]

@@ -372,7 +372,7 @@ class CrossbarArray(nn.Module):
                           output_noise=output_noise, group=group, copies=copies)
             return y.view(n, h_out, w_out, -1).permute(0, 3, 1, 2).contiguous()
         key = self._check_read(key, output_noise)
-        out, clipped = read_patches_cpu(self, images.contiguous(), geometry, out_hw, self._keys(key),
+        out, clipped = read_patches_cpu(self, images, geometry, out_hw, self._keys(key),
                                         *self._read_buffers(group, n * h_out * w_out), copies)
         if clipped is None:
             check_finite("images", images)

@@ -145,10 +145,10 @@ def read_patches_cpu(array, images: torch.Tensor, geometry, out_hw: np.ndarray, 
     """A convolution's read on the CPU (N x outputs x H_out x W_out, and the clipped conversions,
     None if the images hold NaN or infinity): the DAC kernel takes the patches straight from
     the images, a few whole images per launch, and the ADC kernel writes the output in place;
-    bit for bit the read of ``im2col(images)`` (no bias). ``copies``: the images may be that
-    many stacked copies (:func:`read_cpu`)."""
+    bit for bit the read of ``im2col(images)`` (no bias). ``images`` may have any strides (a
+    slice of a batch's channels is read in place). ``copies``: the images may be that many
+    stacked copies (:func:`read_cpu`)."""
     n = images.shape[0]
-    images = images.contiguous()
     positions = int(out_hw[0] * out_hw[1])
     plan = array.plan
     starts = np.array([r0 for r0, _ in array.bands] + [array.shape[0]], dtype=np.int64)

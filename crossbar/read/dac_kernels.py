@@ -37,65 +37,78 @@ def _bf16_squares(u, lo, width, u2, sq, sq_bits) -> None:
         u2[lo + i] = np.uint16(w >> np.int32(16))
 
 
-@njit(inline="always", error_model="numpy", fastmath={"contract"})
-def _dac_row(x, x_bits, off, n, b, batch, bits, widths, phases, starts, u, u2, scale, sq, sq_bits,
-             peak, peak_f) -> None:
-    """Convert input row ``b``, the ``n`` entries of the flat float32 ``x`` at ``off`` (``x_bits``:
-    its int32 view), as :func:`dac` describes. ``sq``/``sq_bits`` (n entries) and ``peak``/
-    ``peak_f`` (1 entry) are scratch and their views. Flat indices, no slices: a slice costs
-    reference counting per row."""
-    m = np.int32(0)
-    start = np.uint64(off)
-    for i in range(np.uint64(n)):
-        m = max(m, x_bits[start + i] & _ABS32)
-    if m >= _INF32_BITS:
-        scale[b] = np.nan
-        return
-    peak[0] = m
-    mf = peak_f[0] if m > 0 else np.float32(1.0)
-    scale[b] = mf
+@njit(inline="always", error_model="numpy")
+def _grid(bits, widths):
+    """The DAC's constants of a launch (computed once, not per row): K, 1 / K, and each slice's
+    digit mask and 1 / D (see :func:`dac`)."""
     levels = np.float32(2 ** (bits - 1) - 1) if bits > 0 else np.float32(1.0)
-    inv_levels = np.float32(1.0) / levels
-    f = levels / mf
+    masks, inv_ds = np.empty(widths.size, np.int64), np.empty(widths.size, np.float32)
+    for s in range(widths.size):
+        masks[s] = np.int64(2 ** widths[s] - 1) if bits > 0 else np.int64(0)
+        inv_ds[s] = np.float32(1.0) / np.float32(masks[s]) if bits > 0 else np.float32(1.0)
+    return levels, np.float32(1.0) / levels, masks, inv_ds
+
+
+@njit(inline="always", error_model="numpy", fastmath={"contract"})
+def _dac_rows(x, x_bits, b0, rows, n, batch, bits, grid, widths, phases, starts, u, u2, scale, sq, sq_bits,
+              peak, peak_f) -> None:
+    """Convert input rows b0 .. b0 + rows - 1, row b0 + i the ``n`` entries of the flat float32
+    ``x`` at i * n (``x_bits``: its int32 view), as :func:`dac` describes (``grid``:
+    :func:`_grid`). ``sq``/``sq_bits`` (n entries) and ``peak``/``peak_f`` (1 entry) are scratch
+    and their views. Flat indices, no slices, and one call for many rows: a slice, and each
+    call of an inlined function, costs reference counting of its arrays."""
+    levels, inv_levels, masks, inv_ds = grid
     reads = widths.size * phases
-    for band in range(starts.size - 1):
-        r0 = starts[band]
-        width = np.uint64(starts[band + 1] - r0)
-        src = np.uint64(off + r0)
-        block = np.uint64(batch * reads * r0)  # this band's reads: reads x batch x width
-        if reads == 1:  # one-shot, one phase: the voltage is the rounded code k / K
-            lo = block + np.uint64(b) * width
-            if bits > 0:
-                for i in range(width):
-                    u[lo + i] = np.rint(x[src + i] * f) * inv_levels
-            else:
-                for i in range(width):
-                    u[lo + i] = x[src + i] * f
-            if u2.size > 0:
-                _bf16_squares(u, lo, width, u2, sq, sq_bits)
+    for row in range(rows):
+        b = b0 + row
+        off = row * n
+        m = np.int32(0)
+        start = np.uint64(off)
+        for i in range(np.uint64(n)):
+            m = max(m, x_bits[start + i] & _ABS32)
+        if m >= _INF32_BITS:
+            scale[b] = np.nan
             continue
-        shift = 0
-        for s in range(widths.size):
-            w = widths[s]
-            mask = np.int64(2**w - 1) if bits > 0 else np.int64(0)
-            inv_d = np.float32(1.0) / np.float32(mask) if bits > 0 else np.float32(1.0)
-            for ph in range(phases):
-                r = s * phases + ph
-                lo = block + np.uint64(r * batch + b) * width
-                for i in range(width):
-                    k = x[src + i] * f
-                    if bits > 0:
-                        k = np.rint(k)
-                        d = np.float32((np.int64(abs(k)) >> shift) & mask) * inv_d
-                        v = d if k >= 0 else -d
-                    else:
-                        v = k
-                    if phases == 2:
-                        v = max(v, np.float32(0.0)) if ph == 0 else max(-v, np.float32(0.0))
-                    u[lo + i] = v
+        peak[0] = m
+        mf = peak_f[0] if m > 0 else np.float32(1.0)
+        scale[b] = mf
+        f = levels / mf
+        for band in range(starts.size - 1):
+            r0 = starts[band]
+            width = np.uint64(starts[band + 1] - r0)
+            src = np.uint64(off + r0)
+            block = np.uint64(batch * reads * r0)  # this band's reads: reads x batch x width
+            if reads == 1:  # one-shot, one phase: the voltage is the rounded code k / K
+                lo = block + np.uint64(b) * width
+                if bits > 0:
+                    for i in range(width):
+                        u[lo + i] = np.rint(x[src + i] * f) * inv_levels
+                else:
+                    for i in range(width):
+                        u[lo + i] = x[src + i] * f
                 if u2.size > 0:
                     _bf16_squares(u, lo, width, u2, sq, sq_bits)
-            shift += w
+                continue
+            shift = 0
+            for s in range(widths.size):
+                mask, inv_d = masks[s], inv_ds[s]
+                for ph in range(phases):
+                    r = s * phases + ph
+                    lo = block + np.uint64(r * batch + b) * width
+                    for i in range(width):
+                        k = x[src + i] * f
+                        if bits > 0:
+                            k = np.rint(k)
+                            d = np.float32((np.int64(abs(k)) >> shift) & mask) * inv_d
+                            v = d if k >= 0 else -d
+                        else:
+                            v = k
+                        if phases == 2:
+                            v = max(v, np.float32(0.0)) if ph == 0 else max(-v, np.float32(0.0))
+                        u[lo + i] = v
+                    if u2.size > 0:
+                        _bf16_squares(u, lo, width, u2, sq, sq_bits)
+                shift += widths[s]
 
 
 def dac(x: np.ndarray, bits: int, widths: np.ndarray, phases: int, starts: np.ndarray, u: np.ndarray,
@@ -129,63 +142,77 @@ def dac(x: np.ndarray, bits: int, widths: np.ndarray, phases: int, starts: np.nd
 def _dac_tasks(x, bits, widths, phases, starts, u, u2, scale, t0, t1) -> None:
     """Tasks t0 .. t1 of :func:`dac` (rows task * DAC_ROWS_PER_TASK ...)."""
     batch, n = x.shape
-    flat = x.reshape(-1)
-    flat_bits = flat.view(np.int32)
-    for task in range(t0, t1):
-        sq = np.empty(n, np.float32)
-        peak = np.empty(1, np.int32)
-        sq_bits, peak_f = sq.view(np.int32), peak.view(np.float32)
-        for b in range(task * DAC_ROWS_PER_TASK, min(batch, (task + 1) * DAC_ROWS_PER_TASK)):
-            _dac_row(flat, flat_bits, b * n, n, b, batch, bits, widths, phases, starts, u, u2, scale,
-                     sq, sq_bits, peak, peak_f)
+    b0, b1 = t0 * DAC_ROWS_PER_TASK, min(batch, t1 * DAC_ROWS_PER_TASK)
+    flat = x.reshape(-1)[b0 * n : b1 * n]
+    sq, peak = np.empty(n, np.float32), np.empty(1, np.int32)
+    _dac_rows(flat, flat.view(np.int32), b0, b1 - b0, n, batch, bits, _grid(bits, widths), widths, phases,
+              starts, u, u2, scale, sq, sq.view(np.int32), peak, peak.view(np.float32))
 
 
 def dac_patches(x: np.ndarray, kernel: np.ndarray, stride: np.ndarray, padding: np.ndarray,
                 dilation: np.ndarray, out_hw: np.ndarray, bits: int, widths: np.ndarray, phases: int,
                 starts: np.ndarray, u: np.ndarray, u2: np.ndarray, scale: np.ndarray) -> None:
-    """:func:`dac` of the im2col patches of the images ``x`` (N x C x H x W, float32), without
-    writing the patch matrix: row n * H_out * W_out + oh * W_out + ow is the patch of output
-    position (oh, ow) of image n, entries ordered (channel, kernel row, kernel column) as in
-    :func:`crossbar.read.ops.im2col` (zeros where the kernel reaches into the padding). One task
-    per output row of an image, split over plain threads."""
-    run_split(lambda t0, t1: _patch_tasks(x, kernel, stride, padding, dilation, out_hw, bits, widths, phases,
-                                          starts, u, u2, scale, t0, t1), x.shape[0] * int(out_hw[0]), 1)
+    """:func:`dac` of the im2col patches of the images ``x`` (N x C x H x W, float32, any strides,
+    so a slice of a batch's channels is read in place), without writing the patch matrix: row
+    n * H_out * W_out + oh * W_out + ow is the patch of output position (oh, ow) of image n,
+    entries ordered (channel, kernel row, kernel column) as in :func:`crossbar.read.ops.im2col`
+    (zeros where the kernel reaches into the padding). One task per output row of an image,
+    split over plain threads."""
+    if min(x.strides) < 0:
+        x = np.ascontiguousarray(x)
+    steps = np.array(x.strides, np.int64) // x.itemsize
+    extent = 1 + int(np.sum((np.array(x.shape) - 1) * steps)) if x.size else 0
+    flat = np.lib.stride_tricks.as_strided(x, shape=(extent,), strides=(x.itemsize,))  # every element x spans
+    shape = np.array(x.shape, np.int64)
+    run_split(lambda t0, t1: _patch_tasks(flat, shape, steps, kernel, stride, padding, dilation, out_hw, bits,
+                                          widths, phases, starts, u, u2, scale, t0, t1),
+              x.shape[0] * int(out_hw[0]), 1)
 
 
 @njit(**_DAC)
-def _patch_tasks(x, kernel, stride, padding, dilation, out_hw, bits, widths, phases, starts, u, u2, scale,
-                 t0, t1) -> None:
-    """Tasks t0 .. t1 of :func:`dac_patches`."""
-    n_img, channels, height, width = x.shape
+def _patch_tasks(images, shape, steps, kernel, stride, padding, dilation, out_hw, bits, widths, phases,
+                 starts, u, u2, scale, t0, t1) -> None:
+    """Tasks t0 .. t1 of :func:`dac_patches` (``images``: the elements the images span, ``steps``
+    their strides in elements): each patch gathered into one small buffer through a table of its
+    entries' offsets (a vectorised gather; zeros where the kernel reaches into the padding), the
+    patches of one output row then converted in one call."""
+    n_img, channels, height, width = shape[0], shape[1], shape[2], shape[3]
     kh, kw = kernel[0], kernel[1]
     h_out, w_out = out_hw[0], out_hw[1]
     positions = h_out * w_out
     batch = n_img * positions
     n = channels * kh * kw
-    padded = padding[0] > 0 or padding[1] > 0
-    images = x.reshape(-1)
-    plane = height * width
+    last = np.int64(images.size - 1)
+    # entry k = (c * kh + i) * kw + j: its input row and column from the patch's corner, and its offset
+    di, dj, off = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
+    for c in range(channels):
+        for i in range(kh):
+            for j in range(kw):
+                k = (c * kh + i) * kw + j
+                di[k], dj[k] = i * dilation[0], j * dilation[1]
+                off[k] = c * steps[1] + di[k] * steps[2] + dj[k] * steps[3]
+    reach_h, reach_w = (kh - 1) * dilation[0], (kw - 1) * dilation[1]
+    grid = _grid(bits, widths)
+    block = np.empty(w_out * n, np.float32)  # the patches of one output row
+    sq, peak = np.empty(n, np.float32), np.empty(1, np.int32)
+    block_bits, sq_bits, peak_f = block.view(np.int32), sq.view(np.int32), peak.view(np.float32)
     for task in range(t0, t1):  # one output row of one image: w_out patches
         img = np.int64(task) // h_out
         oh = np.int64(task) - img * h_out
-        block = np.zeros(w_out * n, np.float32) if padded else np.empty(w_out * n, np.float32)
-        peak = np.empty(1, np.int32)
-        sq = np.empty(n, np.float32)
-        block_bits, sq_bits, peak_f = block.view(np.int32), sq.view(np.int32), peak.view(np.float32)
-        for i in range(kh):
-            ih = oh * stride[0] - padding[0] + i * dilation[0]
-            if ih < 0 or ih >= height:
-                continue  # padding: the zeros stay
-            for j in range(kw):
-                shift = j * dilation[1] - padding[1]  # iw = ow * stride + shift
-                lo = max(0, (-shift + stride[1] - 1) // stride[1])
-                hi = min(w_out, (width - 1 - shift) // stride[1] + 1)
-                for c in range(channels):
-                    k = np.uint64((c * kh + i) * kw + j)
-                    src = np.uint64((img * channels + c) * plane + ih * width + shift)
-                    for ow in range(np.uint64(lo), np.uint64(hi)):
-                        block[ow * np.uint64(n) + k] = images[src + ow * np.uint64(stride[1])]
-        first = img * positions + oh * w_out
+        ih0 = oh * stride[0] - padding[0]
+        rows_inside = ih0 >= 0 and ih0 + reach_h < height
         for ow in range(w_out):
-            _dac_row(block, block_bits, ow * n, n, first + ow, batch, bits, widths, phases, starts, u, u2,
-                     scale, sq, sq_bits, peak, peak_f)
+            iw0 = ow * stride[1] - padding[1]
+            corner = img * steps[0] + ih0 * steps[2] + iw0 * steps[3]
+            at = np.uint64(ow * n)
+            if rows_inside and iw0 >= 0 and iw0 + reach_w < width:
+                for k in range(np.uint64(n)):
+                    block[at + k] = images[np.uint64(corner + off[k])]
+            else:
+                for k in range(np.uint64(n)):
+                    ih, iw = ih0 + di[k], iw0 + dj[k]
+                    inside = (ih >= 0) & (ih < height) & (iw >= 0) & (iw < width)
+                    value = images[np.uint64(min(max(corner + off[k], np.int64(0)), last))]
+                    block[at + k] = value if inside else np.float32(0.0)
+        _dac_rows(block, block_bits, img * positions + oh * w_out, w_out, n, batch, bits, grid, widths,
+                  phases, starts, u, u2, scale, sq, sq_bits, peak, peak_f)

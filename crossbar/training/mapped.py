@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from crossbar.nn.attention import attend, projections
-from crossbar.nn.conv import group_sizes, grouped_layout
+from crossbar.nn.conv import fold_positions, group_sizes, grouped_layout, position_rows
 from crossbar.nn.convert import mapped_by_use
 from crossbar.nn.mappable import SUPPORTED, analog_class
 from crossbar.nn.recurrent import gate_weights, param_suffixes, params_of
@@ -72,13 +72,15 @@ def _linear_forward(layer: nn.Linear, x: torch.Tensor, products: list[Array]) ->
 
 def _conv_matrices(layer: nn.Module, profile) -> Matrices:
     """A convolution's arrays as ``convert`` lays them out (``crossbar.nn.conv.grouped_layout``):
-    each holds n consecutive groups block-diagonally, (C_in/groups * kernel) x C_out/groups each."""
-    groups, per_out = layer.groups, layer.out_channels // layer.groups
-    blocks = [b.reshape(b.shape[0], -1).t() for b in layer.weight.chunk(groups, dim=0)]
+    each holds n consecutive groups block-diagonally, (C_in/groups * kernel) x C_out/groups each
+    (transposed: C_in/groups x C_out/groups * kernel, its bias added after the fold)."""
+    cls, groups, per_out = analog_class(layer), layer.groups, layer.out_channels // layer.groups
+    blocks = cls.weight_blocks(layer.weight, groups)
     out, g = [], 0
     for n in group_sizes(groups, grouped_layout(groups, *blocks[0].shape, profile)):
         w = blocks[g] if n == 1 else torch.block_diag(*blocks[g:g + n])
-        out.append((w, None if layer.bias is None else layer.bias[g * per_out:(g + n) * per_out]))
+        digital = layer.bias is None or cls.transposed
+        out.append((w, None if digital else layer.bias[g * per_out:(g + n) * per_out]))
         g += n
     return out
 
@@ -88,7 +90,7 @@ def _conv_pads(layer: nn.Module) -> tuple[tuple[int, ...], list[int] | None, str
     layer pads (``padding="same"``, padding modes)."""
     spec = dict(kernel_size=layer.kernel_size, dilation=layer.dilation, padding=layer.padding,
                 padding_mode=layer.padding_mode)
-    return analog_class(layer)._padding(spec)
+    return analog_class(layer).paddings(spec)
 
 
 def _conv_forward(layer: nn.Module, x: torch.Tensor, products: list[Array]) -> torch.Tensor:
@@ -101,6 +103,18 @@ def _conv_forward(layer: nn.Module, x: torch.Tensor, products: list[Array]) -> t
     per = math.prod(layer.kernel_size)
     xs = x.split([a.inputs // per for a in products], dim=1)
     return torch.cat([a(xi) for a, xi in zip(products, xs, strict=True)], dim=1)
+
+
+def _transposed_forward(layer: nn.Module, x: torch.Tensor, products: list[Array]) -> torch.Tensor:
+    """Each array on its groups' input channels, one row per input position, the overlapping
+    outputs added digitally (``crossbar.nn.conv.fold_positions``) and the bias after them."""
+    xs = x.split([a.inputs for a in products], dim=1)
+    geometry = (layer.kernel_size, layer.stride, layer.padding, layer.dilation, layer.output_padding)
+    out = torch.cat([fold_positions(a(position_rows(xi)), x.shape[0], x.shape[2:], *geometry)
+                     for a, xi in zip(products, xs, strict=True)], dim=1)
+    if layer.bias is not None:
+        out = out + layer.bias.view(1, -1, 1, 1)
+    return out.squeeze(2) if x.dim() == 3 else out
 
 
 def _conv_product(layer: nn.Module, hw: HardwareConfig, gen: Draws, x: torch.Tensor,
@@ -169,12 +183,16 @@ def _recurrent_forward(layer: nn.RNNBase, x: torch.Tensor, products: list[Array]
 
 
 _CONV = Rule(_conv_matrices, lambda m: [m.weight], _conv_forward, _conv_product)
+_TRANSPOSED = Rule(_conv_matrices, lambda m: [m.weight], _transposed_forward,
+                   lambda m, *a: _linear_product(*a))
 RULES: dict[type[nn.Module], Rule] = {
     nn.Linear: Rule(lambda m, _p: [(m.weight.t(), m.bias)], lambda m: [m.weight], _linear_forward,
                     lambda m, *a: _linear_product(*a)),
     nn.Conv1d: _CONV,
     nn.Conv2d: _CONV,
     nn.Conv3d: _CONV,
+    nn.ConvTranspose1d: _TRANSPOSED,
+    nn.ConvTranspose2d: _TRANSPOSED,
     nn.MultiheadAttention: Rule(_attention_matrices, _attention_params, _attention_forward,
                                 lambda m, *a: _linear_product(*a)),
     nn.RNNBase: Rule(lambda m, _p: _recurrent_matrices(m),
