@@ -7,6 +7,9 @@ the top of ``crossbar`` (seeds, checks, threads); above it, ``crossbar.nn`` read
   caller uses (``mvm``, ``read``, ``read_patches``, ``age``, ``calibrate``).
 - ``tile.py``: one tile's programming record (regenerated from weights and seed), drift to a
   time, the circuit noise floor and ADC full scale per column.
+- ``layout.py``: how the array stores its read state (float16 conductance below the read noise
+  of profiles without drift, one variance value where every cell has it) and the operands a
+  read gets back from it, a band at a time.
 - ``plan.py``: ``ReadPlan``, the conversions one MVM makes under the converter settings;
   ``ReadStats``.
 - ``cpu.py`` (Numba) and ``torch_read.py`` (plain torch, the reference and the accelerator

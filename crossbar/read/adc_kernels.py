@@ -119,6 +119,14 @@ def normals(key: np.uint64, n: int, mean: float, std: float) -> np.ndarray:
     return out
 
 
+@njit(cache=True, nogil=True)
+def look_up(index: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
+    """out[i] = table[index[i] & 0x7FFF] (flat uint16 arrays): a stored variance table read with
+    the float16 bit patterns of the conductance, sign cleared (:mod:`crossbar.read.layout`)."""
+    for i in range(index.size):
+        out[i] = table[index[i] & np.uint16(0x7FFF)]
+
+
 @njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
 def call_part(g: np.ndarray, var_bits: np.ndarray, key: np.uint64, shared: float, fresh: float,
               g_out: np.ndarray, var_out: np.ndarray) -> None:

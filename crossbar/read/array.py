@@ -39,6 +39,7 @@ from torch import nn
 
 from crossbar.read.calibration import calibrate_tiles
 from crossbar.read.cpu import read_patches_cpu, read_rows_cpu
+from crossbar.read.layout import holds_weights, may_tabulate, stored, weights_home
 from crossbar.read.operands import as_matrix, check_finite, check_key
 from crossbar.read.ops import im2col, keyed_normal, qin_noise
 from crossbar.read.plan import ReadPlan, ReadStats
@@ -55,9 +56,11 @@ class CrossbarArray(nn.Module):
     record per tile and column and regenerate the per-cell one from ``weights`` (docs/physics.md,
     "Stored state"); the buffers, the one home of the per-cell state, hold per row band of tiles:
 
-    - ``conductance`` (bands x tile_rows x outputs, float32): (G+ - G-) / (g_max - g_min),
-    - ``variance`` (same shape, bfloat16, or None without read noise): per-cell read-noise
-      variance in the same unit, the operand of the exact-noise product (see :meth:`mvm`),
+    - ``conductance`` (bands x tile_rows x outputs, float16 or float32, or the weights themselves:
+      :mod:`crossbar.read.layout`): (G+ - G-) / (g_max - g_min); ``variance`` (same shape,
+      bfloat16, per cell or one value, or a table of it against the float16 conductance, or None
+      without read noise): per-cell read-noise variance in the same unit, the operand of the
+      exact-noise product (see :meth:`mvm`),
     - ``floor`` (bands x outputs, float32, or None): circuit noise variance per conversion,
     - ``full_scale`` and ``col_scale`` (bands x outputs, float64): ADC full scale and the
       digital rescale w_max (times the drift-compensation gain),
@@ -102,7 +105,7 @@ class CrossbarArray(nn.Module):
         Wt = as_matrix("W", W, (2,))
         if Wt.shape[0] == 0 or Wt.shape[1] == 0:
             raise ValueError(f"W must have at least one row and column, got shape {tuple(Wt.shape)}")
-        return cls(Wt.detach().clone(), profile, seed)
+        return cls(weights_home(Wt, profile), profile, seed)
 
     def _apply(self, fn, recurse: bool = True):
         """``to``/``cuda``/...: the tiles follow the weights tensor (they read their targets from it)."""
@@ -117,33 +120,35 @@ class CrossbarArray(nn.Module):
         programming or ageing; the tiles keep no copy), then the per-column buffers."""
         self._group = None
         physical = not self.is_abstract
-        shape = (len(self.bands), self._height, self.shape[1]) if physical else (0, 0, 0)
-        g, var, noisy = torch.zeros(shape), torch.zeros(shape, dtype=torch.bfloat16), False
+        fill = physical and not holds_weights(self.profile)  # else the weights are the read state
+        shape = (len(self.bands), self._height, self.shape[1]) if fill else (0, 0, 0)
+        exact = torch.float32 if may_tabulate(self.profile) else torch.bfloat16  # (crossbar.read.layout)
+        g, var, noisy = torch.zeros(shape), torch.zeros(shape, dtype=exact), False
         with torch_threads():
             for tile in self.tiles:
                 state = write(tile)
-                if physical and self._folded is not None:
+                if fill and self._folded is not None:
                     state = fold_session(state, tile, self._folded[0].key, self._folded[2])
-                if physical:
+                if fill:
                     i = self._band_of(tile)
                     g[i, : tile.rows, tile.col_slice] = torch.from_numpy(state.g_diff)
                     if state.variance is not None:  # rounded to bfloat16 once
                         var[i, : tile.rows, tile.col_slice] = torch.from_numpy(state.variance)
                         noisy = True
-        if physical:
-            self.conductance = g.to(self.weights.device)
-            self.variance = var.to(self.weights.device) if noisy else None
+        if physical:  # in their stored forms (crossbar.read.layout)
+            self.conductance, self.variance = stored(g if fill else None, var if noisy else None, self)
             self._assemble_columns()
 
     def _assemble_columns(self) -> None:
-        """Gather the tiles' per-column state (noise floor, ADC full scale, w_max x drift gain)."""
-        shape = (len(self.bands), self.shape[1])
+        """Gather the tiles' per-column state (noise floor, ADC full scale, w_max x drift gain; 1
+        where the conductance buffer is the weights themselves, crossbar.read.layout)."""
+        shape, exact = (len(self.bands), self.shape[1]), holds_weights(self.profile)
         floor, fs, cs = np.zeros(shape, dtype=np.float32), np.ones(shape), np.zeros(shape)
         for tile in self.tiles:
             i = self._band_of(tile)
             floor[i, tile.col_slice] = tile.floor
             fs[i, tile.col_slice] = tile.full_scale
-            cs[i, tile.col_slice] = tile.w_max * tile.drift_gain
+            cs[i, tile.col_slice] = 1.0 if exact else tile.w_max * tile.drift_gain
         device = self.weights.device
         self.floor = torch.from_numpy(floor).to(device) if floor.any() else None
         self.full_scale = torch.from_numpy(fs).to(device)

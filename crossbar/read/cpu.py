@@ -16,6 +16,7 @@ import torch
 from crossbar.threads import torch_threads
 
 from . import adc_kernels, dac_kernels
+from .layout import Products, bits
 
 # Rows read per kernel launch on the CPU, at most CHUNK_VALUES input voltages in all.
 CHUNK_ROWS = 4096
@@ -33,11 +34,6 @@ def scratch(name: str, numel: int, dtype: torch.dtype = torch.float32) -> torch.
         buf = torch.empty(numel, dtype=dtype)
         _WORKSPACE[name] = buf
     return buf[:numel]
-
-
-def bits(t: torch.Tensor) -> np.ndarray:
-    """The uint16 bit patterns of a bfloat16 CPU tensor, as a NumPy view (no copy)."""
-    return t.view(torch.int16).numpy().view(np.uint16)
 
 
 def chunk_rows(array, per: int = 1) -> int:
@@ -86,7 +82,9 @@ def read_cpu(array, convert, keys: np.ndarray, row0: int, out: torch.Tensor, chu
     noisy = variance is not None
     n_in, n_out, bands = array.shape[0], array.shape[1], len(array.bands)
     height = conductance.shape[1]
-    full = sum(1 for r0, r1 in array.bands if r1 - r0 == height)
+    products = Products(conductance, variance, scratch, CHUNK_VALUES)  # (stored forms: layout.py)
+    # Full-height bands (all but perhaps the last) in one batched product where the forms allow it.
+    full = sum(1 for r0, r1 in array.bands if r1 - r0 == height) if products.batched else 0
     clipped = 0
     for c0 in range(0, rows, chunk):
         m = min(chunk, rows - c0)
@@ -101,19 +99,18 @@ def read_cpu(array, convert, keys: np.ndarray, row0: int, out: torch.Tensor, chu
         var = None
         if noisy:
             var = scratch("variance", bands * mr * n_out, torch.bfloat16).view(bands, mr, n_out)
-        # Full-height bands (all but perhaps the last) in one batched product, the rest one by one.
         if full > 1:
             lead = slice(0, mr * height * full)
-            torch.bmm(u[lead].view(full, mr, height), conductance[:full], out=current[:full])
+            torch.bmm(u[lead].view(full, mr, height), products.leading(full), out=current[:full])
             if noisy:  # the variance product, its u^2 rounded to bfloat16 by the DAC
-                torch.bmm(u2[lead].view(full, mr, height), variance[:full], out=var[:full])
+                torch.bmm(u2[lead].view(full, mr, height), products.leading_variance(full), out=var[:full])
         for i, (r0, r1) in enumerate(array.bands):
             if full > 1 and i < full:
                 continue
             band = slice(mr * r0, mr * r1)
-            torch.matmul(u[band].view(mr, r1 - r0), conductance[i, : r1 - r0], out=current[i])
+            products.current(i, r1 - r0, u[band].view(mr, r1 - r0), current[i])
             if noisy:
-                torch.matmul(u2[band].view(mr, r1 - r0), variance[i, : r1 - r0], out=var[i])
+                products.spread(i, r1 - r0, u2[band].view(mr, r1 - r0), var[i])
         clips = np.empty(m, dtype=np.int64)
         for b0 in range(c0, c0 + copies * rows, rows):  # copy k's rows start at k * rows
             adc_kernels.read_bands(current.view(bands, reads, m, n_out).numpy(),
@@ -188,13 +185,14 @@ def values_cpu(array, x: torch.Tensor, keys: np.ndarray) -> Iterator[np.ndarray]
                         bits(u2) if noisy else NO_SQUARES, scale.numpy())
     current = torch.empty(1, reads * m, n_out)
     var = torch.empty(1, reads * m, n_out, dtype=torch.bfloat16) if noisy else None
+    products = Products(array.conductance, array.variance, scratch, 0)
     for i, (r0, r1) in enumerate(array.bands):
         out = np.empty((1, reads, m, n_out), dtype=np.float32)
         band = slice(reads * m * r0, reads * m * r1)
         with torch_threads():
-            torch.matmul(u[band].view(reads * m, r1 - r0), array.conductance[i, : r1 - r0], out=current[0])
+            products.current(i, r1 - r0, u[band].view(reads * m, r1 - r0), current[0])
             if noisy:
-                torch.matmul(u2[band].view(reads * m, r1 - r0), array.variance[i, : r1 - r0], out=var[0])
+                products.spread(i, r1 - r0, u2[band].view(reads * m, r1 - r0), var[0])
             adc_kernels.noisy_values(current.view(1, reads, m, n_out).numpy(),
                                       bits(var).reshape(1, reads, m, n_out) if noisy else NO_VARIANCE,
                                       floor[i : i + 1], keys[i : i + 1], 0, out)

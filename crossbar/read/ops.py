@@ -22,6 +22,7 @@ from crossbar.seeds import derive
 from crossbar.threads import torch_threads
 
 from . import adc_kernels
+from .layout import cell_variances
 
 
 def im2col(x: torch.Tensor, kernel_size, stride, padding, dilation) -> torch.Tensor:
@@ -199,9 +200,9 @@ def read_torch(array, x: torch.Tensor, key: int | None) -> torch.Tensor:
     out = torch.zeros(x.shape[0], array.shape[1], device=x.device)
     for i, (r0, r1) in enumerate(array.bands):
         ub = u[:, r0:r1]
-        v = ub @ array.conductance[i, : r1 - r0]
+        v = ub @ array.conductance[i, : r1 - r0].float()
         if array.variance is not None:
-            var = variance_product(ub, array.variance[i, : r1 - r0]).float()
+            var = variance_product(ub, cell_variances(array.conductance, array.variance, i, r1 - r0)).float()
             gen = torch.Generator(device=x.device)
             gen.manual_seed(derive(key, i))
             v = v + var.sqrt() * torch.randn(v.shape, generator=gen, device=x.device)

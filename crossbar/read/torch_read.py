@@ -19,6 +19,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from crossbar.read.layout import cell_variances
 from crossbar.read.operands import as_matrix
 from crossbar.read.ops import variance_product
 from crossbar.seeds import derive
@@ -52,10 +53,10 @@ def _band_values(array, i: int, u: torch.Tensor, alpha, rows: torch.Tensor, key_
     ``alpha``, read noise and circuit floor included; read r draws from stream ``key_of(r)``."""
     r0, r1 = array.bands[i]
     v = array.plan.voltages(u[:, r0:r1], alpha)
-    c = torch.matmul(v, conductance[i, : r1 - r0])
+    c = torch.matmul(v, conductance[i, : r1 - r0].float())  # a float16 buffer's band converted
     var = None
     if variance is not None:
-        var = variance_product(v, variance[i, : r1 - r0]).float()
+        var = variance_product(v, cell_variances(conductance, variance, i, r1 - r0)).float()
     if array.floor is not None:
         var = array.floor[i] if var is None else var + array.floor[i]
     if var is not None:
