@@ -6,7 +6,6 @@ import math
 
 import numba
 import numpy as np
-import pytest
 import torch
 from scipy import stats
 
@@ -204,36 +203,6 @@ def test_dac_slices_and_phases_rebuild_the_code():
     np.testing.assert_allclose(np.array(plan.weights) @ v, codes / 7, rtol=1e-6)
     ref = plan.voltages(torch.from_numpy(x)).numpy()[:, 0]  # the torch reference agrees exactly
     assert np.array_equal(ref, v)
-
-
-@pytest.mark.parametrize("device, overrides", [("nand", {}), ("reram", {}), ("nand", {"slice_bits": 2})])
-def test_dac_of_non_negative_rows_is_the_reference_read_by_read(device, overrides):
-    """Rows without a negative input (post-ReLU activations) take the DAC's short path: the
-    voltages are the digits, the negative phase reads zeros, one-bit digits square to 0 or 1.
-    Every read's voltages and bfloat16 squares equal the torch reference, for rows with and
-    without negative inputs side by side."""
-    from crossbar import devices
-    from crossbar.read.plan import ReadPlan
-
-    plan = ReadPlan.of(devices.load(device, **overrides))
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=(6, 40)).astype(np.float32)
-    x[:4] = np.abs(x[:4])
-    x[1, ::3] = 0.0
-    x[2] = -0.0  # negative zeros are not negative inputs
-    x[2, 5] = 0.3
-    starts = np.array([0, 16, 40])
-    u = np.full(plan.reads * x.size, np.nan, dtype=np.float32)
-    u2 = torch.empty(u.size, dtype=torch.bfloat16)
-    dac_kernels.dac(x, plan.bits, plan.widths_array, plan.phases, starts, u,
-                    u2.view(torch.int16).numpy().view(np.uint16), np.empty(6, np.float32))
-    peak = torch.from_numpy(np.abs(x).max(1, keepdims=True))
-    ref = plan.voltages(torch.from_numpy(x) / peak)  # reads x rows x inputs
-    for band, (r0, r1) in enumerate(zip(starts[:-1], starts[1:])):
-        got = torch.from_numpy(u[plan.reads * 6 * r0 : plan.reads * 6 * r1]).view(plan.reads, 6, r1 - r0)
-        assert torch.equal(got, ref[:, :, r0:r1]), band
-        squares = u2[plan.reads * 6 * r0 : plan.reads * 6 * r1].view(plan.reads, 6, r1 - r0)
-        assert torch.equal(squares, got.square().to(torch.bfloat16)), band
 
 
 def test_read_bands_clips_quantises_and_sums_the_bands():

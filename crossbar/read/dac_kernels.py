@@ -21,7 +21,6 @@ from crossbar.threads import run_split
 
 _ABS32 = np.int32(0x7FFFFFFF)
 _INF32_BITS = np.int32(0x7F800000)
-_BF16_ONE = np.uint16(0x3F80)  # 1.0 as a bfloat16 bit pattern
 DAC_ROWS_PER_TASK = 32  # rows one thread converts with one set of scratch buffers
 # serial and GIL-free: the tasks are split over plain threads (crossbar.threads.run_split)
 _DAC = {"nogil": True, "cache": True, "error_model": "numpy", "fastmath": {"contract"}}
@@ -75,9 +74,6 @@ def _dac_row(x, x_bits, off, n, b, batch, bits, widths, phases, starts, u, u2, s
             if u2.size > 0:
                 _bf16_squares(u, lo, width, u2, sq, sq_bits)
             continue
-        negative = False  # no input below zero (post-ReLU activations): every code k >= 0
-        for i in range(width):
-            negative |= x[src + i] < np.float32(0.0)
         shift = 0
         for s in range(widths.size):
             w = widths[s]
@@ -86,25 +82,6 @@ def _dac_row(x, x_bits, off, n, b, batch, bits, widths, phases, starts, u, u2, s
             for ph in range(phases):
                 r = s * phases + ph
                 lo = block + np.uint64(r * batch + b) * width
-                if bits > 0 and not negative:  # the voltages are the digits d; a negative phase reads 0
-                    if ph == 1:
-                        for i in range(width):
-                            u[lo + i] = np.float32(0.0)
-                        if u2.size > 0:
-                            for i in range(width):
-                                u2[lo + i] = np.uint16(0)
-                        continue
-                    if u2.size > 0 and mask == 1:  # one-bit digits: the squared voltage is the digit, 0 or 1
-                        for i in range(width):
-                            digit = (np.int64(np.rint(x[src + i] * f)) >> shift) & mask
-                            u[lo + i] = np.float32(digit) * inv_d
-                            u2[lo + i] = np.uint16(digit) * _BF16_ONE
-                        continue
-                    for i in range(width):
-                        u[lo + i] = np.float32((np.int64(np.rint(x[src + i] * f)) >> shift) & mask) * inv_d
-                    if u2.size > 0:
-                        _bf16_squares(u, lo, width, u2, sq, sq_bits)
-                    continue
                 for i in range(width):
                     k = x[src + i] * f
                     if bits > 0:
