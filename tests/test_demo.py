@@ -103,6 +103,22 @@ def test_cost_comparison_ranks_physical_devices_only():
     assert DemoConfig(**FULL_REACH).votes == (1, 3, 9, 20) and DemoConfig(**FULL_REACH).rel_tol == 0.25
 
 
+def test_workers_take_the_longest_budgets_first():
+    """NAND's bit-serial two-phase read (14 conversions per read) is the demo's longest task: it
+    starts first, not third as in report order; point evaluations and diagnoses come after every
+    budget; the report keeps its order."""
+    from pathlib import Path
+
+    from crossbar.experiments.demo import _longest_first
+
+    tasks = DemoConfig().tasks(Path("model.pt"))
+    order = sorted(tasks, key=_longest_first)
+    assert [t[0] for t in tasks][:3] == ["reram", "pcm", "nand"]
+    assert [t[0] for t in order][:2] == ["nand", "reram"]
+    kinds = [t[1] for t in order]
+    assert kinds == sorted(kinds, key=lambda k: k != "budget") and kinds.count("budget") == 5
+
+
 def test_the_demo_grid_resolves_a_sqrt_k_gain_and_the_report_states_it():
     import math
 

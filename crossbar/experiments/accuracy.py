@@ -37,6 +37,12 @@ from .voting import vote
 
 __all__ = ["AccuracyEvaluator"]
 
+CHIP_SCALES_KEPT = 12
+"""Noise scales whose programmed and calibrated chips an evaluator keeps (all R of each): a
+budget's search comes back to the scales where K = 1 stopped meeting the target for every
+further K, and building a chip (programming and ADC calibration) costs about as much as
+reading it with a few hundred inputs. A chip of the demo's CNN is a few MB."""
+
 
 class AccuracyEvaluator:
     """accuracy(s, K): K-vote accuracy at noise scale s over R programmed chips, with its interval.
@@ -157,7 +163,7 @@ class AccuracyEvaluator:
                       overrides=layer_profiles or None, example=self._placement()).eval()
         age_network(net, self.age, self.calibration, derive(self.seed, Stream.BUDGET_CALIBRATION, r))
         self._chips[key] = net
-        while len(self._chips) > max(self.repeats, 1):
+        while len(self._chips) > max(self.repeats, 1) * CHIP_SCALES_KEPT:
             self._chips.popitem(last=False)
         return net
 

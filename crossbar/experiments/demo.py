@@ -257,6 +257,21 @@ def _warm_up(devices: tuple[str, ...]) -> None:
             net(x)
 
 
+def _longest_first(task: tuple[str, str, BudgetConfig]) -> tuple[bool, int]:
+    """Sort key of the order the workers take the tasks in, longest expected first, so that the
+    longest one does not start last: budgets before point evaluations and diagnoses, budgets by
+    the ADC conversions of one read of their device (input slices x phases: 14 for NAND's
+    bit-serial two-phase read, 1 for PCM's), which the read's time grows with. The results do
+    not depend on the order."""
+    from crossbar.cost import CircuitParameters
+
+    _, kind, config = task
+    profile = config.base_profile()
+    physical = profile.kind == "physical"
+    reads = CircuitParameters.from_profile(profile).conversions_per_column if physical else 1
+    return kind != "budget", -reads
+
+
 def _cpu_seconds() -> float:
     """CPU time of this process and of its finished child processes (the workers)."""
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -304,7 +319,7 @@ def run_demo(config: DemoConfig = DemoConfig(), *, progress: bool = True,
             pool.wait_any({warm})
             pool.result(warm)
         pending = {pool.submit(_run_task, (kind, cfg, model, info)): (name, kind)
-                   for name, kind, cfg in tasks}
+                   for name, kind, cfg in sorted(tasks, key=_longest_first)}
         while pending:
             done, _ = pool.wait_any(set(pending))
             for fut in done:
