@@ -96,25 +96,32 @@ def sweep_records(out) -> dict:
     return recs
 
 
-def kill_sweep_after(script: str, out, after: int, delay: float, limit_s: float, env=None) -> None:
-    """Run ``script`` (a sweep writing to ``out``) in a child process and SIGKILL it ``delay``
-    seconds after ``after`` cells are in results.jsonl: the interruption resume tests repeat."""
+def kill_when(script: str, ready, delay: float, limit_s: float, what: str, env=None) -> None:
+    """Run ``script`` in a child process and SIGKILL it ``delay`` seconds after ``ready()`` holds
+    (within ``limit_s``): the interruption that resume tests repeat."""
     import os
     import signal
     import subprocess
     import time
-    from pathlib import Path
 
     proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, env=env)
-    results = Path(out) / "results.jsonl"
     deadline = time.monotonic() + limit_s
     try:
-        while not (results.exists() and results.read_text().count("\n") >= after):
-            assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, f"{after} cells did not finish within {limit_s:g} s"
+        while not ready():
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, f"no {what} within {limit_s:g} s"
             time.sleep(0.02)
         time.sleep(delay)
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    assert proc.returncode == -signal.SIGKILL, f"the run ended before the kill at {what}"
+
+
+def kill_sweep_after(script: str, out, after: int, delay: float, limit_s: float, env=None) -> None:
+    """:func:`kill_when` a sweep writing to ``out`` has ``after`` cells in results.jsonl."""
+    from pathlib import Path
+
+    results = Path(out) / "results.jsonl"
+    kill_when(script, lambda: results.exists() and results.read_text().count("\n") >= after, delay,
+              limit_s, f"{after} finished cells", env)

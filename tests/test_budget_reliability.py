@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from conftest import kill_when
 
 from crossbar import devices
 from crossbar.experiments import BudgetConfig, TrainSpec, run_budget
@@ -170,13 +171,8 @@ def _essential(result) -> str:
 def test_a_budget_killed_at_random_points_resumes_to_the_uninterrupted_result(tmp_path):
     """SIGKILL twice at seeded random points (during training, then after a random number of
     cached accuracies plus a random delay), then resume: the result is the uninterrupted one."""
-    import os
     import random
-    import signal
-    import subprocess
-    import sys
     import textwrap
-    import time
 
     spec = dict(model="cnn6", epochs=2, limit=64, lr=1e-3)
     settings = dict(TINY, votes=(1, 3))
@@ -202,18 +198,7 @@ def test_a_budget_killed_at_random_points_resumes_to_the_uninterrupted_result(tm
     points = [("checkpoint", lambda: cfg(out).checkpoint_path().exists(), rng.uniform(0.0, 0.5)),
               (f"{n} accuracies", lambda: entries() >= n, rng.uniform(0.0, 0.3))]
     for what, ready, delay in points:
-        proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 120
-        try:
-            while not ready():
-                assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-                assert time.monotonic() < deadline, f"no {what} within 120 s"
-                time.sleep(0.01)
-            time.sleep(delay)
-        finally:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-        assert proc.returncode == -signal.SIGKILL, f"the run ended before the kill at {what}"
+        kill_when(script, ready, delay, 120, what)
     resumed = run_budget(cfg(out), progress=False)
     assert _essential(resumed) == _essential(reference)
     assert resumed.forward_rows < reference.forward_rows  # the cached accuracies were used
