@@ -19,9 +19,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from crossbar.atomic import atomic_write_text
-from crossbar.report import readme_excerpt, replace_excerpt
-from crossbar.report.demo_tables import TABLES_BEGIN, TABLES_END, docs_tables
+from crossbar.report import readme_excerpt, update_block
+from crossbar.report.demo_tables import EXCERPT_BEGIN, EXCERPT_END, TABLES_BEGIN, TABLES_END, docs_tables
 
 ROOT = Path(__file__).resolve().parent.parent
 DEST = ROOT / "docs" / "results" / "demo"
@@ -47,11 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     data = json.loads((DEST / "report.json").read_text(encoding="utf-8"))
     timing = DEST / "timing.json"
     excerpt = readme_excerpt(data, json.loads(timing.read_text()) if timing.exists() else None)
-    readme = ROOT / "README.md"
-    atomic_write_text(readme, replace_excerpt(readme.read_text(encoding="utf-8"), excerpt))
-    doc = ROOT / "docs" / "budget.md"
-    atomic_write_text(doc, replace_excerpt(doc.read_text(encoding="utf-8"), docs_tables(data),
-                                           TABLES_BEGIN, TABLES_END))
+    update_block(ROOT / "README.md", excerpt, EXCERPT_BEGIN, EXCERPT_END, label="demo excerpt")
+    update_block(ROOT / "docs" / "budget.md", docs_tables(data), TABLES_BEGIN, TABLES_END,
+                 label="demo tables")
     print(f"published {src} to {DEST.relative_to(ROOT)}; regenerated the README excerpt and the tables "
           "of docs/budget.md")
     return 0

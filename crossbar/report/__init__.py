@@ -12,7 +12,7 @@ half-written report.
 
 from crossbar.report.budget import budget_markdown, budget_table, write_budget_report
 from crossbar.report.demo import demo_data, demo_markdown, write_demo_report
-from crossbar.report.demo_tables import readme_excerpt, replace_excerpt
+from crossbar.report.demo_tables import readme_excerpt, replace_excerpt, update_block
 from crossbar.report.explore import explore_markdown, plot_front, write_explore_report
 from crossbar.report.figures import plot_accuracy_vs_noise, plot_aging, plot_latency, plot_pareto
 
@@ -29,6 +29,7 @@ __all__ = [
     "plot_pareto",
     "readme_excerpt",
     "replace_excerpt",
+    "update_block",
     "write_budget_report",
     "write_demo_report",
     "write_explore_report",

@@ -8,13 +8,16 @@ checks that the README holds :func:`readme_excerpt` of the report.json kept in
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from crossbar.atomic import atomic_write_text
 from crossbar.cost import format_si
 
 from .text import iv_text, pct, range_text, scale_text, verdict_text
 
 __all__ = ["EXCERPT_BEGIN", "EXCERPT_END", "TABLES_BEGIN", "TABLES_END", "aging_table", "collapse_text",
            "cost_table", "device_table", "docs_tables", "drift_table", "gain_text", "readme_excerpt",
-           "replace_excerpt"]
+           "replace_excerpt", "update_block"]
 
 # report.json's "aging": rows {"age" (s; 0: as published), "label", "compensate" (None: as
 # published), "k", "mean", "lo", "hi"} of the aged device at its published read noise (s = 1).
@@ -250,12 +253,25 @@ def docs_tables(data: dict) -> str:
     return "\n".join([TABLES_BEGIN, "", device_table(data), aging_table(data), cost_table(data), TABLES_END])
 
 
-def replace_excerpt(text: str, block: str, begin: str = EXCERPT_BEGIN, end: str = EXCERPT_END) -> str:
+def replace_excerpt(text: str, block: str, begin: str = EXCERPT_BEGIN, end: str = EXCERPT_END,
+                    label: str = "demo excerpt") -> str:
     """``text`` with the part between the markers ``begin`` and ``end`` replaced by ``block``
     (which carries them); a text without the markers is refused."""
     if begin not in text or end not in text:
-        raise ValueError(f"the file has no demo excerpt markers; add the two marker lines {begin!r} and "
+        raise ValueError(f"the file has no {label} markers; add the two marker lines {begin!r} and "
                          f"{end!r}")
     head, rest = text.split(begin, 1)
     _, tail = rest.split(end, 1)
     return head + block + tail
+
+
+def update_block(path: Path, block: str, begin: str, end: str, *, check: bool = False,
+                 label: str = "generated block") -> bool:
+    """Whether the file ``path`` already holds ``block`` between ``begin`` and ``end``; unless
+    ``check``, the file is rewritten (atomically) with it. What the pages that docs scripts
+    regenerate from records share."""
+    text = path.read_text(encoding="utf-8")
+    new = replace_excerpt(text, block, begin, end, label)
+    if not check and new != text:
+        atomic_write_text(path, new)
+    return new == text
