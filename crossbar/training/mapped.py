@@ -57,9 +57,10 @@ class Rule:
     product: Callable[..., torch.Tensor]
 
 
-def _linear_product(hw: HardwareConfig, gen: Draws, x: torch.Tensor, prog: Programmed,
+def _linear_product(_layer: nn.Module, hw: HardwareConfig, gen: Draws, x: torch.Tensor, prog: Programmed,
                     bias: torch.Tensor | None) -> torch.Tensor:
-    """Rows x inputs through the draw ``prog``: DAC per row, one band at a time."""
+    """Rows x inputs through the draw ``prog``: DAC per row, one band at a time (any layer whose
+    arrays multiply rows)."""
     xq, scale = applied(x, hw)
     return product(xq, scale, lambda u, i, g: u[:, slice(*prog.bands[i])] @ g, prog, hw, gen, bias)
 
@@ -197,21 +198,20 @@ def _recurrent_forward(layer: nn.RNNBase, x: torch.Tensor, products: list[Array]
 
 
 _CONV = Rule(_conv_matrices, lambda m: [m.weight], _conv_forward, _conv_product)
-_TRANSPOSED = Rule(_conv_matrices, lambda m: [m.weight], _transposed_forward,
-                   lambda m, *a: _linear_product(*a))
+_TRANSPOSED = Rule(_conv_matrices, lambda m: [m.weight], _transposed_forward, _linear_product)
 RULES: dict[type[nn.Module], Rule] = {
     nn.Linear: Rule(lambda m, _p: [(m.weight.t(), m.bias)], lambda m: [m.weight], _linear_forward,
-                    lambda m, *a: _linear_product(*a)),
+                    _linear_product),
     nn.Conv1d: _CONV,
     nn.Conv2d: _CONV,
     nn.Conv3d: _CONV,
     nn.ConvTranspose1d: _TRANSPOSED,
     nn.ConvTranspose2d: _TRANSPOSED,
     nn.MultiheadAttention: Rule(_attention_matrices, _attention_params, _attention_forward,
-                                lambda m, *a: _linear_product(*a)),
+                                _linear_product),
     nn.RNNBase: Rule(lambda m, _p: _recurrent_matrices(m),
                      lambda m: [p for n, p in m.named_parameters() if n.startswith("weight_")],
-                     _recurrent_forward, lambda m, *a: _linear_product(*a)),
+                     _recurrent_forward, _linear_product),
 }
 
 
