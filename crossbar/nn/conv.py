@@ -124,6 +124,7 @@ class _Conv(AnalogLayer):
     torch_type: type[nn.Module]
     dims: int
     transposed = False
+    contiguous_input = False  # the reads take any strides: a group array reads its channels in place
 
     def __init__(self, weight_io: torch.Tensor, bias, profile, seed: int, *, spec: dict,
                  groups_here: int) -> None:
@@ -237,13 +238,6 @@ class _Conv(AnalogLayer):
         """The input channels of each array (this layer's own first)."""
         per_group = self.spec["in_channels"] // self.spec["groups"]
         return x.split([a.groups_here * per_group for a in (self, *self.parts)], dim=1)
-
-    def _checked(self, x: torch.Tensor) -> torch.Tensor:
-        """The base class's check; a float32 input keeps its strides (the reads take any, so a
-        group array reads its channels of the batch in place instead of a copy)."""
-        if x.dtype == torch.float32 and x.device == self.array.weights.device:
-            return x.detach()
-        return super()._checked(x)
 
     def _own(self, x: torch.Tensor) -> torch.Tensor:
         """The input channels of this layer's own array."""

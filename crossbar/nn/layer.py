@@ -90,6 +90,8 @@ class AnalogLayer(ReadSequence, nn.Module):
     Every array-backed leaf layer subclasses it and has ``vectors(x)``: the rows its array
     multiplies for the input its forward receives (what the cost model's hooks count)."""
 
+    contiguous_input = True  # whether the checked input is made contiguous for the reads
+
     def __init__(self, weight_io: torch.Tensor, bias: torch.Tensor | None, profile, seed: int) -> None:
         super().__init__()
         device = weight_io.device
@@ -173,7 +175,8 @@ class AnalogLayer(ReadSequence, nn.Module):
         if x.device != device:
             raise ValueError(f"input is on {x.device} but the layer's arrays are on {device}; "
                              "move the model with .to(device)")
-        return as_matrix("layer input", x, (x.dim(),), finite=False)  # the read checks
+        return as_matrix("layer input", x, (x.dim(),), finite=False,
+                         contiguous=self.contiguous_input)  # the read checks finiteness
 
     def extra_repr(self) -> str:
         n_in, n_out = self.array.shape

@@ -28,9 +28,11 @@ def check_key(key) -> int | None:
     return int(key)
 
 
-def as_matrix(name: str, a, ndim: tuple[int, ...], finite: bool = True) -> torch.Tensor:
+def as_matrix(name: str, a, ndim: tuple[int, ...], finite: bool = True,
+              contiguous: bool = True) -> torch.Tensor:
     """A NumPy array or torch tensor as a float32 tensor (same device), checked for shape and
-    (``finite``) finiteness; a read checks its own inputs' finiteness where it is free."""
+    (``finite``) finiteness; a read checks its own inputs' finiteness where it is free. With
+    ``contiguous=False`` a tensor keeps its strides (for reads that take any)."""
     if not isinstance(a, torch.Tensor):
         a = np.asarray(a)
         if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
@@ -45,7 +47,9 @@ def as_matrix(name: str, a, ndim: tuple[int, ...], finite: bool = True) -> torch
     if a.dim() not in ndim:
         dims = " or ".join(map(str, ndim))
         raise ValueError(f"{name} must have {dims} dimensions, got shape {tuple(a.shape)}")
-    a = a.to(torch.float32).contiguous()
+    a = a.to(torch.float32)
+    if contiguous:
+        a = a.contiguous()
     if finite:
         check_finite(name, a)
     return a
