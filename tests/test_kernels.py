@@ -205,6 +205,72 @@ def test_dac_slices_and_phases_rebuild_the_code():
     assert np.array_equal(ref, v)
 
 
+def _band_major(v: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Voltages (reads x rows x inputs) in the DAC's flat band-major layout."""
+    return np.concatenate([v[:, :, r0:r1].ravel() for r0, r1 in zip(starts[:-1], starts[1:], strict=True)])
+
+
+def test_dac_many_rows_of_many_reads_match_the_reference_in_every_band():
+    """Rows over several launches' tasks, three row bands, 14 reads (bit-serial, two phases),
+    a row holding infinity in the middle: each read's voltages and squares land where the
+    reference (``ReadPlan.voltages``) puts them, the bad row marked and left alone."""
+    from crossbar import devices
+    from crossbar.read.plan import ReadPlan
+
+    plan = ReadPlan.of(devices.load("nand"))
+    rows, n = 3 * dac_kernels.DAC_ROWS_PER_TASK + 5, 300
+    x = np.random.default_rng(4).normal(size=(rows, n)).astype(np.float32)
+    x /= np.abs(x).max(axis=1, keepdims=True)  # each row's largest magnitude is exactly 1
+    x[40, 7] = np.inf
+    starts = np.array([0, 128, 256, n])
+    u = np.full(plan.reads * rows * n, np.nan, np.float32)
+    u2 = torch.full((u.size,), np.nan, dtype=torch.bfloat16)
+    scale = np.empty(rows, np.float32)
+    dac_kernels.dac(x, plan.bits, plan.widths_array, plan.phases, starts, u,
+                    u2.view(torch.int16).numpy().view(np.uint16), scale)
+    assert np.isnan(scale[40]) and np.all(np.delete(scale, 40) == 1.0)
+    good = np.ones(rows, bool)
+    good[40] = False
+    ref = plan.voltages(torch.from_numpy(np.where(good[:, None], x, 0.0))).numpy()
+    want = _band_major(ref, starts)  # u[p] is want[p] for the rows without infinity
+    mask = _band_major(np.broadcast_to(good[None, :, None], ref.shape), starts)
+    np.testing.assert_array_equal(u[mask], want[mask])
+    assert np.isnan(u[~mask]).all()  # the marked row's voltages are not written
+    assert torch.equal(u2[torch.from_numpy(mask)], torch.from_numpy(u[mask]).square().to(torch.bfloat16))
+
+
+def test_dac_patches_of_many_reads_are_the_dac_of_the_patch_matrix():
+    """The patches' DAC (padding, stride, several images and output rows, 14 reads, bands) writes
+    what the DAC of the im2col matrix writes, bit for bit, squares included."""
+    from crossbar import devices
+    from crossbar.read.ops import im2col
+    from crossbar.read.plan import ReadPlan
+
+    plan = ReadPlan.of(devices.load("nand"))
+    images = torch.randn(3, 5, 9, 8, generator=torch.Generator().manual_seed(2))
+    kernel, stride, padding, dilation = (3, 3), (2, 1), (1, 1), (1, 1)
+    patches = im2col(images, kernel, stride, padding, dilation)
+    rows, n = patches.shape
+    out_hw = np.array([5, 8], np.int64)
+    assert rows == 3 * out_hw.prod()
+    starts = np.array([0, 16, 32, n])
+    results = []
+    for call in ("patches", "matrix"):
+        u = np.full(plan.reads * rows * n, np.nan, np.float32)
+        u2 = np.zeros(u.size, np.uint16)
+        scale = np.empty(rows, np.float32)
+        if call == "patches":
+            dac_kernels.dac_patches(images.numpy(), *(np.array(g, np.int64) for g in (kernel, stride, padding,
+                                    dilation)), out_hw, plan.bits, plan.widths_array, plan.phases, starts,
+                                    u, u2, scale)
+        else:
+            dac_kernels.dac(patches.numpy(), plan.bits, plan.widths_array, plan.phases, starts, u, u2, scale)
+        results.append((u, u2, scale))
+    for a, b in zip(*results, strict=True):
+        assert np.array_equal(a.view(np.uint8), b.view(np.uint8))
+    assert not np.isnan(results[0][0]).any()
+
+
 def test_read_bands_clips_quantises_and_sums_the_bands():
     current = np.array([[[0.30, -2.0, 0.74]], [[0.4, 0.1, -0.1]]], dtype=np.float32)  # 2 bands, 1 row
     out = np.full((1, 1, 3), np.nan, dtype=np.float32)

@@ -51,14 +51,18 @@ def _grid(bits, widths):
 
 @njit(inline="always", error_model="numpy", fastmath={"contract"})
 def _dac_rows(x, x_bits, b0, rows, n, batch, bits, grid, widths, phases, starts, u, u2, scale, sq, sq_bits,
-              peak, peak_f) -> None:
+              peak, peak_f, codes) -> None:
     """Convert input rows b0 .. b0 + rows - 1, row b0 + i the ``n`` entries of the flat float32
     ``x`` at i * n (``x_bits``: its int32 view), as :func:`dac` describes (``grid``:
     :func:`_grid`). ``sq``/``sq_bits`` (n entries) and ``peak``/``peak_f`` (1 entry) are scratch
-    and their views. Flat indices, no slices, and one call for many rows: a slice, and each
-    call of an inlined function, costs reference counting of its arrays."""
+    and their views; ``codes`` (a :func:`_code_scratch`) holds the rows' codes when a row makes
+    several reads: each input is coded once, then each read of a band is written for all the
+    rows in sequence (one store stream at a time; row by row, a row's reads x bands scatter
+    its stores over as many places). Flat indices, no slices, and one call for many rows: a
+    slice, and each call of an inlined function, costs reference counting of its arrays."""
     levels, inv_levels, masks, inv_ds = grid
     reads = widths.size * phases
+    mags, negs, values, skip = codes
     for row in range(rows):
         b = b0 + row
         off = row * n
@@ -66,49 +70,73 @@ def _dac_rows(x, x_bits, b0, rows, n, batch, bits, grid, widths, phases, starts,
         start = np.uint64(off)
         for i in range(np.uint64(n)):
             m = max(m, x_bits[start + i] & _ABS32)
-        if m >= _INF32_BITS:
+        skip[row] = m >= _INF32_BITS
+        if skip[row]:
             scale[b] = np.nan
             continue
         peak[0] = m
         mf = peak_f[0] if m > 0 else np.float32(1.0)
         scale[b] = mf
         f = levels / mf
-        for band in range(starts.size - 1):
+        if reads > 1:
+            for i in range(np.uint64(n)):
+                k = x[start + i] * f
+                if bits > 0:
+                    k = np.rint(k)
+                    mags[start + i] = np.int64(abs(k))
+                negs[start + i] = not k >= 0
+                values[start + i] = k
+            continue
+        for band in range(starts.size - 1):  # one-shot, one phase: the voltage is the rounded code k / K
             r0 = starts[band]
             width = np.uint64(starts[band + 1] - r0)
             src = np.uint64(off + r0)
-            block = np.uint64(batch * reads * r0)  # this band's reads: reads x batch x width
-            if reads == 1:  # one-shot, one phase: the voltage is the rounded code k / K
-                lo = block + np.uint64(b) * width
-                if bits > 0:
+            lo = np.uint64(batch * r0) + np.uint64(b) * width
+            if bits > 0:
+                for i in range(width):
+                    u[lo + i] = np.rint(x[src + i] * f) * inv_levels
+            else:
+                for i in range(width):
+                    u[lo + i] = x[src + i] * f
+            if u2.size > 0:
+                _bf16_squares(u, lo, width, u2, sq, sq_bits)
+    if reads == 1:
+        return
+    for band in range(starts.size - 1):
+        r0 = starts[band]
+        width = np.uint64(starts[band + 1] - r0)
+        block = np.uint64(batch * reads * r0)  # this band's reads: reads x batch x width
+        shift = 0
+        for s in range(widths.size):
+            mask, inv_d = masks[s], inv_ds[s]
+            for ph in range(phases):
+                r = s * phases + ph
+                for row in range(rows):
+                    if skip[row]:
+                        continue
+                    src = np.uint64(row * n + r0)
+                    lo = block + np.uint64(r * batch + b0 + row) * width
                     for i in range(width):
-                        u[lo + i] = np.rint(x[src + i] * f) * inv_levels
-                else:
-                    for i in range(width):
-                        u[lo + i] = x[src + i] * f
-                if u2.size > 0:
-                    _bf16_squares(u, lo, width, u2, sq, sq_bits)
-                continue
-            shift = 0
-            for s in range(widths.size):
-                mask, inv_d = masks[s], inv_ds[s]
-                for ph in range(phases):
-                    r = s * phases + ph
-                    lo = block + np.uint64(r * batch + b) * width
-                    for i in range(width):
-                        k = x[src + i] * f
                         if bits > 0:
-                            k = np.rint(k)
-                            d = np.float32((np.int64(abs(k)) >> shift) & mask) * inv_d
-                            v = d if k >= 0 else -d
+                            d = np.float32((mags[src + i] >> shift) & mask) * inv_d
+                            v = -d if negs[src + i] else d
                         else:
-                            v = k
+                            v = values[src + i]
                         if phases == 2:
                             v = max(v, np.float32(0.0)) if ph == 0 else max(-v, np.float32(0.0))
                         u[lo + i] = v
                     if u2.size > 0:
                         _bf16_squares(u, lo, width, u2, sq, sq_bits)
-                shift += widths[s]
+            shift += widths[s]
+
+
+@njit(inline="always")
+def _code_scratch(rows, n):
+    """Scratch of :func:`_dac_rows` for ``rows`` rows of ``n`` inputs: each input's code
+    magnitude and sign, its unrounded code (no DAC bits) and each row's skip mark."""
+    size = rows * n
+    return (np.empty(size, np.int64), np.empty(size, np.bool_), np.empty(size, np.float32),
+            np.empty(rows, np.bool_))
 
 
 def dac(x: np.ndarray, bits: int, widths: np.ndarray, phases: int, starts: np.ndarray, u: np.ndarray,
@@ -146,7 +174,8 @@ def _dac_tasks(x, bits, widths, phases, starts, u, u2, scale, t0, t1) -> None:
     flat = x.reshape(-1)[b0 * n : b1 * n]
     sq, peak = np.empty(n, np.float32), np.empty(1, np.int32)
     _dac_rows(flat, flat.view(np.int32), b0, b1 - b0, n, batch, bits, _grid(bits, widths), widths, phases,
-              starts, u, u2, scale, sq, sq.view(np.int32), peak, peak.view(np.float32))
+              starts, u, u2, scale, sq, sq.view(np.int32), peak, peak.view(np.float32),
+              _code_scratch(b1 - b0, n))
 
 
 def dac_patches(x: np.ndarray, kernel: np.ndarray, stride: np.ndarray, padding: np.ndarray,
@@ -195,6 +224,7 @@ def _patch_tasks(images, shape, steps, kernel, stride, padding, dilation, out_hw
     grid = _grid(bits, widths)
     block = np.empty(w_out * n, np.float32)  # the patches of one output row
     sq, peak = np.empty(n, np.float32), np.empty(1, np.int32)
+    codes = _code_scratch(w_out, n)
     block_bits, sq_bits, peak_f = block.view(np.int32), sq.view(np.int32), peak.view(np.float32)
     for task in range(t0, t1):  # one output row of one image: w_out patches
         img = np.int64(task) // h_out
@@ -215,4 +245,4 @@ def _patch_tasks(images, shape, steps, kernel, stride, padding, dilation, out_hw
                     value = images[np.uint64(min(max(corner + off[k], np.int64(0)), last))]
                     block[at + k] = value if inside else np.float32(0.0)
         _dac_rows(block, block_bits, img * positions + oh * w_out, w_out, n, batch, bits, grid, widths,
-                  phases, starts, u, u2, scale, sq, sq_bits, peak, peak_f)
+                  phases, starts, u, u2, scale, sq, sq_bits, peak, peak_f, codes)
