@@ -414,3 +414,33 @@ def test_patch_read_equals_read_of_im2col(geometry):
     assert torch.equal(fused, plain)
     with pytest.raises(ValueError, match="NaN or infinite"):
         arr.read_patches(images.index_fill(0, torch.tensor([2]), float("nan")), *geometry, key(3))
+
+
+def test_two_phase_read_of_non_negative_inputs_skips_the_zero_phase_with_the_same_bits(monkeypatch):
+    """NAND's two-phase bit-serial read of inputs without a negative entry (what follows a ReLU)
+    leaves the negative phase's voltages and products out: the same bits as the read of every
+    phase, for rows and a convolution's patches, and a batch with one negative entry reads
+    every phase."""
+    rng = np.random.default_rng(8)
+    W = rng.uniform(-1, 1, size=(3 * 3 * 3, 20))
+    arr = CrossbarArray.program(W, devices.load("nand", tile_rows=8, tile_cols=8), seed=3)
+    assert arr.plan.phases == 2 and len(arr.bands) > 2
+    images = torch.relu(torch.randn(4, 3, 9, 8, generator=torch.Generator().manual_seed(5)))
+    images[0, 0, 0, 0] = -0.0
+    rows = readops.im2col(images, (3, 3), (1, 1), (1, 1), (1, 1)).contiguous()
+    signed = rows.clone()
+    signed[17, 5] = -0.25
+    arr.calibrate(rows[:60], key(2))
+
+    def reads():
+        return (arr.read(rows, key(9)), arr.read_patches(images, (3, 3), (1, 1), (1, 1), (1, 1), key(9)),
+                arr.read(signed, key(9)))
+
+    seen = []
+    real = readcpu._signed
+    monkeypatch.setattr(readcpu, "_signed", lambda plan, x: seen.append(real(plan, x)) or seen[-1])
+    skipped = reads()
+    assert seen == [False, False, True]  # the skip was taken where it may be, and only there
+    monkeypatch.setattr(readcpu, "_signed", lambda plan, x: True)  # every phase read
+    for a, b in zip(skipped, reads(), strict=True):
+        assert torch.equal(a.view(torch.int32), b.view(torch.int32))

@@ -239,6 +239,30 @@ def test_dac_many_rows_of_many_reads_match_the_reference_in_every_band():
     assert torch.equal(u2[torch.from_numpy(mask)], torch.from_numpy(u[mask]).square().to(torch.bfloat16))
 
 
+def test_dac_without_negative_inputs_writes_the_positive_phase_only():
+    """``negative=False`` (no input is negative): the positive phase's voltages and squares as
+    the full conversion writes them, the negative phase's left untouched."""
+    from crossbar import devices
+    from crossbar.read.plan import ReadPlan
+
+    plan = ReadPlan.of(devices.load("nand"))
+    x = np.abs(np.random.default_rng(6).normal(size=(40, 50))).astype(np.float32)
+    starts = np.array([0, 32, 50])
+    out = {}
+    for negative in (True, False):
+        u = np.full(plan.reads * x.size, np.nan, np.float32)
+        u2 = np.full(u.size, 7, np.uint16)
+        dac_kernels.dac(x, plan.bits, plan.widths_array, plan.phases, starts, u, u2, np.empty(40, np.float32),
+                        negative)
+        out[negative] = u, u2
+    phase = _band_major(np.broadcast_to((np.arange(plan.reads) % 2)[:, None, None], (plan.reads, 40, 50)),
+                        starts)
+    for full, half in zip(out[True], out[False], strict=True):
+        assert np.array_equal(full[phase == 0], half[phase == 0])
+    assert np.all(out[True][0][phase == 1] == 0)  # what a non-negative input drives there
+    assert np.isnan(out[False][0][phase == 1]).all() and np.all(out[False][1][phase == 1] == 7)
+
+
 def test_dac_patches_of_many_reads_are_the_dac_of_the_patch_matrix():
     """The patches' DAC (padding, stride, several images and output rows, 14 reads, bands) writes
     what the DAC of the im2col matrix writes, bit for bit, squares included."""

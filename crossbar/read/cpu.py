@@ -64,7 +64,10 @@ def read_cpu(array, convert, keys: np.ndarray, row0: int, out: torch.Tensor, chu
 
     ``out`` (groups x rows per group x outputs, any strides) receives row b at
     out[b // P, b % P]; ``chunk`` (a multiple of P) rows per launch;
-    ``convert(c0, m, u, u2, scale)`` runs the DAC of rows c0 .. c0 + m;
+    ``convert(c0, m, u, u2, scale)`` runs the DAC of rows c0 .. c0 + m and returns whether
+    the negative phase's reads hold voltages (:func:`_signed`; where they do not, the DAC
+    leaves them unwritten and their products are not computed: their currents and variances
+    are zeros, what the products would give);
     ``keys`` (bands x reads) the noise streams; ``conductance``/``variance``
     the band buffers to read (the array's, or a vote group's). ``copies``: the
     rows are that many copies of the first rows / copies (a multiple of P; see
@@ -91,7 +94,7 @@ def read_cpu(array, convert, keys: np.ndarray, row0: int, out: torch.Tensor, chu
         u = scratch("u", m * n_in * reads)
         u2 = scratch("u2", m * n_in * reads, torch.bfloat16) if noisy else None
         scale = scratch("scale", m).numpy()
-        convert(c0, m, u.numpy(), bits(u2) if noisy else NO_SQUARES, scale)
+        signed = convert(c0, m, u.numpy(), bits(u2) if noisy else NO_SQUARES, scale)
         if not np.isfinite(scale).all():  # the DAC marks rows holding NaN or infinity
             return None
         mr = m * reads  # rows of every read of one band
@@ -99,18 +102,13 @@ def read_cpu(array, convert, keys: np.ndarray, row0: int, out: torch.Tensor, chu
         var = None
         if noisy:
             var = scratch("variance", bands * mr * n_out, torch.bfloat16).view(bands, mr, n_out)
-        if full > 1:
-            lead = slice(0, mr * height * full)
-            torch.bmm(u[lead].view(full, mr, height), products.leading(full), out=current[:full])
-            if noisy:  # the variance product, its u^2 rounded to bfloat16 by the DAC
-                torch.bmm(u2[lead].view(full, mr, height), products.leading_variance(full), out=var[:full])
-        for i, (r0, r1) in enumerate(array.bands):
-            if full > 1 and i < full:
-                continue
-            band = slice(mr * r0, mr * r1)
-            products.current(i, r1 - r0, u[band].view(mr, r1 - r0), current[i])
+        live = range(reads)  # the reads whose products are computed, the rest zero
+        if not signed:
+            live = range(0, reads, 2)
+            current.view(bands, reads, m, n_out)[:, 1::2] = 0.0
             if noisy:
-                products.spread(i, r1 - r0, u2[band].view(mr, r1 - r0), var[i])
+                var.view(bands, reads, m, n_out)[:, 1::2] = 0.0
+        _products(products, array.bands, full, height, u, u2, current, var, live, m)
         clips = np.empty(m, dtype=np.int64)
         for b0 in range(c0, c0 + copies * rows, rows):  # copy k's rows start at k * rows
             adc_kernels.read_bands(current.view(bands, reads, m, n_out).numpy(),
@@ -121,6 +119,39 @@ def read_cpu(array, convert, keys: np.ndarray, row0: int, out: torch.Tensor, chu
     return clipped
 
 
+def _signed(plan, inputs: np.ndarray) -> bool:
+    """Whether a read of ``inputs`` drives its negative phase: with one phase always; with two
+    (separate positive and negative reads) only if an input is negative (NaN and -0.0 are not:
+    a row holding NaN is refused, and -0.0 codes to a zero voltage in both phases)."""
+    return plan.phases != 2 or bool((inputs < 0).any())
+
+
+def _products(products: Products, band_rows, full: int, height: int, u: torch.Tensor,
+              u2: torch.Tensor | None, current: torch.Tensor, var: torch.Tensor | None, live: range,
+              m: int) -> None:
+    """The float32 products (and bfloat16 variance products) of every band's reads ``live`` (all
+    reads, or those of the positive phase) of ``m`` rows into ``current`` and ``var`` (bands x
+    reads * m x outputs): the first ``full`` bands in one batched product per read block."""
+    bands, mr, n_out = current.shape
+    reads = mr // m
+    step = len(live) if live.step == 1 else 1  # reads per product: all at once, or one by one
+    for r in live[::step]:
+        rows = slice(r * m, (r + step) * m)
+        if full > 1:
+            lead = u[: mr * height * full].view(full, reads * m, height)
+            torch.bmm(lead[:, rows], products.leading(full), out=current[:full, rows])
+            if var is not None:  # the variance product, its u^2 rounded to bfloat16 by the DAC
+                lead2 = u2[: mr * height * full].view(full, reads * m, height)
+                torch.bmm(lead2[:, rows], products.leading_variance(full), out=var[:full, rows])
+        for i, (r0, r1) in enumerate(band_rows):
+            if full > 1 and i < full:
+                continue
+            band = u[mr * r0 : mr * r1].view(mr, r1 - r0)
+            products.current(i, r1 - r0, band[rows], current[i, rows])
+            if var is not None:
+                products.spread(i, r1 - r0, u2[mr * r0 : mr * r1].view(mr, r1 - r0)[rows], var[i, rows])
+
+
 def read_rows_cpu(array, x: torch.Tensor, keys: np.ndarray, row0: int, conductance: torch.Tensor,
                   variance: torch.Tensor | None, copies: int = 1) -> tuple[torch.Tensor, int | None]:
     """The CPU read of the rows of ``x`` (rows x outputs, and the clipped conversions, None if ``x``
@@ -129,8 +160,10 @@ def read_rows_cpu(array, x: torch.Tensor, keys: np.ndarray, row0: int, conductan
     starts = np.array([r0 for r0, _ in array.bands] + [array.shape[0]], dtype=np.int64)
 
     def convert(c0, m, u, u2, scale):
-        dac_kernels.dac(x[c0 : c0 + m].numpy(), plan.bits, plan.widths_array, plan.phases, starts, u, u2,
-                        scale)
+        rows = x[c0 : c0 + m].numpy()
+        signed = _signed(plan, rows)
+        dac_kernels.dac(rows, plan.bits, plan.widths_array, plan.phases, starts, u, u2, scale, signed)
+        return signed
 
     out = torch.empty(x.shape[0], array.shape[1])
     with torch_threads():
@@ -156,8 +189,10 @@ def read_patches_cpu(array, images: torch.Tensor, geometry, out_hw: np.ndarray, 
     def convert(c0, m, u, u2, scale):
         i0 = c0 // positions
         chunk = images[i0 : i0 + m // positions].numpy()
+        signed = _signed(plan, chunk)
         dac_kernels.dac_patches(chunk, *geometry, out_hw, plan.bits, plan.widths_array, plan.phases,
-                                starts, u, u2, scale)
+                                starts, u, u2, scale, signed)
+        return signed
 
     out = torch.empty(n, array.shape[1], int(out_hw[0]), int(out_hw[1]))
     rows_out = out.view(n, array.shape[1], positions).transpose(1, 2)  # row b: image, position

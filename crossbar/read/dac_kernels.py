@@ -50,8 +50,8 @@ def _grid(bits, widths):
 
 
 @njit(inline="always", error_model="numpy", fastmath={"contract"})
-def _dac_rows(x, x_bits, b0, rows, n, batch, bits, grid, widths, phases, starts, u, u2, scale, sq, sq_bits,
-              peak, peak_f, codes) -> None:
+def _dac_rows(x, x_bits, b0, rows, n, batch, bits, grid, widths, phases, written, starts, u, u2, scale, sq,
+              sq_bits, peak, peak_f, codes) -> None:
     """Convert input rows b0 .. b0 + rows - 1, row b0 + i the ``n`` entries of the flat float32
     ``x`` at i * n (``x_bits``: its int32 view), as :func:`dac` describes (``grid``:
     :func:`_grid`). ``sq``/``sq_bits`` (n entries) and ``peak``/``peak_f`` (1 entry) are scratch
@@ -109,7 +109,7 @@ def _dac_rows(x, x_bits, b0, rows, n, batch, bits, grid, widths, phases, starts,
         shift = 0
         for s in range(widths.size):
             mask, inv_d = masks[s], inv_ds[s]
-            for ph in range(phases):
+            for ph in range(written):  # phase 1 only where the caller reads it
                 r = s * phases + ph
                 for row in range(rows):
                     if skip[row]:
@@ -140,7 +140,7 @@ def _code_scratch(rows, n):
 
 
 def dac(x: np.ndarray, bits: int, widths: np.ndarray, phases: int, starts: np.ndarray, u: np.ndarray,
-        u2: np.ndarray, scale: np.ndarray) -> None:
+        u2: np.ndarray, scale: np.ndarray, negative: bool = True) -> None:
     """Digital-to-analog conversion of each input row into the voltages of every read, band by band.
 
     Each row of ``x`` (rows x inputs, float32, C order) is scaled by its
@@ -156,51 +156,58 @@ def dac(x: np.ndarray, bits: int, widths: np.ndarray, phases: int, starts: np.nd
     dense product per row band of tiles. Unless ``u2`` is empty, the squared
     voltages go to it in the same layout as bfloat16 bit patterns (uint16,
     rounded to nearest even, as torch rounds), the operand of the read-noise
-    variance product.
+    variance product. ``negative=False``: the caller knows that no input is negative, so
+    the negative phase's reads are zero, and does not read them: they are not written.
 
     The largest magnitude is an integer maximum of the float bit patterns
     (vectorises without fast-math, and NaN or infinity show as bits >= those
     of inf). Tasks of DAC_ROWS_PER_TASK rows, split over plain threads.
     """
     tasks = (x.shape[0] + DAC_ROWS_PER_TASK - 1) // DAC_ROWS_PER_TASK
-    run_split(lambda t0, t1: _dac_tasks(x, bits, widths, phases, starts, u, u2, scale, t0, t1), tasks, 1)
+    written = phases if negative else 1
+    run_split(lambda t0, t1: _dac_tasks(x, bits, widths, phases, written, starts, u, u2, scale, t0, t1),
+              tasks, 1)
 
 
 @njit(**_DAC)
-def _dac_tasks(x, bits, widths, phases, starts, u, u2, scale, t0, t1) -> None:
+def _dac_tasks(x, bits, widths, phases, written, starts, u, u2, scale, t0, t1) -> None:
     """Tasks t0 .. t1 of :func:`dac` (rows task * DAC_ROWS_PER_TASK ...)."""
     batch, n = x.shape
-    b0, b1 = t0 * DAC_ROWS_PER_TASK, min(batch, t1 * DAC_ROWS_PER_TASK)
-    flat = x.reshape(-1)[b0 * n : b1 * n]
+    grid = _grid(bits, widths)
     sq, peak = np.empty(n, np.float32), np.empty(1, np.int32)
-    _dac_rows(flat, flat.view(np.int32), b0, b1 - b0, n, batch, bits, _grid(bits, widths), widths, phases,
-              starts, u, u2, scale, sq, sq.view(np.int32), peak, peak.view(np.float32),
-              _code_scratch(b1 - b0, n))
+    codes = _code_scratch(DAC_ROWS_PER_TASK, n)
+    for task in range(t0, t1):
+        b0, b1 = task * DAC_ROWS_PER_TASK, min(batch, (task + 1) * DAC_ROWS_PER_TASK)
+        flat = x.reshape(-1)[b0 * n : b1 * n]
+        _dac_rows(flat, flat.view(np.int32), b0, b1 - b0, n, batch, bits, grid, widths, phases, written,
+                  starts, u, u2, scale, sq, sq.view(np.int32), peak, peak.view(np.float32), codes)
 
 
 def dac_patches(x: np.ndarray, kernel: np.ndarray, stride: np.ndarray, padding: np.ndarray,
                 dilation: np.ndarray, out_hw: np.ndarray, bits: int, widths: np.ndarray, phases: int,
-                starts: np.ndarray, u: np.ndarray, u2: np.ndarray, scale: np.ndarray) -> None:
+                starts: np.ndarray, u: np.ndarray, u2: np.ndarray, scale: np.ndarray,
+                negative: bool = True) -> None:
     """:func:`dac` of the im2col patches of the images ``x`` (N x C x H x W, float32, any strides,
     so a slice of a batch's channels is read in place), without writing the patch matrix: row
     n * H_out * W_out + oh * W_out + ow is the patch of output position (oh, ow) of image n,
     entries ordered (channel, kernel row, kernel column) as in :func:`crossbar.read.ops.im2col`
-    (zeros where the kernel reaches into the padding). One task per output row of an image,
-    split over plain threads."""
+    (zeros where the kernel reaches into the padding); ``negative`` as :func:`dac` takes it. One
+    task per output row of an image, split over plain threads."""
     if min(x.strides) < 0:
         x = np.ascontiguousarray(x)
     steps = np.array(x.strides, np.int64) // x.itemsize
     extent = 1 + int(np.sum((np.array(x.shape) - 1) * steps)) if x.size else 0
     flat = np.lib.stride_tricks.as_strided(x, shape=(extent,), strides=(x.itemsize,))  # every element x spans
     shape = np.array(x.shape, np.int64)
+    written = phases if negative else 1
     run_split(lambda t0, t1: _patch_tasks(flat, shape, steps, kernel, stride, padding, dilation, out_hw, bits,
-                                          widths, phases, starts, u, u2, scale, t0, t1),
+                                          widths, phases, written, starts, u, u2, scale, t0, t1),
               x.shape[0] * int(out_hw[0]), 1)
 
 
 @njit(**_DAC)
 def _patch_tasks(images, shape, steps, kernel, stride, padding, dilation, out_hw, bits, widths, phases,
-                 starts, u, u2, scale, t0, t1) -> None:
+                 written, starts, u, u2, scale, t0, t1) -> None:
     """Tasks t0 .. t1 of :func:`dac_patches` (``images``: the elements the images span, ``steps``
     their strides in elements): each patch gathered into one small buffer through a table of its
     entries' offsets (a vectorised gather; zeros where the kernel reaches into the padding), the
@@ -245,4 +252,4 @@ def _patch_tasks(images, shape, steps, kernel, stride, padding, dilation, out_hw
                     value = images[np.uint64(min(max(corner + off[k], np.int64(0)), last))]
                     block[at + k] = value if inside else np.float32(0.0)
         _dac_rows(block, block_bits, img * positions + oh * w_out, w_out, n, batch, bits, grid, widths,
-                  phases, starts, u, u2, scale, sq, sq_bits, peak, peak_f, codes)
+                  phases, written, starts, u, u2, scale, sq, sq_bits, peak, peak_f, codes)
