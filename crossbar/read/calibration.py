@@ -42,5 +42,6 @@ def calibrate_tiles(array, x: torch.Tensor, key: int) -> int:
                 if data.size == 0 or not data.any():
                     left += 1
                     continue
-                tile.set_full_scale(np.full(tile.cols, float(np.percentile(data, plan.percentile))), True)
+                level = float(np.percentile(data, plan.percentile, overwrite_input=True))  # data is ours
+                tile.set_full_scale(np.full(tile.cols, level), True)
     return left
