@@ -496,3 +496,25 @@ def test_law_tables_follow_the_profile_laws(name):
         assert err.max() <= 0.002 * np.abs(exact).max() + 1e-30
     assert _at(laws.read, 1.0 / laws.step, 2.001 * p.g_max) == -1.0
     assert laws.idle[1] == pytest.approx(float(p.programming_std(np.array([laws.idle[0]]))[0]), rel=0, abs=0)
+
+
+def test_published_record_is_complete_and_current():
+    """docs/results/hardware-aware: every training at every age with 1 read and 20 votes (the
+    issue's rows), each accuracy inside its interval, and report.md what report.json gives."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = Path(__file__).resolve().parents[1] / "docs" / "results"
+    data = json.loads((out / "hardware-aware" / "report.json").read_text())
+    rows = data["rows"]
+    assert all(set(r) == {"training", "age_s", "votes", "accuracy", "lo", "hi"} for r in rows)
+    assert all(r["lo"] <= r["accuracy"] <= r["hi"] for r in rows)
+    ages = {3600.0, 86400.0, 30 * 86400.0, 365 * 86400.0}
+    assert {(r["training"], r["age_s"], r["votes"]) for r in rows} == {
+        (t, a, v) for t in ("plain", "eq3", "hardware") for a in ages for v in (1, 20)}
+    assert data["setup"]["not_measured"] == []
+    done = subprocess.run([sys.executable, str(out / "hardware_aware.py"), "--check"], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
