@@ -90,9 +90,9 @@ class LawTables:
 
 
 @functools.lru_cache(maxsize=16)
-def law_tables(p: DeviceProfile, t: float) -> LawTables:
-    """The tables of ``p``'s laws at ``t`` s after programming (kept: a profile's tables are
-    the same for every band and step)."""
+def law_tables(p: DeviceProfile, t: float | None) -> LawTables:
+    """The tables of ``p``'s laws, the read noise's at ``t`` s after programming (None: no
+    read table; kept: a profile's tables are the same for every band and step)."""
     step = 2.0 * p.g_max / TABLE_INTERVALS
     g = np.arange(TABLE_INTERVALS + 1) * step
     t_idle = float(_levels(p, np.array([p.g_min]))[0])
@@ -100,7 +100,7 @@ def law_tables(p: DeviceProfile, t: float) -> LawTables:
     nu = (d.nu_mean(g), d.nu_std(g)) if d is not None else (np.zeros(g.size), np.zeros(g.size))
     idle_nu = (float(d.nu_mean(t_idle)), float(d.nu_std(t_idle))) if d is not None else (0.0, 0.0)
     return LawTables(step, np.asarray(p.programming_std(g), np.float64), *nu,
-                     np.asarray(p.read_std(g, t), np.float64),
+                     np.asarray(p.read_std(g, t), np.float64) if t is not None else np.zeros(0),
                      (t_idle, float(np.asarray(p.programming_std(np.array([t_idle])))[0]), *idle_nu))
 
 
@@ -191,10 +191,10 @@ def band_delta(p: DeviceProfile, effects: tuple[str, ...], t: float, wn: np.ndar
     n = wn.size
     flat = np.ascontiguousarray(wn, dtype=np.float32).reshape(-1)
     ta = _levels(p, p.g_min + p.g_range * np.abs(flat, dtype=np.float64))
-    laws = law_tables(p, t)
     d = p.drift
     drifting = d is not None and "drift" in effects and t > d.t0
     writing, reading = "programming" in effects, "read" in effects
+    laws = law_tables(p, t if reading else None)
     blocks = writing + drifting + reading
     z = gen.normal((blocks, 2, n)) if blocks else np.empty((0, 2, 0), np.float32)
     none = np.empty((2, 0), np.float32)
