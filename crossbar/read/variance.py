@@ -1,0 +1,143 @@
+"""The read-noise variance product of the CPU read, sum_i u_i^2 s_ij^2: the bfloat16 product's
+bits through a float32 product where that is faster.
+
+The read multiplies the bfloat16 squares of its inputs with the bfloat16 cell variances
+(:func:`crossbar.read.ops.variance_product`). torch runs that product in oneDNN; on a CPU
+with AVX512-BF16 but no AMX its kernel (``avx512_core_bf16``) takes about 1.7 times a
+float32 product of the same shape (docs/performance.md). Its arithmetic: each output is a
+float32 sum, rounded at every step, of exact products (a bfloat16 times a bfloat16 fits a
+float32), taken in the order 1, 0, 3, 2, ... of the inner index (VDPBF16PS adds a pair's odd
+product first), values below 2^-126 flushed to zero, the sum rounded to bfloat16 (nearest
+even). MKL's float32 product adds each output's products in the order of the inner index for
+the shapes routed to it here (inner size <= 256, at least 32 rows and 16 columns), so the
+float32 product of operands whose inner pairs are swapped, rounded to bfloat16, has the same
+bits, provided no product or partial sum falls below 2^-126 (checked per product from the
+operands' smallest positive values; the squares and variances are never negative).
+
+Whether the two agree is a property of the machine's kernels, not of this code: a probe
+(:func:`agrees`) compares them bit for bit once per process on shapes at the edges of the
+routed region and on the read's own sizes; where any bit differs (another CPU or BLAS), every
+product stays the bfloat16 one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from numba import njit
+
+MAX_INNER = 256  # inner sizes routed to the float32 product (larger ones are summed in blocks)
+MIN_ROWS, MIN_COLS = 32, 16  # smaller products take other BLAS paths (GEMV) with other orders
+_TINY = 2.0**-126  # float32's smallest normal: DAZ/FTZ of the bfloat16 kernel below it
+_PROBE: list[bool] = []  # the probe's verdict, once per process
+# (batch, rows, inner, cols): the routed region's edges and the read's own sizes
+PROBE_SHAPES = ((1, 32, 2, 16), (1, 33, 255, 17), (3, 1000, 256, 256), (1, 1000, 16, 256), (4, 64, 256, 1024),
+                (2, 100, 127, 100))
+_EXP, _SIGN, _MAG = np.uint32(0x7F800000), np.uint32(0x80000000), np.uint32(0x7FFFFFFF)
+
+
+@njit(inline="always")
+def _widened(half, low, sign):
+    """A bfloat16 bit pattern as float32's, below 2^-126 flushed to a signed zero; the running
+    smallest positive pattern and OR of all patterns (branch-free, so the loops vectorise)."""
+    w = np.uint32(half) << np.uint32(16)
+    w = w if (w & _EXP) != 0 else w & _SIGN
+    m = w & _MAG
+    return w, min(low, m if m != 0 else _EXP), sign | w
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def widen_swapped(src: np.ndarray, groups: int, inner: int, block: int, out: np.ndarray) -> int:
+    """out[g, j] = src[g, j ^ 1] as float32 (each viewed as groups x inner x block; the last
+    index of an odd ``inner`` in place), ``src`` bfloat16 bit patterns (uint16, flat),
+    ``out`` float32 (flat); values below 2^-126 become zero. Returns the float32 bit pattern
+    of the smallest positive value (that of inf if none; -1 if any value has its sign set)."""
+    ob = out.view(np.uint32)
+    low, sign = _EXP, np.uint32(0)
+    paired = inner - inner % 2
+    if block == 1 and paired == inner:  # every row's pairs, one flat run
+        for p in range(src.size // 2):
+            w, low, sign = _widened(src[2 * p + 1], low, sign)
+            ob[2 * p] = w
+            w, low, sign = _widened(src[2 * p], low, sign)
+            ob[2 * p + 1] = w
+    else:
+        for g in range(groups):
+            base = g * inner * block
+            for j in range(inner):
+                s = base + (j ^ 1 if j < paired else j) * block
+                d = base + j * block
+                for i in range(block):
+                    w, low, sign = _widened(src[s + i], low, sign)
+                    ob[d + i] = w
+    return -1 if sign & _SIGN else np.int64(low)
+
+
+def routed(rows: int, inner: int, cols: int) -> bool:
+    """Whether a product of this shape goes through float32 (the shape rule and the probe)."""
+    return rows >= MIN_ROWS and cols >= MIN_COLS and 2 <= inner <= MAX_INNER and agrees()
+
+
+def product(u2: torch.Tensor, cells: torch.Tensor, out: torch.Tensor, scratch, operand=None,
+            name: str = "variance operand"):
+    """``out`` = ``u2 @ cells`` (bfloat16, 2-D or batched 3-D, contiguous ``u2`` and ``cells``),
+    bit for bit torch's bfloat16 product, through float32 where :func:`routed` allows it.
+    ``scratch(name, numel, dtype)`` gives reused buffers (``name``: the widened ``cells``'); pass
+    the returned ``operand`` back for later products with the same ``cells`` (None: widened anew)."""
+    rows, inner = u2.shape[-2], u2.shape[-1]
+    if not routed(rows, inner, cells.shape[-1]):
+        torch.matmul(u2, cells, out=out)
+        return None
+    if operand is None:
+        operand = widen(cells, scratch(name, cells.numel()))
+    w, w_low = operand
+    a = scratch("squares float32", u2.numel()).view(u2.shape)
+    a_low = _value(widen_swapped(_bits(u2), u2.numel() // inner, inner, 1, a.numpy().ravel()))
+    if w_low < 0 or a_low < 0 or a_low * w_low < _TINY:  # below 2^-126 the two kernels differ
+        torch.matmul(u2, cells, out=out)
+        return operand
+    wide = scratch("variance float32", out.numel()).view(out.shape)
+    torch.matmul(a, w, out=wide)
+    out.copy_(wide)  # rounded to nearest even, as the bfloat16 kernel rounds its sums
+    return operand
+
+
+def widen(cells: torch.Tensor, buf: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """``cells`` (inner x cols, or bands x inner x cols; bfloat16, contiguous) as the float32
+    operand of :func:`product` in ``buf``, and its smallest positive value (-1: a sign set)."""
+    inner, cols = cells.shape[-2], cells.shape[-1]
+    groups = cells.numel() // (inner * cols)
+    low = widen_swapped(_bits(cells), groups, inner, cols, buf.numpy())
+    return buf.view(cells.shape), _value(low)
+
+
+def _value(pattern: int) -> float:
+    """A float32 bit pattern from :func:`widen_swapped` as a float (-1 stays -1)."""
+    return -1.0 if pattern < 0 else float(np.uint32(pattern).view(np.float32))
+
+
+def agrees() -> bool:
+    """Whether this machine's float32 route gives the bfloat16 product's bits on every probe
+    shape (decided once per process; fixed probe operands, no global random state)."""
+    if not _PROBE:
+        _PROBE.append(_probe())
+    return _PROBE[0]
+
+
+def _probe() -> bool:
+    gen = torch.Generator().manual_seed(22)
+    for batch, rows, inner, cols in PROBE_SHAPES:
+        levels = torch.randint(0, 128, (batch, rows, inner), generator=gen).float() / 127
+        u2 = (levels * levels).to(torch.bfloat16)
+        cells = (torch.rand(batch, inner, cols, generator=gen) ** 4 * 1e-3).to(torch.bfloat16)
+        want = torch.matmul(u2, cells)
+        w, low = widen(cells, torch.empty(cells.numel()))
+        a = torch.empty(u2.shape)
+        widen_swapped(_bits(u2), batch * rows, inner, 1, a.numpy().ravel())
+        if not torch.equal(torch.matmul(a, w).to(torch.bfloat16).view(torch.int16), want.view(torch.int16)):
+            return False
+    return True
+
+
+def _bits(t: torch.Tensor) -> np.ndarray:
+    return t.contiguous().view(torch.int16).numpy().view(np.uint16).ravel()
