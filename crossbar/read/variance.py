@@ -38,10 +38,10 @@ _EXP, _SIGN, _MAG = np.uint32(0x7F800000), np.uint32(0x80000000), np.uint32(0x7F
 
 @njit(inline="always")
 def _widened(half, low, sign):
-    """A bfloat16 bit pattern as float32's, below 2^-126 flushed to a signed zero; the running
-    smallest positive pattern and OR of all patterns (branch-free, so the loops vectorise)."""
-    w = np.uint32(half) << np.uint32(16)
-    w = w if (w & _EXP) != 0 else w & _SIGN
+    """A bfloat16 bit pattern (in the high half of a uint32) as float32's, below 2^-126 flushed
+    to a signed zero; the running smallest positive pattern and OR of all patterns (branch-free,
+    so that the loops vectorise)."""
+    w = half if (half & _EXP) != 0 else half & _SIGN
     m = w & _MAG
     return w, min(low, m if m != 0 else _EXP), sign | w
 
@@ -55,21 +55,28 @@ def widen_swapped(src: np.ndarray, groups: int, inner: int, block: int, out: np.
     ob = out.view(np.uint32)
     low, sign = _EXP, np.uint32(0)
     paired = inner - inner % 2
-    if block == 1 and paired == inner:  # every row's pairs, one flat run
-        for p in range(src.size // 2):
-            w, low, sign = _widened(src[2 * p + 1], low, sign)
-            ob[2 * p] = w
-            w, low, sign = _widened(src[2 * p], low, sign)
-            ob[2 * p + 1] = w
-    else:
+    if block == 1 and paired == inner:  # all pairs in one run: a pair's two patterns are one uint32
+        pairs, wide = src.view(np.uint32), out.view(np.uint64)
+        for p in range(pairs.size):
+            hi, low, sign = _widened(pairs[p] & np.uint32(0xFFFF0000), low, sign)
+            lo, low, sign = _widened(pairs[p] << np.uint32(16), low, sign)
+            wide[p] = np.uint64(hi) | (np.uint64(lo) << np.uint64(32))
+    elif block == 1:
+        for g in range(groups):
+            b = g * inner
+            for j in range(inner):
+                w, low, sign = _widened(np.uint32(src[b + (j ^ 1 if j < paired else j)]) << np.uint32(16),
+                                        low, sign)
+                ob[b + j] = w
+    else:  # rows of ``block`` values: one contiguous run each
         for g in range(groups):
             base = g * inner * block
             for j in range(inner):
-                s = base + (j ^ 1 if j < paired else j) * block
-                d = base + j * block
+                row = src[base + (j ^ 1 if j < paired else j) * block:][:block]
+                dst = ob[base + j * block:][:block]
                 for i in range(block):
-                    w, low, sign = _widened(src[s + i], low, sign)
-                    ob[d + i] = w
+                    w, low, sign = _widened(np.uint32(row[i]) << np.uint32(16), low, sign)
+                    dst[i] = w
     return -1 if sign & _SIGN else np.int64(low)
 
 
