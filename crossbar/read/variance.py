@@ -22,6 +22,9 @@ product stays the bfloat16 one.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 from numba import njit
@@ -30,6 +33,7 @@ MAX_INNER = 256  # inner sizes routed to the float32 product (larger ones are su
 MIN_ROWS, MIN_COLS = 32, 16  # smaller products take other BLAS paths (GEMV) with other orders
 _TINY = 2.0**-126  # float32's smallest normal: DAZ/FTZ of the bfloat16 kernel below it
 _PROBE: list[bool] = []  # the probe's verdict, once per process
+_HELD: list[bool] = []  # non-empty inside bfloat16_only()
 # (batch, rows, inner, cols): the routed region's edges and the read's own sizes
 PROBE_SHAPES = ((1, 32, 2, 16), (1, 33, 255, 17), (3, 1000, 256, 256), (1, 1000, 16, 256), (4, 64, 256, 1024),
                 (2, 100, 127, 100))
@@ -82,7 +86,18 @@ def widen_swapped(src: np.ndarray, groups: int, inner: int, block: int, out: np.
 
 def routed(rows: int, inner: int, cols: int) -> bool:
     """Whether a product of this shape goes through float32 (the shape rule and the probe)."""
-    return rows >= MIN_ROWS and cols >= MIN_COLS and 2 <= inner <= MAX_INNER and agrees()
+    return rows >= MIN_ROWS and cols >= MIN_COLS and 2 <= inner <= MAX_INNER and not _HELD and agrees()
+
+
+@contextmanager
+def bfloat16_only() -> Iterator[None]:
+    """Within it every variance product is torch's bfloat16 one (the reference of tests and
+    benchmarks)."""
+    _HELD.append(True)
+    try:
+        yield
+    finally:
+        _HELD.pop()
 
 
 def product(u2: torch.Tensor, cells: torch.Tensor, out: torch.Tensor, scratch, operand=None,
