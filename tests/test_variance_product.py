@@ -10,6 +10,7 @@ import torch
 from crossbar import CrossbarArray, devices
 from crossbar.read import cpu, variance
 from crossbar.seeds import Stream, derive
+from crossbar.threads import limit_threads
 
 
 def squares(gen: torch.Generator, *shape: int) -> torch.Tensor:
@@ -88,19 +89,22 @@ def test_only_large_enough_shapes_are_routed():
         assert not variance.routed(1000, 256, 256)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("profile,shape", [("pcm", (784, 256)), ("pcm", (300, 40)), ("nand", (600, 64))])
-def test_reads_have_the_bits_of_the_bfloat16_product(profile, shape):
+def test_reads_have_the_bits_of_the_bfloat16_product(profile, shape, threads):
     """A whole read (chunked, batched bands, a short last band; PCM's per-cell variances and
-    NAND's table) with the float32 route and with every product torch's bfloat16 one."""
+    NAND's table) with the float32 route and with every product torch's bfloat16 one, at one
+    and two threads (the squares are widened in parts)."""
     rng = np.random.default_rng(3)
     W = rng.normal(0, 0.1, size=shape).astype(np.float32)
     x = torch.from_numpy(rng.random((700, shape[0])).astype(np.float32))
     array = CrossbarArray.program(W, devices.load(profile), seed=1)
     array.calibrate(x[:128], key=derive(3, Stream.CALIBRATION_READ))
     key = derive(3, Stream.READ, 7)
-    routed = array.mvm(x, key=key)
-    with variance.bfloat16_only():
-        assert torch.equal(routed, array.mvm(x, key=key))
+    with limit_threads(threads):
+        routed = array.mvm(x, key=key)
+        with variance.bfloat16_only():
+            assert torch.equal(routed, array.mvm(x, key=key))
 
 
 def bfloat16_kernel() -> str:

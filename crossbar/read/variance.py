@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from numba import njit
 
+from crossbar.threads import run_split
+
 MAX_INNER = 256  # inner sizes routed to the float32 product (larger ones are summed in blocks)
 MIN_ROWS, MIN_COLS = 32, 16  # smaller products take other BLAS paths (GEMV) with other orders
 _TINY = 2.0**-126  # float32's smallest normal: DAZ/FTZ of the bfloat16 kernel below it
@@ -114,7 +116,7 @@ def product(u2: torch.Tensor, cells: torch.Tensor, out: torch.Tensor, scratch, o
         operand = widen(cells, scratch(name, cells.numel()))
     w, w_low = operand
     a = scratch("squares float32", u2.numel()).view(u2.shape)
-    a_low = _value(widen_swapped(_bits(u2), u2.numel() // inner, inner, 1, a.numpy().ravel()))
+    a_low = _widen_rows(_bits(u2), u2.numel() // inner, inner, a.numpy().ravel())
     if w_low < 0 or a_low < 0 or a_low * w_low < _TINY:  # below 2^-126 the two kernels differ
         torch.matmul(u2, cells, out=out)
         return operand
@@ -131,6 +133,19 @@ def widen(cells: torch.Tensor, buf: torch.Tensor) -> tuple[torch.Tensor, float]:
     groups = cells.numel() // (inner * cols)
     low = widen_swapped(_bits(cells), groups, inner, cols, buf.numpy())
     return buf.view(cells.shape), _value(low)
+
+
+def _widen_rows(src: np.ndarray, rows: int, inner: int, out: np.ndarray) -> float:
+    """:func:`widen_swapped` of ``rows`` rows of ``inner`` squares, split over the compute threads;
+    the smallest positive value of all (-1: a sign set)."""
+    lows: list[int] = []
+
+    def part(lo: int, hi: int) -> None:
+        values = slice(lo * inner, hi * inner)
+        lows.append(widen_swapped(src[values], hi - lo, inner, 1, out[values]))
+
+    run_split(part, rows, max(2, (1 << 16) // inner))
+    return -1.0 if min(lows) < 0 else _value(min(lows))
 
 
 def _value(pattern: int) -> float:
