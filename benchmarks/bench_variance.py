@@ -5,8 +5,8 @@ Prints, for the exact PCM reads of bench_mvm.py (784x256 and 1024x1024, batch 10
 tiles, a fresh key per read), the median time of the float32 BLAS bound, of the read with the
 float32 route, of the same read with every variance product torch's bfloat16 one, and of the
 variance product alone both ways (the read's own shapes); each as a multiple of the bound, and
-whether both reads gave the same bits; first the CPU flags that decide oneDNN's bfloat16 kernel
-(AMX tiles, else AVX512-BF16) and whether the route's probe agreed with it.
+whether both reads gave the same bits; first which oneDNN kernel the bfloat16 product gets here
+(from the CPU flags: AMX, else AVX512-BF16) and whether the route's probe agreed with it.
 Run: ``python benchmarks/bench_variance.py [--threads 1 2] [--clock cpu] [--repeats N]``.
 """
 
@@ -26,16 +26,6 @@ from crossbar import CrossbarArray, devices
 from crossbar.read import variance
 from crossbar.read.cpu import scratch
 from crossbar.seeds import Stream, derive
-
-
-def cpu_flags() -> str:
-    """The CPU features that decide oneDNN's bfloat16 kernel (AMX tiles, or AVX512-BF16)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next(line for line in f if line.startswith("flags")).split()
-    except (OSError, StopIteration):
-        return "unknown"
-    return " ".join(f for f in ("avx512_bf16", "amx_bf16", "amx_tile") if f in flags) or "none of them"
 
 
 def bench_shape(n_in: int, n_out: int, batch: int, repeats: int, pcm, rng, clock) -> dict[str, float]:
@@ -86,7 +76,7 @@ def main() -> None:
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     args = parser.parse_args()
     pcm = devices.load("pcm", tile_rows=256, tile_cols=256)
-    print(f"CPU flags: {cpu_flags()}; float32 route agrees with the bfloat16 kernel: {variance.agrees()}")
+    print(f"bfloat16 kernel: {variance.bfloat16_kernel()}; float32 route agrees: {variance.agrees()}")
     ratios: dict[str, dict[int, float]] = {}
     counts = args.threads or [torch.get_num_threads()]
     for threads in counts:

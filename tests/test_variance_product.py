@@ -107,19 +107,7 @@ def test_reads_have_the_bits_of_the_bfloat16_product(profile, shape, threads):
             assert torch.equal(routed, array.mvm(x, key=key))
 
 
-def bfloat16_kernel() -> str:
-    """Which oneDNN kernel torch's bfloat16 product gets on this CPU, from its flags."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next(line for line in f if line.startswith("flags")).split()
-    except (OSError, StopIteration):
-        return "unknown"
-    if "amx_bf16" in flags:
-        return "amx"
-    return "avx512_core_bf16" if "avx512_bf16" in flags else "other"
-
-
-@pytest.mark.skipif(bfloat16_kernel() != "avx512_core_bf16",
+@pytest.mark.skipif(variance.bfloat16_kernel() != "avx512_core_bf16",
                     reason="the route is built for AVX512-BF16 without AMX")
 def test_the_probe_agrees_where_its_kernel_runs():
     """On the CPUs the route was built for, the probe agrees, so reads take the route (the

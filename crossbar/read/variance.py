@@ -161,6 +161,19 @@ def agrees() -> bool:
     return _PROBE[0]
 
 
+def bfloat16_kernel() -> str:
+    """Which kind of oneDNN kernel torch's bfloat16 products get on this CPU, from its flags
+    (Linux): "amx", "avx512_core_bf16", "other" or "unknown" (no /proc/cpuinfo)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next(line for line in f if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return "unknown"
+    if "amx_bf16" in flags:
+        return "amx"
+    return "avx512_core_bf16" if "avx512_bf16" in flags else "other"
+
+
 def _probe() -> bool:
     gen = torch.Generator().manual_seed(22)
     for batch, rows, inner, cols in PROBE_SHAPES:
