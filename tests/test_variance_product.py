@@ -51,10 +51,12 @@ def test_widening_kernel_matches_its_definition(groups, inner, block):
         assert low == want_low
 
 
-@pytest.mark.parametrize("shape", [(3, 1000, 256, 256), (1, 1000, 16, 256), (1, 40, 255, 17), (2, 32, 2, 16),
-                                   (4, 64, 256, 1024), (1, 5, 256, 256), (1, 300, 512, 64)])
+@pytest.mark.parametrize("shape", [(3, 1000, 256, 256), (1, 40, 255, 257), (2, 32, 128, 300),
+                                   (4, 64, 256, 1024), (1, 1000, 16, 256), (1, 5, 256, 256),
+                                   (1, 300, 512, 300), (1, 700, 200, 64)])
 def test_product_has_the_bfloat16_bits(shape):
-    """Inside the routed region and outside it (few rows, a long inner size): the same bits."""
+    """Inside the routed region and outside it (few inner rows, rows or columns, a long inner
+    size): the same bits."""
     batch, rows, inner, cols = shape
     gen = torch.Generator().manual_seed(rows * inner + cols)
     u2, cells = squares(gen, batch, rows, inner), cell_variances(gen, batch, inner, cols)
@@ -74,9 +76,9 @@ def test_products_below_float32_normals_keep_the_bfloat16_bits():
     u2 = squares(gen, 1, 64, 256)
     u2[0, 3] = 0
     u2[0, 3, 5] = 2.0**-90
-    cells = cell_variances(gen, 1, 256, 32)
+    cells = cell_variances(gen, 1, 256, 256)
     cells[0, 5] = 2.0**-40  # row 3's only term: 2^-130, a float32 subnormal the bfloat16 kernel flushes
-    out = torch.empty(1, 64, 32, dtype=torch.bfloat16)
+    out = torch.empty(1, 64, 256, dtype=torch.bfloat16)
     variance.product(u2, cells, out, cpu.scratch)
     assert torch.equal(out.view(torch.int16), torch.matmul(u2, cells).view(torch.int16))
 
@@ -84,13 +86,15 @@ def test_products_below_float32_normals_keep_the_bfloat16_bits():
 def test_only_large_enough_shapes_are_routed():
     assert not variance.routed(variance.MIN_ROWS - 1, 256, 256)
     assert not variance.routed(1000, 256, variance.MIN_COLS - 1)
+    assert not variance.routed(1000, variance.MIN_INNER - 1, 256)
     assert not variance.routed(1000, variance.MAX_INNER + 1, 256)
     with variance.bfloat16_only():
         assert not variance.routed(1000, 256, 256)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("profile,shape", [("pcm", (784, 256)), ("pcm", (300, 40)), ("nand", (600, 64))])
+@pytest.mark.parametrize("profile,shape", [("pcm", (784, 256)), ("pcm", (520, 300)), ("pcm", (300, 40)),
+                                           ("nand", (600, 300))])
 def test_reads_have_the_bits_of_the_bfloat16_product(profile, shape, threads):
     """A whole read (chunked, batched bands, a short last band; PCM's per-cell variances and
     NAND's table) with the float32 route and with every product torch's bfloat16 one, at one

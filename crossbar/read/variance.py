@@ -9,7 +9,7 @@ float32 sum, rounded at every step, of exact products (a bfloat16 times a bfloat
 float32), taken in the order 1, 0, 3, 2, ... of the inner index (VDPBF16PS adds a pair's odd
 product first), values below 2^-126 flushed to zero, the sum rounded to bfloat16 (nearest
 even). MKL's float32 product adds each output's products in the order of the inner index for
-the shapes routed to it here (inner size <= 256, at least 32 rows and 16 columns), so the
+the shapes routed to it here (inner size 128-256, at least 32 rows and 256 columns), so the
 float32 product of operands whose inner pairs are swapped, rounded to bfloat16, has the same
 bits, provided no product or partial sum falls below 2^-126 (checked per product from the
 operands' smallest positive values; the squares and variances are never negative).
@@ -31,14 +31,18 @@ from numba import njit
 
 from crossbar.threads import run_split
 
-MAX_INNER = 256  # inner sizes routed to the float32 product (larger ones are summed in blocks)
-MIN_ROWS, MIN_COLS = 32, 16  # smaller products take other BLAS paths (GEMV) with other orders
+# The routed shapes: at least 32 rows and 16 columns (smaller products take other BLAS paths, GEMV,
+# that add in other orders), inner sizes up to 256 (longer ones are summed in blocks); within
+# those, where the float32 route is the faster (measured with the caches cold, as in a read:
+# 0.70-0.96 of the bfloat16 kernel's time from 128 inner rows and 256 columns, up to 2.5 times
+# it for few inner rows or columns, where the product is cheap and widening and rounding are not).
+MIN_ROWS, MIN_COLS, MIN_INNER, MAX_INNER = 32, 256, 128, 256
 _TINY = 2.0**-126  # float32's smallest normal: DAZ/FTZ of the bfloat16 kernel below it
 _PROBE: list[bool] = []  # the probe's verdict, once per process
 _HELD: list[bool] = []  # non-empty inside bfloat16_only()
 # (batch, rows, inner, cols): the routed region's edges and the read's own sizes
-PROBE_SHAPES = ((1, 32, 2, 16), (1, 33, 255, 17), (3, 1000, 256, 256), (1, 1000, 16, 256), (4, 64, 256, 1024),
-                (2, 100, 127, 100))
+PROBE_SHAPES = ((1, 32, 128, 256), (1, 33, 255, 257), (3, 1000, 256, 256), (1, 100, 129, 300),
+                (4, 64, 256, 1024), (2, 500, 200, 256))
 _EXP, _SIGN, _MAG = np.uint32(0x7F800000), np.uint32(0x80000000), np.uint32(0x7FFFFFFF)
 
 
@@ -88,7 +92,8 @@ def widen_swapped(src: np.ndarray, groups: int, inner: int, block: int, out: np.
 
 def routed(rows: int, inner: int, cols: int) -> bool:
     """Whether a product of this shape goes through float32 (the shape rule and the probe)."""
-    return rows >= MIN_ROWS and cols >= MIN_COLS and 2 <= inner <= MAX_INNER and not _HELD and agrees()
+    shape = rows >= MIN_ROWS and cols >= MIN_COLS and MIN_INNER <= inner <= MAX_INNER
+    return shape and not _HELD and agrees()
 
 
 @contextmanager
