@@ -7,7 +7,11 @@ float32 route, of the same read with every variance product torch's bfloat16 one
 variance product alone both ways (the read's own shapes); each as a multiple of the bound, and
 whether both reads gave the same bits; first which oneDNN kernel the bfloat16 product gets here
 (from the CPU flags: AMX, else AVX512-BF16) and whether the route's probe agreed with it.
-Run: ``python benchmarks/bench_variance.py [--threads 1 2] [--clock cpu] [--repeats N]``.
+With ``--grid``: instead, the variance product alone, the float32 route's time over the bfloat16
+kernel's for inner sizes 64-256 and 32-1,024 columns (3 bands of 4,000 rows, 1,000 from 512
+columns), the caches flushed before each call as a read's other passes do: where the route pays
+(``crossbar.read.variance``'s MIN_INNER and MIN_COLS).
+Run: ``python benchmarks/bench_variance.py [--threads 1 2] [--clock cpu] [--repeats N] [--grid]``.
 """
 
 from __future__ import annotations
@@ -67,6 +71,38 @@ def bench_shape(n_in: int, n_out: int, batch: int, repeats: int, pcm, rng, clock
     return {name: t / bound for name, t in medians.items() if not name.startswith("bound")}
 
 
+def grid(repeats: int, clock) -> None:
+    """Print the route's time over the bfloat16 kernel's per inner size and column count."""
+    gen = torch.Generator().manual_seed(0)
+    flush = torch.empty(8 << 20)  # 32 MiB written before each call: the operands leave the caches
+
+    def timed(fn) -> float:
+        fn()
+        times = []
+        for _ in range(repeats):
+            flush.fill_(1.0)
+            t0 = clock()
+            fn()
+            times.append(clock() - t0)
+        return float(np.median(times))
+
+    def ratio(inner: int, cols: int) -> float:
+        rows = 4000 if cols <= 256 else 1000
+        levels = torch.randint(0, 64, (3, rows, inner), generator=gen).float() / 63
+        u2 = (levels * levels).to(torch.bfloat16)
+        cells = (torch.rand(3, inner, cols, generator=gen) ** 4 * 1e-3).to(torch.bfloat16)
+        out = torch.empty(3, rows, cols, dtype=torch.bfloat16)
+        with variance.routing():
+            operand = variance.product(u2, cells, out, scratch)
+            route = timed(lambda: variance.product(u2, cells, out, scratch, operand))
+        return route / timed(lambda: torch.matmul(u2, cells, out=out))
+
+    columns = (32, 64, 128, 256, 512, 1024)
+    print("float32 route / bfloat16 kernel, the product alone\ninner" + "".join(f"{c:>8}" for c in columns))
+    for inner in (64, 128, 200, 256):
+        print(f"{inner:5d}" + "".join(f"{ratio(inner, cols):8.2f}" for cols in columns))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=11)
@@ -74,11 +110,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=None,
                         help="compute threads, one run per count (default: torch's)")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
+    parser.add_argument("--grid", action="store_true", help="where the route pays, the product alone")
     args = parser.parse_args()
     pcm = devices.load("pcm", tile_rows=256, tile_cols=256)
     print(f"bfloat16 kernel: {variance.bfloat16_kernel()}; float32 route agrees: {variance.agrees()}")
-    ratios: dict[str, dict[int, float]] = {}
     counts = args.threads or [torch.get_num_threads()]
+    if args.grid:
+        for threads in counts:
+            grid(args.repeats, start(threads, args.clock))
+        return
+    ratios: dict[str, dict[int, float]] = {}
     for threads in counts:
         clock = start(threads, args.clock)
         rng = np.random.default_rng(0)

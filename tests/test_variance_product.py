@@ -53,7 +53,7 @@ def test_widening_kernel_matches_its_definition(groups, inner, block):
 
 @pytest.mark.parametrize("shape", [(3, 1000, 256, 256), (1, 40, 255, 257), (2, 32, 128, 300),
                                    (4, 64, 256, 1024), (1, 1000, 16, 256), (1, 5, 256, 256),
-                                   (1, 300, 512, 300), (1, 700, 200, 64)])
+                                   (1, 300, 512, 300), (1, 700, 200, 64), (2, 33, 2, 16), (1, 50, 9, 32)])
 def test_product_has_the_bfloat16_bits(shape):
     """Inside the routed region and outside it (few inner rows, rows or columns, a long inner
     size): the same bits."""
@@ -62,6 +62,9 @@ def test_product_has_the_bfloat16_bits(shape):
     u2, cells = squares(gen, batch, rows, inner), cell_variances(gen, batch, inner, cols)
     want = torch.matmul(u2, cells)
     out = torch.empty_like(want)
+    with variance.routing():  # the region with the bfloat16 bits, not only the faster part of it
+        variance.product(u2, cells, out, cpu.scratch)
+        assert torch.equal(out.view(torch.int16), want.view(torch.int16))
     operand = variance.product(u2, cells, out, cpu.scratch)
     assert torch.equal(out.view(torch.int16), want.view(torch.int16))
     if operand is not None:  # the widened variances reused for a second product
@@ -90,6 +93,10 @@ def test_only_large_enough_shapes_are_routed():
     assert not variance.routed(1000, variance.MAX_INNER + 1, 256)
     with variance.bfloat16_only():
         assert not variance.routed(1000, 256, 256)
+    with variance.routing():  # every shape with the bfloat16 bits in float32
+        smallest = variance.MIN_ROWS, variance.EXACT_INNER, variance.EXACT_COLS
+        assert variance.routed(*smallest) == variance.agrees()
+        assert not variance.routed(variance.MIN_ROWS, variance.EXACT_INNER - 1, 256)
 
 
 @pytest.mark.parametrize("threads", [1, 2])

@@ -31,15 +31,18 @@ from numba import njit
 
 from crossbar.threads import run_split
 
-# The routed shapes: at least 32 rows and 16 columns (smaller products take other BLAS paths, GEMV,
-# that add in other orders), inner sizes up to 256 (longer ones are summed in blocks); within
-# those, where the float32 route is the faster (measured with the caches cold, as in a read:
-# 0.70-0.96 of the bfloat16 kernel's time from 128 inner rows and 256 columns, up to 2.5 times
-# it for few inner rows or columns, where the product is cheap and widening and rounding are not).
-MIN_ROWS, MIN_COLS, MIN_INNER, MAX_INNER = 32, 256, 128, 256
+# Shapes whose float32 product has the bfloat16 bits (checked): at least 32 rows and 16 columns
+# (smaller products take other BLAS paths, GEMV, that add in other orders), inner sizes 2-256
+# (longer ones are summed in blocks). Of those, the routed ones: where the float32 route is the
+# faster (benchmarks/bench_variance.py --grid, caches cold as in a read: 0.70-0.96 of the
+# bfloat16 kernel's time from 128 inner rows and 256 columns, up to 2.5 times it for few inner
+# rows or columns, where the product is cheap and widening and rounding are not).
+MIN_ROWS, EXACT_COLS, EXACT_INNER, MAX_INNER = 32, 16, 2, 256
+MIN_COLS, MIN_INNER = 256, 128
 _TINY = 2.0**-126  # float32's smallest normal: DAZ/FTZ of the bfloat16 kernel below it
 _PROBE: list[bool] = []  # the probe's verdict, once per process
 _HELD: list[bool] = []  # non-empty inside bfloat16_only()
+_FORCED: list[bool] = []  # non-empty inside routing()
 # (batch, rows, inner, cols): the routed region's edges and the read's own sizes
 PROBE_SHAPES = ((1, 32, 128, 256), (1, 33, 255, 257), (3, 1000, 256, 256), (1, 100, 129, 300),
                 (4, 64, 256, 1024), (2, 500, 200, 256))
@@ -92,8 +95,20 @@ def widen_swapped(src: np.ndarray, groups: int, inner: int, block: int, out: np.
 
 def routed(rows: int, inner: int, cols: int) -> bool:
     """Whether a product of this shape goes through float32 (the shape rule and the probe)."""
-    shape = rows >= MIN_ROWS and cols >= MIN_COLS and MIN_INNER <= inner <= MAX_INNER
+    min_cols, min_inner = (EXACT_COLS, EXACT_INNER) if _FORCED else (MIN_COLS, MIN_INNER)
+    shape = rows >= MIN_ROWS and cols >= min_cols and min_inner <= inner <= MAX_INNER
     return shape and not _HELD and agrees()
+
+
+@contextmanager
+def routing() -> Iterator[None]:
+    """Within it every product of a shape with the bfloat16 bits in float32 takes the route, fast
+    or not (for ``benchmarks/bench_variance.py --grid``)."""
+    _FORCED.append(True)
+    try:
+        yield
+    finally:
+        _FORCED.pop()
 
 
 @contextmanager
