@@ -9,10 +9,11 @@ float32 sum, rounded at every step, of exact products (a bfloat16 times a bfloat
 float32), taken in the order 1, 0, 3, 2, ... of the inner index (VDPBF16PS adds a pair's odd
 product first), values below 2^-126 flushed to zero, the sum rounded to bfloat16 (nearest
 even). MKL's float32 product adds each output's products in the order of the inner index for
-the shapes routed to it here (inner size 128-256, at least 32 rows and 256 columns), so the
-float32 product of operands whose inner pairs are swapped, rounded to bfloat16, has the same
-bits, provided no product or partial sum falls below 2^-126 (checked per product from the
-operands' smallest positive values; the squares and variances are never negative).
+shapes of at least 32 rows and 16 columns and inner size 2-256 (the route takes those with
+128-256 inner rows and at least 256 columns, where it is the faster), so the float32 product
+of operands whose inner pairs are swapped, rounded to bfloat16, has the same bits, provided no
+product or partial sum falls below 2^-126 (checked per product from the operands' smallest
+positive values; the squares and variances are never negative).
 
 Whether the two agree is a property of the machine's kernels, not of this code: a probe
 (:func:`agrees`) compares them bit for bit once per process on shapes at the edges of the
@@ -34,7 +35,7 @@ from crossbar.threads import run_split
 # Shapes whose float32 product has the bfloat16 bits (checked): at least 32 rows and 16 columns
 # (smaller products take other BLAS paths, GEMV, that add in other orders), inner sizes 2-256
 # (longer ones are summed in blocks). Of those, the routed ones: where the float32 route is the
-# faster (benchmarks/bench_variance.py --grid, caches cold as in a read: 0.70-0.96 of the
+# faster (benchmarks/bench_variance.py --grid, caches cold as in a read: mostly 0.7-0.95 of the
 # bfloat16 kernel's time from 128 inner rows and 256 columns, up to 2.5 times it for few inner
 # rows or columns, where the product is cheap and widening and rounding are not).
 MIN_ROWS, EXACT_COLS, EXACT_INNER, MAX_INNER = 32, 16, 2, 256
@@ -103,7 +104,8 @@ def routed(rows: int, inner: int, cols: int) -> bool:
 @contextmanager
 def routing() -> Iterator[None]:
     """Within it every product of a shape with the bfloat16 bits in float32 takes the route, fast
-    or not (for ``benchmarks/bench_variance.py --grid``)."""
+    or not (for ``benchmarks/bench_variance.py --grid`` and the tests; the probe covers only
+    the routed shapes)."""
     _FORCED.append(True)
     try:
         yield
