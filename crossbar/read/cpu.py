@@ -103,7 +103,7 @@ def read_cpu(array, convert, keys: np.ndarray, row0: int, out: torch.Tensor, chu
             lead = slice(0, mr * height * full)
             torch.bmm(u[lead].view(full, mr, height), products.leading(full), out=current[:full])
             if noisy:  # the variance product, its u^2 rounded to bfloat16 by the DAC
-                torch.bmm(u2[lead].view(full, mr, height), products.leading_variance(full), out=var[:full])
+                products.spread_leading(full, u2[lead].view(full, mr, height), var[:full])
         for i, (r0, r1) in enumerate(array.bands):
             if full > 1 and i < full:
                 continue
