@@ -444,3 +444,11 @@ def test_two_phase_read_of_non_negative_inputs_skips_the_zero_phase_with_the_sam
     monkeypatch.setattr(readcpu, "_signed", lambda plan, x: True)  # every phase read
     for a, b in zip(skipped, reads(), strict=True):
         assert torch.equal(a.view(torch.int32), b.view(torch.int32))
+    # the demo's tile size and a wide layer: the variance product's float32 route (variance.py)
+    wide = CrossbarArray.program(rng.uniform(-1, 1, size=(300, 256)), devices.load("nand"), seed=4)
+    x = torch.relu(torch.randn(40, 300, generator=torch.Generator().manual_seed(6)))
+    wide.calibrate(x, key(2))
+    monkeypatch.setattr(readcpu, "_signed", real)
+    half = wide.read(x, key(9))
+    monkeypatch.setattr(readcpu, "_signed", lambda plan, x: True)
+    assert torch.equal(half.view(torch.int32), wide.read(x, key(9)).view(torch.int32))

@@ -469,3 +469,52 @@ def test_patch_scale_is_torch_max_pool(dims, kernel, stride, dilation):
     m = torch.rand(3, 1, *(9,) * dims, generator=torch.Generator().manual_seed(2))
     pool = (nn.functional.max_pool1d, nn.functional.max_pool2d, nn.functional.max_pool3d)[dims - 1]
     assert torch.equal(_window_max(m, kernel, stride, dilation), pool(m, kernel, stride, 0, dilation))
+
+
+@pytest.mark.parametrize("name", ["pcm", "reram", "nand"])
+def test_law_tables_follow_the_profile_laws(name):
+    """The kernels' interpolated laws (docs/training.md: within 1 % of each law at every
+    conductance from g_min, and within 0.2 % of its largest value) against the profile's own
+    evaluation at 20,000 conductances; beyond the grid the kernel asks for the exact law."""
+    from crossbar.training.device_draw import _at, law_tables
+
+    p = devices.load(name)
+    t = 86400.0
+    laws = law_tables(p, t)
+    rng = np.random.default_rng(3)
+    targets = rng.uniform(p.g_min, p.g_max, 20_000)
+    reads = rng.uniform(p.g_min, 2 * p.g_max * (1 - 1e-9), 20_000)
+    pairs = [(laws.programming, p.programming_std(targets), targets),
+             (laws.read, p.read_std(reads, t), reads)]
+    if p.drift is not None:
+        pairs += [(laws.nu_mean, p.drift.nu_mean(targets), targets),
+                  (laws.nu_std, p.drift.nu_std(targets), targets)]
+    for table, exact, g in pairs:
+        got = np.array([_at(table, 1.0 / laws.step, x) for x in g])
+        err = np.abs(got - exact)
+        assert np.all(err <= 0.01 * np.abs(exact) + 1e-30)
+        assert err.max() <= 0.002 * np.abs(exact).max() + 1e-30
+    assert _at(laws.read, 1.0 / laws.step, 2.001 * p.g_max) == -1.0
+    assert laws.idle[1] == pytest.approx(float(p.programming_std(np.array([laws.idle[0]]))[0]), rel=0, abs=0)
+
+
+def test_published_record_is_complete_and_current():
+    """docs/results/hardware-aware: every training at every age with 1 read and 20 votes (the
+    issue's rows), each accuracy inside its interval, and report.md what report.json gives."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = Path(__file__).resolve().parents[1] / "docs" / "results"
+    data = json.loads((out / "hardware-aware" / "report.json").read_text())
+    rows = data["rows"]
+    assert all(set(r) == {"training", "age_s", "votes", "accuracy", "lo", "hi"} for r in rows)
+    assert all(r["lo"] <= r["accuracy"] <= r["hi"] for r in rows)
+    ages = {3600.0, 86400.0, 30 * 86400.0, 365 * 86400.0}
+    assert {(r["training"], r["age_s"], r["votes"]) for r in rows} == {
+        (t, a, v) for t in ("plain", "eq3", "hardware") for a in ages for v in (1, 20)}
+    assert data["setup"]["not_measured"] == []
+    done = subprocess.run([sys.executable, str(out / "hardware_aware.py"), "--check"], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -20,6 +20,8 @@ the top of ``crossbar`` (seeds, checks, threads); above it, ``crossbar.nn`` read
 - ``adc_kernels.py``: read noise (Box-Muller blocks), ADC and the digital sum over row bands.
 - ``wires.py``: wire resistance (IR drop): the exact nodal solution of a tile's network (the
   oracle) and the fast per-cell gains the tile folds into its read state.
+- ``variance.py``: the read-noise variance product bit for bit the bfloat16 product, through a
+  float32 product where that is faster (CPUs without AMX).
 - ``timing.py``: read noise in time (a session and a call, or a vote group, sharing the slow 1/f
   noise; the time of one vector's read).
 - ``calibration.py``: the calibrated ADC range.

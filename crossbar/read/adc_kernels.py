@@ -119,6 +119,21 @@ def normals(key: np.uint64, n: int, mean: float, std: float) -> np.ndarray:
     return out
 
 
+def task_count(n: int) -> int:
+    """The blocks of pairs :func:`normals` draws ``n`` normals in."""
+    return ((n + 1) // 2 + PAIRS_PER_TASK - 1) // PAIRS_PER_TASK
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def normals_tasks(key: np.uint64, out: np.ndarray, t0: int, t1: int) -> None:
+    """Blocks ``t0 .. t1 - 1`` (:func:`task_count`) of the standard normals :func:`normals`
+    draws for stream ``key`` into ``out`` (float32, the whole draw): serial and GIL-free,
+    for :func:`crossbar.threads.run_split` between torch operations."""
+    for task in range(t0, t1):
+        i0, z = task_normals(key, task, out.size)
+        out[i0 : i0 + z.size] = z
+
+
 @njit(cache=True, nogil=True)
 def look_up(index: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
     """out[i] = table[index[i] & 0x7FFF] (flat uint16 arrays): a stored variance table read with

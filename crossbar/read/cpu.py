@@ -131,22 +131,21 @@ def _products(products: Products, band_rows, full: int, height: int, u: torch.Te
               m: int) -> None:
     """The float32 products (and bfloat16 variance products) of every band's reads ``live`` (all
     reads, or those of the positive phase) of ``m`` rows into ``current`` and ``var`` (bands x
-    reads * m x outputs): the first ``full`` bands in one batched product per read block."""
+    reads * m x outputs). Every read: the first ``full`` bands in one batched product. The
+    positive phase only: each band's and read's rows (contiguous, as the variance product needs
+    its operands) in a product of their own."""
     mr = current.shape[1]
-    step = len(live) if live.step == 1 else 1  # reads per product: all at once, or one by one
-    if full > 1:
-        lead, g = u[: mr * height * full].view(full, mr, height), products.leading(full)
+    every = live.step == 1
+    if every and full > 1:
+        lead = slice(0, mr * height * full)
+        torch.bmm(u[lead].view(full, mr, height), products.leading(full), out=current[:full])
         if var is not None:  # the variance product, its u^2 rounded to bfloat16 by the DAC
-            lead2, v = u2[: mr * height * full].view(full, mr, height), products.leading_variance(full)
-    for r in live[::step]:
-        rows = slice(r * m, (r + step) * m)
-        if full > 1:
-            torch.bmm(lead[:, rows], g, out=current[:full, rows])
-            if var is not None:
-                torch.bmm(lead2[:, rows], v, out=var[:full, rows])
-        for i, (r0, r1) in enumerate(band_rows):
-            if full > 1 and i < full:
-                continue
+            products.spread_leading(full, u2[lead].view(full, mr, height), var[:full])
+    for i, (r0, r1) in enumerate(band_rows):
+        if every and full > 1 and i < full:
+            continue
+        for r in (range(1) if every else live):
+            rows = slice(0, mr) if every else slice(r * m, (r + 1) * m)
             products.current(i, r1 - r0, u[mr * r0 : mr * r1].view(mr, r1 - r0)[rows], current[i, rows])
             if var is not None:
                 products.spread(i, r1 - r0, u2[mr * r0 : mr * r1].view(mr, r1 - r0)[rows], var[i, rows])

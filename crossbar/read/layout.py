@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import adc_kernels, wires
+from . import adc_kernels, variance, wires
 
 # A variance table's entries: the float16 bit patterns of |value| from 0 to 2 (sign bit cleared).
 TABLE_SIZE = 0x4000 + 1
@@ -161,7 +161,8 @@ class Products:
     """The products of one read (or calibration) with the row bands of stored buffers.
 
     ``current(i, rows, u, out)``: ``u @ conductance`` of band ``i``'s first ``rows`` rows into
-    ``out``; ``spread(i, rows, u2, out)``: the bfloat16 variance product. A float16
+    ``out``; ``spread(i, rows, u2, out)``: the bfloat16 variance product (its bits through
+    float32 where faster, :mod:`crossbar.read.variance`). A float16
     conductance band is converted exactly to float32 once per read: the first bands, as many
     as a reused scratch of at most ``budget`` values (``scratch(name, numel, dtype)``) holds,
     in one pass at their first use, the rest into a scratch of one band each time it is
@@ -177,7 +178,7 @@ class Products:
         self._cached = 0 if plain(conductance, torch.float32) else min(bands, budget // (height * n_out))
         self._converted = self._looked_up = False  # the cached bands, all at once at first use
         self._table = variance if variance is not None and variance.dim() == 1 else None
-        self._one = None
+        self._one, self._lead = None, None
         if self._table is None and not plain(variance, torch.bfloat16):
             self._one = float(variance[0, 0, 0])
 
@@ -230,11 +231,18 @@ class Products:
             return self._scratch("band float32", rows * n_out).view(rows, n_out).copy_(g[i, :rows])
         return self._cache()[i, :rows]
 
+    def spread_leading(self, full: int, u2: torch.Tensor, out: torch.Tensor) -> None:
+        """The variance product of the first ``full`` bands in one batched product (when
+        :attr:`batched`); their widened variances (:mod:`crossbar.read.variance`) kept for the
+        read's later chunks."""
+        self._lead = variance.product(u2, self.leading_variance(full), out, self._scratch, self._lead,
+                                      "variance operand leading")
+
     def spread(self, i: int, rows: int, u2: torch.Tensor, out: torch.Tensor) -> None:
         if self._table is not None:
-            torch.matmul(u2, self._looked_up_band(i, rows), out=out)
+            variance.product(u2, self._looked_up_band(i, rows), out, self._scratch)
         elif self._one is None:
-            torch.matmul(u2, self._var[i, :rows], out=out)
+            variance.product(u2, self._var[i, :rows], out, self._scratch)
         else:
             sums = torch.sum(u2, dim=1, dtype=torch.float32) * self._one
             out.copy_(sums.to(torch.bfloat16)[:, None].expand_as(out))
