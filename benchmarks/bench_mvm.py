@@ -62,16 +62,22 @@ def start(threads: int | None, clock: str):
     return time.perf_counter if clock == "wall" else time.process_time
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15)
+def read_options(description: str, repeats: int) -> argparse.ArgumentParser:
+    """The options of the read benchmarks: repeats, batch, thread counts and clock."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--repeats", type=int, default=repeats)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--threads", type=int, nargs="+", default=None,
                         help="compute threads, one run per count (default: torch's)")
-    parser.add_argument("--skip-oracle", action="store_true", help="leave out the per-cell Monte-Carlo")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="wall-clock time, or this process's CPU time (with --threads 1: the work "
                              "itself, steady when other programs load the machine)")
+    return parser
+
+
+def main() -> None:
+    parser = read_options(__doc__.splitlines()[0], repeats=15)
+    parser.add_argument("--skip-oracle", action="store_true", help="leave out the per-cell Monte-Carlo")
     args = parser.parse_args()
     pcm = devices.load("pcm", tile_rows=256, tile_cols=256)
     mult = devices.load("gaussian-mult")

@@ -19,12 +19,11 @@ from __future__ import annotations
 import crossbar  # noqa: F401 - imported before torch, as the CLI does (crossbar.SPIN_NOTE)
 
 # isort: split
-import argparse
 import os
 
 import numpy as np
 import torch
-from bench_mvm import interleaved_medians, start
+from bench_mvm import interleaved_medians, read_options, start
 
 from crossbar import CrossbarArray, devices
 from crossbar.read import variance
@@ -104,12 +103,7 @@ def grid(repeats: int, clock) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=11)
-    parser.add_argument("--batch", type=int, default=1000)
-    parser.add_argument("--threads", type=int, nargs="+", default=None,
-                        help="compute threads, one run per count (default: torch's)")
-    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
+    parser = read_options(__doc__.splitlines()[0], repeats=11)
     parser.add_argument("--grid", action="store_true", help="where the route pays, the product alone")
     args = parser.parse_args()
     pcm = devices.load("pcm", tile_rows=256, tile_cols=256)
