@@ -518,3 +518,27 @@ def test_published_record_is_complete_and_current():
     done = subprocess.run([sys.executable, str(out / "hardware_aware.py"), "--check"], capture_output=True,
                           text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_read_conductances_beyond_the_table_take_the_exact_law(monkeypatch):
+    """With a read table too short for any conductance, every cell takes the profile's exact
+    read law (the path of cells above 2 g_max): the same draw as through the table, the read
+    noise within the table's documented 1 % of the law."""
+    from dataclasses import replace
+
+    from crossbar.training import device_draw
+
+    p = devices.load("pcm")
+    t = 86400.0
+    wn = np.linspace(-1, 1, 64 * 16, dtype=np.float32).reshape(64, 16)
+    cols = np.zeros(16, dtype=np.int64)
+    effects = ("read",)
+    table, _ = device_draw.band_delta(p, effects, t, wn, cols, Draws(5))
+    full = device_draw.law_tables(p, t)
+    monkeypatch.setattr(device_draw, "law_tables", lambda *_: replace(full, read=full.read[:2]))
+    exact, _ = device_draw.band_delta(p, effects, t, wn, cols, Draws(5))
+    assert not np.array_equal(exact, table)  # the exact law was taken: not the table's values
+    g_plus = np.where(wn >= 0, p.g_min + p.g_range * np.abs(wn), p.g_min)
+    g_minus = np.where(wn < 0, p.g_min + p.g_range * np.abs(wn), p.g_min)
+    noise = (p.read_std(g_plus, t) + p.read_std(g_minus, t)) / p.g_range  # |z| <= 6.7 per cell
+    assert np.all(np.abs(exact - table) <= 0.01 * 6.7 * noise + 1e-7)
