@@ -81,21 +81,28 @@ def main() -> None:
     args = parser.parse_args()
     pcm = devices.load("pcm", tile_rows=256, tile_cols=256)
     mult = devices.load("gaussian-mult")
-    counts = args.threads or [torch.get_num_threads()]
+    side_by_side(args.threads or [torch.get_num_threads()], args.clock, 30,
+                 lambda n_in, n_out, rng, clock: bench_shape(n_in, n_out, args.batch, args.repeats, pcm, mult,
+                                                             rng, clock, not args.skip_oracle))
+
+
+def side_by_side(counts: list[int], clock_name: str, width: int, shape_ratios) -> None:
+    """At each thread count, ``shape_ratios(n_in, n_out, rng, clock)`` (each case's multiple of
+    the bound, printed as it goes; ``width``: its case column) for 784 x 256 and 1024 x 1024;
+    then every multiple side by side, one column per thread count."""
     ratios: dict[str, dict[int, float]] = {}
     for threads in counts:
-        clock = start(threads, args.clock)
+        clock = start(threads, clock_name)
         rng = np.random.default_rng(0)
-        print(f"{'shape':>10} {'case':<30} {'median ms':>10} {'x bound':>8}")
+        print(f"{'shape':>10} {'case':<{width}} {'median ms':>10} {'x bound':>8}")
         for n_in, n_out in ((784, 256), (1024, 1024)):
-            for name, r in bench_shape(n_in, n_out, args.batch, args.repeats, pcm, mult, rng, clock,
-                                       not args.skip_oracle).items():
+            for name, r in shape_ratios(n_in, n_out, rng, clock).items():
                 ratios.setdefault(f"{n_in}x{n_out} {name}", {})[threads] = r
-    print(f"\nmultiples of the bound side by side ({args.clock} clock; load average now "
+    print(f"\nmultiples of the bound side by side ({clock_name} clock; load average now "
           f"{os.getloadavg()[0]:.1f})")
-    print(f"{'case':<46}" + "".join(f"{f'{t} thread(s)':>14}" for t in counts))
+    print(f"{'case':<{width + 16}}" + "".join(f"{f'{t} thread(s)':>14}" for t in counts))
     for name, by_threads in ratios.items():
-        print(f"{name:<46}" + "".join(f"{by_threads[t]:>14.2f}" for t in counts))
+        print(f"{name:<{width + 16}}" + "".join(f"{by_threads[t]:>14.2f}" for t in counts))
 
 
 def bench_shape(n_in: int, n_out: int, batch: int, repeats: int, pcm, mult, rng, clock,

@@ -19,11 +19,10 @@ from __future__ import annotations
 import crossbar  # noqa: F401 - imported before torch, as the CLI does (crossbar.SPIN_NOTE)
 
 # isort: split
-import os
 
 import numpy as np
 import torch
-from bench_mvm import interleaved_medians, read_options, start
+from bench_mvm import interleaved_medians, read_options, side_by_side, start
 
 from crossbar import CrossbarArray, devices
 from crossbar.read import variance
@@ -113,19 +112,8 @@ def main() -> None:
         for threads in counts:
             grid(args.repeats, start(threads, args.clock))
         return
-    ratios: dict[str, dict[int, float]] = {}
-    for threads in counts:
-        clock = start(threads, args.clock)
-        rng = np.random.default_rng(0)
-        print(f"{'shape':>10} {'case':<34} {'median ms':>10} {'x bound':>8}")
-        for n_in, n_out in ((784, 256), (1024, 1024)):
-            for name, r in bench_shape(n_in, n_out, args.batch, args.repeats, pcm, rng, clock).items():
-                ratios.setdefault(f"{n_in}x{n_out} {name}", {})[threads] = r
-    print(f"\nmultiples of the bound side by side ({args.clock} clock; load average now "
-          f"{os.getloadavg()[0]:.1f})")
-    print(f"{'case':<50}" + "".join(f"{f'{t} thread(s)':>14}" for t in counts))
-    for name, by_threads in ratios.items():
-        print(f"{name:<50}" + "".join(f"{by_threads[t]:>14.2f}" for t in counts))
+    side_by_side(counts, args.clock, 34, lambda n_in, n_out, rng, clock: bench_shape(
+        n_in, n_out, args.batch, args.repeats, pcm, rng, clock))
 
 
 if __name__ == "__main__":
