@@ -164,26 +164,20 @@ def test_verify_rewrites_cells_until_they_land_within_the_tolerance():
 @pytest.mark.parametrize("shape", [(48, 20), (6, 3, 5, 5)])
 def test_fused_dac_is_the_torch_dac_bit_for_bit(shape):
     """The fused CPU DAC (crossbar.training.dac_chain) against hardware.dac in torch operations:
-    values, scales and gradients equal bit for bit, a zero vector (scale 1) included."""
+    values and scales equal bit for bit, a zero vector (scale 1) included."""
     from crossbar.training import dac_chain
     from crossbar.training.hardware import dac, magnitude
 
     g = torch.Generator().manual_seed(5)
     x = (2 * torch.randn(*shape, generator=g))
     x[1] = 0.0
-    x.requires_grad_()
     hw = HardwareConfig(devices.load("pcm"), effects=("dac",))
     levels = 2 ** (hw.device.dac_bits - 1) - 1
     scale = magnitude(x, tuple(range(1, x.dim())))
     want = dac(x, scale, hw)
-    grad_out = torch.randn(*shape, generator=g)
-    (want * grad_out).sum().backward()
-    want_grad, x.grad = x.grad.clone(), None
     got, got_scale = dac_chain.dac(x, levels)
-    (got * grad_out).sum().backward()
-    assert torch.equal(got, want.detach()) and torch.equal(got_scale, scale)
-    assert torch.equal(x.grad, want_grad)
-    assert not torch.equal(got, x.detach())  # it did round
+    assert torch.equal(got, want) and torch.equal(got_scale, scale)
+    assert not torch.equal(got, x)  # it did round
 
 
 def test_gradients_reach_every_mapped_weight():
@@ -407,37 +401,80 @@ def test_a_transformer_layer_trains_against_the_device():
 @pytest.mark.parametrize("levels", [0, 255])
 def test_fused_band_chain_is_the_torch_chain_bit_for_bit(shape, levels):
     """The fused CPU chain (crossbar.training.adc_chain) against the same steps written here in
-    torch: values and gradients equal bit for bit, clipped values (the range is a percentile of
-    the values, so one of them sits exactly on it: torch's tie rule) included."""
+    torch, two bands summed, times the scale, plus the bias: values equal bit for bit, clipped
+    values (the range is a percentile of the values, so one of them sits exactly on it)
+    included; and the sample a calibrated range is taken from."""
     from crossbar.training import adc_chain
 
     g = torch.Generator().manual_seed(3)
-    c = (3 * torch.randn(*shape, generator=g)).requires_grad_()
     scale = torch.rand(shape[0], 1, *shape[2:], generator=g) + 0.5
-    w = torch.rand(shape[1], generator=g) + 0.1
-    floor = 0.01 * torch.rand(shape[1], generator=g)
-    z = torch.randn(*shape, generator=g)
+    bias = torch.randn(shape[1], generator=g)
     cols = (1, -1) + (1,) * (len(shape) - 2)
-    x = c / scale + z * floor.sqrt().view(cols)
-    fs = x.detach().abs().flatten().kthvalue(int(0.9 * x.numel())).values.expand(shape[1]).contiguous()
-    if levels:
-        f = fs.view(cols)
-        y = torch.maximum(torch.minimum(x, f), -f) * (levels / f)
-        y = (y + (torch.round(y) - y).detach()) * (f / levels)
+    want, got = None, None
+    for band in range(2):
+        c = 3 * torch.randn(*shape, generator=g)
+        w = torch.rand(shape[1], generator=g) + 0.1
+        floor = 0.01 * torch.rand(shape[1], generator=g)
+        z = torch.randn(*shape, generator=g)
+        x = c / scale + z * floor.sqrt().view(cols)
+        assert torch.equal(torch.from_numpy(adc_chain.sampled(c, scale, z.numpy(), floor, 3, 7, 5)),
+                           x[:, 3:7].reshape(-1)[::5].abs())
+        fs = x.abs().flatten().kthvalue(int(0.9 * x.numel())).values.expand(shape[1]).contiguous()
+        if levels:
+            f = fs.view(cols)
+            y = torch.maximum(torch.minimum(x, f), -f) * (levels / f)
+            y = (y + (torch.round(y) - y)) * (f / levels)
+            assert (x.abs() > f).any()  # something is clipped
+        else:
+            fs = torch.full_like(w, math.inf)
+            y = x
+        part = y * w.view(cols)
+        want = part if want is None else want + part
+        got = adc_chain.convert(c, scale, z.numpy(), floor, fs, w, levels, got, band == 1, bias)
+    want = want * scale + bias.view(cols)
+    assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("kind", ["linear", "conv"])
+def test_gradient_is_the_ideal_product_of_the_drawn_weights(kind):
+    """The backward pass is ideal (AIHWKit's hardware-aware training): input, weight and bias
+    gradients are those of the float product of the DAC-applied input and the forward's drawn
+    weights (per band w_max times the read conductance difference), computed here by autograd
+    through F.linear / F.conv2d from a second draw with the same seed."""
+    from crossbar.training.hardware import applied, program
+    from crossbar.training.mapped import device_forward
+
+    torch.manual_seed(0)
+    layer = nn.Linear(40, 6) if kind == "linear" else nn.Conv2d(5, 4, 3, padding=1)
+    x = torch.randn(3, 40) if kind == "linear" else torch.randn(3, 5, 7, 7)
+    hw = HardwareConfig(devices.load("pcm", tile_rows=16, tile_cols=16))
+    layers = mapped_layers(layer)
+    rule = layers[0][2]
+    x.requires_grad_()
+    with device_forward(layers, hw, Draws(9)):
+        out = layer(x)
+    grad_out = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
+    (out * grad_out).sum().backward()
+    got = (x.grad.clone(), layer.weight.grad.clone(), layer.bias.grad.clone())
+    gen = Draws(9)
+    gen.next_forward()
+    w = rule.matrices(layer, hw.device)[0][0].detach()
+    with torch.no_grad():
+        prog = program(w, hw, gen)
+    w_eff = torch.cat([g * s for g, s in zip(prog.g, prog.scale, strict=True)])
+    assert len(prog.bands) > 1 and not torch.allclose(w_eff, w, atol=1e-3)  # banded, and noisy
+    xq = applied(x.detach(), hw)[0].requires_grad_()
+    w_ideal = w_eff.clone().requires_grad_()
+    b = layer.bias.detach().clone().requires_grad_()
+    if kind == "linear":
+        ideal = nn.functional.linear(xq, w_ideal.t(), b)
     else:
-        fs = torch.full_like(w, math.inf)
-        y = x
-    want = y * w.view(cols)
-    grad_out = torch.randn(*shape, generator=g)
-    (want * grad_out).sum().backward()
-    want_grad, c.grad = c.grad.clone(), None
-    assert levels == 0 or (x.detach().abs() > fs.view(cols)).any()  # something is clipped
-    noisy = adc_chain.noisy(c, scale, z.numpy(), floor)
-    got = adc_chain.quantised(c, noisy, scale, fs, w, levels, None)
-    (got * grad_out).sum().backward()
-    assert torch.equal(noisy, x.detach())
-    assert torch.equal(got, want.detach())
-    assert torch.equal(c.grad, want_grad)
+        ideal = nn.functional.conv2d(xq, w_ideal.t().reshape(4, 5, 3, 3), b, padding=1)
+    (ideal * grad_out).sum().backward()
+    want_w = w_ideal.grad.t().reshape(layer.weight.shape)
+    for got_t, want_t in zip(got, (xq.grad, want_w, b.grad), strict=True):
+        assert torch.allclose(got_t, want_t, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(out.detach(), ideal.detach(), atol=1e-3)  # the forward is the device's
 
 
 def test_a_weight_mapped_by_use_is_refused_with_an_example():

@@ -25,9 +25,14 @@ with the profile's own laws (``devices/``):
 
 The cells are drawn per band in two Numba passes (:mod:`.device_draw`), the DAC and the
 noise floor + ADC chain fused on the CPU (:mod:`.dac_chain`, :mod:`.adc_chain`).
-Gradients are straight-through: the device's error enters as a detached offset of
-the normalised weights, the roundings pass gradients unchanged, clipping passes
-none beyond the full scale. Which layers are mapped is :mod:`.mapped`'s business.
+All of that is the forward pass only, computed without a graph. The backward pass is
+ideal, as in AIHWKit's hardware-aware training (``InferenceRPUConfig``: the
+non-idealities of the forward pass, ideal backward and update passes; Rasch et al.,
+Nat. Commun. 14, 5282, 2023): the gradient is that of the ideal product of the
+DAC-applied input and the drawn weights (each band's w_max times its read conductance
+difference), by straight-through estimation past every rounding, clip and noise
+(:func:`straight`); the weights' gradient reaches W as if W were the drawn weights.
+Which layers are mapped is :mod:`.mapped`'s business.
 """
 
 from __future__ import annotations
@@ -47,11 +52,12 @@ from . import adc_chain, dac_chain, device_draw
 from .device_draw import Draws
 
 __all__ = ["EFFECTS", "Draws", "HardwareConfig", "HardwareError", "Programmed", "applied", "dac", "magnitude",
-           "program", "product"]
+           "program", "product", "straight"]
 
 EFFECTS = ("programming", "drift", "read", "dac", "adc")
 OPTIONS = ("profile", "effects", "noise_scale", "time", "clip_sigma", "overrides")
 CLIP_SIGMA = 2.5
+SAMPLE = 1 << 16  # values per tile at most that a calibrated ADC range is the percentile of
 """Default weight clipping: each mapped weight tensor at +-2.5 of its standard deviation
 after every step (Rasch et al., Nat. Commun. 14, 5282, 2023, AIHWKit's
 StandardHWATrainingPreset: layer-Gaussian clipping at 2.5 sigma)."""
@@ -190,10 +196,6 @@ def program(W: torch.Tensor, hw: HardwareConfig, gen: Draws) -> Programmed:
     return Programmed(bands, gs, scales, floors)
 
 
-def _ste_round(x: torch.Tensor) -> torch.Tensor:
-    return x + (torch.round(x) - x).detach()
-
-
 def dac(x: torch.Tensor, scale: torch.Tensor, hw: HardwareConfig) -> torch.Tensor:
     """``x`` as the DAC applies it: divided by ``scale`` (the largest magnitude of each
     vector, broadcastable to x), rounded to the DAC's levels and scaled back (``dac``)."""
@@ -201,7 +203,7 @@ def dac(x: torch.Tensor, scale: torch.Tensor, hw: HardwareConfig) -> torch.Tenso
     if not (hw.on("dac") and bits):
         return x
     levels = float(2 ** (bits - 1) - 1)
-    return _ste_round(x / scale * levels) * (scale / levels)
+    return torch.round(x / scale * levels) * (scale / levels)
 
 
 def applied(x: torch.Tensor, hw: HardwareConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -221,27 +223,28 @@ def magnitude(x: torch.Tensor, dim: int | tuple[int, ...]) -> torch.Tensor:
     return torch.where(m == 0, torch.ones_like(m), m)
 
 
-def _sample(values: torch.Tensor, most: int = 1 << 16) -> torch.Tensor:
-    step = max(1, values.numel() // most)
-    return values.reshape(-1)[::step]
-
-
-def _full_scale(hw: HardwareConfig, c: torch.Tensor) -> torch.Tensor:
+def _full_scale(hw: HardwareConfig, c: torch.Tensor, sampled: Callable[[int, int, int], Any] | None = None
+                ) -> torch.Tensor:
     """ADC full scale per column (dim 1 of ``c``): fixed, or per tile the profile's percentile
-    of |c| over the batch (calibrated; at most 2^16 values per tile, evenly spaced in c's
-    order)."""
+    of |c| over the batch (calibrated; from at most 2^16 values per tile, every step-th in
+    the tile's own order). ``sampled(c0, c1, step)`` gives those magnitudes of columns
+    c0:c1 (NumPy or torch; None: taken from ``c``)."""
     p = hw.device
     fixed = p.adc_range * p.tile_rows
     rm = p.range_management
     if rm.mode != "calibrated" or c.numel() == 0:
         return torch.full((c.shape[1],), fixed, dtype=c.dtype, device=c.device)
-    c, cols = c.detach(), c.shape[1]
+    cols = c.shape[1]
+    if sampled is None:
+        def sampled(c0: int, c1: int, step: int) -> torch.Tensor:
+            return c.detach()[:, c0:c1].reshape(-1)[::step].abs()
     fs = torch.empty(cols, dtype=c.dtype, device=c.device)
     for c0 in range(0, cols, p.tile_cols):  # the tiles' columns (tile_of_col)
         c1 = min(c0 + p.tile_cols, cols)
-        vals = _sample(c if c1 - c0 == cols else c[:, c0:c1]).abs()
-        k = min(vals.numel(), max(1, math.ceil(rm.percentile / 100.0 * vals.numel())))
-        v = (torch.tensor(np.partition(vals.numpy(), k - 1)[k - 1]) if vals.device.type == "cpu"
+        vals = sampled(c0, c1, max(1, c.numel() // cols * (c1 - c0) // SAMPLE))
+        n = vals.size if isinstance(vals, np.ndarray) else vals.numel()
+        k = min(n, max(1, math.ceil(rm.percentile / 100.0 * n)))
+        v = (np.partition(vals, k - 1)[k - 1].item() if isinstance(vals, np.ndarray)
              else vals.kthvalue(k).values)  # the same k-th smallest; NumPy's selection is ~9x faster
         fs[c0:c1] = v if v > 0 else fixed
     return fs
@@ -257,29 +260,67 @@ def _band(hw: HardwareConfig, c: torch.Tensor, scale: torch.Tensor, z: np.ndarra
         c = c + torch.from_numpy(z).to(c.device, c.dtype) * floor.sqrt().view(cols)
     if levels:
         fs = _full_scale(hw, c).view(cols)
-        c = _ste_round(torch.maximum(torch.minimum(c, fs), -fs) * (float(levels) / fs)) * (fs / float(levels))
+        lv = float(levels)
+        c = torch.round(torch.maximum(torch.minimum(c, fs), -fs) * (lv / fs)) * (fs / lv)
     return c * w_max.view(cols)
 
 
 def product(x: torch.Tensor, scale: torch.Tensor, mvm: Band,
             prog: Programmed, hw: HardwareConfig, gen: Draws,
             bias: torch.Tensor | None = None) -> torch.Tensor:
-    """The layer's product as the device computes it with the draw ``prog``: ``mvm(x, i, g)``
-    gives band i's column values of the DAC-applied input ``x`` times ``g`` (columns on dim 1),
-    ``scale`` the largest input magnitude of each vector (broadcastable to the output). Per
-    band: divided by ``scale``, noise floor, ADC, times w_max; summed, scaled back, plus bias."""
+    """The layer's product as the device computes it with the draw ``prog`` (no graph):
+    ``mvm(x, i, g)`` gives band i's column values of the DAC-applied input ``x`` times ``g``
+    (columns on dim 1), ``scale`` the largest input magnitude of each vector (broadcastable to
+    the output). Per band: divided by ``scale``, noise floor, ADC, times w_max; summed, scaled
+    back, plus bias."""
     p = hw.device
     levels = int(2 ** (p.adc_bits - 1) - 1) if hw.on("adc") and p.adc_bits else 0
-    out = None
+    out, last = None, len(prog.g) - 1
     for i, (g, w_max, floor) in enumerate(zip(prog.g, prog.scale, prog.floor, strict=True)):
         c = mvm(x, i, g)
         z = gen.normal(tuple(c.shape)) if floor is not None else None
-        if c.device.type == "cpu" and c.dtype == torch.float32:  # fused: the same bits, a third of the time
-            noisy = adc_chain.noisy(c, scale, z, floor)
-            fs = _full_scale(hw, noisy) if levels else torch.full_like(w_max, math.inf)
-            out = adc_chain.quantised(c, noisy, scale, fs, w_max, levels, out)
-        else:
-            part = _band(hw, c, scale, z, floor, w_max, levels)
-            out = part if out is None else out + part
-    out = out * scale
-    return out if bias is None else out + bias.view((1, -1) + (1,) * (out.dim() - 2))
+        if c.device.type == "cpu" and c.dtype == torch.float32:  # fused: the same bits, one pass
+            def sampled(c0: int, c1: int, step: int, c=c, z=z, floor=floor) -> np.ndarray:
+                return adc_chain.sampled(c, scale, z, floor, c0, c1, step)
+
+            fs = _full_scale(hw, c, sampled) if levels else torch.full_like(w_max, math.inf)
+            out = adc_chain.convert(c, scale, z, floor, fs, w_max, levels, out, i == last, bias)
+            continue
+        part = _band(hw, c, scale, z, floor, w_max, levels)
+        out = part if out is None else out + part
+        if i == last:
+            out = out * scale
+            out = out if bias is None else out + bias.view((1, -1) + (1,) * (out.dim() - 2))
+    return out
+
+
+Ideal = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, bool, bool],
+                 tuple[torch.Tensor | None, torch.Tensor | None]]
+"""``ideal(g, xq, w, need_x, need_w)``: the gradients (input, weights inputs x outputs) of the
+ideal product of ``xq`` and ``w`` given the output's gradient ``g`` (None where not needed)."""
+
+
+class _Straight(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, w, bias, prog, run, ideal):
+        out, xq = run()
+        ctx.save_for_backward(xq, torch.cat([g * s for g, s in zip(prog.g, prog.scale, strict=True)]))
+        ctx.ideal = ideal
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        xq, w_eff = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        gx, gw = ctx.ideal(g, xq, w_eff, need_x, need_w) if need_x or need_w else (None, None)
+        gb = g.sum([d for d in range(g.dim()) if d != 1]) if need_b else None
+        return gx, gw, gb, None, None, None
+
+
+def straight(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, prog: Programmed,
+             run: Callable[[], tuple[torch.Tensor, torch.Tensor]], ideal: Ideal) -> torch.Tensor:
+    """The device's product ``run()`` (its output, bias included, and the DAC-applied input xq;
+    computed without a graph) of ``x`` and ``w`` (inputs x outputs) with the draw ``prog``,
+    differentiable in ``x``, ``w`` and ``bias`` as the ideal product of xq and the drawn weights
+    (per band w_max g: AIHWKit's ideal backward pass, straight through the device)."""
+    return _Straight.apply(x, w, bias, prog, run, ideal)

@@ -26,7 +26,7 @@ from crossbar.nn.mappable import SUPPORTED, analog_class
 from crossbar.nn.recurrent import gate_weights, param_suffixes, params_of
 from crossbar.read.ops import recurrence
 
-from .hardware import Draws, HardwareConfig, HardwareError, Programmed, applied, product, program
+from .hardware import Draws, HardwareConfig, HardwareError, Programmed, applied, product, program, straight
 
 __all__ = ["RULES", "Rule", "clip_weights", "device_forward", "mapped_layers"]
 
@@ -49,7 +49,7 @@ class Rule:
     """How one layer type maps: ``matrices(layer, profile)`` (W inputs x outputs, bias) per array,
     ``params(layer)`` the weight parameters they are built from, ``forward(layer, x, products)``
     the layer's output with ``products[k]`` computing array k's product, and
-    ``product(layer, hw, gen, x, prog, bias)`` one such product through a draw."""
+    ``product(layer, hw, gen, x, w, prog, bias)`` one such product of ``w`` through its draw."""
 
     matrices: Callable[[nn.Module], Matrices]
     params: Callable[[nn.Module], list[torch.Tensor]]
@@ -57,12 +57,19 @@ class Rule:
     product: Callable[..., torch.Tensor]
 
 
-def _linear_product(_layer: nn.Module, hw: HardwareConfig, gen: Draws, x: torch.Tensor, prog: Programmed,
-                    bias: torch.Tensor | None) -> torch.Tensor:
-    """Rows x inputs through the draw ``prog``: DAC per row, one band at a time (any layer whose
-    arrays multiply rows)."""
-    xq, scale = applied(x, hw)
-    return product(xq, scale, lambda u, i, g: u[:, slice(*prog.bands[i])] @ g, prog, hw, gen, bias)
+def _linear_product(_layer: nn.Module, hw: HardwareConfig, gen: Draws, x: torch.Tensor, w: torch.Tensor,
+                    prog: Programmed, bias: torch.Tensor | None) -> torch.Tensor:
+    """Rows x inputs through the draw ``prog`` of ``w``: DAC per row, one band at a time (any
+    layer whose arrays multiply rows)."""
+    def run() -> tuple[torch.Tensor, torch.Tensor]:
+        xq, scale = applied(x, hw)
+        return product(xq, scale, lambda u, i, g: u[:, slice(*prog.bands[i])] @ g, prog, hw, gen, bias), xq
+
+    return straight(x, w, bias, prog, run, _linear_ideal)
+
+
+def _linear_ideal(g: torch.Tensor, xq: torch.Tensor, w: torch.Tensor, need_x: bool, need_w: bool):
+    return (g @ w.t() if need_x else None), (xq.t() @ g if need_w else None)
 
 
 def _linear_forward(layer: nn.Linear, x: torch.Tensor, products: list[Array]) -> torch.Tensor:
@@ -132,29 +139,39 @@ def _window_max(m: torch.Tensor, kernel, stride, dilation) -> torch.Tensor:
     return m
 
 
-def _conv_product(layer: nn.Module, hw: HardwareConfig, gen: Draws, x: torch.Tensor,
+def _conv_product(layer: nn.Module, hw: HardwareConfig, gen: Draws, x: torch.Tensor, w: torch.Tensor,
                   prog: Programmed, bias: torch.Tensor | None) -> torch.Tensor:
-    """A convolution (1, 2 or 3 spatial axes) through the draw ``prog``, one convolution per row
-    band on the input channels the band covers (its weights zero outside the band). The scale
-    of each patch (vector) is its largest magnitude; the DAC rounds with the scale of each image
-    (coarser or equal, so never kinder than the chip)."""
+    """A convolution (1, 2 or 3 spatial axes) through the draw ``prog`` of ``w``, one convolution
+    per row band on the input channels the band covers (its weights zero outside the band). The
+    scale of each patch (vector) is its largest magnitude; the DAC rounds with the scale of each
+    image (coarser or equal, so never kinder than the chip)."""
     kernel, stride, dilation = layer.kernel_size, layer.stride, layer.dilation
     padding = _conv_pads(layer)[0]
-    dims, per = len(kernel), math.prod(kernel)
-    conv = (F.conv1d, F.conv2d, F.conv3d)[dims - 1]
-    x0 = x.detach()
-    mag = torch.maximum(x0.amax(1, keepdim=True), -x0.amin(1, keepdim=True))  # max |x| over channels
-    patch = _window_max(F.pad(mag, [p for q in reversed(padding) for p in (q, q)]), kernel, stride, dilation)
-    scale = torch.where(patch == 0, torch.ones_like(patch), patch)
-    xq = applied(x, hw)[0]
+    conv = (F.conv1d, F.conv2d, F.conv3d)[len(kernel) - 1]
+    per = math.prod(kernel)
 
-    def mvm(u: torch.Tensor, i: int, g: torch.Tensor) -> torch.Tensor:
-        r0, r1 = prog.bands[i]
-        c0, c1 = r0 // per, -(-r1 // per)
-        w = F.pad(g.t(), (r0 - c0 * per, c1 * per - r1)).reshape(-1, c1 - c0, *kernel)
-        return conv(u[:, c0:c1], w, None, stride, padding, dilation)
+    def run() -> tuple[torch.Tensor, torch.Tensor]:
+        mag = torch.maximum(x.amax(1, keepdim=True), -x.amin(1, keepdim=True))  # max |x| over channels
+        padded = F.pad(mag, [p for q in reversed(padding) for p in (q, q)])
+        patch = _window_max(padded, kernel, stride, dilation)
+        scale = torch.where(patch == 0, torch.ones_like(patch), patch)
+        xq = applied(x, hw)[0]
 
-    return product(xq, scale, mvm, prog, hw, gen, bias)
+        def mvm(u: torch.Tensor, i: int, g: torch.Tensor) -> torch.Tensor:
+            r0, r1 = prog.bands[i]
+            c0, c1 = r0 // per, -(-r1 // per)
+            wb = F.pad(g.t(), (r0 - c0 * per, c1 * per - r1)).reshape(-1, c1 - c0, *kernel)
+            return conv(u[:, c0:c1], wb, None, stride, padding, dilation)
+
+        return product(xq, scale, mvm, prog, hw, gen, bias), xq
+
+    def ideal(g: torch.Tensor, xq: torch.Tensor, w_eff: torch.Tensor, need_x: bool, need_w: bool):
+        weight = w_eff.t().reshape(w_eff.shape[1], -1, *kernel)
+        gx, gw, _ = torch.ops.aten.convolution_backward(g, xq, weight, None, stride, padding, dilation, False,
+                                                        [0] * len(kernel), 1, [need_x, need_w, False])
+        return gx, (gw.reshape(gw.shape[0], -1).t() if need_w else None)
+
+    return straight(x, w, bias, prog, run, ideal)
 
 
 def _attention_matrices(layer: nn.MultiheadAttention, _profile) -> Matrices:
@@ -261,9 +278,10 @@ def device_forward(layers: list[tuple[str, nn.Module, Rule]], hw: HardwareConfig
         def forward(x, *args, **kwargs):
             products = []
             for w, b in rule.matrices(module, hw.device):
-                prog = program(w, hw, gen)
-                products.append(Array(lambda v, prog=prog, b=b: rule.product(module, hw, gen, v, prog, b),
-                                      w.shape[0]))
+                with torch.no_grad():
+                    prog = program(w, hw, gen)
+                products.append(Array(lambda v, w=w, prog=prog, b=b:
+                                      rule.product(module, hw, gen, v, w, prog, b), w.shape[0]))
             return rule.forward(module, x, products, *args, **kwargs)
         return forward
 
