@@ -417,8 +417,10 @@ def test_fused_band_chain_is_the_torch_chain_bit_for_bit(shape, levels):
         floor = 0.01 * torch.rand(shape[1], generator=g)
         z = torch.randn(*shape, generator=g)
         x = c / scale + z * floor.sqrt().view(cols)
+        flat = x[:, 3:7].reshape(-1)
+        runs = [flat[s:s + adc_chain.RUN] for s in range(0, flat.numel(), 5 * adc_chain.RUN)]
         assert torch.equal(torch.from_numpy(adc_chain.sampled(c, scale, z.numpy(), floor, 3, 7, 5)),
-                           x[:, 3:7].reshape(-1)[::5].abs())
+                           torch.cat(runs).abs())
         fs = x.abs().flatten().kthvalue(int(0.9 * x.numel())).values.expand(shape[1]).contiguous()
         if levels:
             f = fs.view(cols)
@@ -579,3 +581,28 @@ def test_read_conductances_beyond_the_table_take_the_exact_law(monkeypatch):
     g_minus = np.where(wn < 0, p.g_min + p.g_range * np.abs(wn), p.g_min)
     noise = (p.read_std(g_plus, t) + p.read_std(g_minus, t)) / p.g_range  # |z| <= 6.7 per cell
     assert np.all(np.abs(exact - table) <= 0.01 * 6.7 * noise + 1e-7)
+
+
+@pytest.mark.parametrize("shape", [(3000, 40), (40, 24, 30, 30)])
+def test_calibrated_full_scale_is_the_same_from_the_fused_sample(shape):
+    """The calibrated ADC range per tile is the same from the fused kernel's sample as from the
+    values themselves (the torch path), when the sample is a part of the values (runs of
+    adc_chain.RUN, every step-th run) and when it is all of them; a tile of zeros keeps the
+    fixed range."""
+    from crossbar.training import adc_chain
+    from crossbar.training.hardware import _full_scale
+
+    hw = HardwareConfig(devices.load("pcm", tile_rows=16, tile_cols=16))
+    g = torch.Generator().manual_seed(4)
+    spread = torch.linspace(0.5, 3.0, shape[1]).view(1, -1, *(1,) * (len(shape) - 2))
+    c = torch.randn(*shape, generator=g) * spread
+    c[:, 16:32] = 0.0
+    scale = torch.ones(shape[0], 1, *shape[2:])
+    want = _full_scale(hw, c)
+    got = _full_scale(hw, c, lambda c0, c1, step: adc_chain.sampled(c, scale, None, None, c0, c1, step))
+    assert torch.equal(got, want)
+    p = hw.device
+    assert torch.all(want[16:32] == p.adc_range * p.tile_rows)
+    k = math.ceil(p.range_management.percentile / 100 * shape[0] * 16 * c[0, 0].numel())
+    every = c[:, :16].abs().flatten().kthvalue(k).values  # the percentile of all the values
+    assert abs(want[0].item() - every.item()) < 0.05 * every.item()

@@ -20,28 +20,42 @@ import numpy as np
 import torch
 from numba import njit
 
-__all__ = ["convert", "sampled"]
+__all__ = ["RUN", "convert", "sample_size", "sampled"]
+
+
+RUN = 16  # consecutive values per sampled run: one 64-byte cache line of float32
 
 
 @njit(cache=True, error_model="numpy")
 def _sampled(c, scale, z, sd, c0, c1, step, out):
-    """out[k] = |c / scale + z sd| at element k step of columns c0:c1 in their own
-    (rows, columns, positions) order; ``sd`` empty: no noise."""
+    """out: |c / scale + z sd| of columns c0:c1 in their own (rows, columns, positions)
+    order, in runs of RUN consecutive values, every step-th run; ``sd`` empty: no noise."""
     pos, width = c.shape[2], c1 - c0
+    total = c.shape[0] * width * pos
     add = sd.size > 0
-    n = j = p = 0
-    for k in range(out.size):
-        v = c[n, c0 + j, p] / scale[n, p]
-        if add:
-            v = v + z[n, c0 + j, p] * sd[c0 + j]
-        out[k] = abs(v)
-        p += step  # the next element: carry positions into columns, columns into rows
-        if p >= pos:
-            j += p // pos
-            p %= pos
-            if j >= width:
-                n += j // width
-                j %= width
+    k = 0
+    for start in range(0, total, RUN * step):
+        n, rest = divmod(start, width * pos)
+        j, p = divmod(rest, pos)
+        for _ in range(min(RUN, total - start)):
+            v = c[n, c0 + j, p] / scale[n, p]
+            if add:
+                v = v + z[n, c0 + j, p] * sd[c0 + j]
+            out[k] = abs(v)
+            k += 1
+            p += 1
+            if p == pos:
+                p = 0
+                j += 1
+                if j == width:
+                    j = 0
+                    n += 1
+
+
+def sample_size(total: int, step: int) -> int:
+    """The values a sample of ``total`` takes: runs of RUN, every ``step``-th run."""
+    runs = -(-total // (RUN * step))
+    return (runs - 1) * RUN + min(RUN, total - (runs - 1) * RUN * step)
 
 
 @njit(cache=True, error_model="numpy")
@@ -86,10 +100,10 @@ def _operands(c: torch.Tensor, scale: torch.Tensor, z: np.ndarray | None, floor:
 def sampled(c: torch.Tensor, scale: torch.Tensor, z: np.ndarray | None, floor: torch.Tensor | None,
             c0: int, c1: int, step: int) -> np.ndarray:
     """|c / scale + z sqrt(floor)| (columns on dim 1; ``scale`` the per-vector scale,
-    broadcastable to ``c`` with one column) at every ``step``-th element of columns ``c0:c1``
-    in their (rows, columns, positions) order: the values a calibrated range is taken from."""
-    count = -(-(c.shape[0] * (c1 - c0) * c[0, 0].numel()) // step)
-    out = np.empty(count, np.float32)
+    broadcastable to ``c`` with one column) of columns ``c0:c1`` in their (rows, columns,
+    positions) order, in runs of RUN values, every ``step``-th run (one cache line in
+    ``step`` is read): the values a calibrated range is taken from."""
+    out = np.empty(sample_size(c.shape[0] * (c1 - c0) * c[0, 0].numel(), step), np.float32)
     _sampled(*_operands(c, scale, z, floor), c0, c1, step, out)
     return out
 

@@ -57,7 +57,7 @@ __all__ = ["EFFECTS", "Draws", "HardwareConfig", "HardwareError", "Programmed", 
 EFFECTS = ("programming", "drift", "read", "dac", "adc")
 OPTIONS = ("profile", "effects", "noise_scale", "time", "clip_sigma", "overrides")
 CLIP_SIGMA = 2.5
-SAMPLE = 1 << 16  # values per tile at most that a calibrated ADC range is the percentile of
+SAMPLE = 1 << 16  # values per tile a calibrated ADC range is the percentile of (up to 2x as many)
 """Default weight clipping: each mapped weight tensor at +-2.5 of its standard deviation
 after every step (Rasch et al., Nat. Commun. 14, 5282, 2023, AIHWKit's
 StandardHWATrainingPreset: layer-Gaussian clipping at 2.5 sigma)."""
@@ -226,9 +226,11 @@ def magnitude(x: torch.Tensor, dim: int | tuple[int, ...]) -> torch.Tensor:
 def _full_scale(hw: HardwareConfig, c: torch.Tensor, sampled: Callable[[int, int, int], Any] | None = None
                 ) -> torch.Tensor:
     """ADC full scale per column (dim 1 of ``c``): fixed, or per tile the profile's percentile
-    of |c| over the batch (calibrated; from at most 2^16 values per tile, every step-th in
-    the tile's own order). ``sampled(c0, c1, step)`` gives those magnitudes of columns
-    c0:c1 (NumPy or torch; None: taken from ``c``)."""
+    of |c| over the batch (calibrated; from the tile's values in their own order in runs of
+    ``adc_chain.RUN`` consecutive values, every step-th run, step = values // SAMPLE: fewer
+    than 2 SAMPLE values).
+    ``sampled(c0, c1, step)`` gives those magnitudes of columns c0:c1 (NumPy or torch; None:
+    taken from ``c``)."""
     p = hw.device
     fixed = p.adc_range * p.tile_rows
     rm = p.range_management
@@ -237,7 +239,11 @@ def _full_scale(hw: HardwareConfig, c: torch.Tensor, sampled: Callable[[int, int
     cols = c.shape[1]
     if sampled is None:
         def sampled(c0: int, c1: int, step: int) -> torch.Tensor:
-            return c.detach()[:, c0:c1].reshape(-1)[::step].abs()
+            flat = c.detach()[:, c0:c1].reshape(-1)
+            run = adc_chain.RUN
+            starts = torch.arange(0, flat.numel(), run * step, device=c.device)
+            index = (starts[:, None] + torch.arange(run, device=c.device)).reshape(-1)
+            return flat[index[index < flat.numel()]].abs()
     fs = torch.empty(cols, dtype=c.dtype, device=c.device)
     for c0 in range(0, cols, p.tile_cols):  # the tiles' columns (tile_of_col)
         c1 = min(c0 + p.tile_cols, cols)
