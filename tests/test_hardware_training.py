@@ -397,30 +397,31 @@ def test_a_transformer_layer_trains_against_the_device():
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in enc.parameters())
 
 
-@pytest.mark.parametrize("shape", [(48, 20), (6, 12, 5, 5)])
+@pytest.mark.parametrize("shape", [(48, 20), (6, 12, 5, 5), (300, 40, 37)])
 @pytest.mark.parametrize("levels", [0, 255])
 def test_fused_band_chain_is_the_torch_chain_bit_for_bit(shape, levels):
     """The fused CPU chain (crossbar.training.adc_chain) against the same steps written here in
-    torch, two bands summed, times the scale, plus the bias: values equal bit for bit, clipped
-    values (the range is a percentile of the values, so one of them sits exactly on it)
-    included; and the sample a calibrated range is taken from."""
+    torch with the normals of Draws.normal's stream, two bands summed (the second without noise),
+    times the scale, plus the bias: values equal bit for bit, clipped values (the range is a
+    percentile of the values, so one of them sits exactly on it) included, at one and at two
+    threads; and the sample a calibrated range is taken from."""
+    from crossbar.read import adc_kernels
     from crossbar.training import adc_chain
 
     g = torch.Generator().manual_seed(3)
     scale = torch.rand(shape[0], 1, *shape[2:], generator=g) + 0.5
     bias = torch.randn(shape[1], generator=g)
     cols = (1, -1) + (1,) * (len(shape) - 2)
-    want, got = None, None
-    for band in range(2):
-        c = 3 * torch.randn(*shape, generator=g)
-        w = torch.rand(shape[1], generator=g) + 0.1
-        floor = 0.01 * torch.rand(shape[1], generator=g)
-        z = torch.randn(*shape, generator=g)
-        x = c / scale + z * floor.sqrt().view(cols)
-        flat = x[:, 3:7].reshape(-1)
-        runs = [flat[s:s + adc_chain.RUN] for s in range(0, flat.numel(), 5 * adc_chain.RUN)]
-        assert torch.equal(torch.from_numpy(adc_chain.sampled(c, scale, z.numpy(), floor, 3, 7, 5)),
-                           torch.cat(runs).abs())
+    bands = [(3 * torch.randn(*shape, generator=g), torch.rand(shape[1], generator=g) + 0.1,
+              0.01 * torch.rand(shape[1], generator=g) if band == 0 else None) for band in range(2)]
+    key = np.uint64(12345)
+    z = np.empty(math.prod(shape), np.float32)
+    adc_kernels.normals_tasks(key, z, 0, adc_kernels.task_count(z.size))
+    want, fss = None, []
+    for c, w, floor in bands:
+        x = c / scale
+        if floor is not None:
+            x = x + torch.from_numpy(z).view(shape) * floor.sqrt().view(cols)
         fs = x.abs().flatten().kthvalue(int(0.9 * x.numel())).values.expand(shape[1]).contiguous()
         if levels:
             f = fs.view(cols)
@@ -430,11 +431,25 @@ def test_fused_band_chain_is_the_torch_chain_bit_for_bit(shape, levels):
         else:
             fs = torch.full_like(w, math.inf)
             y = x
+        fss.append((x, fs))
         part = y * w.view(cols)
         want = part if want is None else want + part
-        got = adc_chain.convert(c, scale, z.numpy(), floor, fs, w, levels, got, band == 1, bias)
     want = want * scale + bias.view(cols)
-    assert torch.equal(got, want)
+    before = torch.get_num_threads()
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        try:
+            got = None
+            for band, ((c, w, floor), (x, fs)) in enumerate(zip(bands, fss, strict=True)):
+                noisy = adc_chain.noisy(c.clone(), scale, key if floor is not None else None, floor)
+                assert torch.equal(noisy, x)
+                flat = x[:, 3:7].reshape(-1)
+                runs = [flat[s:s + adc_chain.RUN] for s in range(0, flat.numel(), 5 * adc_chain.RUN)]
+                assert torch.equal(torch.from_numpy(adc_chain.sampled(noisy, 3, 7, 5)), torch.cat(runs).abs())
+                got = adc_chain.convert(noisy, fs, w, levels, got, scale if band == 1 else None, bias)
+        finally:
+            torch.set_num_threads(before)
+        assert torch.equal(got, want)
 
 
 @pytest.mark.parametrize("kind", ["linear", "conv"])
@@ -597,9 +612,8 @@ def test_calibrated_full_scale_is_the_same_from_the_fused_sample(shape):
     spread = torch.linspace(0.5, 3.0, shape[1]).view(1, -1, *(1,) * (len(shape) - 2))
     c = torch.randn(*shape, generator=g) * spread
     c[:, 16:32] = 0.0
-    scale = torch.ones(shape[0], 1, *shape[2:])
     want = _full_scale(hw, c)
-    got = _full_scale(hw, c, lambda c0, c1, step: adc_chain.sampled(c, scale, None, None, c0, c1, step))
+    got = _full_scale(hw, c, lambda c0, c1, step: adc_chain.sampled(c, c0, c1, step))
     assert torch.equal(got, want)
     p = hw.device
     assert torch.all(want[16:32] == p.adc_range * p.tile_rows)

@@ -134,6 +134,14 @@ def normals_tasks(key: np.uint64, out: np.ndarray, t0: int, t1: int) -> None:
         out[i0 : i0 + z.size] = z
 
 
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def normal_block(key: np.uint64, task: int, n: int):
+    """Block ``task`` of the first ``n`` standard normals of stream ``key``: (its first
+    element, its normals), compiled on its own with :func:`normals_tasks`' flags (the same
+    bits), for kernels that use each block as it is drawn instead of storing the draw."""
+    return task_normals(key, task, n)
+
+
 @njit(cache=True, nogil=True)
 def look_up(index: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
     """out[i] = table[index[i] & 0x7FFF] (flat uint16 arrays): a stored variance table read with

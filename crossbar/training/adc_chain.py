@@ -5,10 +5,11 @@ division by the input vector's scale s, the circuit noise floor (sqrt(floor) z),
 ADC's clip at +-full scale, its rounding to the levels and the rescale by the band's
 w_max; the bands' values are summed, and the last band multiplies the sum by s and adds
 the digital bias. As separate torch operations that chain is a dozen passes over the
-activations (docs/performance.md); here it is one Numba pass per band (and a sample of
-at most 2^16 values per tile first, for a calibrated full scale), with the same float32
-operations in the same order, so the results are the bits of the unfused chain
-(``crossbar.training.hardware._band``): ``x = c / s + z * sqrt(floor)``,
+activations (docs/performance.md); here it is two Numba passes per band, in place: the
+noise (its normals drawn block by block as they are used, never stored), then the ADC
+(after a calibrated full scale is known: a sample of runs of the noisy values), with the
+same float32 operations in the same order, so the results are the bits of the unfused
+chain (``crossbar.training.hardware._band``): ``x = c / s + z * sqrt(floor)``,
 ``y = rint(max(min(x, fs), -fs) * (L / fs)) * (fs / L) * w_max``, ``out = (sum y) * s + bias``.
 The chain runs without a graph: the training gradient is the ideal product's
 (``crossbar.training.hardware.straight``).
@@ -20,28 +21,61 @@ import numpy as np
 import torch
 from numba import njit
 
-__all__ = ["RUN", "convert", "sample_size", "sampled"]
+from crossbar.read import adc_kernels
+from crossbar.threads import run_split
 
+__all__ = ["RUN", "convert", "noisy", "sample_size", "sampled"]
 
 RUN = 16  # consecutive values per sampled run: one 64-byte cache line of float32
 
 
-@njit(cache=True, error_model="numpy")
-def _sampled(c, scale, z, sd, c0, c1, step, out):
-    """out: |c / scale + z sd| of columns c0:c1 in their own (rows, columns, positions)
-    order, in runs of RUN consecutive values, every step-th run; ``sd`` empty: no noise."""
-    pos, width = c.shape[2], c1 - c0
-    total = c.shape[0] * width * pos
+@njit(cache=True, nogil=True, error_model="numpy")
+def _noise_tasks(key, c, scale, sd, t0, t1):
+    """c = c / scale (+ z sd[j], z element i of the normals of stream ``key`` for flat element
+    i; ``sd`` empty: no noise) over the flat elements of normal blocks t0 .. t1 - 1, in place."""
+    _, cols, pos = c.shape
+    flat = c.reshape(-1)
+    per_row = cols * pos
     add = sd.size > 0
+    block = 2 * adc_kernels.PAIRS_PER_TASK
+    z = np.empty(0, np.float32)
+    for task in range(t0, t1):
+        if add:
+            i0, z = adc_kernels.normal_block(key, task, flat.size)
+            end = i0 + z.size
+        else:
+            i0, end = task * block, min(flat.size, (task + 1) * block)
+        i = i0
+        while i < end:  # runs within one row: positions of one column, or columns (pos == 1)
+            n, rest = divmod(i, per_row)
+            j, p = divmod(rest, pos)
+            if pos == 1:
+                s = scale[n, 0]
+                for k in range(min(per_row - rest, end - i)):
+                    v = flat[i + k] / s
+                    flat[i + k] = v + z[i - i0 + k] * sd[j + k] if add else v
+                i += min(per_row - rest, end - i)
+                continue
+            run = min(pos - p, end - i)
+            sj = sd[j] if add else np.float32(0.0)
+            for k in range(run):
+                v = flat[i + k] / scale[n, p + k]
+                flat[i + k] = v + z[i - i0 + k] * sj if add else v
+            i += run
+
+
+@njit(cache=True, error_model="numpy")
+def _sampled(x, c0, c1, step, out):
+    """out: |x| of columns c0:c1 in their own (rows, columns, positions) order, in runs of RUN
+    consecutive values, every step-th run."""
+    pos, width = x.shape[2], c1 - c0
+    total = x.shape[0] * width * pos
     k = 0
     for start in range(0, total, RUN * step):
         n, rest = divmod(start, width * pos)
         j, p = divmod(rest, pos)
         for _ in range(min(RUN, total - start)):
-            v = c[n, c0 + j, p] / scale[n, p]
-            if add:
-                v = v + z[n, c0 + j, p] * sd[c0 + j]
-            out[k] = abs(v)
+            out[k] = abs(x[n, c0 + j, p])
             k += 1
             p += 1
             if p == pos:
@@ -52,26 +86,17 @@ def _sampled(c, scale, z, sd, c0, c1, step, out):
                     n += 1
 
 
-def sample_size(total: int, step: int) -> int:
-    """The values a sample of ``total`` takes: runs of RUN, every ``step``-th run."""
-    runs = -(-total // (RUN * step))
-    return (runs - 1) * RUN + min(RUN, total - (runs - 1) * RUN * step)
-
-
 @njit(cache=True, error_model="numpy")
-def _convert(c, scale, z, sd, fs, a, b, w, levels, acc, first, last, bias):
-    """acc (+)= the ADC's value of c / scale + z sd, times w, per column; the last band then
-    times scale and plus ``bias`` (empty: none)."""
-    rows, cols, pos = c.shape
-    add, biased = sd.size > 0, bias.size > 0
+def _convert(x, fs, a, b, w, levels, acc, first, scale, bias):
+    """acc (+)= the ADC's value of x times w, per column; ``scale`` not empty (the last band):
+    then times scale and plus ``bias`` (empty: none)."""
+    rows, cols, pos = x.shape
+    last, biased = scale.size > 0, bias.size > 0
     for n in range(rows):
         for j in range(cols):
             top, aj, bj, wj = fs[j], a[j], b[j], w[j]
             for p in range(pos):
-                v = c[n, j, p] / scale[n, p]
-                if add:
-                    v = v + z[n, j, p] * sd[j]
-                y = max(min(v, top), -top)
+                y = max(min(x[n, j, p], top), -top)
                 if levels:
                     y = np.float32(np.rint(y * aj)) * bj
                 y = y * wj
@@ -86,40 +111,57 @@ def _convert(c, scale, z, sd, fs, a, b, w, levels, acc, first, last, bias):
 
 def _view3(t: torch.Tensor) -> np.ndarray:
     """rows x columns x positions of a contiguous float32 CPU tensor (a view)."""
-    return t.contiguous().reshape(t.shape[0], t.shape[1], -1).numpy()
+    return t.reshape(t.shape[0], t.shape[1], -1).numpy()
 
 
-def _operands(c: torch.Tensor, scale: torch.Tensor, z: np.ndarray | None, floor: torch.Tensor | None):
-    """(c, scale per row and position, z, sqrt(floor) per column) as the kernels take them."""
-    s = scale.expand(c.shape[0], 1, *c.shape[2:]).contiguous().reshape(c.shape[0], -1).numpy()
-    zz = z.reshape(c.shape[0], c.shape[1], -1) if z is not None else np.empty((0, 0, 0), np.float32)
+def _per_row(scale: torch.Tensor, like: torch.Tensor) -> np.ndarray:
+    """The per-vector scale (broadcastable to ``like`` with one column) as rows x positions."""
+    return scale.expand(like.shape[0], 1, *like.shape[2:]).contiguous().reshape(like.shape[0], -1).numpy()
+
+
+def noisy(c: torch.Tensor, scale: torch.Tensor, key: np.uint64 | None, floor: torch.Tensor | None
+          ) -> torch.Tensor:
+    """``c`` (a contiguous float32 CPU tensor, columns on dim 1) made, in place, the values the
+    ADC sees: c / scale + z sqrt(floor), z the standard normals of stream ``key`` in c's order
+    (those of ``Draws.normal`` with that key; ``floor`` None: no noise), split over the torch
+    threads (the same bits at any count)."""
+    x = _view3(c)
+    s = _per_row(scale, c)
     sd = floor.sqrt().numpy() if floor is not None else np.empty(0, np.float32)
-    return _view3(c), s, zz, sd
+    k = key if floor is not None else np.uint64(0)
+    run_split(lambda t0, t1: _noise_tasks(k, x, s, sd, t0, t1), adc_kernels.task_count(c.numel()),
+              min_part=16)
+    return c
 
 
-def sampled(c: torch.Tensor, scale: torch.Tensor, z: np.ndarray | None, floor: torch.Tensor | None,
-            c0: int, c1: int, step: int) -> np.ndarray:
-    """|c / scale + z sqrt(floor)| (columns on dim 1; ``scale`` the per-vector scale,
-    broadcastable to ``c`` with one column) of columns ``c0:c1`` in their (rows, columns,
-    positions) order, in runs of RUN values, every ``step``-th run (one cache line in
+def sample_size(total: int, step: int) -> int:
+    """The values a sample of ``total`` takes: runs of RUN, every ``step``-th run."""
+    runs = -(-total // (RUN * step))
+    return (runs - 1) * RUN + min(RUN, total - (runs - 1) * RUN * step)
+
+
+def sampled(x: torch.Tensor, c0: int, c1: int, step: int) -> np.ndarray:
+    """|x| of columns ``c0:c1`` (dim 1 of a contiguous float32 CPU tensor) in their (rows,
+    columns, positions) order, in runs of RUN values, every ``step``-th run (one cache line in
     ``step`` is read): the values a calibrated range is taken from."""
-    out = np.empty(sample_size(c.shape[0] * (c1 - c0) * c[0, 0].numel(), step), np.float32)
-    _sampled(*_operands(c, scale, z, floor), c0, c1, step, out)
+    out = np.empty(sample_size(x.shape[0] * (c1 - c0) * x[0, 0].numel(), step), np.float32)
+    _sampled(_view3(x), c0, c1, step, out)
     return out
 
 
-def convert(c: torch.Tensor, scale: torch.Tensor, z: np.ndarray | None, floor: torch.Tensor | None,
-            fs: torch.Tensor, w: torch.Tensor, levels: int, acc: torch.Tensor | None, last: bool,
-            bias: torch.Tensor | None) -> torch.Tensor:
-    """``acc`` plus the band's converted values of ``c`` (None: written over ``c`` itself; else
-    added to ``acc`` in place): c / scale + z sqrt(floor) clipped at +-``fs`` per column,
-    rounded to ``levels`` (0: not rounded), times ``w`` per column; with ``last``, the sum
-    times ``scale`` plus ``bias`` (None: none)."""
+def convert(x: torch.Tensor, fs: torch.Tensor, w: torch.Tensor, levels: int, acc: torch.Tensor | None,
+            scale: torch.Tensor | None, bias: torch.Tensor | None) -> torch.Tensor:
+    """``acc`` plus the band's converted values of ``x`` (:func:`noisy`; None: written over ``x``
+    itself, else added to ``acc`` in place): clipped at +-``fs`` per column, rounded to
+    ``levels`` (0: not rounded), times ``w`` per column; for the last band (``scale`` given)
+    the sum times ``scale`` plus ``bias`` (None: none)."""
     lv = float(levels)
     a = (lv / fs).contiguous() if levels else fs
     b = (fs / lv).contiguous() if levels else fs
-    out = c.contiguous() if acc is None else acc
-    bias_v = bias.detach().contiguous().numpy() if bias is not None and last else np.empty(0, np.float32)
-    _convert(*_operands(c, scale, z, floor), fs.contiguous().numpy(), a.numpy(), b.numpy(),
-             w.contiguous().numpy(), bool(levels), _view3(out), acc is None, last, bias_v)
+    out = x if acc is None else acc
+    s = _per_row(scale, x) if scale is not None else np.empty((0, 0), np.float32)
+    biased = bias is not None and scale is not None
+    bias_v = bias.detach().contiguous().numpy() if biased else np.empty(0, np.float32)
+    _convert(_view3(x), fs.contiguous().numpy(), a.numpy(), b.numpy(), w.contiguous().numpy(), bool(levels),
+             _view3(out), acc is None, s, bias_v)
     return out

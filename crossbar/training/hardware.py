@@ -284,14 +284,16 @@ def product(x: torch.Tensor, scale: torch.Tensor, mvm: Band,
     out, last = None, len(prog.g) - 1
     for i, (g, w_max, floor) in enumerate(zip(prog.g, prog.scale, prog.floor, strict=True)):
         c = mvm(x, i, g)
-        z = gen.normal(tuple(c.shape)) if floor is not None else None
-        if c.device.type == "cpu" and c.dtype == torch.float32:  # fused: the same bits, one pass
-            def sampled(c0: int, c1: int, step: int, c=c, z=z, floor=floor) -> np.ndarray:
-                return adc_chain.sampled(c, scale, z, floor, c0, c1, step)
+        if c.device.type == "cpu" and c.dtype == torch.float32:  # fused: the same bits, two passes
+            c = adc_chain.noisy(c.contiguous(), scale, gen.key() if floor is not None else None, floor)
+
+            def sampled(c0: int, c1: int, step: int, c=c) -> np.ndarray:
+                return adc_chain.sampled(c, c0, c1, step)
 
             fs = _full_scale(hw, c, sampled) if levels else torch.full_like(w_max, math.inf)
-            out = adc_chain.convert(c, scale, z, floor, fs, w_max, levels, out, i == last, bias)
+            out = adc_chain.convert(c, fs, w_max, levels, out, scale if i == last else None, bias)
             continue
+        z = gen.normal(tuple(c.shape)) if floor is not None else None
         part = _band(hw, c, scale, z, floor, w_max, levels)
         out = part if out is None else out + part
         if i == last:
