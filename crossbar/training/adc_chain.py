@@ -49,18 +49,24 @@ def _noise_tasks(key, c, scale, sd, t0, t1):
         while i < end:  # runs within one row: positions of one column, or columns (pos == 1)
             n, rest = divmod(i, per_row)
             j, p = divmod(rest, pos)
-            if pos == 1:
-                s = scale[n, 0]
-                for k in range(min(per_row - rest, end - i)):
-                    v = flat[i + k] / s
-                    flat[i + k] = v + z[i - i0 + k] * sd[j + k] if add else v
-                i += min(per_row - rest, end - i)
-                continue
-            run = min(pos - p, end - i)
-            sj = sd[j] if add else np.float32(0.0)
-            for k in range(run):
-                v = flat[i + k] / scale[n, p + k]
-                flat[i + k] = v + z[i - i0 + k] * sj if add else v
+            run = min(per_row - rest if pos == 1 else pos - p, end - i)
+            dst = flat[i:i + run]  # slices: the loops below vectorise
+            s = scale[n, 0:1] if pos == 1 else scale[n, p:p + run]
+            if add:
+                zz = z[i - i0:i - i0 + run]
+                if pos == 1:
+                    for k in range(run):
+                        dst[k] = dst[k] / s[0] + zz[k] * sd[j + k]
+                else:
+                    sj = sd[j]
+                    for k in range(run):
+                        dst[k] = dst[k] / s[k] + zz[k] * sj
+            elif pos == 1:
+                for k in range(run):
+                    dst[k] = dst[k] / s[0]
+            else:
+                for k in range(run):
+                    dst[k] = dst[k] / s[k]
             i += run
 
 
