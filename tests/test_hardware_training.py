@@ -620,3 +620,17 @@ def test_calibrated_full_scale_is_the_same_from_the_fused_sample(shape):
     k = math.ceil(p.range_management.percentile / 100 * shape[0] * 16 * c[0, 0].numel())
     every = c[:, :16].abs().flatten().kthvalue(k).values  # the percentile of all the values
     assert abs(want[0].item() - every.item()) < 0.05 * every.item()
+
+
+@pytest.mark.parametrize("shape", [(5, 7, 11), (4, 3, 6, 9), (2, 5, 3, 4, 6)])
+def test_channel_max_is_torch_max_of_abs(shape):
+    """The fused per-position magnitude of a convolution's input (crossbar.training.dac_chain)
+    equals torch's maximum of |x| over the channels exactly, zeros and -0.0 included."""
+    from crossbar.training import dac_chain
+
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(6))
+    x[0] = 0.0
+    x[1, :, 0] = -0.0
+    want = x.abs().amax(1, keepdim=True)
+    got = dac_chain.channel_max(x)
+    assert got.shape == want.shape and torch.equal(got, want)

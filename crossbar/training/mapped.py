@@ -26,6 +26,7 @@ from crossbar.nn.mappable import SUPPORTED, analog_class
 from crossbar.nn.recurrent import gate_weights, param_suffixes, params_of
 from crossbar.read.ops import recurrence
 
+from . import dac_chain
 from .hardware import Draws, HardwareConfig, HardwareError, Programmed, applied, product, program, straight
 
 __all__ = ["RULES", "Rule", "clip_weights", "device_forward", "mapped_layers"]
@@ -151,7 +152,8 @@ def _conv_product(layer: nn.Module, hw: HardwareConfig, gen: Draws, x: torch.Ten
     per = math.prod(kernel)
 
     def run() -> tuple[torch.Tensor, torch.Tensor]:
-        mag = torch.maximum(x.amax(1, keepdim=True), -x.amin(1, keepdim=True))  # max |x| over channels
+        mag = (dac_chain.channel_max(x) if x.device.type == "cpu" and x.dtype == torch.float32
+               else torch.maximum(x.amax(1, keepdim=True), -x.amin(1, keepdim=True)))  # max |x| over channels
         padded = F.pad(mag, [p for q in reversed(padding) for p in (q, q)])
         patch = _window_max(padded, kernel, stride, dilation)
         scale = torch.where(patch == 0, torch.ones_like(patch), patch)
