@@ -104,79 +104,152 @@ def law_tables(p: DeviceProfile, t: float | None) -> LawTables:
                      (t_idle, float(np.asarray(p.programming_std(np.array([t_idle])))[0]), *idle_nu))
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def _at(table, inv_step, g):
     """``table`` interpolated linearly at conductance ``g`` >= 0; -1 beyond its grid."""
     x = g * inv_step
-    i = int(x)
-    if i >= table.size - 1:
-        return -1.0
-    return table[i] + (x - i) * (table[i + 1] - table[i])
+    last = table.size - 1
+    i = np.uint64(min(x, last - 1.0))  # clamped and unsigned: no branch, no negative-index check
+    v = table[i] + (x - i) * (table[i + 1] - table[i])
+    return v if x < last else -1.0
 
 
-@njit(cache=True, nogil=True)
-def _program_drift(wn, ta, prog, nu_m, nu_s, read, inv_step, idle, zw, zd, key, tol, max_iter, u, p_on, p_off,
-                   g_on, g_off, log_ratio, tile_of_col, gd, rs, before, after):
-    """Per weight k: the written (and drifted) active and idle cells; gd[0] G+, gd[1] G- after
-    drift, rs their read std (-1 beyond the table); ``before``/``after`` (+)= per tile
-    |G+ - G-| before and after drift. ``zw`` empty: no programming noise; ``u`` empty: no
-    faults; ``zd`` empty: no drift; ``rs`` empty: no read noise. ``idle``: the idle
-    target, its programming std, nu_mean and nu_std."""
-    n = wn.size
-    cols = tile_of_col.size
-    writing, faults, drifting, reading = zw.shape[1] > 0, u.shape[1] > 0, zd.shape[1] > 0, rs.shape[1] > 0
-    g0 = np.empty(2)
-    g1 = np.empty(2)
-    for k in range(n):
-        for role in range(2):
-            target = ta[k] if role == 0 else idle[0]
-            g = target
+_EXP_STEPS = 32  # exp's reduction: ln 2 / 32 steps, 2^(-j/32) from a table
+_POW2 = np.ldexp(1.0, -np.arange(1076))  # 2^-i (0 from 2^-1075)
+_FRAC = np.array([2.0 ** (-j / _EXP_STEPS) for j in range(_EXP_STEPS)])
+_STEP_HI, _STEP_LO = 0.021660848520696163, 8.718021277417983e-10  # ln 2 / 32: HI (25 bits, m HI exact) + LO
+_C2, _C3, _C4, _C5, _C6, _C7 = (1.0 / math.factorial(i) for i in range(2, 8))
+
+
+@njit(inline="always", error_model="numpy", fastmath={"contract"})
+def _exp_neg(x):
+    """exp(x) for x <= 0 without a library call, so that a loop of it vectorises: x = -m ln2/32 + r
+    (ln 2 / 32 in two parts: Cody & Waite's reduction), |r| <= ln2 / 64, exp(r) by its Taylor
+    series to r^7 (truncation < 1e-19), times 2^(-m mod 32 / 32) and 2^-(m div 32) from tables:
+    within 3 ulp of exp, 0 below -745."""
+    x = max(x, -745.0)
+    m = np.floor(0.5 - x * (_EXP_STEPS / math.log(2.0)))
+    r = (x + m * _STEP_HI) + m * _STEP_LO
+    p = 1.0 + r * (1.0 + r * (_C2 + r * (_C3 + r * (_C4 + r * (_C5 + r * (_C6 + r * _C7))))))
+    mi = np.uint64(m)
+    return p * _FRAC[mi & np.uint64(_EXP_STEPS - 1)] * _POW2[mi >> np.uint64(5)]
+
+
+@njit(inline="always")
+def _written(target, sd, z, key, first, tol, max_iter):
+    """A cell written to ``target`` with std ``sd``: first draw ``z``, then while it misses by
+    more than ``tol`` draw ``first`` + m of the redraw stream ``key`` (m = 1 .. max_iter - 1)."""
+    g = target + sd * z
+    m = 1
+    while m < max_iter and abs(g - target) > tol:
+        g = target + sd * kernels.normal_at(key, first + m)
+        m += 1
+    return g
+
+
+@njit(inline="always")
+def _stuck(g, v, p_on, p_off, g_on, g_off):
+    """``g``, or the stuck-on / stuck-off conductance where the uniform ``v`` falls in its rate."""
+    if v <= p_on:
+        return g_on
+    if v > 1.0 - p_off:
+        return g_off
+    return g
+
+
+@njit(inline="always")
+def _target(wn, ta, k, g_min, g_range):
+    """The active cell's target: ta[k], or where ``ta`` is empty g_min + g_range |wn[k]|."""
+    return ta[k] if ta.size > 0 else g_min + g_range * abs(np.float64(wn[k]))
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _program_drift(wn, ta, g_min, g_range, prog, nu_m, nu_s, read, inv_step, idle, zw, zd, zr, key, tol,
+                   max_iter, u, p_on, p_off, g_on, g_off, log_ratio, gd, rz, before, after, colsum):
+    """Per weight k (``wn`` flat, rows x columns, columns = colsum.size; ``ta`` the active cells'
+    targets, empty: g_min + g_range |wn|): the written and drifted active and idle cells, gd[0]
+    G+ and gd[1] G- after drift; rz[0] sigma_r(G+) z+ and rz[1] sigma_r(G-) z- (NaN where G is
+    beyond the read table); per
+    column j, ``before``/``after`` (+)= |G+ - G-| before and after drift and colsum[j] (+)=
+    G+ + G-. ``zw`` empty: no programming noise; ``u`` empty: no faults; ``zd`` empty: no drift;
+    ``zr`` empty: no read noise. ``idle``: the idle target, its programming std, nu_mean and
+    nu_std. Row by row in four loops: the table lookups and first writes; the rare rewrites and
+    the faults; the drift (vectorised: its exp is :func:`_exp_neg`); the read's lookups.
+    Returns the number of NaN read terms."""
+    n, cols = wn.size, colsum.size
+    writing, faults, drifting, reading = zw.shape[1] > 0, u.shape[1] > 0, zd.shape[1] > 0, zr.shape[1] > 0
+    t_idle, sd_idle, m_idle, s_idle = idle[0], idle[1], idle[2], idle[3]
+    row = np.empty((3, cols))  # active, idle, the active cell's drift exponent
+    beyond = 0
+    for r0 in range(0, n, cols):
+        misses = 0
+        for j in range(cols):
+            k = r0 + j
+            target = _target(wn, ta, k, g_min, g_range)
+            ga, gi = target, t_idle
             if writing:
-                sd = _at(prog, inv_step, target) if role == 0 else idle[1]
-                g = target + sd * zw[role, k]
-                m = 1
-                while m < max_iter and abs(g - target) > tol:
-                    g = target + sd * kernels.normal_at(key, (role * n + k) * max_iter + m)
-                    m += 1
-                if faults:
-                    v = u[role, k]
-                    if v <= p_on:
-                        g = g_on
-                    elif v > 1.0 - p_off:
-                        g = g_off
-                g = max(g, 0.0)
-            g0[role] = g
+                ga = target + _at(prog, inv_step, target) * zw[0, k]
+                gi = t_idle + sd_idle * zw[1, k]
+                misses += (abs(ga - target) > tol) + (abs(gi - t_idle) > tol)
+            row[0, j], row[1, j] = ga, gi
             if drifting:
-                if role == 0:
-                    nu = _at(nu_m, inv_step, target) + _at(nu_s, inv_step, target) * zd[0, k]
-                else:
-                    nu = idle[2] + idle[3] * zd[1, k]
-                g = g * math.exp(-abs(nu) * log_ratio)
-            g1[role] = g
-        plus = 0 if wn[k] >= 0 else 1
-        t = tile_of_col[k % cols]
-        before[t] += abs(g0[plus] - g0[1 - plus])
-        after[t] += abs(g1[plus] - g1[1 - plus])
-        gd[0, k] = g1[plus]
-        gd[1, k] = g1[1 - plus]
+                row[2, j] = _at(nu_m, inv_step, target) + _at(nu_s, inv_step, target) * zd[0, k]
+        if misses > 0 or faults:
+            for j in range(cols):
+                k = r0 + j
+                ga, gi, target = row[0, j], row[1, j], _target(wn, ta, k, g_min, g_range)
+                if abs(ga - target) > tol:
+                    sd = _at(prog, inv_step, target)
+                    ga = _written(target, sd, zw[0, k], key, k * max_iter, tol, max_iter)
+                if abs(gi - t_idle) > tol:
+                    gi = _written(t_idle, sd_idle, zw[1, k], key, (n + k) * max_iter, tol, max_iter)
+                if faults:
+                    ga = _stuck(ga, u[0, k], p_on, p_off, g_on, g_off)
+                    gi = _stuck(gi, u[1, k], p_on, p_off, g_on, g_off)
+                row[0, j], row[1, j] = ga, gi
+        _drift_row(wn[r0:r0 + cols], row[0], row[1], row[2], zd[1, r0:r0 + cols] if drifting else zd[1],
+                   m_idle, s_idle, log_ratio if drifting else 0.0, gd[0, r0:r0 + cols], gd[1, r0:r0 + cols],
+                   before, after, colsum)
         if reading:
-            rs[0, k] = _at(read, inv_step, g1[plus])
-            rs[1, k] = _at(read, inv_step, g1[1 - plus])
+            for j in range(cols):
+                k = r0 + j
+                sp, sm = _at(read, inv_step, gd[0, k]), _at(read, inv_step, gd[1, k])
+                rz[0, k] = sp * zr[0, k] if sp >= 0 else np.nan
+                rz[1, k] = sm * zr[1, k] if sm >= 0 else np.nan
+                beyond += (sp < 0) + (sm < 0)
+    return beyond
 
 
-@njit(cache=True, nogil=True)
-def _read_out(wn, gd, gain, tile_of_col, rs, zr, g_range, out, colsum):
-    """out[k] = ((G+ - G-) gain + sigma_r(G+) z+ - sigma_r(G-) z-) / g_range - wn[k] (``rs``
-    empty: no read noise); colsum[j] += G+ + G- over the rows."""
-    cols = tile_of_col.size
-    reading = rs.shape[1] > 0
-    for k in range(wn.size):
-        j = k % cols
-        d = (gd[0, k] - gd[1, k]) * gain[tile_of_col[j]]
-        if reading:
-            d = d + rs[0, k] * zr[0, k] - rs[1, k] * zr[1, k]
-        out[k] = d / g_range - wn[k]
-        colsum[j] += gd[0, k] + gd[1, k]
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def _drift_row(wn, active, idle, nu, zi, m_idle, s_idle, log_ratio, gp, gm, before, after, colsum):
+    """One row: the written cells (clipped at 0 S) drifted by (t / t0)^-|nu| (log_ratio =
+    ln(t / t0), 0: no drift; ``nu`` the active cells' exponents, the idle ones' m_idle +
+    s_idle zi), into gp (G+) and gm (G-), and the column sums."""
+    for j in range(wn.size):
+        ga, gi = max(active[j], 0.0), max(idle[j], 0.0)
+        before[j] += abs(ga - gi)
+        if log_ratio > 0:
+            ga *= _exp_neg(-abs(nu[j]) * log_ratio)
+            gi *= _exp_neg(-abs(m_idle + s_idle * zi[j]) * log_ratio)
+        after[j] += abs(ga - gi)
+        pos = wn[j] >= 0
+        gp[j], gm[j] = (ga, gi) if pos else (gi, ga)
+        colsum[j] += gp[j] + gm[j]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _read_out(wn, gd, gain_col, rz, g_range, out):
+    """out[k] = ((G+ - G-) gain + sigma_r(G+) z+ - sigma_r(G-) z-) / g_range - wn[k], ``gain_col``
+    the drift compensation's gain of each column's tile (``rz`` empty: no read noise)."""
+    cols = gain_col.size
+    reading = rz.shape[1] > 0
+    for r0 in range(0, wn.size, cols):
+        for j in range(cols):
+            k = r0 + j
+            d = (gd[0, k] - gd[1, k]) * gain_col[j]
+            if reading:
+                d = d + rz[0, k] - rz[1, k]
+            out[k] = d / g_range - wn[k]
 
 
 def _levels(p: DeviceProfile, g: np.ndarray) -> np.ndarray:
@@ -190,7 +263,7 @@ def band_delta(p: DeviceProfile, effects: tuple[str, ...], t: float, wn: np.ndar
     (``crossbar.training.hardware.EFFECTS``) at ``t`` s after programming."""
     n = wn.size
     flat = np.ascontiguousarray(wn, dtype=np.float32).reshape(-1)
-    ta = _levels(p, p.g_min + p.g_range * np.abs(flat, dtype=np.float64))
+    ta = np.empty(0) if p.levels is None else _levels(p, p.g_min + p.g_range * np.abs(flat, dtype=np.float64))
     d = p.drift
     drifting = d is not None and "drift" in effects and t > d.t0
     writing, reading = "programming" in effects, "read" in effects
@@ -206,20 +279,23 @@ def band_delta(p: DeviceProfile, effects: tuple[str, ...], t: float, wn: np.ndar
     faults = writing and bool(p.stuck_on_rate or p.stuck_off_rate)
     u = gen.uniform((2, n)) if faults else np.empty((2, 0))
     tiles = int(tile_of_col[-1]) + 1
-    gd, before, after = np.empty((2, n)), np.zeros(tiles), np.zeros(tiles)
-    rs = np.empty((2, n)) if reading else np.empty((2, 0))
-    _program_drift(flat, ta, laws.programming, laws.nu_mean, laws.nu_std, laws.read, 1.0 / laws.step,
-                   np.array(laws.idle), zw, zd, key,
-                   verify.tolerance * p.g_range if verify is not None else math.inf,
-                   int(verify.max_iterations) if verify is not None else 1, u,
-                   float(p.stuck_on_rate), float(p.stuck_off_rate), float(p.g_max), float(p.g_min),
-                   math.log(t / d.t0) if drifting else 0.0, tile_of_col, gd, rs, before, after)
-    gain = np.where(after > 0, before / np.where(after > 0, after, 1.0), 1.0) if drifting else np.ones(tiles)
-    beyond = np.flatnonzero(rs < 0) if reading else ()
-    if len(beyond):
-        rs.reshape(-1)[beyond] = p.read_std(gd.reshape(-1)[beyond], t)
-    out, colsum = np.empty(n, np.float32), np.zeros(tile_of_col.size)
-    _read_out(flat, gd, gain, tile_of_col, rs, zr, float(p.g_range), out, colsum)
+    gd, before, after, colsum = np.empty((2, n)), *np.zeros((3, tile_of_col.size))
+    rz = np.empty((2, n)) if reading else np.empty((2, 0))
+    beyond = _program_drift(flat, ta, float(p.g_min), float(p.g_range), laws.programming, laws.nu_mean,
+                            laws.nu_std, laws.read, 1.0 / laws.step, np.array(laws.idle), zw, zd, zr, key,
+                            verify.tolerance * p.g_range if verify is not None else math.inf,
+                            int(verify.max_iterations) if verify is not None else 1, u,
+                            float(p.stuck_on_rate), float(p.stuck_off_rate), float(p.g_max), float(p.g_min),
+                            math.log(t / d.t0) if drifting else 0.0, gd, rz, before, after, colsum)
+    for s in range(2) if beyond else ():  # read conductances beyond the table: the exact law
+        cells = np.flatnonzero(np.isnan(rz[s]))
+        rz[s, cells] = p.read_std(gd[s, cells], t) * zr[s, cells]
+    gain = np.ones(tiles)
+    if drifting:  # per tile: the sums over its columns
+        before, after = np.bincount(tile_of_col, before, tiles), np.bincount(tile_of_col, after, tiles)
+        gain = np.where(after > 0, before / np.where(after > 0, after, 1.0), 1.0)
+    out = np.empty(n, np.float32)
+    _read_out(flat, gd, gain[tile_of_col], rz, float(p.g_range), out)
     floor = None
     if reading:
         floor = noise_floor(p, colsum)
