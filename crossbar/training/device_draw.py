@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,10 +62,12 @@ class Draws:
         self.calls += 1
         return np.uint64(derive(self.seed, Stream.TRAIN_HARDWARE, self.forward, self.calls))
 
-    def normal(self, shape: tuple[int, ...]) -> np.ndarray:
+    def normal(self, shape: tuple[int, ...], out: np.ndarray | None = None) -> np.ndarray:
         """Standard normals (float32) of the next draw: :func:`crossbar.read.adc_kernels.normals`'
-        stream, its blocks split over the torch threads (the same bits at any count)."""
-        key, out = self.key(), np.empty(math.prod(shape), np.float32)
+        stream, its blocks split over the torch threads (the same bits at any count); into
+        ``out`` where given (flat float32 of that many elements)."""
+        key = self.key()
+        out = np.empty(math.prod(shape), np.float32) if out is None else out
         run_split(lambda t0, t1: adc_kernels.normals_tasks(key, out, t0, t1),
                   adc_kernels.task_count(out.size), min_part=16)
         return out.reshape(shape)
@@ -78,8 +81,9 @@ class Draws:
 class LawTables:
     """A profile's laws at one time since programming, at the conductances k * ``step``,
     k = 0 .. TABLE_INTERVALS (S): the programming std, the drift exponent's mean and spread
-    at a target (zeros without drift), the read std of a cell; and the idle cell's target
-    with its exact programming std, nu_mean and nu_std."""
+    at a target (zeros without drift), the read std of a cell, each as rows (value at k, its
+    difference to the value at k + 1; 0 in the last row); and the idle cell's target with its
+    exact programming std, nu_mean and nu_std."""
 
     step: float
     programming: np.ndarray
@@ -99,18 +103,25 @@ def law_tables(p: DeviceProfile, t: float | None) -> LawTables:
     d = p.drift
     nu = (d.nu_mean(g), d.nu_std(g)) if d is not None else (np.zeros(g.size), np.zeros(g.size))
     idle_nu = (float(d.nu_mean(t_idle)), float(d.nu_std(t_idle))) if d is not None else (0.0, 0.0)
-    return LawTables(step, np.asarray(p.programming_std(g), np.float64), *nu,
-                     np.asarray(p.read_std(g, t), np.float64) if t is not None else np.zeros(0),
+    return LawTables(step, _slopes(p.programming_std(g)), _slopes(nu[0]), _slopes(nu[1]),
+                     _slopes(p.read_std(g, t)) if t is not None else np.zeros((0, 2)),
                      (t_idle, float(np.asarray(p.programming_std(np.array([t_idle])))[0]), *idle_nu))
+
+
+def _slopes(values) -> np.ndarray:
+    """A law's table: rows (value, the next value minus it; 0 in the last row)."""
+    v = np.asarray(values, np.float64)
+    return np.ascontiguousarray(np.column_stack((v, np.append(v[1:] - v[:-1], 0.0))))
 
 
 @njit(inline="always", error_model="numpy")
 def _at(table, inv_step, g):
-    """``table`` interpolated linearly at conductance ``g`` >= 0; -1 beyond its grid."""
+    """A law's ``table`` (:class:`LawTables`) interpolated linearly at conductance ``g`` >= 0;
+    -1 beyond its grid."""
     x = g * inv_step
-    last = table.size - 1
+    last = table.shape[0] - 1
     i = np.uint64(min(x, last - 1.0))  # clamped and unsigned: no branch, no negative-index check
-    v = table[i] + (x - i) * (table[i + 1] - table[i])
+    v = table[i, 0] + (x - i) * table[i, 1]
     return v if x < last else -1.0
 
 
@@ -163,41 +174,48 @@ def _target(wn, ta, k, g_min, g_range):
     return ta[k] if ta.size > 0 else g_min + g_range * abs(np.float64(wn[k]))
 
 
+CHUNK = 512  # weights the kernel takes at a time (whole rows; kept in L1 between its loops)
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _program_drift(wn, ta, g_min, g_range, prog, nu_m, nu_s, read, inv_step, idle, zw, zd, zr, key, tol,
-                   max_iter, u, p_on, p_off, g_on, g_off, log_ratio, gd, rz, before, after, colsum):
+                   max_iter, u, p_on, p_off, g_on, g_off, log_ratio, dg, rn, spill, before, after, colsum):
     """Per weight k (``wn`` flat, rows x columns, columns = colsum.size; ``ta`` the active cells'
-    targets, empty: g_min + g_range |wn|): the written and drifted active and idle cells, gd[0]
-    G+ and gd[1] G- after drift; rz[0] sigma_r(G+) z+ and rz[1] sigma_r(G-) z- (NaN where G is
-    beyond the read table); per
-    column j, ``before``/``after`` (+)= |G+ - G-| before and after drift and colsum[j] (+)=
-    G+ + G-. ``zw`` empty: no programming noise; ``u`` empty: no faults; ``zd`` empty: no drift;
-    ``zr`` empty: no read noise. ``idle``: the idle target, its programming std, nu_mean and
-    nu_std. Row by row in four loops: the table lookups and first writes; the rare rewrites and
-    the faults; the drift (vectorised: its exp is :func:`_exp_neg`); the read's lookups.
-    Returns the number of NaN read terms."""
+    targets, empty: g_min + g_range |wn|): the written and drifted active and idle cells, dg[k]
+    G+ - G- after drift and rn[k] sqrt(sigma_r(G+)^2 + sigma_r(G-)^2) zr[k]; per column j,
+    ``before``/``after`` (+)= |G+ - G-| before and after drift and colsum[j] (+)= G+ + G-.
+    Where a read conductance is beyond the read table, rn[k] is NaN and the next column of
+    ``spill`` gets (k, G+, G-, sigma_r(G+), sigma_r(G-)), -1 for a std beyond the table.
+    ``zw`` empty: no programming noise; ``u`` empty: no faults; ``zd`` empty: no drift; ``zr``
+    empty: no read noise. ``idle``: the idle target, its programming std, nu_mean and nu_std.
+    A chunk of whole rows at a time, in four loops: the table lookups and first writes; the
+    rare rewrites and the faults; the drift (vectorised: :func:`_drift_chunk`); the read's
+    lookups. Returns the number of spilled cells."""
     n, cols = wn.size, colsum.size
-    writing, faults, drifting, reading = zw.shape[1] > 0, u.shape[1] > 0, zd.shape[1] > 0, zr.shape[1] > 0
+    writing, faults, drifting, reading = zw.shape[1] > 0, u.shape[1] > 0, zd.shape[1] > 0, zr.size > 0
     t_idle, sd_idle, m_idle, s_idle = idle[0], idle[1], idle[2], idle[3]
-    row = np.empty((3, cols))  # active, idle, the active cell's drift exponent
-    beyond = 0
-    for r0 in range(0, n, cols):
+    size = max(1, CHUNK // cols) * cols
+    cells = np.empty((5, size))  # written active and idle cells, the active one's nu, G+, G-
+    sums = np.zeros((3, size))  # before, after, colsum per position in the chunk
+    spilled = 0
+    for c0 in range(0, n, size):
+        c = min(size, n - c0)
         misses = 0
-        for j in range(cols):
-            k = r0 + j
+        for i in range(c):
+            k = c0 + i
             target = _target(wn, ta, k, g_min, g_range)
             ga, gi = target, t_idle
             if writing:
                 ga = target + _at(prog, inv_step, target) * zw[0, k]
                 gi = t_idle + sd_idle * zw[1, k]
                 misses += (abs(ga - target) > tol) + (abs(gi - t_idle) > tol)
-            row[0, j], row[1, j] = ga, gi
+            cells[0, i], cells[1, i] = ga, gi
             if drifting:
-                row[2, j] = _at(nu_m, inv_step, target) + _at(nu_s, inv_step, target) * zd[0, k]
+                cells[2, i] = _at(nu_m, inv_step, target) + _at(nu_s, inv_step, target) * zd[0, k]
         if misses > 0 or faults:
-            for j in range(cols):
-                k = r0 + j
-                ga, gi, target = row[0, j], row[1, j], _target(wn, ta, k, g_min, g_range)
+            for i in range(c):
+                k = c0 + i
+                ga, gi, target = cells[0, i], cells[1, i], _target(wn, ta, k, g_min, g_range)
                 if abs(ga - target) > tol:
                     sd = _at(prog, inv_step, target)
                     ga = _written(target, sd, zw[0, k], key, k * max_iter, tol, max_iter)
@@ -206,50 +224,73 @@ def _program_drift(wn, ta, g_min, g_range, prog, nu_m, nu_s, read, inv_step, idl
                 if faults:
                     ga = _stuck(ga, u[0, k], p_on, p_off, g_on, g_off)
                     gi = _stuck(gi, u[1, k], p_on, p_off, g_on, g_off)
-                row[0, j], row[1, j] = ga, gi
-        _drift_row(wn[r0:r0 + cols], row[0], row[1], row[2], zd[1, r0:r0 + cols] if drifting else zd[1],
-                   m_idle, s_idle, log_ratio if drifting else 0.0, gd[0, r0:r0 + cols], gd[1, r0:r0 + cols],
-                   before, after, colsum)
+                cells[0, i], cells[1, i] = ga, gi
+        _drift_chunk(wn[c0:c0 + c], cells[0, :c], cells[1, :c], cells[2, :c],
+                     zd[1, c0:c0 + c] if drifting else zd[1], m_idle, s_idle, log_ratio if drifting else 0.0,
+                     cells[3, :c], cells[4, :c], dg[c0:c0 + c], sums[0, :c], sums[1, :c], sums[2, :c])
         if reading:
-            for j in range(cols):
-                k = r0 + j
-                sp, sm = _at(read, inv_step, gd[0, k]), _at(read, inv_step, gd[1, k])
-                rz[0, k] = sp * zr[0, k] if sp >= 0 else np.nan
-                rz[1, k] = sm * zr[1, k] if sm >= 0 else np.nan
-                beyond += (sp < 0) + (sm < 0)
-    return beyond
+            for i in range(c):
+                gp, gm = cells[3, i], cells[4, i]
+                sp, sm = _at(read, inv_step, gp), _at(read, inv_step, gm)
+                rn[c0 + i] = math.sqrt(sp * sp + sm * sm) * zr[c0 + i]
+                if sp < 0 or sm < 0:
+                    rn[c0 + i] = np.nan
+                    spill[0, spilled], spill[1, spilled], spill[2, spilled] = c0 + i, gp, gm
+                    spill[3, spilled], spill[4, spilled] = sp, sm
+                    spilled += 1
+    for i in range(size):
+        before[i % cols] += sums[0, i]
+        after[i % cols] += sums[1, i]
+        colsum[i % cols] += sums[2, i]
+    return spilled
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
-def _drift_row(wn, active, idle, nu, zi, m_idle, s_idle, log_ratio, gp, gm, before, after, colsum):
-    """One row: the written cells (clipped at 0 S) drifted by (t / t0)^-|nu| (log_ratio =
+def _drift_chunk(wn, active, idle, nu, zi, m_idle, s_idle, log_ratio, gp, gm, dg, before, after, colsum):
+    """A chunk's written cells (clipped at 0 S) drifted by (t / t0)^-|nu| (log_ratio =
     ln(t / t0), 0: no drift; ``nu`` the active cells' exponents, the idle ones' m_idle +
-    s_idle zi), into gp (G+) and gm (G-), and the column sums."""
-    for j in range(wn.size):
-        ga, gi = max(active[j], 0.0), max(idle[j], 0.0)
-        before[j] += abs(ga - gi)
+    s_idle zi), into gp (G+), gm (G-) and dg (G+ - G-); per cell (+)= |G+ - G-| before and
+    after drift and G+ + G-."""
+    for i in range(wn.size):
+        ga, gi = max(active[i], 0.0), max(idle[i], 0.0)
+        before[i] += abs(ga - gi)
         if log_ratio > 0:
-            ga *= _exp_neg(-abs(nu[j]) * log_ratio)
-            gi *= _exp_neg(-abs(m_idle + s_idle * zi[j]) * log_ratio)
-        after[j] += abs(ga - gi)
-        pos = wn[j] >= 0
-        gp[j], gm[j] = (ga, gi) if pos else (gi, ga)
-        colsum[j] += gp[j] + gm[j]
+            ga *= _exp_neg(-abs(nu[i]) * log_ratio)
+            gi *= _exp_neg(-abs(m_idle + s_idle * zi[i]) * log_ratio)
+        after[i] += abs(ga - gi)
+        pos = wn[i] >= 0
+        p, m = (ga, gi) if pos else (gi, ga)
+        gp[i], gm[i], dg[i] = p, m, p - m
+        colsum[i] += p + m
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _read_out(wn, gd, gain_col, rz, g_range, out):
-    """out[k] = ((G+ - G-) gain + sigma_r(G+) z+ - sigma_r(G-) z-) / g_range - wn[k], ``gain_col``
-    the drift compensation's gain of each column's tile (``rz`` empty: no read noise)."""
+def _read_out(wn, dg, gain_col, rn, g_range, out):
+    """out[k] = ((G+ - G-) gain + read noise) / g_range - wn[k] (``dg``: G+ - G-; ``rn``: the
+    read noise, empty: none), ``gain_col`` the drift compensation's gain of each column's tile."""
     cols = gain_col.size
-    reading = rz.shape[1] > 0
+    reading = rn.size > 0
     for r0 in range(0, wn.size, cols):
         for j in range(cols):
             k = r0 + j
-            d = (gd[0, k] - gd[1, k]) * gain_col[j]
+            d = dg[k] * gain_col[j]
             if reading:
-                d = d + rz[0, k] - rz[1, k]
+                d = d + rn[k]
             out[k] = d / g_range - wn[k]
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch(name: str, size: int, dtype) -> np.ndarray:
+    """A flat buffer of ``size`` elements that the calling thread reuses from one band and step
+    to the next (contents undefined): the draw's large temporaries without a fresh allocation,
+    and its page faults, each time."""
+    bufs = _SCRATCH.__dict__.setdefault("bufs", {})
+    buf = bufs.get(name)
+    if buf is None or buf.size < size:
+        buf = bufs[name] = np.empty(size, dtype)
+    return buf[:size]
 
 
 def _levels(p: DeviceProfile, g: np.ndarray) -> np.ndarray:
@@ -268,34 +309,37 @@ def band_delta(p: DeviceProfile, effects: tuple[str, ...], t: float, wn: np.ndar
     drifting = d is not None and "drift" in effects and t > d.t0
     writing, reading = "programming" in effects, "read" in effects
     laws = law_tables(p, t if reading else None)
-    blocks = writing + drifting + reading
-    z = gen.normal((blocks, 2, n)) if blocks else np.empty((0, 2, 0), np.float32)
+    rows = 2 * writing + 2 * drifting + reading  # normals: two per cell written, two drifted, one read
+    z = gen.normal((rows * n,), out=_scratch("z", rows * n, np.float32)) if rows else np.empty(0, np.float32)
     none = np.empty((2, 0), np.float32)
-    zw = z[0] if writing else none
-    zd = z[int(writing)] if drifting else none
-    zr = z[blocks - 1] if reading else none
+    zw = z[: 2 * n].reshape(2, n) if writing else none
+    zd = z[2 * n * writing: 2 * n * (writing + 1)].reshape(2, n) if drifting else none
+    zr = z[(rows - 1) * n:] if reading else z[:0]
     verify = p.verify if writing else None
     key = gen.key() if verify is not None else np.uint64(0)
     faults = writing and bool(p.stuck_on_rate or p.stuck_off_rate)
     u = gen.uniform((2, n)) if faults else np.empty((2, 0))
     tiles = int(tile_of_col[-1]) + 1
-    gd, before, after, colsum = np.empty((2, n)), *np.zeros((3, tile_of_col.size))
-    rz = np.empty((2, n)) if reading else np.empty((2, 0))
-    beyond = _program_drift(flat, ta, float(p.g_min), float(p.g_range), laws.programming, laws.nu_mean,
-                            laws.nu_std, laws.read, 1.0 / laws.step, np.array(laws.idle), zw, zd, zr, key,
-                            verify.tolerance * p.g_range if verify is not None else math.inf,
-                            int(verify.max_iterations) if verify is not None else 1, u,
-                            float(p.stuck_on_rate), float(p.stuck_off_rate), float(p.g_max), float(p.g_min),
-                            math.log(t / d.t0) if drifting else 0.0, gd, rz, before, after, colsum)
-    for s in range(2) if beyond else ():  # read conductances beyond the table: the exact law
-        cells = np.flatnonzero(np.isnan(rz[s]))
-        rz[s, cells] = p.read_std(gd[s, cells], t) * zr[s, cells]
+    before, after, colsum = np.zeros((3, tile_of_col.size))
+    dg = _scratch("dg", n, np.float64)
+    rn = _scratch("rn", n if reading else 0, np.float64)
+    spill = _scratch("spill", 5 * n if reading else 0, np.float64).reshape(5, -1)
+    spilled = _program_drift(flat, ta, float(p.g_min), float(p.g_range), laws.programming, laws.nu_mean,
+                             laws.nu_std, laws.read, 1.0 / laws.step, np.array(laws.idle), zw, zd, zr, key,
+                             verify.tolerance * p.g_range if verify is not None else math.inf,
+                             int(verify.max_iterations) if verify is not None else 1, u,
+                             float(p.stuck_on_rate), float(p.stuck_off_rate), float(p.g_max), float(p.g_min),
+                             math.log(t / d.t0) if drifting else 0.0, dg, rn, spill, before, after, colsum)
+    if spilled:  # read conductances beyond the table: the exact law
+        k, g, s = spill[0, :spilled].astype(np.int64), spill[1:3, :spilled], spill[3:, :spilled]
+        s = np.where(s < 0, p.read_std(g, t), s)
+        rn[k] = np.sqrt(s[0] ** 2 + s[1] ** 2) * zr[k]
     gain = np.ones(tiles)
     if drifting:  # per tile: the sums over its columns
         before, after = np.bincount(tile_of_col, before, tiles), np.bincount(tile_of_col, after, tiles)
         gain = np.where(after > 0, before / np.where(after > 0, after, 1.0), 1.0)
     out = np.empty(n, np.float32)
-    _read_out(flat, gd, gain[tile_of_col], rz, float(p.g_range), out)
+    _read_out(flat, dg, gain[tile_of_col], rn, float(p.g_range), out)
     floor = None
     if reading:
         floor = noise_floor(p, colsum)
