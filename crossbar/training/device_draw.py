@@ -83,7 +83,8 @@ class LawTables:
     k = 0 .. TABLE_INTERVALS (S): the programming std, the drift exponent's mean and spread
     at a target (zeros without drift), the read std of a cell, each as rows (value at k, its
     difference to the value at k + 1; 0 in the last row); and the idle cell's target with its
-    exact programming std, nu_mean and nu_std."""
+    exact programming std, nu_mean and nu_std; ``active``: the first three side by side (rows
+    of six), so that a target's three laws take one lookup."""
 
     step: float
     programming: np.ndarray
@@ -91,6 +92,10 @@ class LawTables:
     nu_std: np.ndarray
     read: np.ndarray
     idle: tuple[float, float, float, float]
+
+    @functools.cached_property
+    def active(self) -> np.ndarray:
+        return np.ascontiguousarray(np.hstack((self.programming, self.nu_mean, self.nu_std)))
 
 
 @functools.lru_cache(maxsize=16)
@@ -115,14 +120,21 @@ def _slopes(values) -> np.ndarray:
 
 
 @njit(inline="always", error_model="numpy")
+def _cell(rows, inv_step, g):
+    """(grid row i, fraction x - i, whether inside the grid) of conductance ``g`` >= 0 on a
+    table of ``rows`` rows; i clamped and unsigned: no branch, no negative-index check."""
+    x = g * inv_step
+    i = np.uint64(min(x, rows - 2.0))
+    return i, x - i, x < rows - 1
+
+
+@njit(inline="always", error_model="numpy")
 def _at(table, inv_step, g):
     """A law's ``table`` (:class:`LawTables`) interpolated linearly at conductance ``g`` >= 0;
     -1 beyond its grid."""
-    x = g * inv_step
-    last = table.shape[0] - 1
-    i = np.uint64(min(x, last - 1.0))  # clamped and unsigned: no branch, no negative-index check
-    v = table[i, 0] + (x - i) * table[i, 1]
-    return v if x < last else -1.0
+    i, f, inside = _cell(table.shape[0], inv_step, g)
+    v = table[i, 0] + f * table[i, 1]
+    return v if inside else -1.0
 
 
 _EXP_STEPS = 32  # exp's reduction: ln 2 / 32 steps, 2^(-j/32) from a table
@@ -178,10 +190,11 @@ CHUNK = 512  # weights the kernel takes at a time (whole rows; kept in L1 betwee
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _program_drift(wn, ta, g_min, g_range, prog, nu_m, nu_s, read, inv_step, idle, zw, zd, zr, key, tol,
+def _program_drift(wn, ta, g_min, g_range, laws, read, inv_step, idle, zw, zd, zr, key, tol,
                    max_iter, u, p_on, p_off, g_on, g_off, log_ratio, dg, rn, spill, before, after, colsum):
     """Per weight k (``wn`` flat, rows x columns, columns = colsum.size; ``ta`` the active cells'
-    targets, empty: g_min + g_range |wn|): the written and drifted active and idle cells, dg[k]
+    targets, empty: g_min + g_range |wn|; ``laws``: :attr:`LawTables.active`, targets within
+    its grid): the written and drifted active and idle cells, dg[k]
     G+ - G- after drift and rn[k] sqrt(sigma_r(G+)^2 + sigma_r(G-)^2) zr[k]; per column j,
     ``before``/``after`` (+)= |G+ - G-| before and after drift and colsum[j] (+)= G+ + G-.
     Where a read conductance is beyond the read table, rn[k] is NaN and the next column of
@@ -204,20 +217,21 @@ def _program_drift(wn, ta, g_min, g_range, prog, nu_m, nu_s, read, inv_step, idl
         for i in range(c):
             k = c0 + i
             target = _target(wn, ta, k, g_min, g_range)
+            j, f, _ = _cell(laws.shape[0], inv_step, target)
             ga, gi = target, t_idle
             if writing:
-                ga = target + _at(prog, inv_step, target) * zw[0, k]
+                ga = target + (laws[j, 0] + f * laws[j, 1]) * zw[0, k]
                 gi = t_idle + sd_idle * zw[1, k]
                 misses += (abs(ga - target) > tol) + (abs(gi - t_idle) > tol)
             cells[0, i], cells[1, i] = ga, gi
             if drifting:
-                cells[2, i] = _at(nu_m, inv_step, target) + _at(nu_s, inv_step, target) * zd[0, k]
+                cells[2, i] = (laws[j, 2] + f * laws[j, 3]) + (laws[j, 4] + f * laws[j, 5]) * zd[0, k]
         if misses > 0 or faults:
             for i in range(c):
                 k = c0 + i
                 ga, gi, target = cells[0, i], cells[1, i], _target(wn, ta, k, g_min, g_range)
                 if abs(ga - target) > tol:
-                    sd = _at(prog, inv_step, target)
+                    sd = _at(laws, inv_step, target)
                     ga = _written(target, sd, zw[0, k], key, k * max_iter, tol, max_iter)
                 if abs(gi - t_idle) > tol:
                     gi = _written(t_idle, sd_idle, zw[1, k], key, (n + k) * max_iter, tol, max_iter)
@@ -324,8 +338,8 @@ def band_delta(p: DeviceProfile, effects: tuple[str, ...], t: float, wn: np.ndar
     dg = _scratch("dg", n, np.float64)
     rn = _scratch("rn", n if reading else 0, np.float64)
     spill = _scratch("spill", 5 * n if reading else 0, np.float64).reshape(5, -1)
-    spilled = _program_drift(flat, ta, float(p.g_min), float(p.g_range), laws.programming, laws.nu_mean,
-                             laws.nu_std, laws.read, 1.0 / laws.step, np.array(laws.idle), zw, zd, zr, key,
+    spilled = _program_drift(flat, ta, float(p.g_min), float(p.g_range), laws.active, laws.read,
+                             1.0 / laws.step, np.array(laws.idle), zw, zd, zr, key,
                              verify.tolerance * p.g_range if verify is not None else math.inf,
                              int(verify.max_iterations) if verify is not None else 1, u,
                              float(p.stuck_on_rate), float(p.stuck_off_rate), float(p.g_max), float(p.g_min),
