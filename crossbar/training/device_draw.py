@@ -191,13 +191,13 @@ CHUNK = 512  # weights the kernel takes at a time (whole rows; kept in L1 betwee
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _program_drift(wn, ta, g_min, g_range, laws, read, inv_step, idle, zw, zd, zr, key, tol,
-                   max_iter, u, p_on, p_off, g_on, g_off, log_ratio, dg, rn, spill, before, after, colsum):
+                   max_iter, u, p_on, p_off, g_on, g_off, log_ratio, dg, rv, spill, before, after, colsum):
     """Per weight k (``wn`` flat, rows x columns, columns = colsum.size; ``ta`` the active cells'
     targets, empty: g_min + g_range |wn|; ``laws``: :attr:`LawTables.active`, targets within
-    its grid): the written and drifted active and idle cells, dg[k]
-    G+ - G- after drift and rn[k] sqrt(sigma_r(G+)^2 + sigma_r(G-)^2) zr[k]; per column j,
+    its grid): the written and drifted active and idle cells, dg[k] G+ - G- after drift and
+    rv[k] sigma_r(G+)^2 + sigma_r(G-)^2, their read noise's variance; per column j,
     ``before``/``after`` (+)= |G+ - G-| before and after drift and colsum[j] (+)= G+ + G-.
-    Where a read conductance is beyond the read table, rn[k] is NaN and the next column of
+    Where a read conductance is beyond the read table, rv[k] is NaN and the next column of
     ``spill`` gets (k, G+, G-, sigma_r(G+), sigma_r(G-)), -1 for a std beyond the table.
     ``zw`` empty: no programming noise; ``u`` empty: no faults; ``zd`` empty: no drift; ``zr``
     empty: no read noise. ``idle``: the idle target, its programming std, nu_mean and nu_std.
@@ -246,9 +246,9 @@ def _program_drift(wn, ta, g_min, g_range, laws, read, inv_step, idle, zw, zd, z
             for i in range(c):
                 gp, gm = cells[3, i], cells[4, i]
                 sp, sm = _at(read, inv_step, gp), _at(read, inv_step, gm)
-                rn[c0 + i] = math.sqrt(sp * sp + sm * sm) * zr[c0 + i]
+                rv[c0 + i] = sp * sp + sm * sm
                 if sp < 0 or sm < 0:
-                    rn[c0 + i] = np.nan
+                    rv[c0 + i] = np.nan
                     spill[0, spilled], spill[1, spilled], spill[2, spilled] = c0 + i, gp, gm
                     spill[3, spilled], spill[4, spilled] = sp, sm
                     spilled += 1
@@ -279,17 +279,18 @@ def _drift_chunk(wn, active, idle, nu, zi, m_idle, s_idle, log_ratio, gp, gm, dg
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _read_out(wn, dg, gain_col, rn, g_range, out):
-    """out[k] = ((G+ - G-) gain + read noise) / g_range - wn[k] (``dg``: G+ - G-; ``rn``: the
-    read noise, empty: none), ``gain_col`` the drift compensation's gain of each column's tile."""
+def _read_out(wn, dg, gain_col, rv, zr, g_range, out):
+    """out[k] = ((G+ - G-) gain + sqrt(rv[k]) zr[k]) / g_range - wn[k] (``dg``: G+ - G-; ``rv``:
+    the read noise's variance, empty: none), ``gain_col`` the drift compensation's gain of each
+    column's tile."""
     cols = gain_col.size
-    reading = rn.size > 0
+    reading = rv.size > 0
     for r0 in range(0, wn.size, cols):
         for j in range(cols):
             k = r0 + j
             d = dg[k] * gain_col[j]
             if reading:
-                d = d + rn[k]
+                d = d + math.sqrt(rv[k]) * zr[k]
             out[k] = d / g_range - wn[k]
 
 
@@ -336,24 +337,24 @@ def band_delta(p: DeviceProfile, effects: tuple[str, ...], t: float, wn: np.ndar
     tiles = int(tile_of_col[-1]) + 1
     before, after, colsum = np.zeros((3, tile_of_col.size))
     dg = _scratch("dg", n, np.float64)
-    rn = _scratch("rn", n if reading else 0, np.float64)
+    rv = _scratch("rv", n if reading else 0, np.float64)
     spill = _scratch("spill", 5 * n if reading else 0, np.float64).reshape(5, -1)
     spilled = _program_drift(flat, ta, float(p.g_min), float(p.g_range), laws.active, laws.read,
                              1.0 / laws.step, np.array(laws.idle), zw, zd, zr, key,
                              verify.tolerance * p.g_range if verify is not None else math.inf,
                              int(verify.max_iterations) if verify is not None else 1, u,
                              float(p.stuck_on_rate), float(p.stuck_off_rate), float(p.g_max), float(p.g_min),
-                             math.log(t / d.t0) if drifting else 0.0, dg, rn, spill, before, after, colsum)
+                             math.log(t / d.t0) if drifting else 0.0, dg, rv, spill, before, after, colsum)
     if spilled:  # read conductances beyond the table: the exact law
         k, g, s = spill[0, :spilled].astype(np.int64), spill[1:3, :spilled], spill[3:, :spilled]
         s = np.where(s < 0, p.read_std(g, t), s)
-        rn[k] = np.sqrt(s[0] ** 2 + s[1] ** 2) * zr[k]
+        rv[k] = s[0] * s[0] + s[1] * s[1]
     gain = np.ones(tiles)
     if drifting:  # per tile: the sums over its columns
         before, after = np.bincount(tile_of_col, before, tiles), np.bincount(tile_of_col, after, tiles)
         gain = np.where(after > 0, before / np.where(after > 0, after, 1.0), 1.0)
     out = np.empty(n, np.float32)
-    _read_out(flat, dg, gain[tile_of_col], rn, float(p.g_range), out)
+    _read_out(flat, dg, gain[tile_of_col], rv, zr, float(p.g_range), out)
     floor = None
     if reading:
         floor = noise_floor(p, colsum)
