@@ -15,11 +15,18 @@ exact law. The kernels do the per-cell arithmetic:
   redraw stream, so no other cell's numbers move), stuck-at faults, clipped at 0 S;
 * drift: G (t / t0)^-nu, nu = |nu_mean(T) + nu_std(T) z|, and per tile the sums of
   |G+ - G-| before and after, whose ratio is the global drift compensation's gain;
-* read: G+ - G- times the gain plus sigma_r(G+) z+ - sigma_r(G-) z-, over g_max - g_min,
-  minus wn: the device's error in the normalised weight; and per column the sum of the
-  conductances (the thermal part of the noise floor).
+* read: G+ - G- times the gain plus sqrt(sigma_r(G+)^2 + sigma_r(G-)^2) z (one normal per
+  weight: the two cells' independent read noises sigma_r(G+) z+ - sigma_r(G-) z- have this
+  distribution), over g_max - g_min, minus wn: the device's error in the normalised
+  weight; and per column the sum of the conductances (the thermal part of the noise floor).
 
-Normals come from the read's block Box-Muller stream (:mod:`crossbar.read.adc_kernels`).
+The first pass takes a chunk of whole rows at a time: the table lookups and first writes
+in one loop, the rare rewrites and faults in a second, the drift in a third that
+vectorises (its exponential is a polynomial, :func:`_exp_neg`, not a library call), the
+read std lookups in a fourth; the second pass applies the gains. Lookups stay scalar
+(Numba cannot tell LLVM that the tables do not alias the outputs). Normals come from the
+read's block Box-Muller stream (:mod:`crossbar.read.adc_kernels`), five per weight. The
+large temporaries are per-thread buffers reused from band to band (:func:`_scratch`).
 Arrays are float32 (weights, normals, results) and the arithmetic of one cell float64,
 serial and without the GIL, so the numbers are the same at any thread count.
 """
@@ -138,7 +145,7 @@ def _at(table, inv_step, g):
 
 
 _EXP_STEPS = 32  # exp's reduction: ln 2 / 32 steps, 2^(-j/32) from a table
-_POW2 = np.ldexp(1.0, -np.arange(1076))  # 2^-i (0 from 2^-1075)
+_POW2 = np.ldexp(1.0, -np.arange(1080))  # 2^-i (0 from 2^-1075)
 _FRAC = np.array([2.0 ** (-j / _EXP_STEPS) for j in range(_EXP_STEPS)])
 _STEP_HI, _STEP_LO = 0.021660848520696163, 8.718021277417983e-10  # ln 2 / 32: HI (25 bits, m HI exact) + LO
 _C2, _C3, _C4, _C5, _C6, _C7 = (1.0 / math.factorial(i) for i in range(2, 8))
@@ -149,8 +156,8 @@ def _exp_neg(x):
     """exp(x) for x <= 0 without a library call, so that a loop of it vectorises: x = -m ln2/32 + r
     (ln 2 / 32 in two parts: Cody & Waite's reduction), |r| <= ln2 / 64, exp(r) by its Taylor
     series to r^7 (truncation < 1e-19), times 2^(-m mod 32 / 32) and 2^-(m div 32) from tables:
-    within 3 ulp of exp, 0 below -745."""
-    x = max(x, -745.0)
+    within 3 ulp of exp (0 from -746, where exp is 0)."""
+    x = max(x, -746.0)
     m = np.floor(0.5 - x * (_EXP_STEPS / math.log(2.0)))
     r = (x + m * _STEP_HI) + m * _STEP_LO
     p = 1.0 + r * (1.0 + r * (_C2 + r * (_C3 + r * (_C4 + r * (_C5 + r * (_C6 + r * _C7))))))

@@ -1,0 +1,92 @@
+"""The hardware-aware draw's kernels (crossbar/training/device_draw.py) against plain NumPy."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from crossbar import devices
+from crossbar.read.tile import noise_floor
+from crossbar.training.device_draw import Draws, _exp_neg, band_delta, law_tables
+
+
+def test_exp_without_a_library_call_is_within_3_ulp_of_exp():
+    """The drift's exponential (a polynomial, so that its loop vectorises) against np.exp on
+    [-745, 0], 0 below; exact at 0."""
+    rng = np.random.default_rng(1)
+    x = -np.concatenate([rng.uniform(0, 1e-6, 2000), rng.uniform(0, 1, 4000), rng.uniform(0, 40, 4000),
+                         rng.uniform(0, 708, 2000), [0.0, 5e-324, math.log(2.0), 700.0, 708.3]])
+    got = np.array([_exp_neg(v) for v in x])
+    want = np.exp(x)
+    assert np.all(np.abs(got - want) <= 3 * np.spacing(want))
+    assert _exp_neg(0.0) == 1.0 and _exp_neg(-800.0) == 0.0 and _exp_neg(-744.0) > 0
+
+
+def _reference(p, effects, t, wn, tile_of_col, seed):
+    """The draw written out in NumPy float64 from the same normals (no verify, no faults):
+    np.interp on the law tables' grid, np.exp, two independent read noises combined."""
+    n = wn.size
+    laws = law_tables(p, t if "read" in effects else None)
+    grid = np.arange(laws.programming.shape[0]) * laws.step
+
+    def law(table, g):
+        return np.interp(g, grid, table[:, 0])
+
+    writing, drifting, reading = "programming" in effects, "drift" in effects, "read" in effects
+    rows = 2 * writing + 2 * drifting + reading
+    z = Draws(seed).normal((rows * n,)).astype(np.float64).reshape(rows, *wn.shape)
+    w = wn.astype(np.float64)
+    target = p.g_min + p.g_range * np.abs(w)
+    if p.levels is not None:
+        step = p.g_range / (p.levels - 1)
+        target = p.g_min + np.clip(np.rint((target - p.g_min) / step), 0, p.levels - 1) * step
+    t_idle, sd_idle, m_idle, s_idle = laws.idle
+    active, idle = target, np.full(wn.shape, t_idle)
+    if writing:
+        active = np.maximum(target + law(laws.programming, target) * z[0], 0.0)
+        idle = np.maximum(t_idle + sd_idle * z[1], 0.0)
+    plus, minus = np.where(w >= 0, active, idle), np.where(w >= 0, idle, active)
+    gain = np.ones(wn.shape[1])
+    if drifting:
+        zd = z[2 * writing: 2 * writing + 2]
+        log_ratio = math.log(t / p.drift.t0)
+        nu = np.abs(law(laws.nu_mean, target) + law(laws.nu_std, target) * zd[0])
+        active_t = active * np.exp(-nu * log_ratio)
+        idle_t = idle * np.exp(-np.abs(m_idle + s_idle * zd[1]) * log_ratio)
+        before = np.abs(active - idle).sum(0)
+        after = np.abs(active_t - idle_t).sum(0)
+        tiles = tile_of_col.max() + 1
+        per_tile = np.bincount(tile_of_col, before, tiles) / np.bincount(tile_of_col, after, tiles)
+        gain = per_tile[tile_of_col]
+        plus, minus = np.where(w >= 0, active_t, idle_t), np.where(w >= 0, idle_t, active_t)
+    d = (plus - minus) * gain
+    if reading:
+        d = d + np.sqrt(law(laws.read, plus) ** 2 + law(laws.read, minus) ** 2) * z[rows - 1]
+    floor = noise_floor(p, (plus + minus).sum(0)) if reading else None
+    return d / p.g_range - w, floor
+
+
+@pytest.mark.parametrize("levels", [None, 16])
+@pytest.mark.parametrize("effects", [("programming",), ("drift",), ("read",),
+                                     ("programming", "drift", "read")])
+def test_band_delta_is_the_draw_written_out_in_numpy(effects, levels):
+    """One band (70 rows: two of the kernel's chunks of 32 rows and a part; two tiles of 8
+    columns; weights of both signs and 0) equals the NumPy reference from the same normals
+    to float32 rounding: the pairing of G+ and G-, the gains, the drift's exponential, the
+    combined read noise and the noise floor's column sums."""
+    p = devices.load("pcm", verify=None, levels=levels)
+    t = 86400.0
+    wn = np.random.default_rng(4).uniform(-1, 1, (70, 16)).astype(np.float32)
+    wn[3, :5] = 0.0
+    tile_of_col = np.arange(16) // 8
+    got, floor = band_delta(p, effects, t, wn, tile_of_col, Draws(9))
+    want, want_floor = _reference(p, effects, t, wn, tile_of_col, 9)
+    assert got.dtype == np.float32 and got.shape == wn.shape
+    assert np.all(np.abs(got - want) <= 1e-6 * np.abs(want) + 2e-8)
+    assert np.abs(want).max() > 1e-3  # the device did move the weights
+    if "read" in effects:
+        np.testing.assert_allclose(floor, want_floor, rtol=1e-12)
+    else:
+        assert floor is None
