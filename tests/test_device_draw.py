@@ -25,7 +25,7 @@ def test_exp_without_a_library_call_is_within_3_ulp_of_exp():
 
 
 def _reference(p, effects, t, wn, tile_of_col, seed):
-    """The draw written out in NumPy float64 from the same normals (no verify, no faults):
+    """The draw written out in NumPy float64 from the same random numbers (no verify):
     np.interp on the law tables' grid, np.exp, two independent read noises combined."""
     n = wn.size
     laws = law_tables(p, t if "read" in effects else None)
@@ -36,7 +36,8 @@ def _reference(p, effects, t, wn, tile_of_col, seed):
 
     writing, drifting, reading = "programming" in effects, "drift" in effects, "read" in effects
     rows = 2 * writing + 2 * drifting + reading
-    z = Draws(seed).normal((rows * n,)).astype(np.float64).reshape(rows, *wn.shape)
+    gen = Draws(seed)
+    z = gen.normal((rows * n,)).astype(np.float64).reshape(rows, *wn.shape)
     w = wn.astype(np.float64)
     target = p.g_min + p.g_range * np.abs(w)
     if p.levels is not None:
@@ -45,8 +46,14 @@ def _reference(p, effects, t, wn, tile_of_col, seed):
     t_idle, sd_idle, m_idle, s_idle = laws.idle
     active, idle = target, np.full(wn.shape, t_idle)
     if writing:
-        active = np.maximum(target + law(laws.programming, target) * z[0], 0.0)
-        idle = np.maximum(t_idle + sd_idle * z[1], 0.0)
+        active, idle = target + law(laws.programming, target) * z[0], t_idle + sd_idle * z[1]
+        if p.stuck_on_rate or p.stuck_off_rate:
+            u = gen.uniform((2, *wn.shape))
+            stuck = [np.where(v <= p.stuck_on_rate, p.g_max, np.where(v > 1 - p.stuck_off_rate, p.g_min, g))
+                     for v, g in zip(u, (active, idle), strict=True)]
+            assert np.mean(stuck[0] != active) > 0.05  # both rates hit cells here
+            active, idle = stuck
+        active, idle = np.maximum(active, 0.0), np.maximum(idle, 0.0)
     plus, minus = np.where(w >= 0, active, idle), np.where(w >= 0, idle, active)
     gain = np.ones(wn.shape[1])
     if drifting:
@@ -68,15 +75,15 @@ def _reference(p, effects, t, wn, tile_of_col, seed):
     return d / p.g_range - w, floor
 
 
-@pytest.mark.parametrize("levels", [None, 16])
+@pytest.mark.parametrize("overrides", [{}, {"levels": 16}, {"stuck_on_rate": 0.05, "stuck_off_rate": 0.05}])
 @pytest.mark.parametrize("effects", [("programming",), ("drift",), ("read",),
                                      ("programming", "drift", "read")])
-def test_band_delta_is_the_draw_written_out_in_numpy(effects, levels):
+def test_band_delta_is_the_draw_written_out_in_numpy(effects, overrides):
     """One band (70 rows: two of the kernel's chunks of 32 rows and a part; two tiles of 8
-    columns; weights of both signs and 0) equals the NumPy reference from the same normals
-    to float32 rounding: the pairing of G+ and G-, the gains, the drift's exponential, the
-    combined read noise and the noise floor's column sums."""
-    p = devices.load("pcm", verify=None, levels=levels)
+    columns; weights of both signs and 0) equals the NumPy reference from the same random
+    numbers to float32 rounding: the pairing of G+ and G-, device levels, stuck cells, the
+    gains, the drift's exponential, the combined read noise and the noise floor's sums."""
+    p = devices.load("pcm", verify=None, **overrides)
     t = 86400.0
     wn = np.random.default_rng(4).uniform(-1, 1, (70, 16)).astype(np.float32)
     wn[3, :5] = 0.0
