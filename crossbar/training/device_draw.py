@@ -208,11 +208,12 @@ def _program_drift(wn, ta, g_min, g_range, laws, read, inv_step, idle, zw, zd, z
     ``spill`` gets (k, G+, G-, sigma_r(G+), sigma_r(G-)), -1 for a std beyond the table.
     ``zw`` empty: no programming noise; ``u`` empty: no faults; ``zd`` empty: no drift; ``zr``
     empty: no read noise. ``idle``: the idle target, its programming std, nu_mean and nu_std.
-    A chunk of whole rows at a time, in four loops: the table lookups and first writes; the
-    rare rewrites and the faults; the drift (vectorised: :func:`_drift_chunk`); the read's
-    lookups. Returns the number of spilled cells."""
+    A chunk of whole rows at a time, in four loops: the table lookups and first writes
+    (:func:`_write_chunk`); the rare rewrites and the faults; the drift (vectorised:
+    :func:`_drift_chunk`); the read's lookups (:func:`_read_chunk`). Returns the number of
+    spilled cells."""
     n, cols = wn.size, colsum.size
-    writing, faults, drifting, reading = zw.shape[1] > 0, u.shape[1] > 0, zd.shape[1] > 0, zr.size > 0
+    faults, reading = u.shape[1] > 0, zr.size > 0
     t_idle, sd_idle, m_idle, s_idle = idle[0], idle[1], idle[2], idle[3]
     size = max(1, CHUNK // cols) * cols
     cells = np.empty((5, size))  # written active and idle cells, the active one's nu, G+, G-
@@ -220,19 +221,10 @@ def _program_drift(wn, ta, g_min, g_range, laws, read, inv_step, idle, zw, zd, z
     spilled = 0
     for c0 in range(0, n, size):
         c = min(size, n - c0)
-        misses = 0
-        for i in range(c):
-            k = c0 + i
-            target = _target(wn, ta, k, g_min, g_range)
-            j, f, _ = _cell(laws.shape[0], inv_step, target)
-            ga, gi = target, t_idle
-            if writing:
-                ga = target + (laws[j, 0] + f * laws[j, 1]) * zw[0, k]
-                gi = t_idle + sd_idle * zw[1, k]
-                misses += (abs(ga - target) > tol) + (abs(gi - t_idle) > tol)
-            cells[0, i], cells[1, i] = ga, gi
-            if drifting:
-                cells[2, i] = (laws[j, 2] + f * laws[j, 3]) + (laws[j, 4] + f * laws[j, 5]) * zd[0, k]
+        part = slice(c0, c0 + c)
+        wa, wi, nu, gp, gm = cells[0, :c], cells[1, :c], cells[2, :c], cells[3, :c], cells[4, :c]
+        misses = _write_chunk(wn[part], ta[part], g_min, g_range, laws, inv_step, t_idle, sd_idle,
+                              zw[0, part], zw[1, part], zd[0, part], tol, wa, wi, nu)
         if misses > 0 or faults:
             for i in range(c):
                 k = c0 + i
@@ -246,17 +238,14 @@ def _program_drift(wn, ta, g_min, g_range, laws, read, inv_step, idle, zw, zd, z
                     ga = _stuck(ga, u[0, k], p_on, p_off, g_on, g_off)
                     gi = _stuck(gi, u[1, k], p_on, p_off, g_on, g_off)
                 cells[0, i], cells[1, i] = ga, gi
-        _drift_chunk(wn[c0:c0 + c], cells[0, :c], cells[1, :c], cells[2, :c],
-                     zd[1, c0:c0 + c] if drifting else zd[1], m_idle, s_idle, log_ratio if drifting else 0.0,
-                     cells[3, :c], cells[4, :c], dg[c0:c0 + c], sums[0, :c], sums[1, :c], sums[2, :c])
-        if reading:
+        _drift_chunk(wn[part], wa, wi, nu, zd[1, part], m_idle, s_idle, log_ratio, gp, gm, dg[part],
+                     sums[0, :c], sums[1, :c], sums[2, :c])
+        if reading and _read_chunk(read, inv_step, gp, gm, rv[part]) > 0:
             for i in range(c):
-                gp, gm = cells[3, i], cells[4, i]
-                sp, sm = _at(read, inv_step, gp), _at(read, inv_step, gm)
-                rv[c0 + i] = sp * sp + sm * sm
+                sp, sm = _at(read, inv_step, cells[3, i]), _at(read, inv_step, cells[4, i])
                 if sp < 0 or sm < 0:
                     rv[c0 + i] = np.nan
-                    spill[0, spilled], spill[1, spilled], spill[2, spilled] = c0 + i, gp, gm
+                    spill[0, spilled], spill[1, spilled], spill[2, spilled] = c0 + i, cells[3, i], cells[4, i]
                     spill[3, spilled], spill[4, spilled] = sp, sm
                     spilled += 1
     for i in range(size):
@@ -264,6 +253,38 @@ def _program_drift(wn, ta, g_min, g_range, laws, read, inv_step, idle, zw, zd, z
         after[i % cols] += sums[1, i]
         colsum[i % cols] += sums[2, i]
     return spilled
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _write_chunk(wn, ta, g_min, g_range, laws, inv_step, t_idle, sd_idle, za, zi, znu, tol, active, idle, nu):
+    """A chunk's first writes (``za`` empty: none): active[i] = T + sigma(T) za[i], idle[i] =
+    t_idle + sd_idle zi[i]; nu[i] = nu_mean(T) + nu_std(T) znu[i] (``znu`` empty: none).
+    Returns the number of cells off their target by more than ``tol``."""
+    writing, drifting = za.size > 0, znu.size > 0
+    misses = 0
+    for i in range(wn.size):
+        target = _target(wn, ta, i, g_min, g_range)
+        j, f, _ = _cell(laws.shape[0], inv_step, target)
+        ga, gi = target, t_idle
+        if writing:
+            ga = target + (laws[j, 0] + f * laws[j, 1]) * za[i]
+            gi = t_idle + sd_idle * zi[i]
+            misses += (abs(ga - target) > tol) + (abs(gi - t_idle) > tol)
+        active[i], idle[i] = ga, gi
+        if drifting:
+            nu[i] = (laws[j, 2] + f * laws[j, 3]) + (laws[j, 4] + f * laws[j, 5]) * znu[i]
+    return misses
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _read_chunk(read, inv_step, gp, gm, rv):
+    """rv[i] = sigma_r(gp[i])^2 + sigma_r(gm[i])^2; returns how many stds were beyond the table."""
+    beyond = 0
+    for i in range(gp.size):
+        sp, sm = _at(read, inv_step, gp[i]), _at(read, inv_step, gm[i])
+        rv[i] = sp * sp + sm * sm
+        beyond += (sp < 0) + (sm < 0)
+    return beyond
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
