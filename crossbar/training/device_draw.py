@@ -307,16 +307,27 @@ def _drift_chunk(wn, active, idle, nu, zi, m_idle, s_idle, log_ratio, gp, gm, dg
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _read_out(wn, dg, gain_col, rv, zr, g_range, out):
+def _read_out(wn, dg, before, after, tile_of_col, rv, zr, g_range, out):
     """out[k] = ((G+ - G-) gain + sqrt(rv[k]) zr[k]) / g_range - wn[k] (``dg``: G+ - G-; ``rv``:
-    the read noise's variance, empty: none), ``gain_col`` the drift compensation's gain of each
-    column's tile."""
-    cols = gain_col.size
-    reading = rv.size > 0
+    the read noise's variance, empty: none), the gain of column j's tile t = tile_of_col[j]
+    the sum of ``before`` over its columns over that of ``after`` (1 where that is 0; ``after``
+    empty: no drift, gain 1)."""
+    cols = tile_of_col.size
+    drifting, reading = after.size > 0, rv.size > 0
+    tiles = tile_of_col[cols - 1] + 1
+    b, a = np.zeros(tiles), np.zeros(tiles)
+    for j in range(cols if drifting else 0):
+        b[tile_of_col[j]] += before[j]
+        a[tile_of_col[j]] += after[j]
+    gain = np.ones(cols)
+    for j in range(cols):
+        t = tile_of_col[j]
+        if drifting and a[t] > 0:
+            gain[j] = b[t] / a[t]
     for r0 in range(0, wn.size, cols):
         for j in range(cols):
             k = r0 + j
-            d = dg[k] * gain_col[j]
+            d = dg[k] * gain[j]
             if reading:
                 d = d + math.sqrt(rv[k]) * zr[k]
             out[k] = d / g_range - wn[k]
@@ -362,7 +373,6 @@ def band_delta(p: DeviceProfile, effects: tuple[str, ...], t: float, wn: np.ndar
     key = gen.key() if verify is not None else np.uint64(0)
     faults = writing and bool(p.stuck_on_rate or p.stuck_off_rate)
     u = gen.uniform((2, n)) if faults else np.empty((2, 0))
-    tiles = int(tile_of_col[-1]) + 1
     before, after, colsum = np.zeros((3, tile_of_col.size))
     dg = _scratch("dg", n, np.float64)
     rv = _scratch("rv", n if reading else 0, np.float64)
@@ -377,12 +387,8 @@ def band_delta(p: DeviceProfile, effects: tuple[str, ...], t: float, wn: np.ndar
         k, g, s = spill[0, :spilled].astype(np.int64), spill[1:3, :spilled], spill[3:, :spilled]
         s = np.where(s < 0, p.read_std(g, t), s)
         rv[k] = s[0] * s[0] + s[1] * s[1]
-    gain = np.ones(tiles)
-    if drifting:  # per tile: the sums over its columns
-        before, after = np.bincount(tile_of_col, before, tiles), np.bincount(tile_of_col, after, tiles)
-        gain = np.where(after > 0, before / np.where(after > 0, after, 1.0), 1.0)
     out = np.empty(n, np.float32)
-    _read_out(flat, dg, gain[tile_of_col], rv, zr, float(p.g_range), out)
+    _read_out(flat, dg, before, after if drifting else after[:0], tile_of_col, rv, zr, float(p.g_range), out)
     floor = None
     if reading:
         floor = noise_floor(p, colsum)
