@@ -36,8 +36,10 @@ def _reference(p, effects, t, wn, tile_of_col, seed):
 
     writing, drifting, reading = "programming" in effects, "drift" in effects, "read" in effects
     rows = 2 * writing + 2 * drifting + reading
-    gen = Draws(seed)
-    z = gen.normal((rows * n,)).astype(np.float64).reshape(rows, *wn.shape)
+    gen = Draws(seed)  # the random numbers follow wn's memory order (a transposed wn: column by column)
+    fortran = not wn.flags.c_contiguous
+    z = gen.normal((rows * n,)).astype(np.float64).reshape(rows, *(wn.shape[::-1] if fortran else wn.shape))
+    z = z.transpose(0, 2, 1) if fortran else z
     w = wn.astype(np.float64)
     target = p.g_min + p.g_range * np.abs(w)
     if p.levels is not None:
@@ -48,7 +50,8 @@ def _reference(p, effects, t, wn, tile_of_col, seed):
     if writing:
         active, idle = target + law(laws.programming, target) * z[0], t_idle + sd_idle * z[1]
         if p.stuck_on_rate or p.stuck_off_rate:
-            u = gen.uniform((2, *wn.shape))
+            u = gen.uniform((2, *(wn.shape[::-1] if fortran else wn.shape)))
+            u = u.transpose(0, 2, 1) if fortran else u
             stuck = [np.where(v <= p.stuck_on_rate, p.g_max, np.where(v > 1 - p.stuck_off_rate, p.g_min, g))
                      for v, g in zip(u, (active, idle), strict=True)]
             assert np.mean(stuck[0] != active) > 0.05  # both rates hit cells here
@@ -78,19 +81,22 @@ def _reference(p, effects, t, wn, tile_of_col, seed):
 @pytest.mark.parametrize("overrides", [{}, {"levels": 16}, {"stuck_on_rate": 0.05, "stuck_off_rate": 0.05}])
 @pytest.mark.parametrize("effects", [("programming",), ("drift",), ("read",),
                                      ("programming", "drift", "read")])
-def test_band_delta_is_the_draw_written_out_in_numpy(effects, overrides):
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_band_delta_is_the_draw_written_out_in_numpy(effects, overrides, order):
     """One band (70 rows: two of the kernel's chunks of 32 rows and a part; two tiles of 8
-    columns; weights of both signs and 0) equals the NumPy reference from the same random
+    columns; weights of both signs and 0; row-major, and column-major as a transposed matrix's
+    band is, which the kernels take column by column) equals the NumPy reference from the same random
     numbers to float32 rounding: the pairing of G+ and G-, device levels, stuck cells, the
     gains, the drift's exponential, the combined read noise and the noise floor's sums."""
     p = devices.load("pcm", verify=None, **overrides)
     t = 86400.0
     wn = np.random.default_rng(4).uniform(-1, 1, (70, 16)).astype(np.float32)
     wn[3, :5] = 0.0
+    wn = np.asarray(wn, order=order)
     tile_of_col = np.arange(16) // 8
     got, floor = band_delta(p, effects, t, wn, tile_of_col, Draws(9))
     want, want_floor = _reference(p, effects, t, wn, tile_of_col, 9)
-    assert got.dtype == np.float32 and got.shape == wn.shape
+    assert got.dtype == np.float32 and got.shape == wn.shape and got.flags[f"{order}_CONTIGUOUS"]
     assert np.all(np.abs(got - want) <= 1e-6 * np.abs(want) + 2e-8)
     assert np.abs(want).max() > 1e-3  # the device did move the weights
     if "read" in effects:

@@ -197,10 +197,11 @@ CHUNK = 512  # weights the kernel takes at a time (whole rows; kept in L1 betwee
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _program_drift(wn, ta, g_min, g_range, laws, read, inv_step, idle, zw, zd, zr, key, tol,
+def _program_drift(wn, run, ta, g_min, g_range, laws, read, inv_step, idle, zw, zd, zr, key, tol,
                    max_iter, u, p_on, p_off, g_on, g_off, log_ratio, dg, rv, spill, before, after, colsum):
-    """Per weight k (``wn`` flat, rows x columns, columns = colsum.size; ``ta`` the active cells'
-    targets, empty: g_min + g_range |wn|; ``laws``: :attr:`LawTables.active`, targets within
+    """Per weight k (``wn`` flat: rows x columns, columns = colsum.size, where ``run`` is 0;
+    columns x ``run`` rows where it is not; ``ta`` the active cells' targets, empty: g_min +
+    g_range |wn|; ``laws``: :attr:`LawTables.active`, targets within
     its grid): the written and drifted active and idle cells, dg[k] G+ - G- after drift and
     rv[k] sigma_r(G+)^2 + sigma_r(G-)^2, their read noise's variance; per column j,
     ``before``/``after`` (+)= |G+ - G-| before and after drift and colsum[j] (+)= G+ + G-.
@@ -208,14 +209,15 @@ def _program_drift(wn, ta, g_min, g_range, laws, read, inv_step, idle, zw, zd, z
     ``spill`` gets (k, G+, G-, sigma_r(G+), sigma_r(G-)), -1 for a std beyond the table.
     ``zw`` empty: no programming noise; ``u`` empty: no faults; ``zd`` empty: no drift; ``zr``
     empty: no read noise. ``idle``: the idle target, its programming std, nu_mean and nu_std.
-    A chunk of whole rows at a time, in four loops: the table lookups and first writes
+    A chunk of whole rows (columns) at a time, in four loops: the table lookups and first writes
     (:func:`_write_chunk`); the rare rewrites and the faults; the drift (vectorised:
     :func:`_drift_chunk`); the read's lookups (:func:`_read_chunk`). Returns the number of
     spilled cells."""
     n, cols = wn.size, colsum.size
     faults, reading = u.shape[1] > 0, zr.size > 0
     t_idle, sd_idle, m_idle, s_idle = idle[0], idle[1], idle[2], idle[3]
-    size = max(1, CHUNK // cols) * cols
+    line = cols if run == 0 else run
+    size = max(1, CHUNK // line) * line
     cells = np.empty((5, size))  # written active and idle cells, the active one's nu, G+, G-
     sums = np.zeros((3, size))  # before, after, colsum per position in the chunk
     spilled = 0
@@ -223,6 +225,8 @@ def _program_drift(wn, ta, g_min, g_range, laws, read, inv_step, idle, zw, zd, z
         c = min(size, n - c0)
         part = slice(c0, c0 + c)
         wa, wi, nu, gp, gm = cells[0, :c], cells[1, :c], cells[2, :c], cells[3, :c], cells[4, :c]
+        if run > 0:
+            sums[:] = 0.0
         misses = _write_chunk(wn[part], ta[part], g_min, g_range, laws, inv_step, t_idle, sd_idle,
                               zw[0, part], zw[1, part], zd[0, part], tol, wa, wi, nu)
         if misses > 0 or faults:
@@ -240,6 +244,8 @@ def _program_drift(wn, ta, g_min, g_range, laws, read, inv_step, idle, zw, zd, z
                 cells[0, i], cells[1, i] = ga, gi
         _drift_chunk(wn[part], wa, wi, nu, zd[1, part], m_idle, s_idle, log_ratio, gp, gm, dg[part],
                      sums[0, :c], sums[1, :c], sums[2, :c])
+        if run > 0:
+            _column_sums(sums[:, :c], run, c0 // run, before, after, colsum)
         if reading and _read_chunk(read, inv_step, gp, gm, rv[part]) > 0:
             for i in range(c):
                 sp, sm = _at(read, inv_step, cells[3, i]), _at(read, inv_step, cells[4, i])
@@ -248,7 +254,7 @@ def _program_drift(wn, ta, g_min, g_range, laws, read, inv_step, idle, zw, zd, z
                     spill[0, spilled], spill[1, spilled], spill[2, spilled] = c0 + i, cells[3, i], cells[4, i]
                     spill[3, spilled], spill[4, spilled] = sp, sm
                     spilled += 1
-    for i in range(size):
+    for i in range(size if run == 0 else 0):
         before[i % cols] += sums[0, i]
         after[i % cols] += sums[1, i]
         colsum[i % cols] += sums[2, i]
@@ -287,6 +293,20 @@ def _read_chunk(read, inv_step, gp, gm, rv):
     return beyond
 
 
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _column_sums(sums, run, j0, before, after, colsum):
+    """Columns j0, j0 + 1, ... (+)= the sums of ``sums``' three rows over their runs of ``run``."""
+    for q in range(sums.shape[1] // run):
+        s0 = s1 = s2 = 0.0
+        for i in range(q * run, (q + 1) * run):
+            s0 += sums[0, i]
+            s1 += sums[1, i]
+            s2 += sums[2, i]
+        before[j0 + q] += s0
+        after[j0 + q] += s1
+        colsum[j0 + q] += s2
+
+
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _drift_chunk(wn, active, idle, nu, zi, m_idle, s_idle, log_ratio, gp, gm, dg, before, after, colsum):
     """A chunk's written cells (clipped at 0 S) drifted by (t / t0)^-|nu| (log_ratio =
@@ -307,13 +327,13 @@ def _drift_chunk(wn, active, idle, nu, zi, m_idle, s_idle, log_ratio, gp, gm, dg
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _read_out(wn, dg, before, after, tile_of_col, rv, zr, g_range, out):
+def _read_out(wn, run, dg, before, after, tile_of_col, rv, zr, g_range, out):
     """out[k] = ((G+ - G-) gain + sqrt(rv[k]) zr[k]) / g_range - wn[k] (``dg``: G+ - G-; ``rv``:
-    the read noise's variance, empty: none), the gain of column j's tile t = tile_of_col[j]
-    the sum of ``before`` over its columns over that of ``after`` (1 where that is 0; ``after``
-    empty: no drift, gain 1)."""
+    the read noise's variance, empty: none; the layout as :func:`_program_drift`'s), the gain
+    of column j's tile t = tile_of_col[j] the sum of ``before`` over its columns over that of
+    ``after`` (1 where that is 0; ``after`` empty: no drift, gain 1)."""
     cols = tile_of_col.size
-    drifting, reading = after.size > 0, rv.size > 0
+    drifting = after.size > 0
     tiles = tile_of_col[cols - 1] + 1
     b, a = np.zeros(tiles), np.zeros(tiles)
     for j in range(cols if drifting else 0):
@@ -324,13 +344,22 @@ def _read_out(wn, dg, before, after, tile_of_col, rv, zr, g_range, out):
         t = tile_of_col[j]
         if drifting and a[t] > 0:
             gain[j] = b[t] / a[t]
-    for r0 in range(0, wn.size, cols):
-        for j in range(cols):
-            k = r0 + j
-            d = dg[k] * gain[j]
-            if reading:
-                d = d + math.sqrt(rv[k]) * zr[k]
-            out[k] = d / g_range - wn[k]
+    line = cols if run == 0 else run
+    for j in range(0, wn.size // line):  # row by row (gain per column) or column by column (one gain)
+        part = slice(j * line, (j + 1) * line)
+        _read_line(wn[part], dg[part], gain if run == 0 else gain[j:j + 1], rv[part], zr[part], g_range,
+                   out[part])
+
+
+@njit(inline="always", error_model="numpy")
+def _read_line(wn, dg, gain, rv, zr, g_range, out):
+    """One row (gain per column) or column (one gain) of :func:`_read_out`."""
+    one = gain.size == 1
+    for i in range(wn.size):
+        d = dg[i] * gain[0 if one else i]
+        if rv.size > 0:
+            d = d + math.sqrt(rv[i]) * zr[i]
+        out[i] = d / g_range - wn[i]
 
 
 _SCRATCH = threading.local()
@@ -357,7 +386,9 @@ def band_delta(p: DeviceProfile, effects: tuple[str, ...], t: float, wn: np.ndar
     floor variance per column or None) of one band's draw from ``gen`` on ``p`` with ``effects``
     (``crossbar.training.hardware.EFFECTS``) at ``t`` s after programming."""
     n = wn.size
-    flat = np.ascontiguousarray(wn, dtype=np.float32).reshape(-1)
+    fortran = not wn.flags.c_contiguous and wn.flags.f_contiguous  # a transposed matrix: column by column
+    flat = np.ascontiguousarray(wn.T if fortran else wn, dtype=np.float32).reshape(-1)
+    run = wn.shape[0] if fortran else 0
     ta = np.empty(0) if p.levels is None else _levels(p, p.g_min + p.g_range * np.abs(flat, dtype=np.float64))
     d = p.drift
     drifting = d is not None and "drift" in effects and t > d.t0
@@ -377,7 +408,7 @@ def band_delta(p: DeviceProfile, effects: tuple[str, ...], t: float, wn: np.ndar
     dg = _scratch("dg", n, np.float64)
     rv = _scratch("rv", n if reading else 0, np.float64)
     spill = _scratch("spill", 5 * n if reading else 0, np.float64).reshape(5, -1)
-    spilled = _program_drift(flat, ta, float(p.g_min), float(p.g_range), laws.active, laws.read,
+    spilled = _program_drift(flat, run, ta, float(p.g_min), float(p.g_range), laws.active, laws.read,
                              1.0 / laws.step, np.array(laws.idle), zw, zd, zr, key,
                              verify.tolerance * p.g_range if verify is not None else math.inf,
                              int(verify.max_iterations) if verify is not None else 1, u,
@@ -388,9 +419,9 @@ def band_delta(p: DeviceProfile, effects: tuple[str, ...], t: float, wn: np.ndar
         s = np.where(s < 0, p.read_std(g, t), s)
         rv[k] = s[0] * s[0] + s[1] * s[1]
     out = np.empty(n, np.float32)
-    _read_out(flat, dg, before, after if drifting else after[:0], tile_of_col, rv, zr, float(p.g_range), out)
+    _read_out(flat, run, dg, before, after if drifting else after[:0], tile_of_col, rv, zr, p.g_range, out)
     floor = None
     if reading:
         floor = noise_floor(p, colsum)
         floor = floor if np.any(floor > 0) else None
-    return out.reshape(wn.shape), floor
+    return (out.reshape(wn.shape[::-1]).T if fortran else out.reshape(wn.shape)), floor
