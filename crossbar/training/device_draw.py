@@ -5,7 +5,7 @@ one (G+ for wn >= 0, G- otherwise) at the target T = g_min + (g_max - g_min) |wn
 the *idle* one at g_min (both rounded to the device's levels where it has them). The
 profile's laws (``DeviceProfile.programming_std``, ``Drift.nu_mean`` / ``nu_std``,
 ``DeviceProfile.read_std`` at the training time) are evaluated by the profile on a grid
-of conductances (:class:`LawTables`) and interpolated linearly in the kernels: a law
+of conductances (:mod:`.law_tables`) and interpolated linearly in the kernels: a law
 evaluated per cell in NumPy float64 cost as much as the rest of the draw. The idle
 target's values are exact; a read conductance beyond the grid (above 2 g_max) gets the
 exact law. The kernels do the per-cell arithmetic:
@@ -33,10 +33,8 @@ serial and without the GIL, so the numbers are the same at any thread count.
 
 from __future__ import annotations
 
-import functools
 import math
 import threading
-from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
@@ -47,9 +45,9 @@ from crossbar.read.tile import noise_floor
 from crossbar.seeds import Stream, derive
 from crossbar.threads import run_split
 
-__all__ = ["TABLE_INTERVALS", "Draws", "LawTables", "band_delta", "law_tables"]
+from .law_tables import TABLE_INTERVALS, LawTables, _at, _cell, _levels, law_tables
 
-TABLE_INTERVALS = 4096  # grid intervals of a law table on [0, 2 g_max] (docs/training.md: its error)
+__all__ = ["TABLE_INTERVALS", "Draws", "LawTables", "band_delta", "law_tables"]
 
 
 class Draws:
@@ -82,66 +80,6 @@ class Draws:
     def uniform(self, shape: tuple[int, ...]) -> np.ndarray:
         """Uniforms in (0, 1] of the next draw."""
         return kernels.uniform(self.key(), math.prod(shape)).reshape(shape)
-
-
-@dataclass(frozen=True, eq=False)
-class LawTables:
-    """A profile's laws at one time since programming, at the conductances k * ``step``,
-    k = 0 .. TABLE_INTERVALS (S): the programming std, the drift exponent's mean and spread
-    at a target (zeros without drift), the read std of a cell, each as rows (value at k, its
-    difference to the value at k + 1; 0 in the last row); and the idle cell's target with its
-    exact programming std, nu_mean and nu_std; ``active``: the first three side by side (rows
-    of six), so that a target's three laws take one lookup."""
-
-    step: float
-    programming: np.ndarray
-    nu_mean: np.ndarray
-    nu_std: np.ndarray
-    read: np.ndarray
-    idle: tuple[float, float, float, float]
-
-    @functools.cached_property
-    def active(self) -> np.ndarray:
-        return np.ascontiguousarray(np.hstack((self.programming, self.nu_mean, self.nu_std)))
-
-
-@functools.lru_cache(maxsize=16)
-def law_tables(p: DeviceProfile, t: float | None) -> LawTables:
-    """The tables of ``p``'s laws, the read noise's at ``t`` s after programming (None: no
-    read table; kept: a profile's tables are the same for every band and step)."""
-    step = 2.0 * p.g_max / TABLE_INTERVALS
-    g = np.arange(TABLE_INTERVALS + 1) * step
-    t_idle = float(_levels(p, np.array([p.g_min]))[0])
-    d = p.drift
-    nu = (d.nu_mean(g), d.nu_std(g)) if d is not None else (np.zeros(g.size), np.zeros(g.size))
-    idle_nu = (float(d.nu_mean(t_idle)), float(d.nu_std(t_idle))) if d is not None else (0.0, 0.0)
-    return LawTables(step, _slopes(p.programming_std(g)), _slopes(nu[0]), _slopes(nu[1]),
-                     _slopes(p.read_std(g, t)) if t is not None else np.zeros((0, 2)),
-                     (t_idle, float(np.asarray(p.programming_std(np.array([t_idle])))[0]), *idle_nu))
-
-
-def _slopes(values) -> np.ndarray:
-    """A law's table: rows (value, the next value minus it; 0 in the last row)."""
-    v = np.asarray(values, np.float64)
-    return np.ascontiguousarray(np.column_stack((v, np.append(v[1:] - v[:-1], 0.0))))
-
-
-@njit(inline="always", error_model="numpy")
-def _cell(rows, inv_step, g):
-    """(grid row i, fraction x - i, whether inside the grid) of conductance ``g`` >= 0 on a
-    table of ``rows`` rows; i clamped and unsigned: no branch, no negative-index check."""
-    x = g * inv_step
-    i = np.uint64(min(x, rows - 2.0))
-    return i, x - i, x < rows - 1
-
-
-@njit(inline="always", error_model="numpy")
-def _at(table, inv_step, g):
-    """A law's ``table`` (:class:`LawTables`) interpolated linearly at conductance ``g`` >= 0;
-    -1 beyond its grid."""
-    i, f, inside = _cell(table.shape[0], inv_step, g)
-    v = table[i, 0] + f * table[i, 1]
-    return v if inside else -1.0
 
 
 _EXP_STEPS = 32  # exp's reduction: ln 2 / 32 steps, 2^(-j/32) from a table
@@ -374,10 +312,6 @@ def _scratch(name: str, size: int, dtype) -> np.ndarray:
     if buf is None or buf.size < size:
         buf = bufs[name] = np.empty(size, dtype)
     return buf[:size]
-
-
-def _levels(p: DeviceProfile, g: np.ndarray) -> np.ndarray:
-    return g if p.levels is None else kernels.quantise_levels(g, p.g_min, p.g_max, int(p.levels))
 
 
 def band_delta(p: DeviceProfile, effects: tuple[str, ...], t: float, wn: np.ndarray, tile_of_col: np.ndarray,
