@@ -1,13 +1,15 @@
 """Hardware-aware vs plain training step: the same network, batch and optimizer, side by side.
 
-    .venv/bin/python benchmarks/bench_train_hw.py [--profile pcm] [--batch 32 128] [--steps 20]
+    .venv/bin/python benchmarks/bench_train_hw.py [--profile pcm] [--batch 32 128] [--steps 20] [--draw-only]
 
 One training step (forward, cross-entropy, backward, Adam) of cnn6 on 28 x 28 inputs,
 plain and then through the device (``crossbar.training.mapped.device_forward`` with
 the profile's defaults, as ``train(..., hardware=)`` runs it, weight clipping
 included), interleaved, one thread, CPU time (``time.process_time``: the work of each
 variant, steady when other programs share the machine). Prints the median step of
-each and their ratio (the target is <= 2).
+each and their ratio (the target is <= 2), and the median CPU time of one forward's
+weight draw alone (``crossbar.training.hardware.program`` of every mapped matrix), a
+fixed cost per step whatever the batch.
 """
 
 from __future__ import annotations
@@ -56,6 +58,24 @@ def medians(hw, batch: int, steps: int) -> tuple[float, float]:
     return statistics.median(times[False]), statistics.median(times[True])
 
 
+def draw_median(hw, steps: int) -> float:
+    """Median CPU seconds of one forward's draw of cnn6's mapped matrices (``program``)."""
+    from crossbar import models
+    from crossbar.training.hardware import Draws, program
+    from crossbar.training.mapped import mapped_layers
+
+    net = models.build("cnn6", seed=0).train()
+    matrices = [w for _, m, rule in mapped_layers(net) for w, _ in rule.matrices(m, hw.device)]
+    draws, times = Draws(0), []
+    for _ in range(steps + 1):  # the first: warm-up
+        draws.next_forward()
+        t0 = time.process_time()
+        for w in matrices:
+            program(w, hw, draws)
+        times.append(time.process_time() - t0)
+    return statistics.median(times[1:])
+
+
 def main() -> None:
     from crossbar.training.hardware import HardwareConfig
 
@@ -63,12 +83,15 @@ def main() -> None:
     parser.add_argument("--profile", default="pcm")
     parser.add_argument("--batch", type=int, nargs="+", default=[32, 128])
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--draw-only", action="store_true", help="time the weight draw only, not the steps")
     args = parser.parse_args()
     torch.set_num_threads(1)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"{os.cpu_count()} CPU cores, load average {load:.1f} at the start; one thread, CPU time")
     hw = HardwareConfig.parse(args.profile)
-    for batch in args.batch:
+    print(f"cnn6's weight draw ({hw.profile.name}, program() of every mapped matrix): "
+          f"{draw_median(hw, 2 * args.steps) * 1e3:.1f} ms per step", flush=True)
+    for batch in [] if args.draw_only else args.batch:
         plain, hwa = medians(hw, batch, args.steps)
         print(f"cnn6, batch {batch}: plain step {plain * 1e3:.1f} ms, hardware-aware ({hw.profile.name}) "
               f"{hwa * 1e3:.1f} ms, ratio {hwa / plain:.2f} (target <= 2)", flush=True)
