@@ -103,3 +103,25 @@ def test_band_delta_is_the_draw_written_out_in_numpy(effects, overrides, order):
         np.testing.assert_allclose(floor, want_floor, rtol=1e-12)
     else:
         assert floor is None
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_band_delta_is_the_same_at_any_thread_count(order):
+    """A 256 x 256 band (its normals split over the torch threads in blocks) gives the same
+    bits on one thread and on two, in both layouts."""
+    import torch
+
+    p = devices.load("pcm")
+    wn = np.asarray(np.random.default_rng(6).uniform(-1, 1, (256, 256)).astype(np.float32), order=order)
+    cols = np.arange(256) // 128
+    before = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            results.append(band_delta(p, ("programming", "drift", "read"), 86400.0, wn, cols, Draws(3)))
+    finally:
+        torch.set_num_threads(before)
+    (a, fa), (b, fb) = results
+    assert np.array_equal(a, b) and np.array_equal(fa, fb)
+    assert np.abs(a).max() > 1e-3
