@@ -20,13 +20,15 @@ exact law. The kernels do the per-cell arithmetic:
   distribution), over g_max - g_min, minus wn: the device's error in the normalised
   weight; and per column the sum of the conductances (the thermal part of the noise floor).
 
-The first pass takes a chunk of whole rows at a time: the table lookups and first writes
-in one loop, the rare rewrites and faults in a second, the drift in a third that
-vectorises (its exponential is a polynomial, :func:`_exp_neg`, not a library call), the
-read std lookups in a fourth; the second pass applies the gains. Lookups stay scalar
-(Numba cannot tell LLVM that the tables do not alias the outputs). Normals come from the
-read's block Box-Muller stream (:mod:`crossbar.read.adc_kernels`), five per weight. The
-large temporaries are per-thread buffers reused from band to band (:func:`_scratch`).
+The first pass takes a chunk of whole rows at a time (of a column-major band, a transposed
+matrix's, whole columns: each band is drawn in its memory order, cells and normals alike):
+the table lookups and first writes in one loop, the rare rewrites and faults in a second,
+the drift in a third that vectorises (its exponential is a polynomial, :func:`_exp_neg`,
+not a library call), the read std lookups in a fourth; the second pass applies the gains.
+Lookups stay scalar (Numba cannot tell LLVM that the tables do not alias the outputs).
+Normals come from the read's block Box-Muller stream (:mod:`crossbar.read.adc_kernels`),
+five per weight. The large temporaries are per-thread buffers reused from band to band
+(:func:`_scratch`).
 Arrays are float32 (weights, normals, results) and the arithmetic of one cell float64,
 serial and without the GIL, so the numbers are the same at any thread count.
 """
@@ -131,7 +133,7 @@ def _target(wn, ta, k, g_min, g_range):
     return ta[k] if ta.size > 0 else g_min + g_range * abs(np.float64(wn[k]))
 
 
-CHUNK = 512  # weights the kernel takes at a time (whole rows; kept in L1 between its loops)
+CHUNK = 512  # weights the kernel takes at a time (whole rows or columns; kept in L1 between its loops)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
