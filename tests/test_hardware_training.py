@@ -404,7 +404,8 @@ def test_fused_band_chain_is_the_torch_chain_bit_for_bit(shape, levels):
     torch with the normals of Draws.normal's stream, two bands summed (the second without noise),
     times the scale, plus the bias: values equal bit for bit, clipped values (the range is a
     percentile of the values, so one of them sits exactly on it) included, at one and at two
-    threads; and the sample a calibrated range is taken from."""
+    threads; and the sample a calibrated range is taken from, of some columns and, taken in the
+    noise pass, of all."""
     from crossbar.read import adc_kernels
     from crossbar.training import adc_chain
 
@@ -441,11 +442,12 @@ def test_fused_band_chain_is_the_torch_chain_bit_for_bit(shape, levels):
         try:
             got = None
             for band, ((c, w, floor), (x, fs)) in enumerate(zip(bands, fss, strict=True)):
-                noisy = adc_chain.noisy(c.clone(), scale, key if floor is not None else None, floor)
+                noisy, taken = adc_chain.noisy(c.clone(), scale, key if floor is not None else None, floor, 5)
                 assert torch.equal(noisy, x)
-                flat = x[:, 3:7].reshape(-1)
-                runs = [flat[s:s + adc_chain.RUN] for s in range(0, flat.numel(), 5 * adc_chain.RUN)]
-                assert torch.equal(torch.from_numpy(adc_chain.sampled(noisy, 3, 7, 5)), torch.cat(runs).abs())
+                for c0, c1, got_sample in ((3, 7, adc_chain.sampled(noisy, 3, 7, 5)), (0, shape[1], taken)):
+                    flat = x[:, c0:c1].reshape(-1)
+                    runs = [flat[s:s + adc_chain.RUN] for s in range(0, flat.numel(), 5 * adc_chain.RUN)]
+                    assert torch.equal(torch.from_numpy(got_sample), torch.cat(runs).abs())
                 got = adc_chain.convert(noisy, fs, w, levels, got, scale if band == 1 else None, bias)
         finally:
             torch.set_num_threads(before)

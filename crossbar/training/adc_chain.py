@@ -26,13 +26,15 @@ from crossbar.threads import run_split
 
 __all__ = ["RUN", "convert", "noisy", "sample_size", "sampled"]
 
-RUN = 16  # consecutive values per sampled run: one 64-byte cache line of float32
+RUN = 16  # consecutive values per sampled run: one 64-byte cache line of float32 (a block holds whole runs)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _noise_tasks(key, c, scale, sd, t0, t1):
+def _noise_tasks(key, c, scale, sd, t0, t1, step, sample):
     """c = c / scale (+ z sd[j], z element i of the normals of stream ``key`` for flat element
-    i; ``sd`` empty: no noise) over the flat elements of normal blocks t0 .. t1 - 1, in place."""
+    i; ``sd`` empty: no noise) over the flat elements of normal blocks t0 .. t1 - 1, in place;
+    ``sample`` (not empty) gets |c| of the runs of RUN values every ``step``-th run of them
+    (:func:`_sampled` of all the columns; a block holds whole runs)."""
     _, cols, pos = c.shape
     flat = c.reshape(-1)
     per_row = cols * pos
@@ -68,6 +70,12 @@ def _noise_tasks(key, c, scale, sd, t0, t1):
                 for k in range(run):
                     dst[k] = dst[k] / s[k]
             i += run
+        if sample.size > 0:
+            every = RUN * step
+            for start in range(-(-i0 // every) * every, end, every):
+                k0 = start // every * RUN
+                for k in range(min(RUN, flat.size - start)):
+                    sample[k0 + k] = abs(flat[start + k])
 
 
 @njit(cache=True, error_model="numpy")
@@ -125,19 +133,21 @@ def _per_row(scale: torch.Tensor, like: torch.Tensor) -> np.ndarray:
     return scale.expand(like.shape[0], 1, *like.shape[2:]).contiguous().reshape(like.shape[0], -1).numpy()
 
 
-def noisy(c: torch.Tensor, scale: torch.Tensor, key: np.uint64 | None, floor: torch.Tensor | None
-          ) -> torch.Tensor:
+def noisy(c: torch.Tensor, scale: torch.Tensor, key: np.uint64 | None, floor: torch.Tensor | None,
+          step: int = 0) -> tuple[torch.Tensor, np.ndarray | None]:
     """``c`` (a contiguous float32 CPU tensor, columns on dim 1) made, in place, the values the
     ADC sees: c / scale + z sqrt(floor), z the standard normals of stream ``key`` in c's order
     (those of ``Draws.normal`` with that key; ``floor`` None: no noise), split over the torch
-    threads (the same bits at any count)."""
+    threads (the same bits at any count); and with ``step`` > 0 the sample of all its columns
+    (:func:`sampled` ``(c, 0, columns, step)``) taken on the way, else None."""
     x = _view3(c)
     s = _per_row(scale, c)
     sd = floor.sqrt().numpy() if floor is not None else np.empty(0, np.float32)
     k = key if floor is not None else np.uint64(0)
-    run_split(lambda t0, t1: _noise_tasks(k, x, s, sd, t0, t1), adc_kernels.task_count(c.numel()),
-              min_part=16)
-    return c
+    sample = np.empty(sample_size(c.numel(), step) if step else 0, np.float32)
+    run_split(lambda t0, t1: _noise_tasks(k, x, s, sd, t0, t1, max(step, 1), sample),
+              adc_kernels.task_count(c.numel()), min_part=16)
+    return c, (sample if step else None)
 
 
 def sample_size(total: int, step: int) -> int:

@@ -285,10 +285,14 @@ def product(x: torch.Tensor, scale: torch.Tensor, mvm: Band,
     for i, (g, w_max, floor) in enumerate(zip(prog.g, prog.scale, prog.floor, strict=True)):
         c = mvm(x, i, g)
         if c.device.type == "cpu" and c.dtype == torch.float32:  # fused: the same bits, two passes
-            c = adc_chain.noisy(c.contiguous(), scale, gen.key() if floor is not None else None, floor)
+            one_tile = levels and p.range_management.mode == "calibrated" and c.shape[1] <= p.tile_cols
+            step = max(1, c.numel() // SAMPLE) if one_tile else 0  # _full_scale's step for one tile
+            c, taken = adc_chain.noisy(c.contiguous(), scale, gen.key() if floor is not None else None, floor,
+                                       step)
 
-            def sampled(c0: int, c1: int, step: int, c=c) -> np.ndarray:
-                return adc_chain.sampled(c, c0, c1, step)
+            def sampled(c0: int, c1: int, step: int, c=c, taken=taken) -> np.ndarray:
+                whole = taken is not None and (c0, c1) == (0, c.shape[1])
+                return taken if whole else adc_chain.sampled(c, c0, c1, step)
 
             fs = _full_scale(hw, c, sampled) if levels else torch.full_like(w_max, math.inf)
             out = adc_chain.convert(c, fs, w_max, levels, out, scale if i == last else None, bias)
