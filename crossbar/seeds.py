@@ -122,6 +122,14 @@ def derive(seed: int, *words: int) -> int:
     return k
 
 
+def extend(key: int, *words: int) -> int:
+    """:func:`derive` continued: ``extend(derive(seed, *a), *b) == derive(seed, *a, *b)``, for a
+    caller that derives many keys under one prefix."""
+    for i, w in enumerate(words):
+        key = _mix(key ^ ((_word(i, w) + _GOLDEN) & _MASK))
+    return key
+
+
 def kernel_key(seed: int, *words: int) -> np.uint64:
     """:func:`derive` as the ``np.uint64`` the Numba kernels take."""
     return np.uint64(derive(seed, *words))

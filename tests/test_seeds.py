@@ -44,3 +44,12 @@ def test_kernel_key_is_the_derived_value():
 
 def test_cell_key_names_sigmas():
     assert seeds.cell_key(0.3, 0.6) == (300000, 600000)
+
+
+def test_extend_continues_derive():
+    """extend(derive(seed, *a), *b) is derive(seed, *a, *b) (a prefix derived once, then many keys)."""
+    from crossbar.seeds import extend
+
+    for a, b in (((), (0,)), ((7,), (1, 2)), ((3, 2**64 - 1), (5,)), ((1, 2, 3), ())):
+        assert extend(derive(11, *a), *b) == derive(11, *a, *b)
+    assert extend(derive(11, 1), 2) != derive(11, 2, 1)

@@ -44,7 +44,7 @@ from numba import njit
 from crossbar.devices import DeviceProfile
 from crossbar.read import adc_kernels, kernels
 from crossbar.read.tile import noise_floor
-from crossbar.seeds import Stream, derive
+from crossbar.seeds import Stream, derive, extend
 from crossbar.threads import run_split
 
 from .law_tables import TABLE_INTERVALS, LawTables, _at, _cell, _levels, law_tables
@@ -59,6 +59,7 @@ class Draws:
 
     def __init__(self, seed: int, forward: int = 0) -> None:
         self.seed, self.forward, self.calls = int(seed), int(forward), 0
+        self._prefix = (-1, 0)  # (forward, derive(seed, Stream.TRAIN_HARDWARE, forward))
 
     def next_forward(self) -> None:
         """Start the next forward pass's draws."""
@@ -66,8 +67,10 @@ class Draws:
         self.calls = 0
 
     def key(self) -> np.uint64:
+        if self._prefix[0] != self.forward:  # derived once per forward pass
+            self._prefix = (self.forward, derive(self.seed, Stream.TRAIN_HARDWARE, self.forward))
         self.calls += 1
-        return np.uint64(derive(self.seed, Stream.TRAIN_HARDWARE, self.forward, self.calls))
+        return np.uint64(extend(self._prefix[1], self.calls))
 
     def normal(self, shape: tuple[int, ...], out: np.ndarray | None = None) -> np.ndarray:
         """Standard normals (float32) of the next draw: :func:`crossbar.read.adc_kernels.normals`'

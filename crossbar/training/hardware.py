@@ -306,10 +306,11 @@ def product(x: torch.Tensor, scale: torch.Tensor, mvm: Band,
     return out
 
 
-Ideal = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, bool, bool],
-                 tuple[torch.Tensor | None, torch.Tensor | None]]
-"""``ideal(g, xq, w, need_x, need_w)``: the gradients (input, weights inputs x outputs) of the
-ideal product of ``xq`` and ``w`` given the output's gradient ``g`` (None where not needed)."""
+Ideal = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, bool, bool, bool],
+                 tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]]
+"""``ideal(g, xq, w, need_x, need_w, need_b)``: the gradients (input, weights inputs x outputs,
+bias: ``g`` summed over all but dim 1) of the ideal product of ``xq`` and ``w`` given the
+output's gradient ``g`` (None where not needed)."""
 
 
 class _Straight(torch.autograd.Function):
@@ -323,9 +324,8 @@ class _Straight(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         xq, w_eff = ctx.saved_tensors
-        need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        gx, gw = ctx.ideal(g, xq, w_eff, need_x, need_w) if need_x or need_w else (None, None)
-        gb = g.sum([d for d in range(g.dim()) if d != 1]) if need_b else None
+        needs = ctx.needs_input_grad[:3]
+        gx, gw, gb = ctx.ideal(g, xq, w_eff, *needs) if any(needs) else (None, None, None)
         return gx, gw, gb, None, None, None
 
 

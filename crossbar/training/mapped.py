@@ -69,8 +69,9 @@ def _linear_product(_layer: nn.Module, hw: HardwareConfig, gen: Draws, x: torch.
     return straight(x, w, bias, prog, run, _linear_ideal)
 
 
-def _linear_ideal(g: torch.Tensor, xq: torch.Tensor, w: torch.Tensor, need_x: bool, need_w: bool):
-    return (g @ w.t() if need_x else None), (xq.t() @ g if need_w else None)
+def _linear_ideal(g: torch.Tensor, xq: torch.Tensor, w: torch.Tensor, need_x: bool, need_w: bool,
+                  need_b: bool):
+    return (g @ w.t() if need_x else None), (xq.t() @ g if need_w else None), (g.sum(0) if need_b else None)
 
 
 def _linear_forward(layer: nn.Linear, x: torch.Tensor, products: list[Array]) -> torch.Tensor:
@@ -167,11 +168,13 @@ def _conv_product(layer: nn.Module, hw: HardwareConfig, gen: Draws, x: torch.Ten
 
         return product(xq, scale, mvm, prog, hw, gen, bias), xq
 
-    def ideal(g: torch.Tensor, xq: torch.Tensor, w_eff: torch.Tensor, need_x: bool, need_w: bool):
+    def ideal(g: torch.Tensor, xq: torch.Tensor, w_eff: torch.Tensor, need_x: bool, need_w: bool,
+              need_b: bool):
         weight = w_eff.t().reshape(w_eff.shape[1], -1, *kernel)
-        gx, gw, _ = torch.ops.aten.convolution_backward(g, xq, weight, None, stride, padding, dilation, False,
-                                                        [0] * len(kernel), 1, [need_x, need_w, False])
-        return gx, (gw.reshape(gw.shape[0], -1).t() if need_w else None)
+        gx, gw, gb = torch.ops.aten.convolution_backward(g, xq, weight, [weight.shape[0]], stride, padding,
+                                                         dilation, False, [0] * len(kernel), 1,
+                                                         [need_x, need_w, need_b])
+        return gx, (gw.reshape(gw.shape[0], -1).t() if need_w else None), gb
 
     return straight(x, w, bias, prog, run, ideal)
 
