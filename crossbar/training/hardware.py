@@ -23,7 +23,7 @@ with the profile's own laws (``devices/``):
   tile_rows; ``calibrated``: the profile's percentile of the batch's values per tile;
   bound management is trained with the fixed range) and rounded to the ADC's levels.
 
-The cells are drawn per band in two Numba passes (:mod:`.device_draw`), the DAC and the
+The cells are drawn per band in Numba kernels (:mod:`.device_draw`), the DAC and the
 noise floor + ADC chain fused on the CPU (:mod:`.dac_chain`, :mod:`.adc_chain`).
 All of that is the forward pass only, computed without a graph. The backward pass is
 ideal, as in AIHWKit's hardware-aware training (``InferenceRPUConfig``: the
@@ -57,10 +57,10 @@ __all__ = ["EFFECTS", "Draws", "HardwareConfig", "HardwareError", "Programmed", 
 EFFECTS = ("programming", "drift", "read", "dac", "adc")
 OPTIONS = ("profile", "effects", "noise_scale", "time", "clip_sigma", "overrides")
 CLIP_SIGMA = 2.5
-SAMPLE = 1 << 16  # values per tile a calibrated ADC range is the percentile of (up to 2x as many)
 """Default weight clipping: each mapped weight tensor at +-2.5 of its standard deviation
 after every step (Rasch et al., Nat. Commun. 14, 5282, 2023, AIHWKit's
 StandardHWATrainingPreset: layer-Gaussian clipping at 2.5 sigma)."""
+SAMPLE = 1 << 16  # values per tile a calibrated ADC range is the percentile of (up to 2x as many)
 
 
 Band = Callable[[torch.Tensor, int, torch.Tensor], torch.Tensor]
