@@ -24,7 +24,7 @@ from numba import njit
 from crossbar.read import adc_kernels
 from crossbar.threads import run_split
 
-__all__ = ["RUN", "convert", "noisy", "sample_size", "sampled"]
+__all__ = ["RUN", "by_rows", "convert", "noisy", "sample_size", "sampled"]
 
 RUN = 16  # consecutive values per sampled run: one 64-byte cache line of float32 (a block holds whole runs)
 
@@ -100,7 +100,7 @@ def _sampled(x, c0, c1, step, out):
                     n += 1
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _convert(x, fs, a, b, w, levels, acc, first, scale, bias):
     """acc (+)= the ADC's value of x times w, per column; ``scale`` not empty (the last band):
     then times scale and plus ``bias`` (empty: none)."""
@@ -178,6 +178,18 @@ def convert(x: torch.Tensor, fs: torch.Tensor, w: torch.Tensor, levels: int, acc
     s = _per_row(scale, x) if scale is not None else np.empty((0, 0), np.float32)
     biased = bias is not None and scale is not None
     bias_v = bias.detach().contiguous().numpy() if biased else np.empty(0, np.float32)
-    _convert(_view3(x), fs.contiguous().numpy(), a.numpy(), b.numpy(), w.contiguous().numpy(), bool(levels),
-             _view3(out), acc is None, s, bias_v)
+    x3, out3, fs_v, w_v = _view3(x), _view3(out), fs.contiguous().numpy(), w.contiguous().numpy()
+    a_v, b_v, first = a.numpy(), b.numpy(), acc is None
+
+    def rows(n0: int, n1: int) -> None:
+        _convert(x3[n0:n1], fs_v, a_v, b_v, w_v, bool(levels), out3[n0:n1], first, s[n0:n1], bias_v)
+
+    by_rows(rows, x3)
     return out
+
+
+def by_rows(fn, x3: np.ndarray) -> None:
+    """``fn(n0, n1)`` over the rows of ``x3`` (rows x ...), split over the torch threads where
+    there are at least 2^16 values a part (each row's values are computed alone: any split, the
+    same bits)."""
+    run_split(fn, x3.shape[0], min_part=max(1, (1 << 16) // max(1, x3[0].size)))

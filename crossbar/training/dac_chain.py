@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from numba import njit
 
+from .adc_chain import by_rows
+
 __all__ = ["channel_max", "dac"]
 
 
@@ -70,9 +72,10 @@ def _channel_max(x, mag):
 def channel_max(x: torch.Tensor) -> torch.Tensor:
     """The largest |x| over dim 1 (kept) of a float32 CPU tensor with positions after it: a
     convolution's input magnitude per position, exactly (a maximum does not depend on order)."""
-    x3 = x.detach().contiguous().reshape(x.shape[0], x.shape[1], -1)
+    x3 = x.detach().contiguous().reshape(x.shape[0], x.shape[1], -1).numpy()
     mag = torch.empty(x.shape[0], 1, *x.shape[2:], dtype=x.dtype)
-    _channel_max(x3.numpy(), mag.view(x.shape[0], -1).numpy())
+    m = mag.view(x.shape[0], -1).numpy()
+    by_rows(lambda n0, n1: _channel_max(x3[n0:n1], m[n0:n1]), x3)
     return mag
 
 
@@ -83,5 +86,6 @@ def dac(x: torch.Tensor, levels: int) -> tuple[torch.Tensor, torch.Tensor]:
     flat = x.detach().contiguous().reshape(x.shape[0], -1)
     out = torch.empty_like(flat)
     scale = torch.empty(x.shape[0], dtype=x.dtype)
-    _forward(flat.numpy(), np.float32(levels), out.numpy(), scale.numpy())
+    f, o, s, lv = flat.numpy(), out.numpy(), scale.numpy(), np.float32(levels)
+    by_rows(lambda n0, n1: _forward(f[n0:n1], lv, o[n0:n1], s[n0:n1]), f)
     return out.view(x.shape), scale.view(-1, *(1,) * (x.dim() - 1))
