@@ -415,6 +415,7 @@ def test_fused_band_chain_is_the_torch_chain_bit_for_bit(shape, levels):
     cols = (1, -1) + (1,) * (len(shape) - 2)
     bands = [(3 * torch.randn(*shape, generator=g), torch.rand(shape[1], generator=g) + 0.1,
               0.01 * torch.rand(shape[1], generator=g) if band == 0 else None) for band in range(2)]
+    assert 2 * adc_kernels.PAIRS_PER_TASK % adc_chain.RUN == 0  # a normal block holds whole sampled runs
     key = np.uint64(12345)
     z = np.empty(math.prod(shape), np.float32)
     adc_kernels.normals_tasks(key, z, 0, adc_kernels.task_count(z.size))
