@@ -166,8 +166,8 @@ class HardwareConfig:
 @dataclass
 class Programmed:
     """One forward's draw of a matrix: per row band, the normalised conductance difference
-    (rows x outputs, differentiable in W), the digital scale w_max and the noise floor
-    variance per column (or None)."""
+    (rows x outputs), the digital scale w_max and the noise floor variance per column (or
+    None)."""
 
     bands: list[tuple[int, int]]
     g: list[torch.Tensor]
@@ -317,7 +317,10 @@ class _Straight(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, w, bias, prog, run, ideal):
         out, xq = run()
-        ctx.save_for_backward(xq, torch.cat([g * s for g, s in zip(prog.g, prog.scale, strict=True)]))
+        w_eff = torch.empty(w.shape, dtype=prog.g[0].dtype, device=prog.g[0].device)
+        for (r0, r1), g, s in zip(prog.bands, prog.g, prog.scale, strict=True):
+            torch.mul(g, s, out=w_eff[r0:r1])
+        ctx.save_for_backward(xq, w_eff)
         ctx.ideal = ideal
         return out
 
