@@ -94,3 +94,9 @@ def run_split(fn: Callable[[int, int], None], n: int, min_part: int = 1 << 16) -
     fn(0, min(n, step))
     for f in futures:
         f.result()
+
+
+def run_rows(fn: Callable[[int, int], None], rows: int, row_size: int, part_values: int = 1 << 16) -> None:
+    """:func:`run_split` over ``rows`` rows of ``row_size`` values each, a part at least
+    ``part_values`` values: for kernels that compute each row alone (the same bits at any split)."""
+    run_split(fn, rows, min_part=max(1, part_values // max(1, row_size)))

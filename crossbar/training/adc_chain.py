@@ -22,9 +22,9 @@ import torch
 from numba import njit
 
 from crossbar.read import adc_kernels
-from crossbar.threads import run_split
+from crossbar.threads import run_rows, run_split
 
-__all__ = ["RUN", "by_rows", "convert", "noisy", "sample_size", "sampled"]
+__all__ = ["RUN", "convert", "noisy", "sample_size", "sampled"]
 
 RUN = 16  # consecutive values per sampled run: one 64-byte cache line of float32 (a block holds whole runs)
 
@@ -184,12 +184,5 @@ def convert(x: torch.Tensor, fs: torch.Tensor, w: torch.Tensor, levels: int, acc
     def rows(n0: int, n1: int) -> None:
         _convert(x3[n0:n1], fs_v, a_v, b_v, w_v, bool(levels), out3[n0:n1], first, s[n0:n1], bias_v)
 
-    by_rows(rows, x3)
+    run_rows(rows, x3.shape[0], x3[0].size)
     return out
-
-
-def by_rows(fn, x3: np.ndarray) -> None:
-    """``fn(n0, n1)`` over the rows of ``x3`` (rows x ...), split over the torch threads where
-    there are at least 2^16 values a part (each row's values are computed alone: any split, the
-    same bits)."""
-    run_split(fn, x3.shape[0], min_part=max(1, (1 << 16) // max(1, x3[0].size)))

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from numba import njit
 
-from .adc_chain import by_rows
+from crossbar.threads import run_rows
 
 __all__ = ["channel_max", "dac"]
 
@@ -75,7 +75,7 @@ def channel_max(x: torch.Tensor) -> torch.Tensor:
     x3 = x.detach().contiguous().reshape(x.shape[0], x.shape[1], -1).numpy()
     mag = torch.empty(x.shape[0], 1, *x.shape[2:], dtype=x.dtype)
     m = mag.view(x.shape[0], -1).numpy()
-    by_rows(lambda n0, n1: _channel_max(x3[n0:n1], m[n0:n1]), x3)
+    run_rows(lambda n0, n1: _channel_max(x3[n0:n1], m[n0:n1]), x3.shape[0], x3[0].size)
     return mag
 
 
@@ -87,5 +87,5 @@ def dac(x: torch.Tensor, levels: int) -> tuple[torch.Tensor, torch.Tensor]:
     out = torch.empty_like(flat)
     scale = torch.empty(x.shape[0], dtype=x.dtype)
     f, o, s, lv = flat.numpy(), out.numpy(), scale.numpy(), np.float32(levels)
-    by_rows(lambda n0, n1: _forward(f[n0:n1], lv, o[n0:n1], s[n0:n1]), f)
+    run_rows(lambda n0, n1: _forward(f[n0:n1], lv, o[n0:n1], s[n0:n1]), f.shape[0], f.shape[1])
     return out.view(x.shape), scale.view(-1, *(1,) * (x.dim() - 1))
