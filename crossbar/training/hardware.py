@@ -223,11 +223,16 @@ def magnitude(x: torch.Tensor, dim: int | tuple[int, ...]) -> torch.Tensor:
     return torch.where(m == 0, torch.ones_like(m), m)
 
 
+def _sample_step(values: int) -> int:
+    """The step of the calibration sample of a tile of ``values`` values (every step-th run)."""
+    return max(1, values // SAMPLE)
+
+
 def _full_scale(hw: HardwareConfig, c: torch.Tensor, sampled: Callable[[int, int, int], Any] | None = None
                 ) -> torch.Tensor:
     """ADC full scale per column (dim 1 of ``c``): fixed, or per tile the profile's percentile
     of |c| over the batch (calibrated; from the tile's values in their own order in runs of
-    ``adc_chain.RUN`` consecutive values, every step-th run, step = values // SAMPLE: fewer
+    ``adc_chain.RUN`` consecutive values, every step-th run (:func:`_sample_step`): fewer
     than 2 SAMPLE values).
     ``sampled(c0, c1, step)`` gives those magnitudes of columns c0:c1 (NumPy or torch; None:
     taken from ``c``)."""
@@ -247,7 +252,7 @@ def _full_scale(hw: HardwareConfig, c: torch.Tensor, sampled: Callable[[int, int
     fs = torch.empty(cols, dtype=c.dtype, device=c.device)
     for c0 in range(0, cols, p.tile_cols):  # the tiles' columns (tile_of_col)
         c1 = min(c0 + p.tile_cols, cols)
-        vals = sampled(c0, c1, max(1, c.numel() // cols * (c1 - c0) // SAMPLE))
+        vals = sampled(c0, c1, _sample_step(c.numel() // cols * (c1 - c0)))
         n = vals.size if isinstance(vals, np.ndarray) else vals.numel()
         k = min(n, max(1, math.ceil(rm.percentile / 100.0 * n)))
         v = (np.partition(vals, k - 1)[k - 1].item() if isinstance(vals, np.ndarray)
@@ -286,7 +291,7 @@ def product(x: torch.Tensor, scale: torch.Tensor, mvm: Band,
         c = mvm(x, i, g)
         if c.device.type == "cpu" and c.dtype == torch.float32:  # fused: the same bits, two passes
             one_tile = levels and p.range_management.mode == "calibrated" and c.shape[1] <= p.tile_cols
-            step = max(1, c.numel() // SAMPLE) if one_tile else 0  # _full_scale's step for one tile
+            step = _sample_step(c.numel()) if one_tile else 0  # taken in the noise pass
             c, taken = adc_chain.noisy(c.contiguous(), scale, gen.key() if floor is not None else None, floor,
                                        step)
 
