@@ -116,10 +116,7 @@ def derive(seed: int, *words: int) -> int:
     The result seeds a ``torch.Generator`` directly and, as ``np.uint64``, is
     a stream key of the Numba kernels.
     """
-    k = _mix((_word(None, seed) + _GOLDEN) & _MASK)
-    for i, w in enumerate(words):
-        k = _mix(k ^ ((_word(i, w) + _GOLDEN) & _MASK))
-    return k
+    return extend(_mix((_word(None, seed) + _GOLDEN) & _MASK), *words)
 
 
 def extend(key: int, *words: int) -> int:
