@@ -9,7 +9,7 @@ import pytest
 
 from crossbar import devices
 from crossbar.read.tile import noise_floor
-from crossbar.training.device_draw import Draws, _exp_neg, band_delta, law_tables
+from crossbar.training.device_draw import Draws, _exp_neg, band, law_tables
 
 
 def test_exp_without_a_library_call_is_within_3_ulp_of_exp():
@@ -82,23 +82,32 @@ def _reference(p, effects, t, wn, tile_of_col, seed):
 @pytest.mark.parametrize("effects", [("programming",), ("drift",), ("read",),
                                      ("programming", "drift", "read")])
 @pytest.mark.parametrize("order", ["C", "F"])
-def test_band_delta_is_the_draw_written_out_in_numpy(effects, overrides, order):
+def test_band_is_the_draw_written_out_in_numpy(effects, overrides, order):
     """One band (70 rows: two of the kernel's chunks of 32 rows and a part; two tiles of 8
-    columns; weights of both signs and 0; row-major, and column-major as a transposed matrix's
-    band is, which the kernels take column by column) equals the NumPy reference from the same random
-    numbers to float32 rounding: the pairing of G+ and G-, device levels, stuck cells, the
-    gains, the drift's exponential, the combined read noise and the noise floor's sums."""
+    columns; weights of both signs and 0, and a column of zeros; row-major, and column-major as
+    a transposed matrix's band is, which the kernels take column by column) equals the NumPy
+    reference from the same random numbers to float32 rounding: the scale per column, the
+    pairing of G+ and G-, device levels, stuck cells, the gains, the drift's exponential, the
+    combined read noise, the noise floor's sums, and the applied weights g w_max."""
     p = devices.load("pcm", verify=None, **overrides)
     t = 86400.0
-    wn = np.random.default_rng(4).uniform(-1, 1, (70, 16)).astype(np.float32)
-    wn[3, :5] = 0.0
-    wn = np.asarray(wn, order=order)
+    w = np.random.default_rng(4).uniform(-0.3, 0.3, (70, 16)).astype(np.float32)
+    w[3, :5] = 0.0
+    w[:, 7] = 0.0
+    w = np.asarray(w, order=order)
+    w_max = np.abs(w).max(0)
+    w_max[w_max == 0] = 1.0
+    wn = np.asarray(w / w_max, order=order)  # float32, as torch divides
     tile_of_col = np.arange(16) // 8
-    got, floor = band_delta(p, effects, t, wn, tile_of_col, Draws(9))
+    w_eff = np.full((16, 70), np.nan, np.float32).T  # strided: written in place
+    got, scale, floor = band(p, effects, t, w, order == "F", tile_of_col, Draws(9), w_eff)
     want, want_floor = _reference(p, effects, t, wn, tile_of_col, 9)
-    assert got.dtype == np.float32 and got.shape == wn.shape and got.flags[f"{order}_CONTIGUOUS"]
-    assert np.all(np.abs(got - want) <= 1e-6 * np.abs(want) + 2e-8)
+    assert got.dtype == np.float32 and got.shape == w.shape and got.flags[f"{order}_CONTIGUOUS"]
+    assert np.array_equal(scale, w_max)
+    delta = got.astype(np.float64) - wn  # g is wn plus the device's error, rounded to float32
+    assert np.all(np.abs(delta - want) <= 1e-6 * np.abs(want) + 2 ** -24 * np.abs(got) + 2e-8)
     assert np.abs(want).max() > 1e-3  # the device did move the weights
+    np.testing.assert_array_equal(w_eff, got * w_max)
     if "read" in effects:
         np.testing.assert_allclose(floor, want_floor, rtol=1e-12)
     else:
@@ -106,7 +115,7 @@ def test_band_delta_is_the_draw_written_out_in_numpy(effects, overrides, order):
 
 
 @pytest.mark.parametrize("order", ["C", "F"])
-def test_band_delta_is_the_same_at_any_thread_count(order):
+def test_band_is_the_same_at_any_thread_count(order):
     """A 256 x 256 band (its normals split over the torch threads in blocks) gives the same
     bits on one thread and on two, in both layouts."""
     import torch
@@ -119,9 +128,10 @@ def test_band_delta_is_the_same_at_any_thread_count(order):
         results = []
         for threads in (1, 2):
             torch.set_num_threads(threads)
-            results.append(band_delta(p, ("programming", "drift", "read"), 86400.0, wn, cols, Draws(3)))
+            results.append(band(p, ("programming", "drift", "read"), 86400.0, wn, order == "F", cols,
+                                Draws(3)))
     finally:
         torch.set_num_threads(before)
-    (a, fa), (b, fb) = results
-    assert np.array_equal(a, b) and np.array_equal(fa, fb)
+    (a, sa, fa), (b, sb, fb) = results
+    assert np.array_equal(a, b) and np.array_equal(sa, sb) and np.array_equal(fa, fb)
     assert np.abs(a).max() > 1e-3

@@ -1,6 +1,7 @@
-"""One row band's weights through the device in the hardware-aware training forward, in two Numba passes.
+"""One row band's weights through the device in the hardware-aware training forward, in three Numba passes.
 
-Each weight w (normalised: wn = w / w_max in [-1, 1]) is a pair of cells: the *active*
+Each weight w (normalised: wn = w / w_max in [-1, 1], w_max the largest |w| of its column
+in the band) is a pair of cells: the *active*
 one (G+ for wn >= 0, G- otherwise) at the target T = g_min + (g_max - g_min) |wn| and
 the *idle* one at g_min (both rounded to the device's levels where it has them). The
 profile's laws (``DeviceProfile.programming_std``, ``Drift.nu_mean`` / ``nu_std``,
@@ -17,14 +18,16 @@ exact law. The kernels do the per-cell arithmetic:
   |G+ - G-| before and after, whose ratio is the global drift compensation's gain;
 * read: G+ - G- times the gain plus sqrt(sigma_r(G+)^2 + sigma_r(G-)^2) z (one normal per
   weight: the two cells' independent read noises sigma_r(G+) z+ - sigma_r(G-) z- have this
-  distribution), over g_max - g_min, minus wn: the device's error in the normalised
-  weight; and per column the sum of the conductances (the thermal part of the noise floor).
+  distribution), over g_max - g_min: g, the normalised weight the device reads (as the
+  float32 sum of wn and the device's error g - wn), and g w_max, the weight it applied;
+  and per column the sum of the conductances (the thermal part of the noise floor).
 
-The first pass takes a chunk of whole rows at a time (of a column-major band, a transposed
-matrix's, whole columns: each band is drawn in its memory order, cells and normals alike):
+A first pass finds w_max and wn. The second takes a chunk of whole rows at a time (of a
+column-major band, a transposed matrix's, whole columns: each band is drawn in its memory
+order, cells and normals alike):
 the table lookups and first writes in one loop, the rare rewrites and faults in a second,
 the drift in a third that vectorises (its exponential is a polynomial, :func:`_exp_neg`,
-not a library call), the read std lookups in a fourth; the second pass applies the gains.
+not a library call), the read std lookups in a fourth; the third applies the gains.
 Lookups stay scalar (Numba cannot tell LLVM that the tables do not alias the outputs).
 Normals come from the read's block Box-Muller stream (:mod:`crossbar.read.adc_kernels`),
 five per weight. The large temporaries are per-thread buffers reused from band to band
@@ -49,7 +52,7 @@ from crossbar.threads import run_split
 
 from .law_tables import TABLE_INTERVALS, LawTables, _at, _cell, _levels, law_tables
 
-__all__ = ["TABLE_INTERVALS", "Draws", "LawTables", "band_delta", "law_tables"]
+__all__ = ["TABLE_INTERVALS", "Draws", "LawTables", "band", "law_tables"]
 
 
 class Draws:
@@ -270,11 +273,45 @@ def _drift_chunk(wn, active, idle, nu, zi, m_idle, s_idle, log_ratio, gp, gm, dg
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _read_out(wn, run, dg, before, after, tile_of_col, rv, zr, g_range, out):
-    """out[k] = ((G+ - G-) gain + sqrt(rv[k]) zr[k]) / g_range - wn[k] (``dg``: G+ - G-; ``rv``:
-    the read noise's variance, empty: none; the layout as :func:`_program_drift`'s), the gain
-    of column j's tile t = tile_of_col[j] the sum of ``before`` over its columns over that of
-    ``after`` (1 where that is 0; ``after`` empty: no drift, gain 1)."""
+def _normalise(w, fortran, wn, w_max):
+    """w_max[j] = the largest |w| of column j (1 where that is 0), the DAC-side scale of the band's
+    outputs, and ``wn`` (flat, in the band's memory order: row by row, or column by column where
+    ``fortran``) = w / w_max, in float32 as torch divides. ``w`` (C-contiguous) is given in that
+    order too (columns x rows where ``fortran``), so that every inner loop runs along memory."""
+    lines, line = w.shape
+    if fortran:  # a line is a column: its largest |w| from the bit patterns (sign cleared), whose
+        bits = w.reshape(-1).view(np.int32)  # order is the values' and whose maximum vectorises
+        for j in range(lines):
+            m = np.int32(0)
+            for i in range(j * line, (j + 1) * line):
+                m = max(m, bits[i] & np.int32(0x7FFFFFFF))
+            w_max[j:j + 1].view(np.int32)[0] = m
+            s = w_max[j] if m != 0 else np.float32(1.0)
+            w_max[j] = s
+            for i in range(line):
+                wn[j * line + i] = w[j, i] / s
+        return
+    w_max[:] = 0.0
+    for i in range(lines):  # a line is a row
+        for j in range(line):
+            w_max[j] = max(w_max[j], abs(w[i, j]))
+    for j in range(line):
+        if w_max[j] == 0:
+            w_max[j] = 1.0
+    for i in range(lines):
+        for j in range(line):
+            wn[i * line + j] = w[i, j] / w_max[j]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _read_out(wn, run, dg, before, after, tile_of_col, rv, zr, g_range, w_max, g, w_eff):
+    """g[k] = wn[k] + (((G+ - G-) gain + sqrt(rv[k]) zr[k]) / g_range - wn[k]) in float32 (the
+    device's error in the normalised weight added to it, as the float32 sum of the two) and
+    w_eff (rows x columns, any strides) = g w_max, the weight the device applied (``dg``:
+    G+ - G-; ``rv``: the read noise's variance, empty: none; the layout as
+    :func:`_program_drift`'s), the gain of column j's tile t = tile_of_col[j] the sum of
+    ``before`` over its columns over that of ``after`` (1 where that is 0; ``after`` empty: no
+    drift, gain 1)."""
     cols = tile_of_col.size
     drifting = after.size > 0
     tiles = tile_of_col[cols - 1] + 1
@@ -290,19 +327,31 @@ def _read_out(wn, run, dg, before, after, tile_of_col, rv, zr, g_range, out):
     line = cols if run == 0 else run
     for j in range(0, wn.size // line):  # row by row (gain per column) or column by column (one gain)
         part = slice(j * line, (j + 1) * line)
-        _read_line(wn[part], dg[part], gain if run == 0 else gain[j:j + 1], rv[part], zr[part], g_range,
-                   out[part])
+        one = run > 0
+        _read_line(wn[part], dg[part], gain[j:j + 1] if one else gain, rv[part], zr[part], g_range, g[part])
+        _scaled(g[part], w_max[j:j + 1] if one else w_max, w_eff[:, j] if one else w_eff[j])
 
 
 @njit(inline="always", error_model="numpy")
-def _read_line(wn, dg, gain, rv, zr, g_range, out):
-    """One row (gain per column) or column (one gain) of :func:`_read_out`."""
+def _read_line(wn, dg, gain, rv, zr, g_range, g):
+    """One row (gain per column) or column (one gain) of :func:`_read_out`'s g."""
     one = gain.size == 1
     for i in range(wn.size):
         d = dg[i] * gain[0 if one else i]
         if rv.size > 0:
             d = d + math.sqrt(rv[i]) * zr[i]
-        out[i] = d / g_range - wn[i]
+        g[i] = wn[i] + np.float32(d / g_range - wn[i])
+
+
+@njit(inline="always", error_model="numpy")
+def _scaled(g, w_max, out):
+    """out[i] = g[i] w_max[i] (one w_max: w_max[0])."""
+    if w_max.size == 1:
+        for i in range(g.size):
+            out[i] = g[i] * w_max[0]
+    else:
+        for i in range(g.size):
+            out[i] = g[i] * w_max[i]
 
 
 _SCRATCH = threading.local()
@@ -319,15 +368,20 @@ def _scratch(name: str, size: int, dtype) -> np.ndarray:
     return buf[:size]
 
 
-def band_delta(p: DeviceProfile, effects: tuple[str, ...], t: float, wn: np.ndarray, tile_of_col: np.ndarray,
-               gen: Draws) -> tuple[np.ndarray, np.ndarray | None]:
-    """(the device's error in the normalised weights ``wn`` (rows x outputs, float32), the noise
-    floor variance per column or None) of one band's draw from ``gen`` on ``p`` with ``effects``
-    (``crossbar.training.hardware.EFFECTS``) at ``t`` s after programming."""
-    n = wn.size
-    fortran = not wn.flags.c_contiguous and wn.flags.f_contiguous  # a transposed matrix: column by column
-    flat = np.ascontiguousarray(wn.T if fortran else wn, dtype=np.float32).reshape(-1)
-    run = wn.shape[0] if fortran else 0
+def band(p: DeviceProfile, effects: tuple[str, ...], t: float, w: np.ndarray, fortran: bool,
+         tile_of_col: np.ndarray, gen: Draws, w_eff: np.ndarray | None = None
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """One row band ``w`` (rows x outputs, float32, any strides) drawn from ``gen`` on ``p`` with
+    ``effects`` (``crossbar.training.hardware.EFFECTS``) at ``t`` s after programming: (g, the
+    normalised conductance difference the device reads, float32 rows x outputs; w_max, the
+    largest |w| per column (1 where 0), by which g is scaled back; the noise floor variance per
+    column or None). Cells and normals follow the band's memory order, column by column where
+    ``fortran`` (a transposed matrix's band). ``w_eff`` (rows x outputs, any strides), where
+    given, receives g w_max: the weights the device applied."""
+    n = w.size
+    flat, w_max = _scratch("wn", n, np.float32), np.empty(w.shape[1], np.float32)
+    _normalise(np.ascontiguousarray(w.T if fortran else w), fortran, flat, w_max)
+    run = w.shape[0] if fortran else 0
     ta = np.empty(0) if p.levels is None else _levels(p, p.g_min + p.g_range * np.abs(flat, dtype=np.float64))
     d = p.drift
     drifting = d is not None and "drift" in effects and t > d.t0
@@ -354,13 +408,14 @@ def band_delta(p: DeviceProfile, effects: tuple[str, ...], t: float, wn: np.ndar
                              float(p.stuck_on_rate), float(p.stuck_off_rate), float(p.g_max), float(p.g_min),
                              math.log(t / d.t0) if drifting else 0.0, dg, rv, spill, before, after, colsum)
     if spilled:  # read conductances beyond the table: the exact law
-        k, g, s = spill[0, :spilled].astype(np.int64), spill[1:3, :spilled], spill[3:, :spilled]
-        s = np.where(s < 0, p.read_std(g, t), s)
+        k, cells, s = spill[0, :spilled].astype(np.int64), spill[1:3, :spilled], spill[3:, :spilled]
+        s = np.where(s < 0, p.read_std(cells, t), s)
         rv[k] = s[0] * s[0] + s[1] * s[1]
-    out = np.empty(n, np.float32)
-    _read_out(flat, run, dg, before, after if drifting else after[:0], tile_of_col, rv, zr, p.g_range, out)
+    g = np.empty(n, np.float32)
+    _read_out(flat, run, dg, before, after if drifting else after[:0], tile_of_col, rv, zr, p.g_range,
+              w_max, g, np.empty(w.shape, np.float32) if w_eff is None else w_eff)
     floor = None
     if reading:
         floor = noise_floor(p, colsum)
         floor = floor if np.any(floor > 0) else None
-    return (out.reshape(wn.shape[::-1]).T if fortran else out.reshape(wn.shape)), floor
+    return (g.reshape(w.shape[::-1]).T if fortran else g.reshape(w.shape)), w_max, floor

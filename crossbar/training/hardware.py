@@ -167,33 +167,33 @@ class HardwareConfig:
 class Programmed:
     """One forward's draw of a matrix: per row band, the normalised conductance difference
     (rows x outputs), the digital scale w_max and the noise floor variance per column (or
-    None)."""
+    None); and the weights the device applied, per band g w_max (inputs x outputs)."""
 
     bands: list[tuple[int, int]]
     g: list[torch.Tensor]
     scale: list[torch.Tensor]
     floor: list[torch.Tensor | None]
+    w_eff: torch.Tensor
 
 
 def program(W: torch.Tensor, hw: HardwareConfig, gen: Draws) -> Programmed:
-    """One forward's draw of ``W`` (inputs x outputs) on ``hw``'s device."""
+    """One forward's draw of ``W`` (inputs x outputs) on ``hw``'s device (in float32 on the CPU)."""
     p = hw.device
     n_in, n_out = W.shape
     tile_of_col = np.arange(n_out) // p.tile_cols
+    fortran = n_in > 1 and n_out > 1 and W.stride(0) < W.stride(1)  # a transposed matrix: column by column
+    host = W.detach().to("cpu", torch.float32)
+    w_eff = torch.empty_like(host)  # W's own layout where it is dense: the backward's weight without a copy
     bands, gs, scales, floors = [], [], [], []
     for r0 in range(0, n_in, p.tile_rows):
         r1 = min(r0 + p.tile_rows, n_in)
-        block = W[r0:r1]
-        w_max = block.detach().abs().amax(0)
-        w_max = torch.where(w_max == 0, torch.ones_like(w_max), w_max)
-        wn = block / w_max
-        delta, floor = device_draw.band_delta(p, hw.effects, hw.t, wn.detach().float().cpu().numpy(),
-                                              tile_of_col, gen)
+        g, w_max, floor = device_draw.band(p, hw.effects, hw.t, host[r0:r1].numpy(), fortran, tile_of_col,
+                                           gen, w_eff[r0:r1].numpy())
         bands.append((r0, r1))
-        gs.append(wn + torch.from_numpy(delta).to(W.device, W.dtype))
-        scales.append(w_max)
+        gs.append(torch.from_numpy(g).to(W.device, W.dtype))
+        scales.append(torch.from_numpy(w_max).to(W.device, W.dtype))
         floors.append(None if floor is None else torch.from_numpy(floor).to(W.device, W.dtype))
-    return Programmed(bands, gs, scales, floors)
+    return Programmed(bands, gs, scales, floors, w_eff.to(W.device, W.dtype))
 
 
 def dac(x: torch.Tensor, scale: torch.Tensor, hw: HardwareConfig) -> torch.Tensor:
@@ -322,10 +322,7 @@ class _Straight(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, w, bias, prog, run, ideal):
         out, xq = run()
-        w_eff = torch.empty(w.shape, dtype=prog.g[0].dtype, device=prog.g[0].device)
-        for (r0, r1), g, s in zip(prog.bands, prog.g, prog.scale, strict=True):
-            torch.mul(g, s, out=w_eff[r0:r1])
-        ctx.save_for_backward(xq, w_eff)
+        ctx.save_for_backward(xq, prog.w_eff)
         ctx.ideal = ideal
         return out
 
