@@ -165,6 +165,7 @@ def _program_drift(wn, run, ta, g_min, g_range, laws, read, inv_step, idle, zw, 
     line = cols if run == 0 else run
     size = max(1, CHUNK // line) * line
     cells = np.empty((5, size))  # written active and idle cells, the active one's nu, G+, G-
+    index, frac = np.empty(2 * size, np.uint64), np.empty(2 * size)  # grid cells of the lookups
     sums = np.zeros((3, size))  # before, after, colsum per position in the chunk
     spilled = 0
     for c0 in range(0, n, size):
@@ -174,7 +175,7 @@ def _program_drift(wn, run, ta, g_min, g_range, laws, read, inv_step, idle, zw, 
         if run > 0:
             sums[:] = 0.0
         misses = _write_chunk(wn[part], ta[part], g_min, g_range, laws, inv_step, t_idle, sd_idle,
-                              zw[0, part], zw[1, part], zd[0, part], tol, wa, wi, nu)
+                              zw[0, part], zw[1, part], zd[0, part], tol, wa, wi, nu, index, frac)
         if misses > 0 or faults:
             for i in range(c):
                 k = c0 + i
@@ -192,7 +193,7 @@ def _program_drift(wn, run, ta, g_min, g_range, laws, read, inv_step, idle, zw, 
                      sums[0, :c], sums[1, :c], sums[2, :c])
         if run > 0:
             _column_sums(sums[:, :c], run, c0 // run, before, after, colsum)
-        if reading and _read_chunk(read, inv_step, gp, gm, rv[part]) > 0:
+        if reading and _read_chunk(read, inv_step, gp, gm, rv[part], index, frac) > 0:
             for i in range(c):
                 sp, sm = _at(read, inv_step, cells[3, i]), _at(read, inv_step, cells[4, i])
                 if sp < 0 or sm < 0:
@@ -208,34 +209,48 @@ def _program_drift(wn, run, ta, g_min, g_range, laws, read, inv_step, idle, zw, 
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _write_chunk(wn, ta, g_min, g_range, laws, inv_step, t_idle, sd_idle, za, zi, znu, tol, active, idle, nu):
+def _write_chunk(wn, ta, g_min, g_range, laws, inv_step, t_idle, sd_idle, za, zi, znu, tol, active, idle, nu,
+                 index, frac):
     """A chunk's first writes (``za`` empty: none): active[i] = T + sigma(T) za[i], idle[i] =
     t_idle + sd_idle zi[i]; nu[i] = nu_mean(T) + nu_std(T) znu[i] (``znu`` empty: none).
-    Returns the number of cells off their target by more than ``tol``."""
+    Returns the number of cells off their target by more than ``tol``. Two loops: the targets,
+    their grid cells (into ``index``, ``frac``) and the idle cells, which vectorises; then the
+    table's values, whose loads stay scalar."""
     writing, drifting = za.size > 0, znu.size > 0
     misses = 0
     for i in range(wn.size):
         target = _target(wn, ta, i, g_min, g_range)
-        j, f, _ = _cell(laws.shape[0], inv_step, target)
-        ga, gi = target, t_idle
+        index[i], frac[i], _ = _cell(laws.shape[0], inv_step, target)
+        active[i] = target
+        gi = t_idle + sd_idle * zi[i] if writing else t_idle
+        idle[i] = gi
+        misses += abs(gi - t_idle) > tol
+    for i in range(wn.size):
+        j, f, target = index[i], frac[i], active[i]
         if writing:
             ga = target + (laws[j, 0] + f * laws[j, 1]) * za[i]
-            gi = t_idle + sd_idle * zi[i]
-            misses += (abs(ga - target) > tol) + (abs(gi - t_idle) > tol)
-        active[i], idle[i] = ga, gi
+            active[i] = ga
+            misses += abs(ga - target) > tol
         if drifting:
             nu[i] = (laws[j, 2] + f * laws[j, 3]) + (laws[j, 4] + f * laws[j, 5]) * znu[i]
     return misses
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _read_chunk(read, inv_step, gp, gm, rv):
-    """rv[i] = sigma_r(gp[i])^2 + sigma_r(gm[i])^2; returns how many stds were beyond the table."""
+def _read_chunk(read, inv_step, gp, gm, rv, index, frac):
+    """rv[i] = sigma_r(gp[i])^2 + sigma_r(gm[i])^2; returns how many conductances were beyond the
+    table. The grid cells first (into ``index``, ``frac``: 2 gp.size each; vectorises), then
+    the table's values."""
+    n = gp.size
     beyond = 0
-    for i in range(gp.size):
-        sp, sm = _at(read, inv_step, gp[i]), _at(read, inv_step, gm[i])
+    for i in range(n):
+        index[i], frac[i], inside_p = _cell(read.shape[0], inv_step, gp[i])
+        index[n + i], frac[n + i], inside_m = _cell(read.shape[0], inv_step, gm[i])
+        beyond += (not inside_p) + (not inside_m)
+    for i in range(n):
+        j, k = index[i], index[n + i]
+        sp, sm = read[j, 0] + frac[i] * read[j, 1], read[k, 0] + frac[n + i] * read[k, 1]
         rv[i] = sp * sp + sm * sm
-        beyond += (sp < 0) + (sm < 0)
     return beyond
 
 
