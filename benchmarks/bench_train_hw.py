@@ -10,8 +10,9 @@ included), interleaved, one thread, CPU time (``time.process_time``: the work of
 variant, steady when other programs share the machine). Prints the median step of
 each and their ratio (the target is <= 2), and the median CPU time of one forward's
 weight draw alone (``crossbar.training.hardware.program`` of every mapped matrix), a
-fixed cost per step whatever the batch; with ``--against TREE`` also that of another
-source tree's ``device_draw.py`` (e.g. an export of main), forward by forward in turn.
+fixed cost per step whatever the batch (the median of five processes); with ``--against
+TREE`` also that of another source tree (e.g. a worktree of main), process by process in
+turn.
 """
 
 from __future__ import annotations
@@ -60,41 +61,44 @@ def medians(hw, batch: int, steps: int) -> tuple[float, float]:
     return statistics.median(times[False]), statistics.median(times[True])
 
 
-def draw_medians(hw, steps: int, against: str | None = None) -> list[float]:
-    """Median CPU seconds of one forward's draw of cnn6's mapped matrices (``program``); with
-    ``against`` (a source tree), alternated forward by forward with that tree's
-    ``crossbar/training/device_draw.py`` in the same process: [this tree's, that one's]."""
-    import importlib.util
+_DRAW = """
+import statistics, sys, time
+import torch
+from crossbar import models
+from crossbar.training.hardware import Draws, HardwareConfig, program
+from crossbar.training.mapped import mapped_layers
+torch.set_num_threads(1)
+hw, steps = HardwareConfig.parse(sys.argv[1]), int(sys.argv[2])
+matrices = [w for _, m, rule in mapped_layers(models.build("cnn6", seed=0).train())
+            for w, _ in rule.matrices(m, hw.device)]
+draws, times = Draws(0), []
+for _ in range(steps + 1):  # the first: warm-up
+    draws.next_forward()
+    t0 = time.process_time()
+    with torch.no_grad():  # as device_forward draws
+        for w in matrices:
+            program(w, hw, draws)
+    times.append(time.process_time() - t0)
+print(statistics.median(times[1:]))
+"""
+
+
+def draw_medians(profile: str, steps: int, against: str | None = None, rounds: int = 5) -> list[float]:
+    """Median CPU seconds of one forward's draw of cnn6's mapped matrices (``program``), each
+    round in a process of its own; with ``against`` (a source tree), that tree's too, the two
+    alternately round by round: [this tree's, that one's]."""
+    import subprocess
     import sys
 
-    from crossbar import models
-    from crossbar.training import device_draw, hardware
-    from crossbar.training.mapped import mapped_layers
-
-    variants = [device_draw]
-    if against is not None:
-        spec = importlib.util.spec_from_file_location(
-            "device_draw_against", os.path.join(against, "crossbar", "training", "device_draw.py"))
-        other = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = other  # its dataclasses look their module up
-        spec.loader.exec_module(other)
-        variants.append(other)
-    net = models.build("cnn6", seed=0).train()
-    matrices = [w for _, m, rule in mapped_layers(net) for w, _ in rule.matrices(m, hw.device)]
-    draws = [v.Draws(0) for v in variants]
-    times: list[list[float]] = [[] for _ in variants]
-    try:
-        for _ in range(steps + 1):  # the first: warm-up
-            for v, d, t in zip(variants, draws, times, strict=True):
-                hardware.device_draw = v  # program()'s draw
-                d.next_forward()
-                t0 = time.process_time()
-                for w in matrices:
-                    hardware.program(w, hw, d)
-                t.append(time.process_time() - t0)
-    finally:
-        hardware.device_draw = device_draw
-    return [statistics.median(t[1:]) for t in times]
+    trees = [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))] + ([against] if against else [])
+    times: list[list[float]] = [[] for _ in trees]
+    for _ in range(rounds):
+        for tree, t in zip(trees, times, strict=True):
+            env = {**os.environ, "PYTHONPATH": os.path.abspath(tree)}
+            done = subprocess.run([sys.executable, "-c", _DRAW, profile, str(steps)], capture_output=True,
+                                  text=True, check=True, env=env)
+            t.append(float(done.stdout.split()[-1]))
+    return [statistics.median(t) for t in times]
 
 
 def main() -> None:
@@ -105,13 +109,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, nargs="+", default=[32, 128])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--draw-only", action="store_true", help="time the weight draw only, not the steps")
-    parser.add_argument("--against", metavar="TREE", help="time TREE's device_draw.py too, in turn")
+    parser.add_argument("--against", metavar="TREE", help="time TREE's weight draw too, in turn")
     args = parser.parse_args()
     torch.set_num_threads(1)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"{os.cpu_count()} CPU cores, load average {load:.1f} at the start; one thread, CPU time")
     hw = HardwareConfig.parse(args.profile)
-    draw = draw_medians(hw, 2 * args.steps, args.against)
+    draw = draw_medians(args.profile, 2 * args.steps, args.against)
     print(f"cnn6's weight draw ({hw.profile.name}, program() of every mapped matrix): {draw[0] * 1e3:.1f} ms "
           f"per step" + (f"; {args.against}'s, alternately: {draw[1] * 1e3:.1f} ms, {draw[1] / draw[0]:.2f}x"
                          if args.against else ""), flush=True)
