@@ -92,6 +92,17 @@ def test_config_from_dict_rejects_unknown_field():
         NoiseConfig.from_dict({"kind": "mult", "sigma": 0.1})
 
 
+def test_config_generator_is_named_only_where_not_the_default():
+    """The default stream keeps the identities made before the field existed; the other is
+    named and round-trips; an unknown one is refused with the allowed values."""
+    assert "generator" not in NoiseConfig("mult", 0.5, 0.5).to_dict()
+    fast = NoiseConfig("mult", 0.5, 0.5, generator="box-muller")
+    assert fast.to_dict()["generator"] == "box-muller"
+    assert NoiseConfig.from_dict(fast.to_dict()) == fast and fast != NoiseConfig("mult", 0.5, 0.5)
+    with pytest.raises(ValueError, match="ziggurat, box-muller; got 'philox'"):
+        NoiseConfig("mult", 0.5, 0.5, generator="philox")
+
+
 # ---------------------------------------------------------------- statistics
 
 
@@ -277,6 +288,51 @@ def test_split_draws_give_the_same_bits_at_any_thread_count(monkeypatch):
             assert torch.equal(NoiseSource(21).normal(like, 1.0, 0.4), expected)
     finally:
         torch.set_num_threads(before)
+
+
+def test_box_muller_draws_are_normal_and_the_same_at_any_thread_count(monkeypatch):
+    """The fast generator's draws: mean and variance inside their intervals for n and a KS test
+    against N(mean, std^2) (fixed seed); the bits of the read noise's own block stream
+    (adc_kernels.normals, a parallel kernel of its own) for the same key; the same bits on 1, 2
+    and 3 threads with the draw split even for small sizes."""
+    from crossbar import threads
+    from crossbar.read import adc_kernels
+
+    like = torch.empty(400, 501)  # N + 400 values, an odd row: blocks and parts end mid-pair
+    mean, std = 1.0, 0.4
+    z = NoiseSource(17).normal(like, mean, std, "box-muller")
+    flat = z.flatten().double()
+    lo, hi = _z_bounds(mean, std, flat.numel())
+    assert lo < flat.mean().item() < hi
+    vlo, vhi = _var_bounds(std, flat.numel())
+    assert vlo < flat.var().item() < vhi
+    assert stats.kstest(((flat - mean) / std).numpy(), "norm").pvalue > ALPHA
+    key = seeds.kernel_key(17, seeds.Stream.NOISE_DRAW, 0)
+    want = torch.from_numpy(adc_kernels.normals(np.uint64(key), like.numel(), mean, std)).view(like.shape)
+    assert torch.equal(z, want)
+    assert not torch.equal(z, NoiseSource(17).normal(like, mean, std))  # not the ziggurat's numbers
+    before = torch.get_num_threads()
+    monkeypatch.setattr(threads.run_split, "__defaults__", (1,))  # split even small draws
+    try:
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            assert torch.equal(NoiseSource(17).normal(like, mean, std, "box-muller"), want)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_layer_draws_from_its_config_generator():
+    """A layer configured for the fast generator draws its numbers (Eq. 3: out = y z), and a
+    seeded network trains the same twice."""
+    from crossbar.read import adc_kernels
+
+    y = _signal()
+    layer = NoiseInjection(NoiseConfig("mult", 0.3, 0.0, generator="box-muller")).train()
+    layer.source = NoiseSource(5)
+    key = seeds.kernel_key(5, seeds.Stream.NOISE_DRAW, 0)
+    z = torch.from_numpy(adc_kernels.normals(np.uint64(key), y.numel(), 1.0, 0.3)).view(y.shape)
+    assert torch.equal(layer(y), y * z.double())
+    assert "generator='box-muller'" in repr(layer)
 
 
 def test_noise_source_seed_types():

@@ -286,6 +286,26 @@ def test_cli_train(tmp_path, monkeypatch, capsys):
     assert info["config"]["batch_size"] == 16 and info["config"]["seed"] == 2
 
 
+def test_cli_train_with_the_fast_noise_generator(tmp_path, monkeypatch):
+    """--noise-generator box-muller reaches the checkpoint's noise config and names the default
+    checkpoint file apart; the default generator keeps the name it had."""
+    from crossbar.cli import train as cli
+
+    monkeypatch.setattr(loop, "load_dataset", lambda name, split, root, limit: TRAIN if split == "train"
+                        else TEST)
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    line = "--model cnn6 --data toy --noise mult --sigma-train 0.5 --epochs 1 --limit 50 --device cpu --quiet"
+    out = tmp_path / "fast.pt"
+    fast = parser.parse_args(f"{line} --noise-generator box-muller --out {out}".split())
+    assert cli.run(fast) == 0
+    assert load_checkpoint(out)[1]["noise"] == NoiseConfig("mult", 0.5, 0.0, "box-muller")
+    default = parser.parse_args(line.split())
+    named = parser.parse_args(f"{line} --noise-generator ziggurat".split())
+    assert cli.default_checkpoint(default, None) == cli.default_checkpoint(named, None)
+    assert cli.default_checkpoint(fast, None) != cli.default_checkpoint(default, None)
+
+
 # ---------------------------------------------------------------- divergence, corrupt files, identity
 
 

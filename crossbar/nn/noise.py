@@ -13,9 +13,13 @@ training); the noise itself is a constant of the backward pass, so for the
 multiplicative model ``dL/dy = z * dL/d(out)``.
 
 Random numbers never come from torch's global generator. Every layer draws
-from a ``NoiseSource``: a seed and a draw counter. On the CPU a draw is the
-project's counter-based Numba generator keyed by (seed, counter), faster
-than torch's and independent of the thread count; on other devices it is a
+from a ``NoiseSource``: a seed and a draw counter. On the CPU a draw is one of
+the project's counter-based Numba generators keyed by (seed, counter), faster
+than torch's and independent of the thread count: the ziggurat stream
+(``NoiseConfig.generator="ziggurat"``, the default, which every published
+record was trained with) or the read noise's block Box-Muller stream
+(``"box-muller"``, about 2.5x faster per value on the project's machine,
+docs/performance.md); on other devices it is a
 ``torch.Generator`` per device, created lazily on the device of the first
 input it sees. ``seed_noise(model,
 seed)`` gives all layers of a model one shared source; a layer nobody seeded
@@ -43,12 +47,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from crossbar.read import kernels
+from crossbar.read import adc_kernels, kernels
 from crossbar.read.ops import qin_noise
 from crossbar.seeds import Stream, kernel_key
 from crossbar.threads import run_split
 
 __all__ = [
+    "NOISE_GENERATORS",
     "NOISE_KINDS",
     "NO_NOISE",
     "NoiseConfig",
@@ -62,6 +67,7 @@ __all__ = [
 ]
 
 NOISE_KINDS = ("none", "mult", "add")
+NOISE_GENERATORS = ("ziggurat", "box-muller")  # the CPU draw's stream (NoiseSource.normal)
 
 
 def _check_sigma(name: str, value: Any) -> float:
@@ -79,16 +85,24 @@ class NoiseConfig:
 
     ``kind``: ``"none"``, ``"mult"`` (Eq. 3, ``z ~ N(1, s^2)`` multiplied) or
     ``"add"`` (Eq. 2, ``z ~ N(0, s^2)`` added). ``sigma_train`` / ``sigma_val``:
-    the standard deviation ``s`` in training mode / eval mode.
+    the standard deviation ``s`` in training mode / eval mode. ``generator``: the
+    CPU draw's stream (:data:`NOISE_GENERATORS`; the same distribution, other
+    numbers): ``"ziggurat"``, the published records', or the faster ``"box-muller"``;
+    named in :meth:`to_dict` only where it is not the default, so that the
+    identities of checkpoints and records made before it existed stand.
     """
 
     kind: str = "none"
     sigma_train: float = 0.0
     sigma_val: float = 0.0
+    generator: str = "ziggurat"
 
     def __post_init__(self) -> None:
         if self.kind not in NOISE_KINDS:
             raise ValueError(f"NoiseConfig.kind must be one of {', '.join(NOISE_KINDS)}; got {self.kind!r}")
+        if self.generator not in NOISE_GENERATORS:
+            raise ValueError(f"NoiseConfig.generator must be one of {', '.join(NOISE_GENERATORS)}; "
+                             f"got {self.generator!r}")
         object.__setattr__(self, "sigma_train", _check_sigma("sigma_train", self.sigma_train))
         object.__setattr__(self, "sigma_val", _check_sigma("sigma_val", self.sigma_val))
 
@@ -101,11 +115,12 @@ class NoiseConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "sigma_train": self.sigma_train, "sigma_val": self.sigma_val}
+        out = {"kind": self.kind, "sigma_train": self.sigma_train, "sigma_val": self.sigma_val}
+        return out if self.generator == "ziggurat" else {**out, "generator": self.generator}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> NoiseConfig:
-        unknown = set(data) - {"kind", "sigma_train", "sigma_val"}
+        unknown = set(data) - {"kind", "sigma_train", "sigma_val", "generator"}
         if unknown:
             raise ValueError(f"unknown NoiseConfig field(s): {', '.join(sorted(unknown))}")
         return cls(**dict(data))
@@ -141,15 +156,21 @@ class NoiseSource:
             self._generators[key] = gen
         return gen
 
-    def normal(self, like: torch.Tensor, mean: float, std: float) -> torch.Tensor:
-        """A new tensor like ``like`` (shape, dtype, device) of N(mean, std^2) draws."""
+    def normal(self, like: torch.Tensor, mean: float, std: float,
+               generator: str = "ziggurat") -> torch.Tensor:
+        """A new tensor like ``like`` (shape, dtype, device) of N(mean, std^2) draws; on the CPU
+        from ``generator``'s stream (:data:`NOISE_GENERATORS`), elsewhere from the device's."""
         if like.device.type == "cpu" and like.dtype in self._CPU_DTYPES:
             key = kernel_key(self.seed, Stream.NOISE_DRAW, self.cpu_draws)
             self.cpu_draws += 1
             z = torch.empty(like.shape, dtype=torch.float32)
             flat = z.view(-1).numpy()
             m, s = float(mean), float(std)
-            run_split(lambda lo, hi: kernels.normal_float32_into(key, flat[lo:hi], lo, m, s), flat.size)
+            if generator == "box-muller":
+                run_split(lambda t0, t1: adc_kernels.scaled_normals_tasks(key, flat, t0, t1, m, s),
+                          adc_kernels.task_count(flat.size), min_part=16)
+            else:
+                run_split(lambda lo, hi: kernels.normal_float32_into(key, flat[lo:hi], lo, m, s), flat.size)
             return z.to(like.dtype)
         return torch.empty_like(like).normal_(mean, std, generator=self.generator(like.device))
 
@@ -220,11 +241,13 @@ class NoiseInjection(nn.Module):
         if cfg.kind == "none":
             return x
         s = cfg.sigma_train if self.training else cfg.sigma_val
-        return qin_noise(x, cfg.kind, s, self._source.normal)
+        return qin_noise(x, cfg.kind, s,
+                         lambda like, mean, std: self._source.normal(like, mean, std, cfg.generator))
 
     def extra_repr(self) -> str:
         c = self._config
-        return f"kind={c.kind!r}, sigma_train={c.sigma_train:g}, sigma_val={c.sigma_val:g}"
+        gen = "" if c.generator == "ziggurat" else f", generator={c.generator!r}"
+        return f"kind={c.kind!r}, sigma_train={c.sigma_train:g}, sigma_val={c.sigma_val:g}{gen}"
 
 
 def noise_layers(model: nn.Module) -> list[NoiseInjection]:
@@ -245,6 +268,7 @@ def set_noise(
     kind: str | None = None,
     sigma_train: float | None = None,
     sigma_val: float | None = None,
+    generator: str | None = None,
 ) -> None:
     """Replace the config of every noise layer, changing only the fields given.
 
@@ -253,7 +277,8 @@ def set_noise(
     """
     changes = {
         k: v
-        for k, v in (("kind", kind), ("sigma_train", sigma_train), ("sigma_val", sigma_val))
+        for k, v in (("kind", kind), ("sigma_train", sigma_train), ("sigma_val", sigma_val),
+                     ("generator", generator))
         if v is not None
     }
     layers = noise_layers(model)

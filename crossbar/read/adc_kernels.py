@@ -135,6 +135,19 @@ def normals_tasks(key: np.uint64, out: np.ndarray, t0: int, t1: int) -> None:
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def scaled_normals_tasks(key: np.uint64, out: np.ndarray, t0: int, t1: int, mean: float, std: float) -> None:
+    """Blocks ``t0 .. t1 - 1`` of :func:`normals`' draw of N(mean, std^2) for stream ``key`` into
+    ``out`` (float32, the whole draw; the same bits): serial and GIL-free, for
+    :func:`crossbar.threads.run_split`."""
+    m32, s32 = _f32(mean), _f32(std)
+    for task in range(t0, t1):
+        i0, z = task_normals(key, task, out.size)
+        dst = out[i0 : i0 + z.size]
+        for i in range(dst.size):
+            dst[i] = m32 + s32 * z[i]
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def normal_block(key: np.uint64, task: int, n: int):
     """Block ``task`` of the first ``n`` standard normals of stream ``key``: (its first
     element, its normals), compiled on its own with :func:`normals_tasks`' flags (the same
