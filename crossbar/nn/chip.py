@@ -20,13 +20,14 @@ from torch import nn
 
 from crossbar.nn.analog import AnalogLayer, ReadSequence
 from crossbar.nn.clock import check_mode, clock, new_session
+from crossbar.read.array import RangeNotice
 from crossbar.read.plan import ReadStats
 from crossbar.read.timing import ReadGroup
 from crossbar.seeds import Stream, derive
 
 __all__ = ["CALIBRATION_IMAGES", "age", "calibrate", "clipping_rates", "clock", "new_session",
-           "read_noise_time", "read_stats", "reread_counts", "reset_read_stats", "stacked_copies",
-           "vote_group"]
+           "read_noise_time", "read_stats", "reread_counts", "reset_read_stats", "share_range_notice",
+           "stacked_copies", "vote_group"]
 
 CALIBRATION_IMAGES = 64
 """The recommended calibration batch: the first 64 examples of the training set (never test
@@ -39,6 +40,14 @@ def _layers(model: nn.Module) -> list[tuple[str, AnalogLayer]]:
     if not layers:
         raise ValueError("model has no crossbar layers; call crossbar.convert(model, profile) first")
     return layers
+
+
+def share_range_notice(model: nn.Module) -> None:
+    """Give the chip's arrays one :class:`~crossbar.read.array.RangeNotice`: one event (programming
+    or ageing) left them all with the fixed ADC range, so a read warns about it once, not per array."""
+    notice = RangeNotice()
+    for _, layer in _layers(model):
+        layer.array.range_notice = notice
 
 
 @torch.no_grad()
@@ -92,10 +101,11 @@ def age(model: nn.Module, t: float, compensate: bool = True, calibration=None, s
     session starts (:func:`crossbar.nn.new_session`). ``compensate``: global drift
     compensation (AIHWKit's default). Calibrated ADC ranges are measured again on
     ``calibration`` (inputs as :func:`calibrate` takes them); without it they fall back to
-    the fixed range, which every read then warns about."""
+    the fixed range, which the next read warns about (once for the chip)."""
     for _, layer in _layers(model):
         if not layer.array.is_abstract:
             layer.array.age(t, compensate)
+    share_range_notice(model)
     if getattr(model, "crossbar_clock", None) is not None:
         new_session(model, t)
     if calibration is not None:

@@ -134,9 +134,10 @@ def convert(model: nn.Module, profile, seed: int = 0, overrides: dict | None = N
             m.use_nested_tensor = False  # torch's sparse fast path computes the layers in float
     target.eval()
     install(target, read_noise_time)
-    if calibration is not None:
-        from crossbar.nn.chip import calibrate
+    from crossbar.nn.chip import calibrate, share_range_notice
 
+    share_range_notice(target)
+    if calibration is not None:
         calibrate(target, calibration, seed)
     return target
 

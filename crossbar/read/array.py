@@ -49,6 +49,17 @@ from crossbar.read.torch_read import read_keys, read_per_cell, read_torch
 from crossbar.threads import torch_threads
 
 
+class RangeNotice:
+    """The warning that an array is read with the fixed ADC range although its profile calibrates:
+    shown once for all the arrays that one event left so (programming or ageing without
+    calibration; ``crossbar.nn`` gives a chip's arrays one notice), not once per array."""
+
+    __slots__ = ("shown",)
+
+    def __init__(self) -> None:
+        self.shown = False
+
+
 class CrossbarArray(nn.Module):
     """A weight matrix programmed onto the tiles of one device profile.
 
@@ -79,7 +90,7 @@ class CrossbarArray(nn.Module):
         self.profile = profile
         self.plan = ReadPlan.of(profile)
         self.stats = ReadStats()
-        self._warned = False
+        self.range_notice = RangeNotice()
         (n_in, n_out), rows, cols = weights.shape, profile.tile_rows, profile.tile_cols
         self.bands = tuple((r0, min(r0 + rows, n_in)) for r0 in range(0, n_in, rows))
         self.register_buffer("weights", weights)
@@ -209,6 +220,7 @@ class CrossbarArray(nn.Module):
             self._folded = session_state(self, self._folded[0], float(t), span=self._folded[1])
         self._assemble(lambda tile: tile.age(float(t), bool(compensate)))
         self.calibrated = False
+        self.range_notice = RangeNotice()  # a new cause: warned about again
 
     def set_session(self, session: Session | None) -> None:
         """Read as one session from the next read on (its shared 1/f part folded into the read
@@ -302,8 +314,8 @@ class CrossbarArray(nn.Module):
                 f"reads of profile {self.profile.name!r} are random (read or output noise): pass "
                 "key=crossbar.seeds.derive(seed, Stream.READ, n), a new n for every read"
             )
-        if self.range_state == "uncalibrated" and not self._warned:
-            self._warned = True
+        if self.range_state == "uncalibrated" and not self.range_notice.shown:
+            self.range_notice.shown = True
             warnings.warn(f"array of profile {self.profile.name!r} (range_management: calibrated) is "
                           "read with the fixed ADC range: it was not calibrated since it was programmed "
                           "or aged; call crossbar.nn.calibrate(model, x)", RuntimeWarning, stacklevel=4)
