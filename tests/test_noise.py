@@ -101,6 +101,8 @@ def test_config_generator_is_named_only_where_not_the_default():
     assert NoiseConfig.from_dict(fast.to_dict()) == fast and fast != NoiseConfig("mult", 0.5, 0.5)
     with pytest.raises(ValueError, match="ziggurat, box-muller; got 'philox'"):
         NoiseConfig("mult", 0.5, 0.5, generator="philox")
+    with pytest.raises(ValueError, match="ziggurat, box-muller; got 'Box-Muller'"):
+        NoiseSource(0).normal(torch.empty(4), 0.0, 1.0, "Box-Muller")
 
 
 # ---------------------------------------------------------------- statistics

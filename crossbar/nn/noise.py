@@ -160,6 +160,9 @@ class NoiseSource:
                generator: str = "ziggurat") -> torch.Tensor:
         """A new tensor like ``like`` (shape, dtype, device) of N(mean, std^2) draws; on the CPU
         from ``generator``'s stream (:data:`NOISE_GENERATORS`), elsewhere from the device's."""
+        if generator not in NOISE_GENERATORS:
+            raise ValueError(f"noise generator must be one of {', '.join(NOISE_GENERATORS)}; "
+                             f"got {generator!r}")
         if like.device.type == "cpu" and like.dtype in self._CPU_DTYPES:
             key = kernel_key(self.seed, Stream.NOISE_DRAW, self.cpu_draws)
             self.cpu_draws += 1
