@@ -123,6 +123,30 @@ def _convert(x, fs, a, b, w, levels, acc, first, scale, bias):
                 acc[n, j, p] = y
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def _convert_rows(x, fs, a, b, w, levels, acc, first, scale, bias):
+    """:func:`_convert` of values without positions (rows x columns: a linear layer's), the
+    columns in the inner loop so that it vectorises (with one position in the inner loop it
+    ran 10-30x slower); the same operations per value."""
+    rows, cols = x.shape
+    last, biased = scale.size > 0, bias.size > 0
+    for n in range(rows):
+        xr, out = x[n], acc[n]
+        sn = scale[n, 0] if last else np.float32(1.0)
+        for j in range(cols):
+            y = max(min(xr[j], fs[j]), -fs[j])
+            if levels:
+                y = np.float32(np.rint(y * a[j])) * b[j]
+            y = y * w[j]
+            if not first:
+                y = out[j] + y
+            if last:
+                y = y * sn
+                if biased:
+                    y = y + bias[j]
+            out[j] = y
+
+
 def _view3(t: torch.Tensor) -> np.ndarray:
     """rows x columns x positions of a contiguous float32 CPU tensor (a view)."""
     return t.reshape(t.shape[0], t.shape[1], -1).numpy()
@@ -181,8 +205,12 @@ def convert(x: torch.Tensor, fs: torch.Tensor, w: torch.Tensor, levels: int, acc
     x3, out3, fs_v, w_v = _view3(x), _view3(out), fs.contiguous().numpy(), w.contiguous().numpy()
     a_v, b_v, first = a.numpy(), b.numpy(), acc is None
 
+    kernel = _convert
+    if x3.shape[2] == 1:  # no positions: rows x columns
+        kernel, x3, out3 = _convert_rows, x3[:, :, 0], out3[:, :, 0]
+
     def rows(n0: int, n1: int) -> None:
-        _convert(x3[n0:n1], fs_v, a_v, b_v, w_v, bool(levels), out3[n0:n1], first, s[n0:n1], bias_v)
+        kernel(x3[n0:n1], fs_v, a_v, b_v, w_v, bool(levels), out3[n0:n1], first, s[n0:n1], bias_v)
 
     run_rows(rows, x3.shape[0], x3[0].size)
     return out
