@@ -1,7 +1,7 @@
 """Installation smoke check: ``python -m crossbar.smoke`` (used by ``make wheel-check``).
 
-Loads every bundled profile, programs a small array on each and checks that
-the ideal profile reproduces ``x @ W``.
+Loads every bundled profile, programs a small array on each (calibrating its ADC range
+where the profile calibrates one) and checks that the ideal profile reproduces ``x @ W``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,10 @@ def main() -> int:
     W = rng.normal(size=(40, 12)).astype(np.float32)
     x = rng.normal(size=(5, 40)).astype(np.float32)
     for name in devices.available():
-        y = CrossbarArray.program(W, devices.load(name), seed=1).mvm(x, key=derive(1, Stream.READ, 0))
+        array = CrossbarArray.program(W, devices.load(name), seed=1)
+        if array.range_state == "uncalibrated":  # calibrated-range profiles: set the range as a user would
+            array.calibrate(x, derive(1, Stream.CALIBRATION_READ, 0))
+        y = array.mvm(x, key=derive(1, Stream.READ, 0))
         if y.shape != (5, 12) or not np.all(np.isfinite(y)):
             print(f"smoke: profile {name} gave a bad output", file=sys.stderr)
             return 1
