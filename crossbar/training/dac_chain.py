@@ -18,15 +18,16 @@ from numba import njit
 
 from crossbar.threads import run_rows
 
-__all__ = ["channel_max", "dac"]
+__all__ = ["channel_max", "dac", "largest"]
 
 
 LANES = 16  # independent running maxima: a reduction the compiler vectorises (one lane: 4x slower)
 
 
 @njit(inline="always")
-def _largest(row):
-    """max |row| (0 for an empty or all-zero row), exactly: a maximum does not depend on order."""
+def largest(row):
+    """max |row| (0 for an empty or all-zero row), exactly: a maximum does not depend on order.
+    Also the hardware-aware draw's scale of a weight column (``device_draw._normalise``)."""
     acc = np.zeros(LANES, np.float32)
     body = row.size // LANES * LANES
     for i in range(0, body, LANES):
@@ -47,7 +48,7 @@ def _forward(x, levels, out, scale):
     """out: x rounded per row to ``levels``; scale: each row's largest |x| (1 where 0)."""
     rows, size = x.shape
     for n in range(rows):
-        top = _largest(x[n])
+        top = largest(x[n])
         s = top if top != np.float32(0.0) else np.float32(1.0)
         scale[n] = s
         b = s / levels

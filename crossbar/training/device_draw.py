@@ -50,6 +50,7 @@ from crossbar.read.tile import noise_floor
 from crossbar.seeds import Stream, derive, extend
 from crossbar.threads import run_split
 
+from .dac_chain import largest
 from .law_tables import TABLE_INTERVALS, LawTables, _at, _cell, _levels, law_tables
 
 __all__ = ["TABLE_INTERVALS", "Draws", "LawTables", "band", "law_tables"]
@@ -294,14 +295,10 @@ def _normalise(w, fortran, wn, w_max):
     ``fortran``) = w / w_max, in float32 as torch divides. ``w`` (C-contiguous) is given in that
     order too (columns x rows where ``fortran``), so that every inner loop runs along memory."""
     lines, line = w.shape
-    if fortran:  # a line is a column: its largest |w| from the bit patterns (sign cleared), whose
-        bits = w.reshape(-1).view(np.int32)  # order is the values' and whose maximum vectorises
+    if fortran:  # a line is a column: its largest |w| as the DAC finds a vector's (vectorised lanes)
         for j in range(lines):
-            m = np.int32(0)
-            for i in range(j * line, (j + 1) * line):
-                m = max(m, bits[i] & np.int32(0x7FFFFFFF))
-            w_max[j:j + 1].view(np.int32)[0] = m
-            s = w_max[j] if m != 0 else np.float32(1.0)
+            m = largest(w[j])
+            s = m if m != 0 else np.float32(1.0)
             w_max[j] = s
             for i in range(line):
                 wn[j * line + i] = w[j, i] / s
