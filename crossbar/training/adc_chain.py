@@ -100,6 +100,22 @@ def _sampled(x, c0, c1, step, out):
                     n += 1
 
 
+@njit(inline="always", error_model="numpy")
+def _adc(v, top, a, b, w, levels, prev, first, sn, last, bias):
+    """One value of :func:`_convert`: ``v`` clipped at +-``top``, rounded (``levels``: rint(y a)
+    b), times ``w``; plus ``prev`` unless ``first``; for the ``last`` band times ``sn`` plus
+    ``bias``."""
+    y = max(min(v, top), -top)
+    if levels:
+        y = np.float32(np.rint(y * a)) * b
+    y = y * w
+    if not first:
+        y = prev + y
+    if last:
+        y = y * sn + bias if bias is not None else y * sn
+    return y
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _convert(x, fs, a, b, w, levels, acc, first, scale, bias):
     """acc (+)= the ADC's value of x times w, per column; ``scale`` not empty (the last band):
@@ -110,17 +126,9 @@ def _convert(x, fs, a, b, w, levels, acc, first, scale, bias):
         for j in range(cols):
             top, aj, bj, wj = fs[j], a[j], b[j], w[j]
             for p in range(pos):
-                y = max(min(x[n, j, p], top), -top)
-                if levels:
-                    y = np.float32(np.rint(y * aj)) * bj
-                y = y * wj
-                if not first:
-                    y = acc[n, j, p] + y
-                if last:
-                    y = y * scale[n, p]
-                    if biased:
-                        y = y + bias[j]
-                acc[n, j, p] = y
+                sn = scale[n, p] if last else np.float32(1.0)
+                acc[n, j, p] = _adc(x[n, j, p], top, aj, bj, wj, levels, acc[n, j, p], first, sn, last,
+                                    bias[j] if biased else None)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -134,17 +142,8 @@ def _convert_rows(x, fs, a, b, w, levels, acc, first, scale, bias):
         xr, out = x[n], acc[n]
         sn = scale[n, 0] if last else np.float32(1.0)
         for j in range(cols):
-            y = max(min(xr[j], fs[j]), -fs[j])
-            if levels:
-                y = np.float32(np.rint(y * a[j])) * b[j]
-            y = y * w[j]
-            if not first:
-                y = out[j] + y
-            if last:
-                y = y * sn
-                if biased:
-                    y = y + bias[j]
-            out[j] = y
+            out[j] = _adc(xr[j], fs[j], a[j], b[j], w[j], levels, out[j], first, sn, last,
+                          bias[j] if biased else None)
 
 
 def _view3(t: torch.Tensor) -> np.ndarray:
