@@ -294,9 +294,9 @@ def test_split_draws_give_the_same_bits_at_any_thread_count(monkeypatch):
 
 def test_box_muller_draws_are_normal_and_the_same_at_any_thread_count(monkeypatch):
     """The fast generator's draws: mean and variance inside their intervals for n and a KS test
-    against N(mean, std^2) (fixed seed); the bits of the read noise's own block stream
-    (adc_kernels.normals, a parallel kernel of its own) for the same key; the same bits on 1, 2
-    and 3 threads with the draw split even for small sizes."""
+    against N(mean, std^2) (fixed seed); the bits of the read noise's block stream
+    (adc_kernels.normals, the read path's draw on Numba's parallel pool) for the same key; the
+    same bits on 1, 2 and 3 threads with the draw split even for small sizes."""
     from crossbar import threads
     from crossbar.read import adc_kernels
 

@@ -109,13 +109,8 @@ def normals(key: np.uint64, n: int, mean: float, std: float) -> np.ndarray:
     """``n`` draws of N(mean, std^2) (float32) of stream ``key``, in parallel blocks of
     pairs (:func:`task_normals`; any thread count, same bits)."""
     out = np.empty(n, dtype=np.float32)
-    tasks = ((n + 1) // 2 + PAIRS_PER_TASK - 1) // PAIRS_PER_TASK
-    m32, s32 = _f32(mean), _f32(std)
-    for task in prange(tasks):
-        i0, z = task_normals(key, task, n)
-        dst = out[i0 : i0 + z.size]
-        for i in range(dst.size):
-            dst[i] = m32 + s32 * z[i]
+    for task in prange(((n + 1) // 2 + PAIRS_PER_TASK - 1) // PAIRS_PER_TASK):  # task_count(n)
+        scaled_normals_tasks(key, out, task, task + 1, mean, std)
     return out
 
 
