@@ -70,6 +70,12 @@ NOISE_KINDS = ("none", "mult", "add")
 NOISE_GENERATORS = ("ziggurat", "box-muller")  # the CPU draw's stream (NoiseSource.normal)
 
 
+def _check_generator(name: str, value: Any) -> str:
+    if value not in NOISE_GENERATORS:
+        raise ValueError(f"{name} must be one of {', '.join(NOISE_GENERATORS)}; got {value!r}")
+    return value
+
+
 def _check_sigma(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"NoiseConfig.{name} must be a real number, got {value!r}")
@@ -100,9 +106,7 @@ class NoiseConfig:
     def __post_init__(self) -> None:
         if self.kind not in NOISE_KINDS:
             raise ValueError(f"NoiseConfig.kind must be one of {', '.join(NOISE_KINDS)}; got {self.kind!r}")
-        if self.generator not in NOISE_GENERATORS:
-            raise ValueError(f"NoiseConfig.generator must be one of {', '.join(NOISE_GENERATORS)}; "
-                             f"got {self.generator!r}")
+        _check_generator("NoiseConfig.generator", self.generator)
         object.__setattr__(self, "sigma_train", _check_sigma("sigma_train", self.sigma_train))
         object.__setattr__(self, "sigma_val", _check_sigma("sigma_val", self.sigma_val))
 
@@ -160,9 +164,7 @@ class NoiseSource:
                generator: str = "ziggurat") -> torch.Tensor:
         """A new tensor like ``like`` (shape, dtype, device) of N(mean, std^2) draws; on the CPU
         from ``generator``'s stream (:data:`NOISE_GENERATORS`), elsewhere from the device's."""
-        if generator not in NOISE_GENERATORS:
-            raise ValueError(f"noise generator must be one of {', '.join(NOISE_GENERATORS)}; "
-                             f"got {generator!r}")
+        _check_generator("the noise generator", generator)
         if like.device.type == "cpu" and like.dtype in self._CPU_DTYPES:
             key = kernel_key(self.seed, Stream.NOISE_DRAW, self.cpu_draws)
             self.cpu_draws += 1
